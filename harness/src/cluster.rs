@@ -1,0 +1,251 @@
+//! The brokers a scenario talks to: reference broker processes the harness starts itself (each
+//! a real OS process with its own data directory, so SIGKILL and restarts are real), or an
+//! external target's bootstrap addresses.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::target::{Target, TargetKind};
+
+/// How to start the reference broker: a program and the arguments before `broker ...`.
+/// `kafka-conformance` runs itself (`kafka-conformance reference broker ...`).
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl Launcher {
+    /// The running `kafka-conformance` binary, which embeds the reference broker.
+    pub fn current_exe() -> std::io::Result<Launcher> {
+        Ok(Launcher { program: std::env::current_exe()?, args: vec!["reference".into()] })
+    }
+}
+
+/// Trouble in the harness or the environment, never a verdict on the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot start reference broker {program}: {source}")]
+    Spawn { program: String, source: std::io::Error },
+    #[error("reference broker {node} did not report its address within {ms} ms; its log:\n{log}")]
+    StartTimeout { node: i32, ms: u64, log: String },
+    #[error("reference broker {node} exited during start-up ({status}); its log:\n{log}")]
+    StartFailed { node: i32, status: String, log: String },
+    #[error("this target cannot {action} brokers: its target file has no `process` commands")]
+    NoProcessControl { action: &'static str },
+    #[error("process command `{command}` failed: {message}")]
+    Command { command: String, message: String },
+    #[error("broker {0} is not part of this cluster")]
+    UnknownBroker(i32),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+struct ReferenceBroker {
+    node_id: i32,
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    child: Option<Child>,
+}
+
+pub struct Cluster {
+    target: Target,
+    launcher: Option<Launcher>,
+    brokers: Vec<ReferenceBroker>,
+    bootstrap: Vec<String>,
+    /// Removed when the cluster is dropped, after its processes are killed.
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// How a broker goes down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM, then wait for a clean exit (logs flushed).
+    Graceful,
+    /// SIGKILL: no chance to flush anything.
+    Kill,
+}
+
+impl Cluster {
+    pub async fn start(target: &Target, launcher: Option<&Launcher>) -> Result<Cluster, ClusterError> {
+        match &target.kind {
+            TargetKind::External { bootstrap, .. } => Ok(Cluster {
+                target: target.clone(),
+                launcher: None,
+                brokers: Vec::new(),
+                bootstrap: bootstrap.clone(),
+                _dir: None,
+            }),
+            TargetKind::Reference { .. } => {
+                let launcher = launcher.cloned().map_or_else(Launcher::current_exe, Ok)?;
+                let dir = tempfile::Builder::new().prefix("kafka-conformance-").tempdir()?;
+                let node_id = 1;
+                let data_dir = dir.path().join(format!("broker-{node_id}"));
+                let log_path = dir.path().join(format!("broker-{node_id}.log"));
+                let mut broker = ReferenceBroker {
+                    node_id,
+                    addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    data_dir,
+                    log_path,
+                    child: None,
+                };
+                spawn(&launcher, target, &mut broker).await?;
+                let bootstrap = vec![broker.addr.to_string()];
+                Ok(Cluster { target: target.clone(), launcher: Some(launcher), brokers: vec![broker], bootstrap, _dir: Some(dir) })
+            }
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.bootstrap.join(",")
+    }
+
+    pub fn bootstrap_addrs(&self) -> &[String] {
+        &self.bootstrap
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Node ids of the brokers this harness controls (empty for an external target).
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.brokers.iter().map(|b| b.node_id).collect()
+    }
+
+    /// The tail of a reference broker's log, for failure reports.
+    pub fn broker_log(&self, node: i32) -> Option<String> {
+        let b = self.brokers.iter().find(|b| b.node_id == node)?;
+        std::fs::read_to_string(&b.log_path).ok().map(|s| tail(&s, 60))
+    }
+
+    pub async fn stop(&mut self, node: i32, how: Stop) -> Result<(), ClusterError> {
+        if let TargetKind::External { process, .. } = &self.target.kind {
+            let p = process.as_ref().ok_or(ClusterError::NoProcessControl { action: "stop" })?;
+            let cmd = if how == Stop::Kill { &p.kill } else { &p.stop };
+            return run_command(cmd, node, self.target.timeouts.startup_ms).await;
+        }
+        let timeout = Duration::from_millis(self.target.timeouts.startup_ms);
+        let b = self.brokers.iter_mut().find(|b| b.node_id == node).ok_or(ClusterError::UnknownBroker(node))?;
+        if let Some(mut child) = b.child.take() {
+            match (how, child.id()) {
+                (Stop::Graceful, Some(pid)) => {
+                    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+                    if tokio::time::timeout(timeout, child.wait()).await.is_err() {
+                        // Did not stop in time: that is the broker's problem to report, but the
+                        // process must not outlive the scenario.
+                        let _ = child.kill().await;
+                    }
+                }
+                _ => {
+                    let _ = child.kill().await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped broker on the same address with the same data directory.
+    pub async fn start_broker(&mut self, node: i32) -> Result<(), ClusterError> {
+        if let TargetKind::External { process, .. } = &self.target.kind {
+            let p = process.as_ref().ok_or(ClusterError::NoProcessControl { action: "start" })?;
+            return run_command(&p.start, node, self.target.timeouts.startup_ms).await;
+        }
+        let launcher = self.launcher.clone().ok_or(ClusterError::UnknownBroker(node))?;
+        let target = self.target.clone();
+        let b = self.brokers.iter_mut().find(|b| b.node_id == node).ok_or(ClusterError::UnknownBroker(node))?;
+        spawn(&launcher, &target, b).await
+    }
+
+    pub async fn restart(&mut self, node: i32, how: Stop) -> Result<(), ClusterError> {
+        self.stop(node, how).await?;
+        self.start_broker(node).await
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for b in &mut self.brokers {
+            if let Some(child) = b.child.as_mut() {
+                let _ = child.start_kill();
+            }
+        }
+    }
+}
+
+async fn spawn(launcher: &Launcher, target: &Target, b: &mut ReferenceBroker) -> Result<(), ClusterError> {
+    let TargetKind::Reference { config, defects } = &target.kind else {
+        return Ok(());
+    };
+    let mut cmd = Command::new(&launcher.program);
+    cmd.args(&launcher.args)
+        .arg("broker")
+        .arg("--listen")
+        .arg(b.addr.to_string())
+        .arg("--data-dir")
+        .arg(&b.data_dir)
+        .arg("--config")
+        .arg(format!("node.id={}", b.node_id));
+    for (k, v) in config {
+        cmd.arg("--config").arg(format!("{k}={v}"));
+    }
+    for d in defects {
+        cmd.arg("--defect").arg(d);
+    }
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&b.log_path)?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log)).kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|source| ClusterError::Spawn { program: launcher.program.display().to_string(), source })?;
+    let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let ms = target.timeouts.startup_ms;
+    let first = tokio::time::timeout(Duration::from_millis(ms), lines.next_line()).await;
+    let read_log = || std::fs::read_to_string(&b.log_path).map(|s| tail(&s, 40)).unwrap_or_default();
+    match first {
+        Ok(Ok(Some(line))) => {
+            b.addr = line.trim().parse().map_err(|_| ClusterError::StartFailed {
+                node: b.node_id,
+                status: format!("printed {line:?} instead of its address"),
+                log: read_log(),
+            })?;
+        }
+        Ok(_) => {
+            let status = child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            return Err(ClusterError::StartFailed { node: b.node_id, status, log: read_log() });
+        }
+        Err(_) => {
+            let _ = child.kill().await;
+            return Err(ClusterError::StartTimeout { node: b.node_id, ms, log: read_log() });
+        }
+    }
+    // Keep draining stdout so the broker never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    b.child = Some(child);
+    Ok(())
+}
+
+async fn run_command(template: &str, node: i32, timeout_ms: u64) -> Result<(), ClusterError> {
+    let command = template.replace("{broker}", &node.to_string());
+    let out = tokio::time::timeout(Duration::from_millis(timeout_ms), Command::new("sh").arg("-c").arg(&command).output())
+        .await
+        .map_err(|_| ClusterError::Command { command: command.clone(), message: format!("did not finish within {timeout_ms} ms") })??;
+    if !out.status.success() {
+        return Err(ClusterError::Command {
+            command,
+            message: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
+        });
+    }
+    Ok(())
+}
+
+fn tail(s: &str, lines: usize) -> String {
+    let all: Vec<&str> = s.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,233 @@
+//! Real-client operations through librdkafka (`rdkafka`), recorded in the history.
+//!
+//! Configuration uses Kafka's names verbatim; librdkafka accepts the same names for everything
+//! the suite sets, except `auto.offset.reset=none`, which librdkafka spells `error`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header as RdHeader, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::history::{Header, History, Op, Outcome, Read, Record};
+
+/// Kafka's error name (`MESSAGE_TOO_LARGE`) for a protocol error code.
+pub fn error_name(code: i16) -> String {
+    match kafka_protocol::ResponseError::try_from_code(code) {
+        None => "NONE".into(),
+        Some(kafka_protocol::ResponseError::Unknown(c)) => format!("UNKNOWN_ERROR_CODE_{c}"),
+        Some(e) => screaming_snake(&format!("{e:?}")),
+    }
+}
+
+fn screaming_snake(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// What a librdkafka error means in Kafka's terms: the broker's error name where there is one,
+/// and whether the outcome is unknown (a timeout) rather than a failure.
+pub fn classify(err: &KafkaError) -> (String, bool) {
+    let code = match err {
+        KafkaError::MessageProduction(c) | KafkaError::MessageConsumption(c) | KafkaError::Global(c) => Some(*c),
+        _ => err.rdkafka_error_code(),
+    };
+    match code {
+        // librdkafka raises this only when the broker answered OFFSET_OUT_OF_RANGE and
+        // auto.offset.reset=none ("error") forbids a reset.
+        Some(RDKafkaErrorCode::AutoOffsetReset) => ("OFFSET_OUT_OF_RANGE".into(), false),
+        Some(c @ (RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::RequestTimedOut | RDKafkaErrorCode::OperationTimedOut)) => {
+            (format!("{c:?}"), true)
+        }
+        Some(c) if (c as i32) > 0 => (error_name(c as i32 as i16), false),
+        Some(c) => (format!("{c:?}"), false),
+        None => (err.to_string(), false),
+    }
+}
+
+fn client_config(bootstrap: &str, configs: &BTreeMap<String, String>) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", bootstrap);
+    for (k, v) in configs {
+        let v = if k == "auto.offset.reset" && v == "none" { "error" } else { v.as_str() };
+        cfg.set(k, v);
+    }
+    cfg
+}
+
+/// Sends records in order to one partition (or let the partitioner choose with `None`), all
+/// enqueued before any is awaited so that up to `max.in.flight.requests.per.connection`
+/// requests are really in flight. Each send is recorded in the order it was issued.
+pub async fn produce(
+    bootstrap: &str,
+    configs: &BTreeMap<String, String>,
+    process: &str,
+    topic: &str,
+    partition: Option<i32>,
+    records: &[Record],
+    history: &History,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut cfg = client_config(bootstrap, configs);
+    if !configs.contains_key("message.timeout.ms") && !configs.contains_key("delivery.timeout.ms") {
+        cfg.set("message.timeout.ms", timeout.as_millis().to_string());
+    }
+    let producer: FutureProducer = cfg.create().map_err(|e| format!("cannot create the producer: {e}"))?;
+    let mut pending = Vec::with_capacity(records.len());
+    for r in records {
+        let mut headers = OwnedHeaders::new();
+        for h in &r.headers {
+            headers = headers.insert(RdHeader { key: &h.key, value: h.value.as_deref() });
+        }
+        let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
+        if let Some(p) = partition {
+            rec = rec.partition(p);
+        }
+        if let Some(k) = &r.key {
+            rec = rec.key(k.as_slice());
+        }
+        if let Some(v) = &r.value {
+            rec = rec.payload(v.as_bytes());
+        }
+        pending.push(producer.send_result(rec).map_err(|(e, _)| e));
+    }
+    for (r, fut) in records.iter().zip(pending) {
+        let (partition_seen, offset, outcome) = match fut {
+            Err(e) => {
+                let (name, _) = classify(&e);
+                (partition.unwrap_or(-1), None, Outcome::Fail { error: name })
+            }
+            Ok(f) => match f.await {
+                Ok(Ok(d)) => (d.partition, Some(d.offset), Outcome::Ok),
+                Ok(Err((e, _))) => {
+                    let (name, unknown) = classify(&e);
+                    let outcome = if unknown { Outcome::Unknown { error: name } } else { Outcome::Fail { error: name } };
+                    (partition.unwrap_or(-1), None, outcome)
+                }
+                Err(_) => (partition.unwrap_or(-1), None, Outcome::Unknown { error: "producer dropped the delivery".into() }),
+            },
+        };
+        history.record(
+            process,
+            Op::Send { topic: topic.to_string(), partition: partition_seen, record: r.clone(), offset },
+            outcome,
+        );
+    }
+    Ok(())
+}
+
+/// Where a consumer starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    Beginning,
+    End,
+    At(i64),
+}
+
+/// What a consume run ended with.
+#[derive(Debug, Default)]
+pub struct Consumed {
+    pub reads: usize,
+    /// The first error the consumer reported, by Kafka's name.
+    pub error: Option<String>,
+}
+
+/// Reads one partition with an assigned (not subscribed) consumer until `count` records are read,
+/// a record at or past `end - 1` is read (`end` is the log end offset when the read began), an
+/// error is reported, or nothing arrives for `idle`.
+#[allow(clippy::too_many_arguments)]
+pub async fn consume(
+    bootstrap: &str,
+    configs: &BTreeMap<String, String>,
+    process: &str,
+    topic: &str,
+    partition: i32,
+    start: Start,
+    count: Option<usize>,
+    end: Option<i64>,
+    idle: Duration,
+    history: &History,
+) -> Result<Consumed, String> {
+    let mut cfg = client_config(bootstrap, configs);
+    // librdkafka refuses assign() without a group id. This consumer never commits, so it needs
+    // no group coordinator; a unique id keeps consumers of one scenario apart.
+    if !configs.contains_key("group.id") {
+        cfg.set("group.id", format!("kafka-conformance-{process}"));
+    }
+    cfg.set("enable.auto.commit", "false");
+    cfg.set("enable.partition.eof", "false");
+    let consumer: StreamConsumer = cfg.create().map_err(|e| format!("cannot create the consumer: {e}"))?;
+    let mut tpl = TopicPartitionList::new();
+    let offset = match start {
+        Start::Beginning => Offset::Beginning,
+        Start::End => Offset::End,
+        Start::At(n) => Offset::Offset(n),
+    };
+    tpl.add_partition_offset(topic, partition, offset).map_err(|e| e.to_string())?;
+    consumer.assign(&tpl).map_err(|e| format!("cannot assign {topic}-{partition}: {e}"))?;
+    history.record(
+        process,
+        Op::Seek { topic: topic.to_string(), partition, offset: if let Start::At(n) = start { Some(n) } else { None } },
+        Outcome::Ok,
+    );
+    let mut out = Consumed::default();
+    if matches!((start, end), (Start::Beginning, Some(0))) {
+        return Ok(out);
+    }
+    while count.is_none_or(|c| out.reads < c) {
+        match tokio::time::timeout(idle, consumer.recv()).await {
+            Err(_) => break,
+            Ok(Ok(m)) => {
+                let headers = m
+                    .headers()
+                    .map(|hs| hs.iter().map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) }).collect())
+                    .unwrap_or_default();
+                let record = Record {
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(|p| String::from_utf8_lossy(p).into_owned()),
+                    headers,
+                };
+                history.record(
+                    process,
+                    Op::Poll { reads: vec![Read { topic: m.topic().to_string(), partition: m.partition(), offset: m.offset(), record }] },
+                    Outcome::Ok,
+                );
+                out.reads += 1;
+                if end.is_some_and(|e| m.offset() >= e - 1) {
+                    break;
+                }
+            }
+            Ok(Err(e)) => {
+                let (name, _) = classify(&e);
+                history.record(process, Op::Poll { reads: Vec::new() }, Outcome::Fail { error: name.clone() });
+                out.error = Some(name);
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_names_are_kafkas() {
+        assert_eq!(error_name(10), "MESSAGE_TOO_LARGE");
+        assert_eq!(error_name(3), "UNKNOWN_TOPIC_OR_PARTITION");
+        assert_eq!(error_name(40), "INVALID_CONFIG");
+        assert_eq!(error_name(1), "OFFSET_OUT_OF_RANGE");
+        assert_eq!(error_name(0), "NONE");
+    }
+}

@@ -1,0 +1,24 @@
+//! The conformance suite for Kafka semantics: runs Gherkin scenarios against a target broker
+//! through real clients, records every operation in a history, and judges it.
+//!
+//! # Layout
+//! - [`target`]: target files (`fixtures/targets/*.yaml`), one schema, validated with clear errors.
+//! - [`cluster`]: the brokers a scenario talks to; starts reference brokers as real processes.
+//! - [`wire`]: a wire-level client on `kafka-protocol` for exact broker checks.
+//! - [`kafka`]: librdkafka (`rdkafka`) producers and consumers, recorded in the history.
+//! - [`history`]: every operation with its outcome: ok, fail, or unknown.
+//! - [`checker`]: judges a history with Jepsen's anomaly names.
+//! - [`world`] and [`steps`]: the cucumber World and the step vocabulary, one file per domain.
+//! - [`runner`]: finds scenarios and runs each on its own runtime, classifying the outcome.
+//! - [`report`]: `report.md`, `report.json`, `junit.xml` and the histories of failures.
+
+pub mod checker;
+pub mod cluster;
+pub mod history;
+pub mod kafka;
+pub mod report;
+pub mod runner;
+pub mod steps;
+pub mod target;
+pub mod wire;
+pub mod world;

@@ -1,0 +1,206 @@
+//! `kafka-conformance`: certify a Kafka-compatible broker against the suite, or run the
+//! embedded reference broker.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use clap::{Parser, Subcommand};
+use cucumber::gherkin::tagexpr::TagOperation;
+use cucumber::tag::Ext as _;
+use kafka_conformance::cluster::Launcher;
+use kafka_conformance::report;
+use kafka_conformance::runner::{self, Outcome, Scenario, ScenarioResult};
+use kafka_conformance::target::Target;
+
+#[derive(Parser)]
+#[command(
+    name = "kafka-conformance",
+    version,
+    about = "The conformance suite for Kafka semantics",
+    long_about = "The conformance suite for Kafka semantics. `certify` runs the Gherkin scenarios under \
+                  features/ against a broker through real clients (librdkafka and a wire-level client), \
+                  records every operation, judges the history, and writes a report saying which \
+                  guarantees hold and which fail, with the evidence."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the suite against a target and write a certification report.
+    ///
+    /// Exits 0 when every scenario passed or is a listed expected failure, 1 when a scenario
+    /// failed or could not run, 2 on bad arguments or a bad target file. Scenarios the target
+    /// cannot run (an API it does not advertise, no process control) are reported as
+    /// "not supported", apart from failures.
+    Certify {
+        /// Target file (see fixtures/targets/). Default: the embedded reference broker,
+        /// started fresh for each scenario.
+        #[arg(long)]
+        target: Option<PathBuf>,
+        /// Directory of .feature files.
+        #[arg(long, default_value = "features")]
+        features: PathBuf,
+        /// Only scenarios whose tags match this cucumber tag expression, e.g. "not @slow".
+        #[arg(long)]
+        tags: Option<String>,
+        /// Where report.md, report.json, junit.xml and histories/ are written.
+        #[arg(long, default_value = "report")]
+        report: PathBuf,
+        /// Scenarios run at once. Each reference scenario starts its own broker process.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
+    /// List the scenarios (test names) under a features directory.
+    List {
+        #[arg(long, default_value = "features")]
+        features: PathBuf,
+    },
+    /// Validate a target file and print what it describes.
+    CheckTarget { file: PathBuf },
+    /// Run the embedded reference broker: `kafka-conformance reference broker --help`.
+    #[command(disable_help_flag = true)]
+    Reference {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Reference { args } => {
+            kafka_reference::cli::main_from(std::iter::once("kafka-reference".to_string()).chain(args))
+        }
+        Command::CheckTarget { file } => match Target::load(&file) {
+            Ok(t) => {
+                println!("{} is valid: target {:?} ({})", file.display(), t.name, if t.is_reference() { "reference" } else { "external" });
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kafka-conformance: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::List { features } => match discover(&features) {
+            Ok(scenarios) => {
+                for s in scenarios {
+                    println!("{}", s.name());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kafka-conformance: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Certify { target, features, tags, report, jobs } => certify(target, &features, tags, &report, jobs),
+    }
+}
+
+fn discover(features: &Path) -> Result<Vec<Scenario>, String> {
+    let root = features.parent().map(Path::to_path_buf).unwrap_or_default();
+    let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
+    let features = if features.is_relative() && root == Path::new(".") { Path::new(".").join(features) } else { features.to_path_buf() };
+    runner::discover(&root, &features).map(|v| {
+        v.into_iter().map(|mut s| {
+            s.rel = s.rel.trim_start_matches("./").to_string();
+            s
+        }).collect()
+    })
+}
+
+fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, report_dir: &Path, jobs: usize) -> ExitCode {
+    let target = match target {
+        Some(path) => match Target::load(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("kafka-conformance: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Target::reference(),
+    };
+    let filter: Option<TagOperation> = match tags.as_deref().map(str::parse) {
+        None => None,
+        Some(Ok(op)) => Some(op),
+        Some(Err(e)) => {
+            eprintln!("kafka-conformance: --tags {:?} is not a tag expression: {e}", tags.unwrap_or_default());
+            return ExitCode::from(2);
+        }
+    };
+    let mut scenarios = match discover(features) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kafka-conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(op) = &filter {
+        scenarios.retain(|s| op.eval(s.tags.iter()));
+    }
+    if scenarios.is_empty() {
+        eprintln!("kafka-conformance: no scenario under {} matches", features.display());
+        return ExitCode::from(2);
+    }
+    let launcher = match Launcher::current_exe() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("kafka-conformance: cannot find my own executable to start the reference broker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let total = scenarios.len();
+    eprintln!("certifying target {:?} with {total} scenarios, {jobs} at a time", target.name);
+    let queue = Arc::new(Mutex::new(scenarios.into_iter().enumerate().collect::<Vec<_>>().into_iter()));
+    let results = Arc::new(Mutex::new(Vec::<(usize, ScenarioResult)>::new()));
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            let (queue, results, target, launcher) = (queue.clone(), results.clone(), &target, &launcher);
+            s.spawn(move || {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                    let Some((i, sc)) = next else { break };
+                    let r = runner::run(&sc, target, Some(launcher.clone()));
+                    let mut done = results.lock().unwrap_or_else(|p| p.into_inner());
+                    let expected = target.expected_failures.contains_key(&sc.name());
+                    let label = match (&r.outcome, expected) {
+                        (Outcome::Failed(_), true) => "failed (expected)",
+                        (o, _) => o.label(),
+                    };
+                    eprintln!("[{:>3}/{total}] {label:<17} {:>5.1}s  {}", done.len() + 1, r.duration.as_secs_f64(), sc.name());
+                    if matches!(r.outcome, Outcome::Failed(_) | Outcome::Error(_)) && !expected {
+                        for line in r.outcome.detail().lines().take(12) {
+                            eprintln!("            {line}");
+                        }
+                    }
+                    done.push((i, r));
+                }
+            });
+        }
+    });
+    let mut results = std::mem::take(&mut *results.lock().unwrap_or_else(|p| p.into_inner()));
+    results.sort_by_key(|(i, _)| *i);
+    let results: Vec<ScenarioResult> = results.into_iter().map(|(_, r)| r).collect();
+
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\nTarget {:?}: {total} scenarios in {:.1}s\n", target.name, started.elapsed().as_secs_f64());
+    let _ = writeln!(out, "{}", report::summary_table(&target, &results));
+    match report::write(report_dir, &target, &results) {
+        Ok(()) => {
+            let _ = writeln!(out, "Report: {}/report.md (also report.json, junit.xml, histories/)", report_dir.display());
+        }
+        Err(e) => {
+            eprintln!("kafka-conformance: cannot write the report to {}: {e}", report_dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let (counts, _) = report::totals(&target, &results);
+    if counts.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,0 +1,248 @@
+//! Finds scenarios and runs one at a time, each on its own tokio runtime with its own cucumber
+//! run filtered to that scenario's line (cucumber-rs cannot be listed by nextest, cucumber #370,
+//! so the nextest target and `certify` both drive it through here).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cucumber::feature::Ext as _;
+use cucumber::gherkin::{self, GherkinEnv};
+use cucumber::writer::{Coloring, Verbosity};
+use cucumber::{StatsWriter as _, World as _, WriterExt as _};
+use futures::FutureExt as _;
+
+use crate::cluster::Launcher;
+use crate::world::{Artifacts, Failure, KafkaWorld, RunContext};
+
+/// One runnable scenario (an outline's example row counts as one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    /// The feature file on disk.
+    pub path: PathBuf,
+    /// Path relative to the repository root, with `/` separators: `features/x/y.feature`.
+    pub rel: String,
+    pub title: String,
+    pub line: usize,
+    /// Feature, rule and scenario tags, without `@`.
+    pub tags: Vec<String>,
+}
+
+impl Scenario {
+    /// The stable test name: `features/x/y.feature: title`.
+    pub fn name(&self) -> String {
+        format!("{}: {}", self.rel, self.title)
+    }
+
+    /// The guarantee area: the directory under `features/`.
+    pub fn area(&self) -> String {
+        self.rel.trim_start_matches("features/").split('/').next().unwrap_or("").to_string()
+    }
+}
+
+/// How a scenario ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    /// The broker broke the guarantee (a verdict from a Then step or the checker).
+    Failed(String),
+    /// The target lacks what the scenario needs.
+    Unsupported(String),
+    /// The scenario could not run to a verdict: harness trouble, an undefined step, a timeout.
+    Error(String),
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed(_) => "failed",
+            Outcome::Unsupported(_) => "not supported",
+            Outcome::Error(_) => "error",
+        }
+    }
+
+    pub fn detail(&self) -> &str {
+        match self {
+            Outcome::Passed => "",
+            Outcome::Failed(m) | Outcome::Unsupported(m) | Outcome::Error(m) => m,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioResult {
+    pub scenario: Scenario,
+    pub outcome: Outcome,
+    pub duration: Duration,
+    /// Cucumber's step-by-step output.
+    pub output: String,
+    pub artifacts: Artifacts,
+}
+
+/// Reads every `.feature` under `dir`, in path order, expanding outlines as cucumber does.
+/// Duplicate titles in one file and tags missing from `features/TAGS.md` are errors.
+pub fn discover(root: &Path, dir: &Path) -> Result<Vec<Scenario>, String> {
+    let mut files = Vec::new();
+    collect(dir, &mut files).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+    files.sort();
+    let known_tags = registered_tags(dir)?;
+    let mut out = Vec::new();
+    for path in files {
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let feature = gherkin::Feature::parse_path(&path, GherkinEnv::default())
+            .map_err(|e| format!("{rel}: {e}"))?
+            .expand_examples()
+            .map_err(|e| format!("{rel}: {e}"))?;
+        let mut seen = std::collections::HashSet::new();
+        let feature_tags = feature.tags.clone();
+        let in_rules = feature.rules.iter().flat_map(|r| r.scenarios.iter().map(move |s| (Some(r.tags.clone()), s)));
+        for (rule_tags, sc) in feature.scenarios.iter().map(|s| (None, s)).chain(in_rules) {
+            let mut tags: Vec<String> = feature_tags.iter().chain(rule_tags.iter().flatten()).chain(sc.tags.iter()).cloned().collect();
+            tags.dedup();
+            for t in &tags {
+                if let Some(known) = &known_tags
+                    && !known.contains(t)
+                {
+                    return Err(format!("{rel}:{}: tag @{t} is not registered in features/TAGS.md", sc.position.line));
+                }
+            }
+            if !seen.insert(sc.name.clone()) {
+                return Err(format!("{rel}:{}: another scenario in this file is titled {:?}", sc.position.line, sc.name));
+            }
+            out.push(Scenario { path: path.clone(), rel: rel.clone(), title: sc.name.clone(), line: sc.position.line, tags });
+        }
+    }
+    Ok(out)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "feature") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Tags listed in `TAGS.md` as lines starting with "- `@tag`". No file: no check.
+fn registered_tags(dir: &Path) -> Result<Option<Vec<String>>, String> {
+    let path = dir.join("TAGS.md");
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let tags = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- `@"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect();
+    Ok(Some(tags))
+}
+
+/// A clonable in-memory sink for cucumber's writer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs one scenario against a target and classifies the result.
+pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option<Launcher>) -> ScenarioResult {
+    let started = Instant::now();
+    let ctx = RunContext::new(target.clone(), launcher);
+    let captured = Captured::default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            return ScenarioResult {
+                scenario: scenario.clone(),
+                outcome: Outcome::Error(format!("cannot start a tokio runtime: {e}")),
+                duration: started.elapsed(),
+                output: String::new(),
+                artifacts: Artifacts::default(),
+            };
+        }
+    };
+    let limit = Duration::from_millis(target.timeouts.scenario_ms);
+    let (line, path) = (scenario.line, scenario.path.clone());
+    let before_ctx = ctx.clone();
+    let after_ctx = ctx.clone();
+    let external = !target.is_reference();
+    let writer = cucumber::writer::Basic::raw(captured.clone(), Coloring::Never, Verbosity::ShowWorldAndDocString).summarized().normalized();
+    let cucumber = KafkaWorld::cucumber()
+        .with_writer(writer)
+        .fail_on_skipped()
+        .with_default_cli()
+        .before(move |_, _, _, world| {
+            let ctx = before_ctx.clone();
+            async move {
+                world.ctx = Some(ctx);
+                if external {
+                    // Topics outlive scenarios on a shared cluster: give this run its own names.
+                    world.suffix = format!("-{}", uuid_suffix());
+                }
+            }
+            .boxed_local()
+        })
+        .after(move |_, _, _, _, world| {
+            let ctx = after_ctx.clone();
+            async move {
+                if let Some(w) = world {
+                    let mut artifacts = Artifacts { history_jsonl: Some(w.history.to_jsonl()), broker_logs: Vec::new() };
+                    if let Some(cluster) = w.cluster.take() {
+                        for id in cluster.broker_ids() {
+                            if let Some(log) = cluster.broker_log(id) {
+                                artifacts.broker_logs.push((id, log));
+                            }
+                        }
+                        // Dropping the cluster kills its broker processes and removes their data.
+                        drop(cluster);
+                    }
+                    ctx.set_artifacts(artifacts);
+                }
+            }
+            .boxed_local()
+        });
+    let run = cucumber.filter_run(path, move |_, _, sc| sc.position.line == line);
+    let finished = runtime.block_on(async { tokio::time::timeout(limit, run).await });
+    // Broker processes must not outlive the scenario even when it timed out mid-step.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    let output = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let outcome = match finished {
+        Err(_) => Outcome::Error(format!("the scenario did not finish within timeouts.scenario_ms = {} ms", limit.as_millis())),
+        Ok(writer) => {
+            let failed = writer.execution_has_failed() || writer.parsing_errors() > 0 || writer.hook_errors() > 0;
+            match (failed, ctx.failure()) {
+                (false, _) if writer.passed_steps() == 0 => {
+                    Outcome::Error(format!("no step ran: no scenario at {}:{line}", scenario.rel))
+                }
+                (false, _) => Outcome::Passed,
+                (true, Some(Failure::Verdict(m))) => Outcome::Failed(m),
+                (true, Some(Failure::Unsupported(m))) => Outcome::Unsupported(m),
+                (true, Some(Failure::Harness(m))) => Outcome::Error(m),
+                (true, None) => Outcome::Error(format!("a step failed outside the harness's classification:\n{output}")),
+            }
+        }
+    };
+    ScenarioResult { scenario: scenario.clone(), outcome, duration: started.elapsed(), output, artifacts: ctx.artifacts() }
+}
+
+fn uuid_suffix() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:x}{:x}", nanos & 0xffff_ffff, std::process::id())
+}
+
+/// The repository root, from the harness crate's manifest directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}

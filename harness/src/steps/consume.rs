@@ -1,0 +1,254 @@
+//! Consuming: librdkafka consumers (what applications see) and exact fetches with the wire client.
+
+use cucumber::{then, when};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{FetchRequest, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+
+use super::name;
+use super::offsets::list_offset;
+use super::produce::{encode_batch, produce_request, record_sends};
+use crate::checker::AnomalyKind;
+use crate::history::{Op, Outcome, Record};
+use crate::kafka::Start;
+use crate::world::{FetchSummary, KafkaWorld, StepResult};
+
+async fn read(w: &mut KafkaWorld, partition: i32, topic: &str, start: Start) -> StepResult {
+    let bootstrap = w.bootstrap().await?;
+    let real = w.topic(topic);
+    // Read to the end of what exists now: the log end offset bounds the read, and a consumer
+    // that stops getting records for a request timeout stops too.
+    let end = list_offset(w, &real, partition, -1).await?;
+    let process = w.next_process("consumer");
+    let before = w.history.len();
+    let timeout = w.timeout();
+    let consumed = crate::kafka::consume(&bootstrap, &w.consumer_config, &process, &real, partition, start, None, Some(end), timeout, &w.history)
+        .await
+        .map_err(|e| w.harness(e))?;
+    w.consumer_error = consumed.error;
+    w.consumer_reads = w.history.events()[before..]
+        .iter()
+        .filter_map(|e| match &e.op {
+            Op::Poll { reads } => Some(reads.iter().map(|r| (r.offset, r.record.value.clone())).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    Ok(())
+}
+
+#[when(expr = "a consumer reads partition {int} of {string} from the beginning")]
+async fn read_from_beginning(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
+    read(w, partition, &topic, Start::Beginning).await
+}
+
+#[when(expr = "a consumer reads partition {int} of {string} from offset {int}")]
+async fn read_from_offset(w: &mut KafkaWorld, partition: i32, topic: String, offset: i64) -> StepResult {
+    read(w, partition, &topic, Start::At(offset)).await
+}
+
+#[then(expr = "the consumer fails with {word}")]
+async fn consumer_fails_with(w: &mut KafkaWorld, expected: String) -> StepResult {
+    match &w.consumer_error {
+        Some(e) if *e == expected => Ok(()),
+        Some(e) => Err(w.verdict(format!("the consumer failed with {e}, expected {expected}"))),
+        None => Err(w.verdict(format!("the consumer read {} records and reported no error; expected {expected}", w.consumer_reads.len()))),
+    }
+}
+
+#[then(expr = "the consumer reads offsets {int} to {int}")]
+async fn consumer_reads_offsets(w: &mut KafkaWorld, first: i64, last: i64) -> StepResult {
+    if let Some(e) = &w.consumer_error {
+        return Err(w.verdict(format!("the consumer failed with {e}")));
+    }
+    let offsets: Vec<i64> = w.consumer_reads.iter().map(|(o, _)| *o).collect();
+    let expected: Vec<i64> = (first..=last).collect();
+    if offsets != expected {
+        let shown = |v: &[i64]| match (v.first(), v.last()) {
+            (Some(a), Some(b)) => format!("{} records, offsets {a}..={b}", v.len()),
+            _ => "nothing".to_string(),
+        };
+        return Err(w.verdict(format!("the consumer read {}; expected offsets {first}..={last}", shown(&offsets))));
+    }
+    Ok(())
+}
+
+#[then("every acknowledged record is read exactly once")]
+async fn exactly_once(w: &mut KafkaWorld) -> StepResult {
+    w.judge(&[AnomalyKind::LostWrite, AnomalyKind::Unseen, AnomalyKind::Duplicate, AnomalyKind::InconsistentOffsets])
+}
+
+#[then("the records are read in the order they were acknowledged")]
+async fn in_order(w: &mut KafkaWorld) -> StepResult {
+    w.judge(&[
+        AnomalyKind::NonmonotonicSend,
+        AnomalyKind::NonmonotonicPoll,
+        AnomalyKind::IntNonmonotonicPoll,
+        AnomalyKind::PollSkip,
+        AnomalyKind::IntPollSkip,
+        AnomalyKind::InconsistentOffsets,
+    ])
+}
+
+/// Compares every acknowledged send with the read at its offset: key, value and headers must be
+/// what the client sent (null values included, which the value-identified checks cannot see).
+#[then("every record is read with the key, value and headers it was sent with")]
+async fn unchanged(w: &mut KafkaWorld) -> StepResult {
+    let events = w.history.events();
+    let mut reads = std::collections::HashMap::new();
+    for e in &events {
+        if let (Op::Poll { reads: rs }, Outcome::Ok) = (&e.op, &e.outcome) {
+            for r in rs {
+                reads.insert((r.topic.clone(), r.partition, r.offset), r.record.clone());
+            }
+        }
+    }
+    let mut altered = Vec::new();
+    let mut sends = 0;
+    for e in &events {
+        if let (Op::Send { topic, partition, record, offset: Some(o) }, Outcome::Ok) = (&e.op, &e.outcome) {
+            sends += 1;
+            match reads.get(&(topic.clone(), *partition, *o)) {
+                None => altered.push(format!("offset {o}: sent {}, never read", show(record))),
+                Some(got) if got != record => altered.push(format!("offset {o}: sent {}, read {}", show(record), show(got))),
+                Some(_) => {}
+            }
+        }
+    }
+    if sends == 0 {
+        return Err(w.harness("no record was acknowledged before this step"));
+    }
+    if !altered.is_empty() {
+        let n = altered.len();
+        altered.truncate(10);
+        return Err(w.verdict(format!("altered-record: {n} of {sends} records differ from what was sent:\n  {}", altered.join("\n  "))));
+    }
+    Ok(())
+}
+
+fn show(r: &Record) -> String {
+    let bytes = |b: &Option<Vec<u8>>| b.as_ref().map_or("null".to_string(), |b| format!("{:?}", String::from_utf8_lossy(b)));
+    let headers: Vec<String> = r.headers.iter().map(|h| format!("{}={}", h.key, bytes(&h.value))).collect();
+    format!("key={} value={} headers=[{}]", bytes(&r.key), r.value.as_deref().map_or("null".into(), |v| format!("{v:?}")), headers.join(", "))
+}
+
+fn fetch_request(topic: &str, partition: i32, offset: i64, partition_max_bytes: i32, max_wait_ms: i32, min_bytes: i32) -> RequestKind {
+    RequestKind::Fetch(
+        FetchRequest::default()
+            .with_max_wait_ms(max_wait_ms)
+            .with_min_bytes(min_bytes)
+            .with_max_bytes(i32::MAX)
+            .with_topics(vec![
+                FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(vec![
+                    FetchPartition::default().with_partition(partition).with_fetch_offset(offset).with_partition_max_bytes(partition_max_bytes),
+                ]),
+            ]),
+    )
+}
+
+fn summarize(resp: &ResponseKind) -> Option<FetchSummary> {
+    let ResponseKind::Fetch(r) = resp else { return None };
+    let p = r.responses.first()?.partitions.first()?;
+    let records = p.records.clone().unwrap_or_default();
+    let mut summary = FetchSummary { error: name(p.error_code), bytes: records.len(), ..Default::default() };
+    let batches = kafka_reference::log::split_batches(records).ok()?;
+    for b in &batches {
+        summary.batches.push((b.base_offset(), b.last_offset(), b.len()));
+        summary.records += b.record_count().max(0) as usize;
+    }
+    Some(summary)
+}
+
+/// The highest Fetch version that still names topics (v13 switched to topic ids, KIP-516).
+fn named_fetch_version(w: &KafkaWorld, client: &crate::wire::WireClient) -> Result<i16, crate::world::StepError> {
+    client.version_for(kafka_protocol::messages::ApiKey::Fetch).map(|v| v.min(12)).map_err(|e| w.wire_error(e))
+}
+
+/// Fetches with the wire client. The requests name topics, so the negotiated version must be
+/// below 13 (topic ids); `fetch_request` is built for that.
+async fn fetch(w: &mut KafkaWorld, req: RequestKind) -> StepResult {
+    let mut client = w.wire().await?;
+    let v = named_fetch_version(w, &client)?;
+    let resp = client.request_at(req, v).await.map_err(|e| w.wire_error(e))?;
+    let summary = summarize(&resp).ok_or_else(|| w.harness("the fetch response has no partition or unparseable records"))?;
+    w.last_error = Some(summary.error.clone());
+    w.last_fetch = Some(summary);
+    Ok(())
+}
+
+#[when(expr = "{int} batches of {int} records are produced to partition {int} of {string} by the wire client")]
+async fn batches(w: &mut KafkaWorld, n: usize, per: usize, partition: i32, topic: String) -> StepResult {
+    let mut client = w.wire().await?;
+    let process = w.next_process("wire-producer");
+    let real = w.topic(&topic);
+    for _ in 0..n {
+        let records: Vec<Record> = (0..per).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
+        let batch = encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+        let result = client.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
+        record_sends(w, &process, &real, partition, &records, result.as_ref());
+    }
+    Ok(())
+}
+
+#[when(expr = "partition {int} of {string} is fetched from offset {int} with partition_max_bytes {int}")]
+async fn fetch_limited(w: &mut KafkaWorld, partition: i32, topic: String, offset: i64, max: i32) -> StepResult {
+    let real = w.topic(&topic);
+    fetch(w, fetch_request(&real, partition, offset, max, 0, 0)).await
+}
+
+#[when(expr = "a fetch of partition {int} of {string} from offset {int} waits up to {int} ms for {int} byte(s) while {int} record(s) are produced")]
+async fn long_poll(w: &mut KafkaWorld, partition: i32, topic: String, offset: i64, wait_ms: i32, min_bytes: i32, n: usize) -> StepResult {
+    let real = w.topic(&topic);
+    let mut fetcher = w.wire().await?;
+    let mut producer = w.wire().await?;
+    let req = fetch_request(&real, partition, offset, 1 << 20, wait_ms, min_bytes);
+    let v = named_fetch_version(w, &fetcher)?;
+    let fetch_task = tokio::spawn(async move { fetcher.request_at(req, v).await });
+    // Give the fetch a head start so it is parked when the records arrive; if it is not yet,
+    // it finds them on arrival and the outcome is the same.
+    tokio::task::yield_now().await;
+    let process = w.next_process("wire-producer");
+    let records: Vec<Record> = (0..n).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
+    let batch = encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+    let result = producer.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
+    record_sends(w, &process, &real, partition, &records, result.as_ref());
+    let resp = fetch_task
+        .await
+        .map_err(|e| w.harness(format!("fetch task: {e}")))?
+        .map_err(|e| w.wire_error(e))?;
+    let summary = summarize(&resp).ok_or_else(|| w.harness("the fetch response has no partition or unparseable records"))?;
+    w.last_error = Some(summary.error.clone());
+    w.last_fetch = Some(summary);
+    Ok(())
+}
+
+#[then(expr = "the fetch returns {int} whole batch(es)")]
+async fn fetch_returns_batches(w: &mut KafkaWorld, n: usize) -> StepResult {
+    let f = w.last_fetch.clone().ok_or_else(|| w.harness("no fetch was made before this step"))?;
+    if f.error != "NONE" {
+        return Err(w.verdict(format!("the fetch failed with {}", f.error)));
+    }
+    if f.batches.len() != n {
+        return Err(w.verdict(format!("the fetch returned {} batches ({} bytes: {:?}), expected {n}", f.batches.len(), f.bytes, f.batches)));
+    }
+    Ok(())
+}
+
+#[then(expr = "the fetch returns {int} record(s)")]
+async fn fetch_returns_records(w: &mut KafkaWorld, n: usize) -> StepResult {
+    let f = w.last_fetch.clone().ok_or_else(|| w.harness("no fetch was made before this step"))?;
+    if f.error != "NONE" || f.records != n {
+        return Err(w.verdict(format!("the fetch returned {} records with error {}, expected {n} records", f.records, f.error)));
+    }
+    Ok(())
+}
+
+#[then(expr = "the fetch returns at most {int} bytes")]
+async fn fetch_at_most(w: &mut KafkaWorld, max: usize) -> StepResult {
+    let f = w.last_fetch.clone().ok_or_else(|| w.harness("no fetch was made before this step"))?;
+    if f.bytes > max {
+        return Err(w.verdict(format!("the fetch returned {} bytes in {} batches, more than {max}", f.bytes, f.batches.len())));
+    }
+    Ok(())
+}

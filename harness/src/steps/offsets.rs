@@ -1,0 +1,93 @@
+//! Offsets: ListOffsets answers and the contiguity of acknowledged offsets.
+
+use cucumber::then;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{ListOffsetsRequest, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::name;
+use crate::history::{Op, Outcome};
+use crate::world::{KafkaWorld, StepError, StepResult};
+
+/// ListOffsets for one partition: the offset, or a verdict naming the error the broker gave.
+pub async fn list_offset(w: &mut KafkaWorld, topic: &str, partition: i32, timestamp: i64) -> Result<i64, StepError> {
+    let mut client = w.wire().await?;
+    let req = ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(vec![
+        ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(timestamp)]),
+    ]);
+    let resp = client.request(RequestKind::ListOffsets(req)).await.map_err(|e| w.wire_error(e))?;
+    let ResponseKind::ListOffsets(r) = resp else {
+        return Err(w.harness("ListOffsets answered with another response type"));
+    };
+    let p = r.topics.first().and_then(|t| t.partitions.first()).ok_or_else(|| w.verdict("ListOffsets returned no partition"))?;
+    if p.error_code != 0 {
+        return Err(w.verdict(format!("ListOffsets({timestamp}) on {topic}-{partition} failed with {}", name(p.error_code))));
+    }
+    Ok(p.offset)
+}
+
+async fn expect_offset(w: &mut KafkaWorld, what: &str, topic: &str, partition: i32, ts: i64, expected: i64) -> StepResult {
+    let real = w.topic(topic);
+    let got = list_offset(w, &real, partition, ts).await?;
+    if got != expected {
+        return Err(w.verdict(format!("ListOffsets for {what} of partition {partition} answered {got}, expected {expected}")));
+    }
+    Ok(())
+}
+
+#[then(expr = "the log end offset of partition {int} of {string} is {int}")]
+async fn log_end(w: &mut KafkaWorld, partition: i32, topic: String, expected: i64) -> StepResult {
+    expect_offset(w, "the latest offset", &topic, partition, -1, expected).await
+}
+
+#[then(expr = "the earliest offset of partition {int} of {string} is {int}")]
+async fn earliest(w: &mut KafkaWorld, partition: i32, topic: String, expected: i64) -> StepResult {
+    expect_offset(w, "the earliest offset", &topic, partition, -2, expected).await
+}
+
+#[then(expr = "the offset of the record with the largest timestamp in partition {int} of {string} is {int}")]
+async fn max_timestamp(w: &mut KafkaWorld, partition: i32, topic: String, expected: i64) -> StepResult {
+    expect_offset(w, "the max timestamp", &topic, partition, -3, expected).await
+}
+
+#[then(expr = "ListOffsets for timestamp {int} on partition {int} of {string} answers {int}")]
+async fn by_timestamp(w: &mut KafkaWorld, ts: i64, partition: i32, topic: String, expected: i64) -> StepResult {
+    expect_offset(w, &format!("timestamp {ts}"), &topic, partition, ts, expected).await
+}
+
+#[then(expr = "the acknowledged offsets of partition {int} of {string} are contiguous from {int}")]
+async fn contiguous(w: &mut KafkaWorld, partition: i32, topic: String, from: i64) -> StepResult {
+    let real = w.topic(&topic);
+    let mut offsets: Vec<i64> = w
+        .history
+        .events()
+        .iter()
+        .filter_map(|e| match (&e.op, &e.outcome) {
+            (Op::Send { topic, partition: p, offset: Some(o), .. }, Outcome::Ok) if *topic == real && *p == partition => Some(*o),
+            _ => None,
+        })
+        .collect();
+    if offsets.is_empty() {
+        return Err(w.harness("no record was acknowledged before this step"));
+    }
+    offsets.sort_unstable();
+    let expected: Vec<i64> = (from..from + offsets.len() as i64).collect();
+    if offsets != expected {
+        let gaps: Vec<String> = offsets
+            .windows(2)
+            .filter(|p| p[1] != p[0] + 1)
+            .take(5)
+            .map(|p| format!("{} -> {}", p[0], p[1]))
+            .collect();
+        return Err(w.verdict(format!(
+            "{} acknowledged offsets are not {from}..{}: first {:?}, gaps at {}",
+            offsets.len(),
+            from + offsets.len() as i64,
+            offsets.first(),
+            gaps.join(", ")
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! Producing: with librdkafka (what applications see) or the wire client (exact requests).
+
+use bytes::{Bytes, BytesMut};
+use cucumber::gherkin::Step;
+use cucumber::{given, then, when};
+use indexmap::IndexMap;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ProduceRequest, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{Compression, Record as WireRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+use super::{config_table, name};
+use crate::history::{Header, Op, Outcome, Record};
+use crate::wire::WireClient;
+use crate::world::{KafkaWorld, StepError, StepResult};
+
+#[given("a producer configured with:")]
+async fn producer_configured(w: &mut KafkaWorld, step: &Step) -> StepResult {
+    let cfg = config_table(w, step)?;
+    w.producer_config.extend(cfg);
+    Ok(())
+}
+
+#[given("a consumer configured with:")]
+async fn consumer_configured(w: &mut KafkaWorld, step: &Step) -> StepResult {
+    let cfg = config_table(w, step)?;
+    w.consumer_config.extend(cfg);
+    Ok(())
+}
+
+/// Plain records: unique values, no key, no headers.
+fn plain(w: &mut KafkaWorld, process: &str, n: usize) -> Vec<Record> {
+    (0..n).map(|_| Record { key: None, value: Some(w.next_value(process)), headers: Vec::new() }).collect()
+}
+
+async fn produce_rdkafka(w: &mut KafkaWorld, topic: &str, partition: Option<i32>, records: Vec<Record>) -> StepResult {
+    let bootstrap = w.bootstrap().await?;
+    let process = w.next_process("producer");
+    let real = w.topic(topic);
+    let timeout = w.timeout();
+    crate::kafka::produce(&bootstrap, &w.producer_config, &process, &real, partition, &records, &w.history, timeout)
+        .await
+        .map_err(|e| w.harness(e))
+}
+
+#[when(expr = "{int} records are produced to partition {int} of {string}")]
+async fn produce_n(w: &mut KafkaWorld, n: usize, partition: i32, topic: String) -> StepResult {
+    let process = format!("producer-{}", w.history.len());
+    let records = plain(w, &process, n);
+    produce_rdkafka(w, &topic, Some(partition), records).await
+}
+
+#[when(expr = "{int} records with keys, headers and null values are produced to partition {int} of {string}")]
+async fn produce_varied(w: &mut KafkaWorld, n: usize, partition: i32, topic: String) -> StepResult {
+    let process = format!("producer-{}", w.history.len());
+    let records = (0..n)
+        .map(|i| {
+            let value = w.next_value(&process);
+            match i % 4 {
+                // A key and two headers, one of them with a null value.
+                0 => Record {
+                    key: Some(format!("key-{value}").into_bytes()),
+                    value: Some(value.clone()),
+                    headers: vec![
+                        Header { key: "trace".into(), value: Some(format!("t-{value}").into_bytes()) },
+                        Header { key: "empty".into(), value: None },
+                    ],
+                },
+                // A key and a null value: a tombstone.
+                1 => Record { key: Some(format!("key-{value}").into_bytes()), value: None, headers: Vec::new() },
+                // A binary key with bytes that are not UTF-8.
+                2 => Record { key: Some(vec![0, 0xff, 0xfe, i as u8]), value: Some(value), headers: Vec::new() },
+                _ => Record { key: None, value: Some(value), headers: vec![Header { key: "h".into(), value: Some(Vec::new()) }] },
+            }
+        })
+        .collect();
+    produce_rdkafka(w, &topic, Some(partition), records).await
+}
+
+#[then("every send is acknowledged")]
+async fn every_send_acknowledged(w: &mut KafkaWorld) -> StepResult {
+    let events = w.history.events();
+    let failed: Vec<String> = events
+        .iter()
+        .filter_map(|e| match (&e.op, &e.outcome) {
+            (Op::Send { record, .. }, Outcome::Fail { error } | Outcome::Unknown { error }) => {
+                Some(format!("{:?}: {error}", record.value))
+            }
+            _ => None,
+        })
+        .collect();
+    if !failed.is_empty() {
+        let shown: Vec<_> = failed.iter().take(10).cloned().collect();
+        return Err(w.verdict(format!("{} of the sends were not acknowledged, e.g. {}", failed.len(), shown.join("; "))));
+    }
+    if !events.iter().any(|e| matches!(e.op, Op::Send { .. })) {
+        return Err(w.harness("no record was sent before this step"));
+    }
+    Ok(())
+}
+
+/// Encodes records as one v2 batch, as a producer would.
+pub fn encode_batch(records: &[Record], compression: Compression, timestamp: i64) -> Result<Bytes, String> {
+    let wire: Vec<WireRecord> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| WireRecord {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // kafka-protocol keeps records in one batch only while offset - sequence is constant;
+            // counting up from -1 keeps the batch whole with base sequence -1 (no producer id).
+            sequence: i as i32 - 1,
+            timestamp,
+            key: r.key.clone().map(Bytes::from),
+            value: r.value.clone().map(Bytes::from),
+            headers: r
+                .headers
+                .iter()
+                .map(|h| (StrBytes::from_string(h.key.clone()), h.value.clone().map(Bytes::from)))
+                .collect::<IndexMap<_, _>>(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, wire.iter(), &RecordEncodeOptions { version: 2, compression }).map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
+}
+
+pub fn produce_request(topic: &str, partition: i32, batch: Bytes, acks: i16, timeout_ms: i32) -> RequestKind {
+    RequestKind::Produce(
+        ProduceRequest::default().with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(batch))]),
+        ]),
+    )
+}
+
+/// The error name and base offset of a produce response's first partition.
+pub fn produce_result(resp: &ResponseKind) -> Option<(String, i64)> {
+    let ResponseKind::Produce(r) = resp else { return None };
+    let p = r.responses.first()?.partition_responses.first()?;
+    Some((name(p.error_code), p.base_offset))
+}
+
+/// Records the sends of one produce request with the outcome its response (or error) gives.
+pub fn record_sends(w: &KafkaWorld, process: &str, topic: &str, partition: i32, records: &[Record], result: Result<&ResponseKind, &crate::wire::WireError>) {
+    let (outcome, base) = match result {
+        Ok(resp) => match produce_result(resp) {
+            Some((e, base)) if e == "NONE" => (Outcome::Ok, Some(base)),
+            Some((e, _)) => (Outcome::Fail { error: e }, None),
+            None => (Outcome::Unknown { error: "not a produce response".into() }, None),
+        },
+        Err(e) if e.is_indefinite() => (Outcome::Unknown { error: e.to_string() }, None),
+        Err(e) => (Outcome::Fail { error: e.to_string() }, None),
+    };
+    for (i, r) in records.iter().enumerate() {
+        w.history.record(
+            process,
+            Op::Send { topic: topic.to_string(), partition, record: r.clone(), offset: base.map(|b| b + i as i64) },
+            outcome.clone(),
+        );
+    }
+}
+
+async fn wire_client(w: &mut KafkaWorld) -> Result<WireClient, StepError> {
+    w.wire().await
+}
+
+#[when(expr = "{int} produce requests of {int} records each are pipelined to partition {int} of {string}")]
+async fn pipelined(w: &mut KafkaWorld, requests: usize, per: usize, partition: i32, topic: String) -> StepResult {
+    let mut client = wire_client(w).await?;
+    let process = w.next_process("wire-producer");
+    let real = w.topic(&topic);
+    let timeout_ms = w.timeout().as_millis() as i32;
+    let mut batches = Vec::new();
+    let mut reqs = Vec::new();
+    for _ in 0..requests {
+        let records = plain(w, &process, per);
+        let batch = encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+        reqs.push(produce_request(&real, partition, batch, -1, timeout_ms));
+        batches.push(records);
+    }
+    let results = client.pipeline(reqs).await.map_err(|e| w.wire_error(e))?;
+    for (records, result) in batches.iter().zip(results.iter()) {
+        record_sends(w, &process, &real, partition, records, result.as_ref());
+    }
+    Ok(())
+}
+
+#[when(expr = "a record of {int} bytes is produced to partition {int} of {string} by the wire client")]
+async fn oversized(w: &mut KafkaWorld, size: usize, partition: i32, topic: String) -> StepResult {
+    let mut client = wire_client(w).await?;
+    let process = w.next_process("wire-producer");
+    let real = w.topic(&topic);
+    let value = w.next_value(&process);
+    // Pad the unique value up to the requested size so the checker can still identify it.
+    let padded = format!("{value}:{}", "x".repeat(size.saturating_sub(value.len() + 1)));
+    let records = vec![Record { key: None, value: Some(padded), headers: Vec::new() }];
+    let batch = encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+    let result = client.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
+    record_sends(w, &process, &real, partition, &records, result.as_ref());
+    let resp = result.map_err(|e| w.wire_error(e))?;
+    w.last_error = Some(produce_result(&resp).map(|(e, _)| e).ok_or_else(|| w.harness("Produce answered with another response type"))?);
+    Ok(())
+}
+
+#[when(expr = "records with the timestamps {string} are produced to partition {int} of {string} by the wire client")]
+async fn with_timestamps(w: &mut KafkaWorld, timestamps: String, partition: i32, topic: String) -> StepResult {
+    let mut client = wire_client(w).await?;
+    let process = w.next_process("wire-producer");
+    let real = w.topic(&topic);
+    for ts in timestamps.split(',') {
+        let ts: i64 = ts.trim().parse().map_err(|_| w.harness(format!("{ts:?} is not a timestamp in ms")))?;
+        let records = plain(w, &process, 1);
+        let batch = encode_batch(&records, Compression::None, ts).map_err(|e| w.harness(e))?;
+        let result = client.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
+        record_sends(w, &process, &real, partition, &records, result.as_ref());
+    }
+    Ok(())
+}

@@ -1,0 +1,225 @@
+//! Target descriptions: `fixtures/targets/<name>.yaml`, one schema for all.
+//!
+//! YAML is read with `serde-saphyr`: `serde_yaml` is archived upstream (0.9.34+deprecated);
+//! serde-saphyr is maintained, pure Rust (no unsafe libyaml port), and reports errors with the
+//! line and column, which is what a user editing a target file needs. Unknown fields are errors
+//! (`deny_unknown_fields`) so a misspelt key is named instead of silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// One broker (or cluster) the suite can certify.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Short name used in reports.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// How to reach (or start) the brokers.
+    pub kind: TargetKind,
+    /// Per-operation timeouts; scenarios may not wait longer than these.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Scenarios expected to fail on this target, each with the reason (known gaps are data).
+    /// Keys are test names: `features/<path>.feature: <scenario title>`.
+    #[serde(default)]
+    pub expected_failures: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TargetKind {
+    /// The embedded reference broker, started fresh for every scenario in a temporary directory.
+    Reference {
+        /// Broker configs with Kafka's names, passed as `--config key=value`.
+        #[serde(default)]
+        config: BTreeMap<String, String>,
+        /// Deliberate defects to turn on (test builds only).
+        #[serde(default)]
+        defects: Vec<String>,
+    },
+    /// A broker someone else runs. Scenarios that need to restart or kill brokers need the
+    /// `process` commands; without them they are reported "not supported", not failed.
+    External {
+        /// `host:port` addresses to bootstrap from.
+        bootstrap: Vec<String>,
+        /// Shell commands for process faults; `{broker}` is replaced by the broker's node id.
+        #[serde(default)]
+        process: Option<ProcessCommands>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessCommands {
+    /// Stops a broker gracefully (SIGTERM or equivalent) and waits until it has stopped.
+    pub stop: String,
+    /// Kills a broker without warning (SIGKILL or equivalent).
+    pub kill: String,
+    /// Starts a stopped or killed broker with its data, and waits until it accepts connections.
+    pub start: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// How long one request or client operation may take before its outcome is "unknown".
+    pub request_ms: u64,
+    /// How long a broker may take to start and accept connections.
+    pub startup_ms: u64,
+    /// Upper bound for a whole scenario.
+    pub scenario_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { request_ms: 10_000, startup_ms: 20_000, scenario_ms: 120_000 }
+    }
+}
+
+/// A target file that could not be used, naming the file and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("cannot read target file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("target file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("target file {path}: field `{field}`: {message}")]
+    Invalid { path: PathBuf, field: String, message: String },
+}
+
+impl Target {
+    /// The embedded reference broker with Kafka's defaults.
+    pub fn reference() -> Target {
+        Target {
+            name: "reference".into(),
+            description: "The embedded reference broker, started fresh for each scenario.".into(),
+            kind: TargetKind::Reference { config: BTreeMap::new(), defects: Vec::new() },
+            timeouts: Timeouts::default(),
+            expected_failures: BTreeMap::new(),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Target, TargetError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TargetError::Read { path: path.to_path_buf(), source })?;
+        Target::parse(&text, path)
+    }
+
+    /// Parses and validates; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Target, TargetError> {
+        let target: Target =
+            serde_saphyr::from_str(text).map_err(|e| TargetError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        target.validate(path)?;
+        Ok(target)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), TargetError> {
+        let invalid = |field: &str, message: String| TargetError::Invalid { path: path.to_path_buf(), field: field.into(), message };
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty".into()));
+        }
+        match &self.kind {
+            TargetKind::Reference { config, .. } => {
+                for (k, v) in config {
+                    kafka_reference::config::BrokerConfig::default()
+                        .set(k, v)
+                        .map_err(|e| invalid(&format!("kind.config.{k}"), e))?;
+                }
+            }
+            TargetKind::External { bootstrap, process } => {
+                if bootstrap.is_empty() {
+                    return Err(invalid("kind.bootstrap", "must list at least one host:port".into()));
+                }
+                for (i, b) in bootstrap.iter().enumerate() {
+                    let ok = b.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+                    if !ok {
+                        return Err(invalid(&format!("kind.bootstrap[{i}]"), format!("{b:?} is not host:port")));
+                    }
+                }
+                if let Some(p) = process {
+                    for (field, cmd) in [("stop", &p.stop), ("kill", &p.kill), ("start", &p.start)] {
+                        if cmd.trim().is_empty() {
+                            return Err(invalid(&format!("kind.process.{field}"), "must not be empty".into()));
+                        }
+                    }
+                }
+            }
+        }
+        let t = &self.timeouts;
+        for (field, v) in [("timeouts.request_ms", t.request_ms), ("timeouts.startup_ms", t.startup_ms), ("timeouts.scenario_ms", t.scenario_ms)] {
+            if v == 0 {
+                return Err(invalid(field, "must be greater than 0".into()));
+            }
+        }
+        for key in self.expected_failures.keys() {
+            if !key.contains(".feature: ") {
+                return Err(invalid(
+                    "expected_failures",
+                    format!("{key:?} is not a scenario name (`features/<path>.feature: <title>`)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_reference(&self) -> bool {
+        matches!(self.kind, TargetKind::Reference { .. })
+    }
+
+    /// Whether brokers can be stopped, killed and started.
+    pub fn can_control_processes(&self) -> bool {
+        match &self.kind {
+            TargetKind::Reference { .. } => true,
+            TargetKind::External { process, .. } => process.is_some(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn parse(text: &str) -> Result<Target, TargetError> {
+        Target::parse(text, Path::new("t.yaml"))
+    }
+
+    #[test]
+    fn every_shipped_target_file_is_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/targets");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("fixtures/targets exists") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                Target::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "expected the reference and at least one external target, found {n}");
+    }
+
+    #[test]
+    fn a_minimal_external_target_parses_with_default_timeouts() {
+        let t = parse("name: k\nkind:\n  type: external\n  bootstrap: [\"127.0.0.1:9092\"]\n").expect("valid");
+        assert_eq!(t.timeouts, Timeouts::default());
+        assert!(!t.can_control_processes());
+    }
+
+    #[rstest]
+    #[case::misspelt_field("name: k\nkind: {type: reference}\ntimeout: {}\n", "timeout")]
+    #[case::unknown_kind("name: k\nkind: {type: cloud}\n", "cloud")]
+    #[case::bad_bootstrap("name: k\nkind: {type: external, bootstrap: [\"nohost\"]}\n", "kind.bootstrap[0]")]
+    #[case::empty_bootstrap("name: k\nkind: {type: external, bootstrap: []}\n", "kind.bootstrap")]
+    #[case::zero_timeout("name: k\nkind: {type: reference}\ntimeouts: {request_ms: 0}\n", "timeouts.request_ms")]
+    #[case::bad_broker_config("name: k\nkind: {type: reference, config: {log.segment.bytez: \"1\"}}\n", "kind.config.log.segment.bytez")]
+    #[case::bad_expected_failure("name: k\nkind: {type: reference}\nexpected_failures: {foo: bar}\n", "expected_failures")]
+    #[case::not_yaml("name: [unclosed\n", "t.yaml")]
+    fn bad_target_files_name_the_field(#[case] text: &str, #[case] names: &str) {
+        let err = parse(text).expect_err("must be refused").to_string();
+        assert!(err.contains(names), "error {err:?} does not name {names:?}");
+        assert!(err.contains("t.yaml"), "error {err:?} does not name the file");
+    }
+}

@@ -1,0 +1,230 @@
+//! The cucumber World: one per scenario. It owns the scenario's cluster, clients and history,
+//! and classifies every step failure so that a report can tell "the broker broke a guarantee"
+//! (a verdict) from "the scenario could not run" (harness trouble) and from "this target does
+//! not support what the scenario needs".
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::checker::{self, AnomalyKind};
+use crate::cluster::{Cluster, Launcher};
+use crate::history::History;
+use crate::target::Target;
+use crate::wire::{WireClient, WireError};
+
+/// How a scenario did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The broker broke the guarantee a Then step checks. The message shows the evidence.
+    Verdict(String),
+    /// The target lacks what the scenario needs (an API it does not advertise, no process control).
+    Unsupported(String),
+    /// The harness or the environment failed; says nothing about the broker's guarantees.
+    Harness(String),
+}
+
+/// Shared between the runner and the scenario's World: the target, and what went wrong.
+#[derive(Debug)]
+pub struct RunContext {
+    pub target: Target,
+    pub launcher: Option<Launcher>,
+    failure: Mutex<Option<Failure>>,
+    artifacts: Mutex<Artifacts>,
+}
+
+/// What a failing scenario leaves behind for its report.
+#[derive(Debug, Default, Clone)]
+pub struct Artifacts {
+    pub history_jsonl: Option<String>,
+    pub broker_logs: Vec<(i32, String)>,
+}
+
+impl RunContext {
+    pub fn new(target: Target, launcher: Option<Launcher>) -> Arc<RunContext> {
+        Arc::new(RunContext { target, launcher, failure: Mutex::new(None), artifacts: Mutex::new(Artifacts::default()) })
+    }
+
+    /// The first failure a step recorded: later ones are consequences.
+    pub fn failure(&self) -> Option<Failure> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record(&self, f: Failure) {
+        let mut slot = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(f);
+        }
+    }
+
+    pub fn artifacts(&self) -> Artifacts {
+        self.artifacts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_artifacts(&self, a: Artifacts) {
+        *self.artifacts.lock().unwrap_or_else(|p| p.into_inner()) = a;
+    }
+}
+
+/// The error a step returns; cucumber prints it under the failed step.
+#[derive(Debug)]
+pub struct StepError(pub String);
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StepError {}
+
+pub type StepResult = Result<(), StepError>;
+
+/// The last fetch the wire client made, for the fetch-limit Then steps.
+#[derive(Debug, Default, Clone)]
+pub struct FetchSummary {
+    pub error: String,
+    pub bytes: usize,
+    pub batches: Vec<(i64, i64, usize)>,
+    pub records: usize,
+}
+
+#[derive(cucumber::World)]
+#[world(init = Self::new)]
+pub struct KafkaWorld {
+    pub ctx: Option<Arc<RunContext>>,
+    pub cluster: Option<Cluster>,
+    pub history: History,
+    pub producer_config: BTreeMap<String, String>,
+    pub consumer_config: BTreeMap<String, String>,
+    /// The error name of the last request a When step made ("NONE" when it succeeded).
+    pub last_error: Option<String>,
+    pub last_fetch: Option<FetchSummary>,
+    /// A raw connection a malformed-input step wrote to.
+    pub raw: Option<WireClient>,
+    /// The first error the last consumer reported, and what it read.
+    pub consumer_error: Option<String>,
+    pub consumer_reads: Vec<(i64, Option<String>)>,
+    /// Distinguishes this scenario's topics on a shared (external) cluster.
+    pub suffix: String,
+    next_value: u64,
+    next_process: u64,
+}
+
+impl fmt::Debug for KafkaWorld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaWorld")
+            .field("target", &self.ctx.as_ref().map(|c| c.target.name.clone()))
+            .field("events", &self.history.len())
+            .field("last_error", &self.last_error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaWorld {
+    fn new() -> Self {
+        KafkaWorld {
+            ctx: None,
+            cluster: None,
+            history: History::new(),
+            producer_config: BTreeMap::new(),
+            consumer_config: BTreeMap::new(),
+            last_error: None,
+            last_fetch: None,
+            raw: None,
+            consumer_error: None,
+            consumer_reads: Vec::new(),
+            suffix: String::new(),
+            next_value: 0,
+            next_process: 0,
+        }
+    }
+
+    pub fn ctx(&self) -> Result<&Arc<RunContext>, StepError> {
+        self.ctx.as_ref().ok_or_else(|| StepError("the scenario runs without a run context (harness bug)".into()))
+    }
+
+    pub fn fail(&self, f: Failure) -> StepError {
+        let msg = match &f {
+            Failure::Verdict(m) => format!("VERDICT: {m}"),
+            Failure::Unsupported(m) => format!("NOT SUPPORTED by this target: {m}"),
+            Failure::Harness(m) => format!("HARNESS: {m}"),
+        };
+        if let Some(ctx) = &self.ctx {
+            ctx.record(f);
+        }
+        StepError(msg)
+    }
+
+    pub fn verdict(&self, msg: impl Into<String>) -> StepError {
+        self.fail(Failure::Verdict(msg.into()))
+    }
+
+    pub fn harness(&self, msg: impl Into<String>) -> StepError {
+        self.fail(Failure::Harness(msg.into()))
+    }
+
+    pub fn unsupported(&self, msg: impl Into<String>) -> StepError {
+        self.fail(Failure::Unsupported(msg.into()))
+    }
+
+    /// A wire error: unsupported APIs are "not supported", everything else is harness trouble
+    /// unless the step knows better.
+    pub fn wire_error(&self, e: WireError) -> StepError {
+        match e {
+            WireError::Unsupported { .. } => self.unsupported(e.to_string()),
+            other => self.harness(other.to_string()),
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.ctx.as_ref().map_or(10_000, |c| c.target.timeouts.request_ms))
+    }
+
+    /// The scenario's cluster, started on first use.
+    pub async fn cluster(&mut self) -> Result<&mut Cluster, StepError> {
+        if self.cluster.is_none() {
+            let ctx = self.ctx()?.clone();
+            let cluster = Cluster::start(&ctx.target, ctx.launcher.as_ref()).await.map_err(|e| self.harness(e.to_string()))?;
+            self.cluster = Some(cluster);
+        }
+        self.cluster.as_mut().ok_or_else(|| StepError("unreachable: cluster was just started".into()))
+    }
+
+    pub async fn bootstrap(&mut self) -> Result<String, StepError> {
+        Ok(self.cluster().await?.bootstrap())
+    }
+
+    /// A fresh wire-level connection to the first bootstrap broker.
+    pub async fn wire(&mut self) -> Result<WireClient, StepError> {
+        let addr = self.cluster().await?.bootstrap_addrs().first().cloned().unwrap_or_default();
+        let timeout = self.timeout();
+        WireClient::connect(&addr, timeout).await.map_err(|e| self.wire_error(e))
+    }
+
+    /// The real topic name for a scenario's topic.
+    pub fn topic(&self, name: &str) -> String {
+        format!("{name}{}", self.suffix)
+    }
+
+    /// A value no other write in this scenario has: the checker's identity for a record.
+    pub fn next_value(&mut self, process: &str) -> String {
+        self.next_value += 1;
+        format!("{process}-{}", self.next_value)
+    }
+
+    pub fn next_process(&mut self, kind: &str) -> String {
+        self.next_process += 1;
+        format!("{kind}-{}", self.next_process)
+    }
+
+    /// Runs the checker and fails with a verdict if any of `forbidden` is found.
+    pub fn judge(&self, forbidden: &[AnomalyKind]) -> StepResult {
+        let report = checker::check(&self.history.events());
+        if forbidden.iter().any(|k| report.of_kind(*k).next().is_some()) {
+            return Err(self.verdict(format!("the history shows anomalies this guarantee forbids:\n{}", report.render(forbidden))));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! Fetch: read whole batches up to the high watermark, within `partition_max_bytes` per
+//! partition and `max_bytes` overall, and long-poll until `min_bytes` are available or
+//! `max_wait_ms` passes (Kafka's `DelayedFetch`).
+//!
+//! As in Kafka's `ReplicaManager.readFromLog` for v3+, the limits are soft for the first batch:
+//! the first non-empty partition returns at least one whole batch even if it is larger, so a
+//! consumer can always make progress. Topics are named up to v12 and identified by topic id
+//! from v13 (KIP-516). There are no fetch sessions (KIP-227): session id 0 means a full fetch.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use tokio::time::{Duration, Instant};
+
+use super::RequestContext;
+use crate::defects::{Defect, active};
+use crate::log::LogError;
+
+pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let mut appends = ctx.broker.subscribe_appends();
+    loop {
+        // Mark the current append generation as seen before reading, so an append that lands
+        // between the read and the wait still wakes us.
+        appends.borrow_and_update();
+        let (response, bytes, errors) = read(ctx, &request);
+        if errors || bytes >= request.min_bytes.max(0) as usize || Instant::now() >= deadline {
+            return response;
+        }
+        if tokio::time::timeout_at(deadline, appends.changed()).await.is_err() {
+            // Timed out: answer with what is there now.
+            return read(ctx, &request).0;
+        }
+    }
+}
+
+/// One pass over the requested partitions: the response, its record bytes, and whether any
+/// partition had an error (which answers at once, as Kafka does).
+fn read(ctx: &RequestContext, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+    let v = ctx.version;
+    let ignore_limits = active(Defect::IgnoreMaxBytes);
+    let mut remaining = if ignore_limits || request.max_bytes <= 0 { usize::MAX } else { request.max_bytes as usize };
+    let mut min_one = true;
+    let mut total = 0usize;
+    let mut errors = false;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for ft in &request.topics {
+        let topic = if v >= 13 { ctx.broker.topic_by_id(ft.topic_id) } else { ctx.broker.topic(ft.topic.as_str()) };
+        let unknown = if v >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let mut partitions = Vec::with_capacity(ft.partitions.len());
+        for fp in &ft.partitions {
+            let mut pd = PartitionData::default().with_partition_index(fp.partition);
+            let Some(partition) = topic.as_ref().and_then(|t| t.partition(fp.partition)) else {
+                errors = true;
+                partitions.push(pd.with_error_code(unknown.code()).with_high_watermark(-1));
+                continue;
+            };
+            let log = partition.log();
+            let (start, end) = (log.log_start_offset(), log.log_end_offset());
+            // A single broker's high watermark is its log end offset: there is no one to wait for.
+            let hw = end;
+            pd = pd.with_high_watermark(hw);
+            if v >= 4 {
+                pd = pd.with_last_stable_offset(hw).with_aborted_transactions(Some(Vec::new()));
+            }
+            if v >= 5 {
+                pd = pd.with_log_start_offset(start);
+            }
+            let limit = if ignore_limits { usize::MAX } else { (fp.partition_max_bytes.max(0) as usize).min(remaining) };
+            match log.read(fp.fetch_offset, limit, hw, min_one) {
+                Ok(batches) => {
+                    let mut buf = BytesMut::new();
+                    for b in &batches {
+                        buf.extend_from_slice(b.as_bytes());
+                    }
+                    if !buf.is_empty() {
+                        min_one = false;
+                    }
+                    total += buf.len();
+                    remaining = remaining.saturating_sub(buf.len());
+                    pd = pd.with_records(Some(buf.freeze()));
+                }
+                Err(LogError::OffsetOutOfRange { .. }) if active(Defect::HideOffsetOutOfRange) => {
+                    pd = pd.with_records(Some(Bytes::new()));
+                }
+                Err(LogError::OffsetOutOfRange { .. }) => {
+                    errors = true;
+                    pd = pd.with_error_code(ResponseError::OffsetOutOfRange.code()).with_records(Some(Bytes::new()));
+                }
+                Err(e) => {
+                    tracing::error!("reading {}-{}: {e}", ft.topic.as_str(), fp.partition);
+                    errors = true;
+                    pd = pd.with_error_code(ResponseError::KafkaStorageError.code()).with_records(Some(Bytes::new()));
+                }
+            }
+            partitions.push(pd);
+        }
+        let mut t = FetchableTopicResponse::default().with_partitions(partitions);
+        t = if v >= 13 { t.with_topic_id(ft.topic_id) } else { t.with_topic(ft.topic.clone()) };
+        topics.push(t);
+    }
+    (FetchResponse::default().with_responses(topics), total, errors)
+}

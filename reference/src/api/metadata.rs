@@ -1,0 +1,109 @@
+//! Metadata: brokers, cluster id, controller, and topics with their partitions' leader, leader
+//! epoch, replicas and ISR. Unknown topics are auto-created when both the broker
+//! (`auto.create.topics.enable`, Kafka's default true) and the request (v4+) allow it.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::broker::Topic;
+
+pub fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+    let b = &ctx.broker;
+    let v = ctx.version;
+    let node = BrokerId(b.config.node_id);
+
+    // v0 asks for every topic with an empty list; v1+ with a null one.
+    let all = match &request.topics {
+        None => true,
+        Some(t) => t.is_empty() && v == 0,
+    };
+    let topics: Vec<MetadataResponseTopic> = if all {
+        b.topics().iter().map(|t| describe(ctx, t)).collect()
+    } else {
+        let allow_create = b.config.auto_create_topics_enable && (v < 4 || request.allow_auto_topic_creation);
+        request
+            .topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|req| {
+                let by_id = req.name.is_none() && !req.topic_id.is_nil();
+                let found = match &req.name {
+                    Some(n) => b.topic(n.as_str()),
+                    None => b.topic_by_id(req.topic_id),
+                };
+                if let Some(t) = found {
+                    return describe(ctx, &t);
+                }
+                let unknown = |code: ResponseError| {
+                    let t = MetadataResponseTopic::default().with_error_code(code.code()).with_name(req.name.clone());
+                    if v >= 10 { t.with_topic_id(req.topic_id) } else { t }
+                };
+                if by_id {
+                    return unknown(ResponseError::UnknownTopicId);
+                }
+                let Some(name) = req.name.clone() else {
+                    return unknown(ResponseError::InvalidRequest);
+                };
+                if let Err(msg) = crate::broker::validate_topic_name(name.as_str()) {
+                    tracing::debug!("metadata for invalid topic name: {msg}");
+                    return unknown(ResponseError::InvalidTopicException);
+                }
+                if !allow_create {
+                    return unknown(ResponseError::UnknownTopicOrPartition);
+                }
+                match b.create_topic(name.as_str(), -1, -1, &[], false) {
+                    Ok(t) => describe(ctx, &t),
+                    // Another client created it first: describe what exists.
+                    Err(_) => match b.topic(name.as_str()) {
+                        Some(t) => describe(ctx, &t),
+                        None => unknown(ResponseError::LeaderNotAvailable),
+                    },
+                }
+            })
+            .collect()
+    };
+
+    let mut broker = MetadataResponseBroker::default()
+        .with_node_id(node)
+        .with_host(StrBytes::from_string(b.advertised.0.clone()))
+        .with_port(b.advertised.1);
+    if v >= 1 {
+        broker = broker.with_rack(None);
+    }
+    let mut response = MetadataResponse::default().with_brokers(vec![broker]).with_topics(topics);
+    if v >= 1 {
+        response = response.with_controller_id(node);
+    }
+    if v >= 2 {
+        response = response.with_cluster_id(Some(StrBytes::from_string(b.cluster_id.clone())));
+    }
+    response
+}
+
+fn describe(ctx: &RequestContext, topic: &Topic) -> MetadataResponseTopic {
+    let v = ctx.version;
+    let node = BrokerId(ctx.broker.config.node_id);
+    let partitions = (0..topic.partition_count())
+        .map(|i| {
+            let mut p = MetadataResponsePartition::default()
+                .with_partition_index(i)
+                .with_leader_id(node)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node]);
+            if v >= 7 {
+                p = p.with_leader_epoch(0);
+            }
+            p
+        })
+        .collect();
+    let mut t = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_partitions(partitions);
+    if v >= 10 {
+        t = t.with_topic_id(topic.id);
+    }
+    t
+}

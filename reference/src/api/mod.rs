@@ -1,0 +1,116 @@
+//! One file per Kafka API. This file holds the only dispatch on api key and the table of
+//! versions this broker advertises in ApiVersions. APIs that are not in the table are not
+//! advertised, and a request for one closes the connection as Kafka does for an unknown key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+
+use crate::broker::Broker;
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+/// The versions of one API: what ApiVersions advertises, and what this broker accepts.
+///
+/// They differ only for Produce: Kafka 4 removed Produce v0-v2 (KIP-896) but still advertises
+/// them, because librdkafka before 2.10 disables compression when Produce v0 is missing
+/// (KAFKA-18659). A request at such a version is refused like any other disabled version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    pub advertised_min: i16,
+    pub min: i16,
+    pub max: i16,
+}
+
+impl Versions {
+    pub fn enabled(&self, version: i16) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+}
+
+impl fmt::Display for Versions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..={}", self.min, self.max)
+    }
+}
+
+const fn v(min: i16, max: i16) -> Versions {
+    Versions { advertised_min: min, min, max }
+}
+
+/// The ApiVersions table. Maxima stop where a newer version would promise semantics this broker
+/// does not implement yet (e.g. Produce v12 implies KIP-890 transactions).
+pub const SUPPORTED: &[(ApiKey, Versions)] = &[
+    (ApiKey::Produce, Versions { advertised_min: 0, min: 3, max: 11 }),
+    (ApiKey::Fetch, v(4, 16)),
+    (ApiKey::ListOffsets, v(1, 8)),
+    (ApiKey::Metadata, v(0, 12)),
+    (ApiKey::ApiVersions, v(0, 4)),
+    (ApiKey::CreateTopics, v(2, 7)),
+    (ApiKey::DeleteTopics, v(1, 6)),
+    (ApiKey::DescribeConfigs, v(1, 4)),
+    (ApiKey::CreatePartitions, v(0, 3)),
+    (ApiKey::IncrementalAlterConfigs, v(0, 1)),
+    (ApiKey::DescribeCluster, v(0, 1)),
+];
+
+pub fn versions(key: ApiKey) -> Option<Versions> {
+    SUPPORTED.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// Everything a handler may need besides the request body.
+pub struct RequestContext {
+    pub broker: Arc<Broker>,
+    pub header: RequestHeader,
+    pub version: i16,
+    pub peer: SocketAddr,
+}
+
+/// What a handler asks the connection to do.
+pub enum Reply {
+    Send(ResponseKind),
+    /// Nothing is sent back: Produce with `acks=0` that succeeded.
+    Nothing,
+    /// Close the connection: how Kafka reports an error to an `acks=0` producer.
+    Close(String),
+}
+
+/// Applies one decoded request.
+pub async fn handle(ctx: &RequestContext, request: RequestKind) -> Reply {
+    let response = match request {
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r)),
+        RequestKind::Produce(r) => return produce::handle(ctx, r).await,
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, r).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, r)),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(ctx, r)),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(ctx, r)),
+        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions::handle(ctx, r)),
+        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(ctx, r)),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(ctx, r))
+        }
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, r)),
+        // The server decodes only keys from SUPPORTED; anything else is a bug here, and closing
+        // the connection is what Kafka does for a request it cannot serve.
+        other => return Reply::Close(format!("no handler for {:?}", std::mem::discriminant(&other))),
+    };
+    Reply::Send(response)
+}
+
+/// A Kafka error code as the `i16` responses carry.
+pub fn code(e: kafka_protocol::ResponseError) -> i16 {
+    e.code()
+}

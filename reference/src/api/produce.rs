@@ -1,0 +1,163 @@
+//! Produce: validate each partition's batch as Kafka's `LogValidator` does, append it, answer
+//! with its base offset.
+//!
+//! Validation, with the codes Kafka returns (apache/kafka `ProduceRequest.validateRecords`,
+//! `LogValidator`, `UnifiedLog.analyzeAndValidateRecords`):
+//! - `acks` other than -1, 0, 1: INVALID_REQUIRED_ACKS for every partition;
+//! - not exactly one batch, magic other than 2, offsets inside the batch not in sequence, a
+//!   control batch from a client, a keyless record on a compacted topic: INVALID_RECORD;
+//! - a CRC mismatch or a batch that does not parse: CORRUPT_MESSAGE;
+//! - a batch over `max.message.bytes`: MESSAGE_TOO_LARGE;
+//! - a CreateTime outside `message.timestamp.{before,after}.max.ms`: INVALID_TIMESTAMP.
+//!
+//! A refused batch appends nothing; other partitions of the same request are unaffected.
+//! With `acks=0` there is no response, and an error closes the connection (KafkaApis does the same).
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{Reply, RequestContext};
+use crate::broker::{Partition, Topic, now_ms};
+use crate::defects::{Defect, active};
+use crate::log::{Batch, BatchError, split_batches};
+
+/// A partition's refusal: the code Kafka gives and the message it puts in `error_message` (v8+).
+struct Refusal(ResponseError, String);
+
+pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
+    let acks = request.acks;
+    let mut any_error = false;
+    let mut appended = false;
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for topic_data in &request.topic_data {
+        let topic = ctx.broker.topic(topic_data.name.as_str());
+        let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
+        for pd in &topic_data.partition_data {
+            let result = if ![-1, 0, 1].contains(&acks) {
+                Err(Refusal(ResponseError::InvalidRequiredAcks, format!("Invalid required acks {acks}")))
+            } else {
+                match topic.as_ref().and_then(|t| t.partition(pd.index).map(|p| (t, p))) {
+                    None => Err(Refusal(
+                        ResponseError::UnknownTopicOrPartition,
+                        "This server does not host this topic-partition.".into(),
+                    )),
+                    Some((t, p)) => append(t, &p, pd.records.clone().unwrap_or_default()),
+                }
+            };
+            let mut r = PartitionProduceResponse::default().with_index(pd.index);
+            match result {
+                Ok(ok) => {
+                    appended = true;
+                    r = r.with_base_offset(ok.base_offset).with_log_append_time_ms(ok.log_append_time);
+                    if ctx.version >= 5 {
+                        r = r.with_log_start_offset(ok.log_start_offset);
+                    }
+                }
+                Err(Refusal(code, message)) => {
+                    any_error = true;
+                    tracing::debug!("produce to {}-{} refused: {code:?}: {message}", topic_data.name.as_str(), pd.index);
+                    r = r.with_error_code(code.code()).with_base_offset(-1);
+                    if ctx.version >= 8 {
+                        r = r.with_error_message(Some(StrBytes::from_string(message)));
+                    }
+                }
+            }
+            partition_responses.push(r);
+        }
+        responses.push(TopicProduceResponse::default().with_name(topic_data.name.clone()).with_partition_responses(partition_responses));
+    }
+    if appended {
+        ctx.broker.notify_append();
+    }
+    if acks == 0 {
+        return if any_error { Reply::Close("error in an acks=0 produce request".into()) } else { Reply::Nothing };
+    }
+    Reply::Send(ResponseKind::Produce(ProduceResponse::default().with_responses(responses)))
+}
+
+struct Appended {
+    base_offset: i64,
+    log_append_time: i64,
+    log_start_offset: i64,
+}
+
+fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result<Appended, Refusal> {
+    let config = topic.config();
+    let batches = split_batches(records).map_err(|e| match e {
+        BatchError::UnsupportedMagic(m) => {
+            Refusal(ResponseError::InvalidRecord, format!("Produce requests with version 3 or later are only allowed to contain record batches with magic version 2, got {m}"))
+        }
+        other => Refusal(ResponseError::CorruptMessage, other.to_string()),
+    })?;
+    let [batch]: [Batch; 1] = batches.try_into().map_err(|b: Vec<Batch>| {
+        Refusal(ResponseError::InvalidRecord, format!("Produce requests must contain exactly one record batch, got {}", b.len()))
+    })?;
+    if batch.len() > config.max_message_bytes() && !active(Defect::IgnoreMaxMessageBytes) {
+        return Err(Refusal(
+            ResponseError::MessageTooLarge,
+            format!("The request included a message larger than the max message size the server will accept ({} > max.message.bytes {})", batch.len(), config.max_message_bytes()),
+        ));
+    }
+    if batch.is_control() {
+        return Err(Refusal(ResponseError::InvalidRecord, "Clients are not allowed to write control records".into()));
+    }
+    if batch.producer_id() >= 0 {
+        // No InitProducerId is advertised, so no producer id can be known here.
+        return Err(Refusal(ResponseError::UnknownProducerId, format!("Unknown producer id {}", batch.producer_id())));
+    }
+    let records = batch.records().map_err(|e| Refusal(ResponseError::CorruptMessage, e.to_string()))?;
+    if records.len() != batch.record_count().max(0) as usize {
+        return Err(Refusal(ResponseError::InvalidRecord, format!("Batch claims {} records but holds {}", batch.record_count(), records.len())));
+    }
+    for (i, r) in records.iter().enumerate() {
+        if r.offset != batch.base_offset() + i as i64 {
+            return Err(Refusal(ResponseError::InvalidRecord, format!("Inner record offsets are not in sequence at record {i}")));
+        }
+    }
+    if config.compacted() && records.iter().any(|r| r.key.is_none()) {
+        return Err(Refusal(ResponseError::InvalidRecord, "Compacted topic cannot accept message without key".into()));
+    }
+    let now = now_ms();
+    let log_append_time = config.log_append_time();
+    if !log_append_time {
+        let (before, after) = (config.timestamp_before_max_ms(), config.timestamp_after_max_ms());
+        for r in &records {
+            if now.saturating_sub(r.timestamp) > before || r.timestamp.saturating_sub(now) > after {
+                return Err(Refusal(
+                    ResponseError::InvalidTimestamp,
+                    format!("Timestamp {} of message is out of range (now {now}, before.max.ms {before}, after.max.ms {after})", r.timestamp),
+                ));
+            }
+        }
+    }
+
+    let batch = if active(Defect::DropHeaders) {
+        let stripped = records.into_iter().map(|mut r| {
+            r.headers.clear();
+            r
+        });
+        crate::log::batch::rebuild(&batch, stripped.collect()).map_err(|e| Refusal(ResponseError::CorruptMessage, e.to_string()))?
+    } else {
+        batch
+    };
+
+    let mut log = partition.log();
+    let copies = if active(Defect::DuplicateAppend) { 2 } else { 1 };
+    let mut first = None;
+    for _ in 0..copies {
+        let mut m = batch.clone().into_mut();
+        m.set_partition_leader_epoch(0);
+        if log_append_time {
+            m.set_log_append_time(now);
+        }
+        let info = log.append(m, now).map_err(|e| Refusal(ResponseError::KafkaStorageError, e.to_string()))?;
+        first.get_or_insert(info.base_offset);
+    }
+    Ok(Appended {
+        base_offset: first.unwrap_or(-1),
+        log_append_time: if log_append_time { now } else { -1 },
+        log_start_offset: log.log_start_offset(),
+    })
+}

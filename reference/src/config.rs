@@ -1,0 +1,384 @@
+//! Broker and topic configuration, with Kafka's names, types and defaults.
+//!
+//! Topic configs follow Kafka's `TopicConfig` / `LogConfig` (apache/kafka
+//! `clients/src/main/java/org/apache/kafka/common/config/TopicConfig.java` and
+//! `storage/.../log/LogConfig.java`). A topic config that Kafka does not know is refused with
+//! INVALID_CONFIG rather than silently stored, and so is a value of the wrong type or range.
+
+use std::collections::BTreeMap;
+
+use crate::log::LogConfig;
+
+/// Kafka's `Long.MAX_VALUE` default, used for "no limit".
+pub const LONG_MAX: i64 = i64::MAX;
+
+/// How a config value is typed, as Kafka's `ConfigDef.Type`. Drives validation and the
+/// `config_type` field of DescribeConfigs v3+.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean,
+    Int,
+    Long,
+    Double,
+    List,
+    String,
+}
+
+impl ConfigType {
+    /// DescribeConfigs `config_type` codes (KIP-569).
+    pub fn code(self) -> i8 {
+        match self {
+            ConfigType::Boolean => 1,
+            ConfigType::String => 2,
+            ConfigType::Int => 3,
+            ConfigType::Long => 5,
+            ConfigType::Double => 6,
+            ConfigType::List => 7,
+        }
+    }
+}
+
+/// One topic config Kafka defines.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicConfigDef {
+    pub name: &'static str,
+    pub ty: ConfigType,
+    pub default: &'static str,
+    /// Allowed range for numbers (inclusive), or the allowed items for lists and strings.
+    pub valid: Valid,
+    pub doc: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Valid {
+    Any,
+    AtLeast(i64),
+    Between(f64, f64),
+    OneOf(&'static [&'static str]),
+    ListOf(&'static [&'static str]),
+}
+
+/// The topic configs this broker knows, with Kafka's defaults. `flush.messages` defaults to 1:
+/// this reference fsyncs every write unless told otherwise (Kafka defaults to `Long.MAX` and
+/// relies on replication; a single broker has none), set by the broker config
+/// `log.flush.interval.messages`.
+pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
+    def("cleanup.policy", ConfigType::List, "delete", Valid::ListOf(&["delete", "compact"]), "Retention policy for old log segments: delete, compact, or both."),
+    def("compression.type", ConfigType::String, "producer", Valid::OneOf(&["producer"]), "Final compression of the topic; this broker keeps what the producer sent."),
+    def("delete.retention.ms", ConfigType::Long, "86400000", Valid::AtLeast(0), "How long tombstones are kept on compacted topics."),
+    def("file.delete.delay.ms", ConfigType::Long, "60000", Valid::AtLeast(0), "Delay before deleting a file from the filesystem."),
+    def("flush.messages", ConfigType::Long, "1", Valid::AtLeast(1), "fsync after this many records (broker default log.flush.interval.messages)."),
+    def("flush.ms", ConfigType::Long, "9223372036854775807", Valid::AtLeast(0), "fsync when the oldest unflushed record is this old."),
+    def("index.interval.bytes", ConfigType::Int, "4096", Valid::AtLeast(0), "How often an offset index entry is added."),
+    def("max.compaction.lag.ms", ConfigType::Long, "9223372036854775807", Valid::AtLeast(1), "Maximum time a record stays uncompacted."),
+    def("max.message.bytes", ConfigType::Int, "1048588", Valid::AtLeast(0), "Largest record batch size allowed."),
+    def("message.timestamp.after.max.ms", ConfigType::Long, "9223372036854775807", Valid::AtLeast(0), "How far a CreateTime timestamp may be ahead of the broker's clock."),
+    def("message.timestamp.before.max.ms", ConfigType::Long, "9223372036854775807", Valid::AtLeast(0), "How far a CreateTime timestamp may be behind the broker's clock."),
+    def("message.timestamp.type", ConfigType::String, "CreateTime", Valid::OneOf(&["CreateTime", "LogAppendTime"]), "Whether record timestamps are the producer's or the broker's."),
+    def("min.cleanable.dirty.ratio", ConfigType::Double, "0.5", Valid::Between(0.0, 1.0), "Dirty ratio that makes a log eligible for cleaning."),
+    def("min.compaction.lag.ms", ConfigType::Long, "0", Valid::AtLeast(0), "Minimum time a record stays uncompacted."),
+    def("min.insync.replicas", ConfigType::Int, "1", Valid::AtLeast(1), "Replicas that must acknowledge an acks=all write."),
+    def("preallocate", ConfigType::Boolean, "false", Valid::Any, "Preallocate segment files."),
+    def("retention.bytes", ConfigType::Long, "-1", Valid::Any, "Largest size of a partition before old segments are deleted (-1: no limit)."),
+    def("retention.ms", ConfigType::Long, "604800000", Valid::AtLeast(-1), "How long a segment is kept after its newest record (-1: forever)."),
+    def("segment.bytes", ConfigType::Int, "1073741824", Valid::AtLeast(14), "Size of a log segment file."),
+    def("segment.index.bytes", ConfigType::Int, "10485760", Valid::AtLeast(4), "Size of an offset index file."),
+    def("segment.jitter.ms", ConfigType::Long, "0", Valid::AtLeast(0), "Random jitter subtracted from segment.ms."),
+    def("segment.ms", ConfigType::Long, "604800000", Valid::AtLeast(1), "Time after which a segment rolls."),
+    def("unclean.leader.election.enable", ConfigType::Boolean, "false", Valid::Any, "Whether an out-of-sync replica may become leader."),
+];
+
+const fn def(name: &'static str, ty: ConfigType, default: &'static str, valid: Valid, doc: &'static str) -> TopicConfigDef {
+    TopicConfigDef { name, ty, default, valid, doc }
+}
+
+pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
+    TOPIC_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// Why a config was refused. Rendered into the `error_message` Kafka returns with INVALID_CONFIG.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("Unknown topic config name: {0}")]
+    Unknown(String),
+    #[error("Invalid value {value} for configuration {name}: {reason}")]
+    Invalid { name: String, value: String, reason: String },
+}
+
+/// Checks one value against its definition, as Kafka's `ConfigDef.parse` does.
+pub fn validate(name: &str, value: &str) -> Result<(), ConfigError> {
+    let def = topic_config_def(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+    let invalid = |reason: String| ConfigError::Invalid { name: name.into(), value: value.into(), reason };
+    let trimmed = value.trim();
+    match def.ty {
+        ConfigType::Boolean => {
+            if !trimmed.eq_ignore_ascii_case("true") && !trimmed.eq_ignore_ascii_case("false") {
+                return Err(invalid("Expected value to be either true or false".into()));
+            }
+        }
+        ConfigType::Int | ConfigType::Long => {
+            let n: i64 = if def.ty == ConfigType::Int {
+                trimmed.parse::<i32>().map(i64::from).map_err(|_| invalid("Not a number of type INT".into()))?
+            } else {
+                trimmed.parse::<i64>().map_err(|_| invalid("Not a number of type LONG".into()))?
+            };
+            if let Valid::AtLeast(min) = def.valid
+                && n < min
+            {
+                return Err(invalid(format!("Value must be at least {min}")));
+            }
+        }
+        ConfigType::Double => {
+            let x: f64 = trimmed.parse().map_err(|_| invalid("Not a number of type DOUBLE".into()))?;
+            if let Valid::Between(lo, hi) = def.valid
+                && !(lo..=hi).contains(&x)
+            {
+                return Err(invalid(format!("Value must be between {lo} and {hi}")));
+            }
+        }
+        ConfigType::String => {
+            if let Valid::OneOf(allowed) = def.valid
+                && !allowed.contains(&trimmed)
+            {
+                return Err(invalid(format!("String must be one of: {}", allowed.join(", "))));
+            }
+        }
+        ConfigType::List => {
+            if let Valid::ListOf(allowed) = def.valid {
+                let items: Vec<&str> = trimmed.split(',').map(str::trim).collect();
+                if items.iter().any(|i| !allowed.contains(i)) {
+                    return Err(invalid(format!("Invalid value; must be a list of: {}", allowed.join(", "))));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A topic's configuration: only the overrides are stored; everything else is the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicConfig {
+    overrides: BTreeMap<String, String>,
+    /// Broker-level defaults that replace Kafka's topic defaults (e.g. `log.flush.interval.messages`).
+    broker_defaults: BTreeMap<String, String>,
+}
+
+impl TopicConfig {
+    pub fn new(broker_defaults: BTreeMap<String, String>) -> Self {
+        TopicConfig { overrides: BTreeMap::new(), broker_defaults }
+    }
+
+    /// Sets an override after validating it.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        validate(name, value)?;
+        self.overrides.insert(name.to_string(), value.trim().to_string());
+        Ok(())
+    }
+
+    pub fn remove(&mut self, name: &str) -> Result<(), ConfigError> {
+        topic_config_def(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        self.overrides.remove(name);
+        Ok(())
+    }
+
+    pub fn overrides(&self) -> &BTreeMap<String, String> {
+        &self.overrides
+    }
+
+    /// The effective value and whether it is a topic override.
+    pub fn get(&self, name: &str) -> Option<(String, ConfigSource)> {
+        let def = topic_config_def(name)?;
+        if let Some(v) = self.overrides.get(name) {
+            return Some((v.clone(), ConfigSource::Topic));
+        }
+        if let Some(v) = self.broker_defaults.get(name) {
+            return Some((v.clone(), ConfigSource::StaticBroker));
+        }
+        Some((def.default.to_string(), ConfigSource::Default))
+    }
+
+    fn num(&self, name: &str) -> i64 {
+        self.get(name).and_then(|(v, _)| v.parse().ok()).unwrap_or(LONG_MAX)
+    }
+
+    pub fn max_message_bytes(&self) -> usize {
+        usize::try_from(self.num("max.message.bytes")).unwrap_or(usize::MAX)
+    }
+
+    pub fn log_append_time(&self) -> bool {
+        self.get("message.timestamp.type").is_some_and(|(v, _)| v == "LogAppendTime")
+    }
+
+    pub fn timestamp_before_max_ms(&self) -> i64 {
+        self.num("message.timestamp.before.max.ms")
+    }
+
+    pub fn timestamp_after_max_ms(&self) -> i64 {
+        self.num("message.timestamp.after.max.ms")
+    }
+
+    pub fn compacted(&self) -> bool {
+        self.get("cleanup.policy").is_some_and(|(v, _)| v.split(',').any(|p| p.trim() == "compact"))
+    }
+
+    pub fn log_config(&self) -> LogConfig {
+        LogConfig {
+            segment_bytes: u64::try_from(self.num("segment.bytes")).unwrap_or(u64::MAX),
+            segment_ms: self.num("segment.ms"),
+            index_interval_bytes: u64::try_from(self.num("index.interval.bytes")).unwrap_or(4096),
+            flush_messages: u64::try_from(self.num("flush.messages")).unwrap_or(1).max(1),
+            flush_ms: self.num("flush.ms"),
+        }
+    }
+}
+
+/// DescribeConfigs `config_source` values (KIP-226).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    Topic,
+    StaticBroker,
+    Default,
+}
+
+impl ConfigSource {
+    pub fn code(self) -> i8 {
+        match self {
+            ConfigSource::Topic => 1,
+            ConfigSource::StaticBroker => 4,
+            ConfigSource::Default => 5,
+        }
+    }
+}
+
+/// Broker configs this reference understands on its command line (`--config key=value`), with
+/// Kafka's names. Unknown keys are refused at start-up with the list of known ones.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    /// `socket.request.max.bytes`: larger frames close the connection (Kafka's InvalidReceiveException).
+    pub socket_request_max_bytes: usize,
+    /// `auto.create.topics.enable`: Kafka's default is true.
+    pub auto_create_topics_enable: bool,
+    /// `num.partitions`: partitions of an auto-created topic or a CreateTopics with -1.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// Topic defaults set at broker level (`log.flush.interval.messages`, `log.segment.bytes`, ...).
+    pub topic_defaults: BTreeMap<String, String>,
+}
+
+/// Broker config names that set a topic config's default, as Kafka's `ServerTopicConfigSynonyms`.
+const BROKER_TOPIC_SYNONYMS: &[(&str, &str)] = &[
+    ("log.cleanup.policy", "cleanup.policy"),
+    ("log.flush.interval.messages", "flush.messages"),
+    ("log.flush.interval.ms", "flush.ms"),
+    ("log.index.interval.bytes", "index.interval.bytes"),
+    ("log.retention.bytes", "retention.bytes"),
+    ("log.retention.ms", "retention.ms"),
+    ("log.roll.ms", "segment.ms"),
+    ("log.segment.bytes", "segment.bytes"),
+    ("log.message.timestamp.type", "message.timestamp.type"),
+    ("message.max.bytes", "max.message.bytes"),
+    ("min.insync.replicas", "min.insync.replicas"),
+];
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            node_id: 1,
+            socket_request_max_bytes: 104_857_600,
+            auto_create_topics_enable: true,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            topic_defaults: BTreeMap::new(),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Applies one `key=value` from the command line.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let parse_err = |e: &dyn std::fmt::Display| format!("invalid value {value:?} for {key}: {e}");
+        match key {
+            "node.id" => self.node_id = value.parse().map_err(|e| parse_err(&e))?,
+            "socket.request.max.bytes" => {
+                self.socket_request_max_bytes = value.parse().map_err(|e| parse_err(&e))?
+            }
+            "auto.create.topics.enable" => {
+                self.auto_create_topics_enable = value.parse().map_err(|e| parse_err(&e))?
+            }
+            "num.partitions" => {
+                let n: i32 = value.parse().map_err(|e| parse_err(&e))?;
+                if n < 1 {
+                    return Err(format!("num.partitions must be at least 1, got {n}"));
+                }
+                self.num_partitions = n;
+            }
+            "default.replication.factor" => {
+                self.default_replication_factor = value.parse().map_err(|e| parse_err(&e))?
+            }
+            _ => {
+                let Some((_, topic_key)) = BROKER_TOPIC_SYNONYMS.iter().find(|(b, _)| *b == key) else {
+                    let mut known: Vec<&str> = vec![
+                        "node.id",
+                        "socket.request.max.bytes",
+                        "auto.create.topics.enable",
+                        "num.partitions",
+                        "default.replication.factor",
+                    ];
+                    known.extend(BROKER_TOPIC_SYNONYMS.iter().map(|(b, _)| *b));
+                    return Err(format!("unknown broker config {key:?}; known: {}", known.join(", ")));
+                };
+                validate(topic_key, value).map_err(|e| e.to_string())?;
+                self.topic_defaults.insert((*topic_key).to_string(), value.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh topic config carrying this broker's topic defaults.
+    pub fn new_topic_config(&self) -> TopicConfig {
+        TopicConfig::new(self.topic_defaults.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("retention.ms", "1000", true)]
+    #[case("retention.ms", "-1", true)]
+    #[case("retention.ms", "-2", false)]
+    #[case("retention.ms", "soon", false)]
+    #[case("cleanup.policy", "compact,delete", true)]
+    #[case("cleanup.policy", "shred", false)]
+    #[case("message.timestamp.type", "LogAppendTime", true)]
+    #[case("message.timestamp.type", "Now", false)]
+    #[case("max.message.bytes", "99999999999", false)]
+    #[case("min.cleanable.dirty.ratio", "1.5", false)]
+    #[case("unclean.leader.election.enable", "yes", false)]
+    #[case("no.such.config", "1", false)]
+    fn validates_like_kafka(#[case] name: &str, #[case] value: &str, #[case] ok: bool) {
+        assert_eq!(validate(name, value).is_ok(), ok, "{name}={value}");
+    }
+
+    #[test]
+    fn defaults_and_overrides_report_their_source() {
+        let mut broker = BrokerConfig::default();
+        broker.set("log.segment.bytes", "4096").expect("valid");
+        let mut topic = broker.new_topic_config();
+        assert_eq!(topic.get("retention.ms"), Some(("604800000".into(), ConfigSource::Default)));
+        assert_eq!(topic.get("segment.bytes"), Some(("4096".into(), ConfigSource::StaticBroker)));
+        topic.set("segment.bytes", "2048").expect("valid");
+        assert_eq!(topic.get("segment.bytes"), Some(("2048".into(), ConfigSource::Topic)));
+        assert_eq!(topic.log_config().segment_bytes, 2048);
+    }
+
+    #[test]
+    fn unknown_broker_config_names_the_known_ones() {
+        let err = BrokerConfig::default().set("log.retention.hourz", "1").expect_err("unknown");
+        assert!(err.contains("log.retention.ms"), "{err}");
+    }
+}

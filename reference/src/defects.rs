@@ -1,0 +1,142 @@
+//! Named, deliberate defects: the proof that every guarantee the suite checks can fail.
+//!
+//! Each defect breaks exactly one guarantee and names the scenarios that must catch it. The
+//! registry is compiled only with the `defects` cargo feature; without it [`active`] is a
+//! constant `false` and the optimiser removes every defect branch. `kafka-reference defects`
+//! lists them and `--defect NAME` turns one on for one broker process.
+
+use std::sync::OnceLock;
+
+/// One deliberate defect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Defect {
+    /// Appends stay in a userspace buffer and reach the file only on a clean shutdown, so a
+    /// `kill -9` loses acknowledged records (breaks acks durability).
+    LoseUnflushedTail,
+    /// Every append leaves a one-offset hole before the batch (breaks contiguous offsets).
+    SkipOffsetOnAppend,
+    /// A produced batch is held back and appended after the next one to the same partition
+    /// (breaks per-partition order).
+    ReorderBatches,
+    /// The first batch of each produce request is appended twice (breaks exactly-once reads).
+    DuplicateAppend,
+    /// Fetch ignores `max_bytes` and `partition_max_bytes` (breaks fetch size limits).
+    IgnoreMaxBytes,
+    /// Record headers are stripped on append (breaks "the broker stores what the client sent").
+    DropHeaders,
+    /// A record larger than `max.message.bytes` is accepted (breaks MESSAGE_TOO_LARGE).
+    IgnoreMaxMessageBytes,
+    /// ListOffsets by timestamp answers the latest offset instead of the first record at or
+    /// after the timestamp (breaks ListOffsets).
+    ListOffsetsIgnoresTimestamp,
+    /// A fetch past the log end answers an empty partition instead of OFFSET_OUT_OF_RANGE
+    /// (breaks `auto.offset.reset`).
+    HideOffsetOutOfRange,
+}
+
+/// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
+/// scenarios (by test name, `features/<path>: <scenario title>`) that must fail because of it.
+#[derive(Debug, Clone, Copy)]
+pub struct DefectInfo {
+    pub defect: Defect,
+    pub name: &'static str,
+    pub guarantee: &'static str,
+    pub caught_by: &'static [&'static str],
+}
+
+/// The one registry. Scenario names are checked against `features/` by a harness test.
+pub const REGISTRY: &[DefectInfo] = &[
+    DefectInfo {
+        defect: Defect::LoseUnflushedTail,
+        name: "lose-unflushed-tail",
+        guarantee: "acknowledged records survive a broker crash",
+        caught_by: &["features/durability/acks-survive-restart.feature: acks=all records survive kill -9"],
+    },
+    DefectInfo {
+        defect: Defect::SkipOffsetOnAppend,
+        name: "skip-offset-on-append",
+        guarantee: "offsets in a partition are contiguous",
+        caught_by: &["features/offsets/contiguous-offsets.feature: offsets of a partition are contiguous from 0"],
+    },
+    DefectInfo {
+        defect: Defect::ReorderBatches,
+        name: "reorder-batches",
+        guarantee: "per-partition order",
+        caught_by: &["features/ordering/per-partition-order.feature: pipelined produce requests are appended in the order sent"],
+    },
+    DefectInfo {
+        defect: Defect::DuplicateAppend,
+        name: "duplicate-append",
+        guarantee: "each acknowledged record is stored once",
+        caught_by: &["features/produce/round-trip.feature: every acknowledged record is read exactly once"],
+    },
+    DefectInfo {
+        defect: Defect::IgnoreMaxBytes,
+        name: "ignore-max-bytes",
+        guarantee: "fetch size limits",
+        caught_by: &["features/consume/fetch-limits.feature: partition_max_bytes bounds a fetch after the first batch"],
+    },
+    DefectInfo {
+        defect: Defect::DropHeaders,
+        name: "drop-headers",
+        guarantee: "the broker stores what the client sent",
+        caught_by: &["features/produce/round-trip.feature: keys, headers and null values round-trip unchanged"],
+    },
+    DefectInfo {
+        defect: Defect::IgnoreMaxMessageBytes,
+        name: "ignore-max-message-bytes",
+        guarantee: "oversized records are refused with MESSAGE_TOO_LARGE",
+        caught_by: &["features/produce/message-too-large.feature: a record over max.message.bytes fails with MESSAGE_TOO_LARGE"],
+    },
+    DefectInfo {
+        defect: Defect::ListOffsetsIgnoresTimestamp,
+        name: "list-offsets-ignores-timestamp",
+        guarantee: "ListOffsets by timestamp",
+        caught_by: &["features/offsets/list-offsets.feature: ListOffsets by timestamp finds the first record at or after it"],
+    },
+    DefectInfo {
+        defect: Defect::HideOffsetOutOfRange,
+        name: "hide-offset-out-of-range",
+        guarantee: "auto.offset.reset applies when a position is out of range",
+        caught_by: &["features/consume/auto-offset-reset.feature: auto.offset.reset=earliest restarts an out-of-range consumer at the log start"],
+    },
+];
+
+static ACTIVE: OnceLock<Vec<Defect>> = OnceLock::new();
+
+/// Looks a defect up by its command-line name.
+pub fn by_name(name: &str) -> Option<&'static DefectInfo> {
+    REGISTRY.iter().find(|d| d.name == name)
+}
+
+/// Turns defects on for this process. Called once, at start-up, before any request is served.
+/// Without the `defects` feature any non-empty list is refused.
+pub fn activate(defects: Vec<Defect>) -> Result<(), String> {
+    if !cfg!(feature = "defects") && !defects.is_empty() {
+        return Err("this build has no defect registry: rebuild with `--features defects`".into());
+    }
+    ACTIVE.set(defects).map_err(|_| "defects were already activated".to_string())
+}
+
+/// Whether a defect is on. Always `false` without the `defects` feature.
+#[inline]
+pub fn active(defect: Defect) -> bool {
+    cfg!(feature = "defects") && ACTIVE.get().is_some_and(|on| on.contains(&defect))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_every_defect_names_a_scenario() {
+        let mut names: Vec<_> = REGISTRY.iter().map(|d| d.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), REGISTRY.len());
+        for d in REGISTRY {
+            assert!(!d.caught_by.is_empty(), "{} is caught by nothing", d.name);
+            assert_eq!(by_name(d.name).map(|i| i.defect), Some(d.defect));
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! A compact reference Kafka broker: real sockets, Kafka's wire protocol through the
+//! `kafka-protocol` crate, and an on-disk segmented log. It exists so that the conformance
+//! suite has a broker that passes every scenario, and (with the `defects` feature) broken
+//! variants that prove each scenario can fail.
+//!
+//! # Layout
+//! - [`server`]: the TCP listener and one task per connection: framing (`socket.request.max.bytes`),
+//!   header decoding, protocol errors that close a connection, and writing responses in order.
+//! - [`api`]: one file per Kafka API; `api/mod.rs` holds the only dispatch on api key and the
+//!   ApiVersions table.
+//! - [`broker`]: the broker's state: topics, partitions, their logs, and how appends wake fetches.
+//! - [`config`]: broker and topic configuration with Kafka's names, types and defaults.
+//! - [`log`]: the storage contract ([`log::Log`]) and its implementations, with one reusable suite.
+//! - [`defects`]: the registry of deliberate defects (only with the `defects` feature).
+//!
+//! `reference/README.md` draws how a produce and a fetch flow through these files.
+
+pub mod api;
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod defects;
+pub mod log;
+pub mod server;

@@ -1,0 +1,209 @@
+//! [`MemoryLog`]: the contract with nothing but vectors, so that the suite checks the contract
+//! and not one implementation's accidents. It rolls segments by the same rule as the disk log.
+
+use super::{
+    AppendInfo, Batch, BatchMut, Log, LogConfig, LogError, ReadLimits, RollState, SegmentInfo,
+    TimestampOffset, check_read_offset, out_of_range, should_roll, wall_clock_ms,
+};
+
+struct MemorySegment {
+    base_offset: i64,
+    batches: Vec<Batch>,
+    size_bytes: u64,
+    created_ms: i64,
+}
+
+impl MemorySegment {
+    fn new(base_offset: i64, created_ms: i64) -> Self {
+        MemorySegment {
+            base_offset,
+            batches: Vec::new(),
+            size_bytes: 0,
+            created_ms,
+        }
+    }
+
+    fn next_offset(&self) -> i64 {
+        self.batches
+            .last()
+            .map_or(self.base_offset, Batch::next_offset)
+    }
+
+    fn max_timestamp(&self) -> i64 {
+        self.batches
+            .iter()
+            .map(Batch::max_timestamp)
+            .fold(-1, i64::max)
+    }
+
+    fn roll_state(&self) -> RollState {
+        RollState {
+            base_offset: self.base_offset,
+            size_bytes: self.size_bytes,
+            first_batch_max_timestamp: self.batches.first().map(Batch::max_timestamp),
+            created_ms: self.created_ms,
+        }
+    }
+}
+
+pub struct MemoryLog {
+    config: LogConfig,
+    older: Vec<MemorySegment>,
+    active: MemorySegment,
+}
+
+impl MemoryLog {
+    pub fn new(config: LogConfig) -> MemoryLog {
+        MemoryLog {
+            config,
+            older: Vec::new(),
+            active: MemorySegment::new(0, wall_clock_ms()),
+        }
+    }
+
+    fn segments_iter(&self) -> impl Iterator<Item = &MemorySegment> {
+        self.older.iter().chain(std::iter::once(&self.active))
+    }
+
+    fn batches(&self) -> impl Iterator<Item = &Batch> {
+        self.segments_iter().flat_map(|s| s.batches.iter())
+    }
+}
+
+impl Log for MemoryLog {
+    fn append(&mut self, mut batch: BatchMut, now_ms: i64) -> Result<AppendInfo, LogError> {
+        batch.set_base_offset(self.log_end_offset());
+        let batch = batch.freeze();
+        if should_roll(&self.config, self.active.roll_state(), &batch, now_ms) {
+            let next = MemorySegment::new(self.active.next_offset(), now_ms);
+            self.older.push(std::mem::replace(&mut self.active, next));
+        }
+        let info = AppendInfo {
+            base_offset: batch.base_offset(),
+            last_offset: batch.last_offset(),
+            max_timestamp: batch.max_timestamp(),
+        };
+        self.active.size_bytes += batch.len() as u64;
+        self.active.batches.push(batch);
+        Ok(info)
+    }
+
+    fn log_start_offset(&self) -> i64 {
+        self.older.first().unwrap_or(&self.active).base_offset
+    }
+
+    fn log_end_offset(&self) -> i64 {
+        self.active.next_offset()
+    }
+
+    fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<Vec<Batch>, LogError> {
+        if check_read_offset(offset, self.log_start_offset(), self.log_end_offset())? {
+            return Ok(Vec::new());
+        }
+        let mut limits = ReadLimits::new(max_offset, max_bytes, min_one);
+        Ok(self
+            .batches()
+            .skip_while(|b| b.last_offset() < offset)
+            .take_while(|b| limits.admit(b.base_offset(), b.len()))
+            .cloned()
+            .collect())
+    }
+
+    fn offset_for_timestamp(&self, ts: i64) -> Result<Option<TimestampOffset>, LogError> {
+        let log_start = self.log_start_offset();
+        for batch in self.batches().filter(|b| b.max_timestamp() >= ts) {
+            for record in batch.records()? {
+                if record.timestamp >= ts && record.offset >= log_start {
+                    return Ok(Some(TimestampOffset {
+                        timestamp: record.timestamp,
+                        offset: record.offset,
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn max_timestamp(&self) -> Result<Option<TimestampOffset>, LogError> {
+        let mut best: Option<&Batch> = None;
+        for batch in self.batches() {
+            if batch.max_timestamp() >= 0
+                && best.is_none_or(|b| batch.max_timestamp() > b.max_timestamp())
+            {
+                best = Some(batch);
+            }
+        }
+        let Some(batch) = best else { return Ok(None) };
+        let ts = batch.max_timestamp();
+        let offset = batch
+            .records()?
+            .iter()
+            .find(|r| r.timestamp == ts)
+            .map_or(batch.last_offset(), |r| r.offset);
+        Ok(Some(TimestampOffset {
+            timestamp: ts,
+            offset,
+        }))
+    }
+
+    fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        let (log_start, log_end) = (self.log_start_offset(), self.log_end_offset());
+        if offset >= log_end {
+            return Ok(());
+        }
+        if offset < 0 {
+            return Err(out_of_range(offset, log_start, log_end));
+        }
+        if offset < log_start {
+            self.older.clear();
+            self.active = MemorySegment::new(offset, wall_clock_ms());
+            return Ok(());
+        }
+        while self.active.base_offset > offset {
+            let Some(previous) = self.older.pop() else {
+                break;
+            };
+            self.active = previous;
+        }
+        let keep = self
+            .active
+            .batches
+            .partition_point(|b| b.last_offset() < offset);
+        self.active.batches.truncate(keep);
+        self.active.size_bytes = self.active.batches.iter().map(|b| b.len() as u64).sum();
+        if self.active.batches.is_empty() {
+            self.active.created_ms = wall_clock_ms();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    fn tick(&mut self, _now_ms: i64) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    fn segments(&self) -> Vec<SegmentInfo> {
+        self.segments_iter()
+            .map(|s| SegmentInfo {
+                base_offset: s.base_offset,
+                next_offset: s.next_offset(),
+                size_bytes: s.size_bytes,
+                max_timestamp: s.max_timestamp(),
+                index_entries: 0,
+            })
+            .collect()
+    }
+
+    fn delete(self: Box<Self>) -> Result<(), LogError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,256 @@
+//! The partition log: the storage contract ([`Log`]) and its two implementations.
+//!
+//! - [`batch`]: one v2 record batch as bytes (Kafka's `DefaultRecordBatch`): validation, the few
+//!   header fields the broker rewrites, and decoding records with `kafka-protocol`.
+//! - [`memory`]: [`MemoryLog`], a vector of batches that keeps the suite honest.
+//! - [`disk`]: [`DiskLog`], Kafka's on-disk layout. A segment (`segment.rs`, Kafka's `LogSegment`)
+//!   is a `.log` file of batches plus a sparse `.index` and `.timeindex` (`index.rs`, Kafka's
+//!   `OffsetIndex` and `TimeIndex`); opening a log recovers a torn tail and rebuilds lost indexes
+//!   as Kafka's `LogLoader` does.
+//! - `suite.rs`: one set of named cases run against every implementation.
+//!
+//! Both implementations share the roll rule (`should_roll`, Kafka's `LogSegment.shouldRoll`) and
+//! the read limits, so that `read` and `segments()` mean the same thing whichever one the broker
+//! runs on.
+
+pub mod batch;
+pub mod disk;
+mod index;
+pub mod memory;
+mod segment;
+#[cfg(test)]
+mod suite;
+
+pub use batch::{Batch, BatchError, BatchMut, split_batches};
+pub use disk::DiskLog;
+pub use memory::MemoryLog;
+
+/// Per-log configuration, with Kafka's topic-level names and defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`.
+    pub segment_bytes: u64,
+    /// `segment.ms`.
+    pub segment_ms: i64,
+    /// `index.interval.bytes`.
+    pub index_interval_bytes: u64,
+    /// `flush.messages`: fsync once this many records were appended since the last fsync. Kafka
+    /// defaults to never and relies on replication; the reference fsyncs every write so that a
+    /// single broker's acknowledged records survive `kill -9` and power loss alike.
+    pub flush_messages: u64,
+    /// `flush.ms`: fsync once the oldest unflushed append is this old.
+    pub flush_ms: i64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            index_interval_bytes: 4096,
+            flush_messages: 1,
+            flush_ms: i64::MAX,
+        }
+    }
+}
+
+/// What an append assigned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+}
+
+/// One segment, as `segments()` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub base_offset: i64,
+    pub next_offset: i64,
+    pub size_bytes: u64,
+    /// The largest batch max timestamp in the segment, -1 when none has a timestamp.
+    pub max_timestamp: i64,
+    /// Entries in the offset index (always 0 for [`MemoryLog`]).
+    pub index_entries: usize,
+}
+
+/// A timestamp and the offset of the record that carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+#[derive(thiserror::Error, Debug)]
+pub enum LogError {
+    #[error("offset {offset} is out of range: the log holds [{log_start}, {log_end})")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start: i64,
+        log_end: i64,
+    },
+    #[error("corrupt log: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+}
+
+/// The storage of one partition. Offsets are Kafka's: contiguous from the log start, assigned by
+/// the log, never reused except after `truncate_to`.
+pub trait Log: Send + 'static {
+    /// Appends one batch, assigning it offsets from the current log end offset (rewrites
+    /// baseOffset). `now_ms` is wall-clock ms used for `segment.ms` rolling and `flush.ms`. The
+    /// bytes reach the file with write(2) before return (no userspace buffering) unless the
+    /// LoseUnflushedTail defect is active; fsync follows the flush policy.
+    fn append(&mut self, batch: BatchMut, now_ms: i64) -> Result<AppendInfo, LogError>;
+
+    fn log_start_offset(&self) -> i64;
+
+    fn log_end_offset(&self) -> i64;
+
+    /// Whole batches starting with the one containing `offset`, in order, stopping before any
+    /// batch whose base offset >= `max_offset` (exclusive upper bound: high watermark or log end),
+    /// and stopping once adding the next batch would exceed `max_bytes` — except that the first
+    /// batch is always returned whole when `min_one` is true (Kafka's minOneMessage). Reading
+    /// exactly at the log end returns empty. Below log start or above log end: OffsetOutOfRange.
+    fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<Vec<Batch>, LogError>;
+
+    /// The first record with timestamp >= `ts`, looked up record by record (decompressing the
+    /// batch the time index leads to), as Kafka's ListOffsets by timestamp.
+    fn offset_for_timestamp(&self, ts: i64) -> Result<Option<TimestampOffset>, LogError>;
+
+    /// The record with the largest timestamp, the earliest offset on ties: ListOffsets
+    /// MAX_TIMESTAMP (-3, KIP-734).
+    fn max_timestamp(&self) -> Result<Option<TimestampOffset>, LogError>;
+
+    /// Removes every batch whose last offset is >= `offset`, as Kafka's `LogSegment.truncateTo`:
+    /// truncation is by whole batch, so an offset inside a batch removes that batch too. An
+    /// offset at or past the log end is a no-op; one below the log start empties the log and
+    /// restarts it at `offset` (Kafka's `truncateFullyAndStartAt`).
+    fn truncate_to(&mut self, offset: i64) -> Result<(), LogError>;
+
+    /// fsync everything appended so far.
+    fn flush(&mut self) -> Result<(), LogError>;
+
+    /// Periodic work: `flush.ms`, and nothing else for now.
+    fn tick(&mut self, now_ms: i64) -> Result<(), LogError>;
+
+    fn segments(&self) -> Vec<SegmentInfo>;
+
+    /// Deletes the whole log (topic deletion).
+    fn delete(self: Box<Self>) -> Result<(), LogError>;
+}
+
+/// What the roll decision needs to know about the active segment.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RollState {
+    pub base_offset: i64,
+    pub size_bytes: u64,
+    /// The max timestamp of the segment's first batch (Kafka's `rollingBasedTimestamp`).
+    pub first_batch_max_timestamp: Option<i64>,
+    /// Wall-clock ms when the segment was created, or last emptied by truncation.
+    pub created_ms: i64,
+}
+
+/// Kafka's `LogSegment.shouldRoll` without jitter: roll when the batch would push the segment
+/// past `segment.bytes`, when `segment.ms` has passed, or when the batch's last offset no longer
+/// fits the indexes' 32-bit relative offsets. An empty segment never rolls, so a batch larger than
+/// `segment.bytes` gets a segment of its own instead of an endless roll.
+pub(crate) fn should_roll(
+    config: &LogConfig,
+    active: RollState,
+    batch: &Batch,
+    now_ms: i64,
+) -> bool {
+    if active.size_bytes == 0 {
+        return false;
+    }
+    // Index positions are 32-bit, and Kafka's `segment.bytes` is an int.
+    let segment_bytes = config.segment_bytes.min(i32::MAX as u64);
+    let too_big = active.size_bytes + batch.len() as u64 > segment_bytes;
+    // `timeWaitedForRoll`: message time against the first batch's max timestamp when it has
+    // one, else wall-clock time since the segment was created.
+    let waited = match active.first_batch_max_timestamp {
+        Some(first) if first >= 0 => batch.max_timestamp().saturating_sub(first),
+        _ => now_ms.saturating_sub(active.created_ms),
+    };
+    let too_old = waited > config.segment_ms;
+    let offset_overflow = batch.last_offset() - active.base_offset > i32::MAX as i64;
+    too_big || too_old || offset_overflow
+}
+
+/// The limits of one `read`, applied batch by batch in log order (Kafka's `LogSegment.read`,
+/// which returns whole batches here rather than a byte slice that may end inside one).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadLimits {
+    max_offset: i64,
+    max_bytes: usize,
+    min_one: bool,
+    used_bytes: usize,
+    taken: usize,
+}
+
+impl ReadLimits {
+    pub fn new(max_offset: i64, max_bytes: usize, min_one: bool) -> Self {
+        ReadLimits {
+            max_offset,
+            max_bytes,
+            min_one,
+            used_bytes: 0,
+            taken: 0,
+        }
+    }
+
+    /// Whether the next batch may be returned, counting it if so. Once this says no, the read
+    /// is over: later batches are never returned around a skipped one.
+    pub fn admit(&mut self, base_offset: i64, len: usize) -> bool {
+        if base_offset >= self.max_offset {
+            return false;
+        }
+        // minOneMessage: the first batch is returned whole whatever its size, so that a
+        // consumer can always make progress past a batch larger than its fetch size.
+        let forced = self.taken == 0 && self.min_one;
+        if self.used_bytes + len > self.max_bytes && !forced {
+            return false;
+        }
+        self.used_bytes += len;
+        self.taken += 1;
+        true
+    }
+}
+
+/// The range check every read starts with: `Ok(true)` when `offset` is the log end, where a read
+/// is empty.
+pub(crate) fn check_read_offset(
+    offset: i64,
+    log_start: i64,
+    log_end: i64,
+) -> Result<bool, LogError> {
+    if offset < log_start || offset > log_end {
+        return Err(out_of_range(offset, log_start, log_end));
+    }
+    Ok(offset == log_end)
+}
+
+/// Wall-clock ms, for segments created outside an append (Kafka's `LogSegment.created`).
+pub(crate) fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn out_of_range(offset: i64, log_start: i64, log_end: i64) -> LogError {
+    LogError::OffsetOutOfRange {
+        offset,
+        log_start,
+        log_end,
+    }
+}

@@ -1,0 +1,753 @@
+//! The storage contract's suite: every case is a function of an opener, instantiated once per
+//! implementation by `log_suite!` so that each case is a test of its own
+//! (`log::suite::disk::recover_after_torn_write`). Cases pass `now_ms` explicitly and never sleep.
+
+use std::path::{Path, PathBuf};
+
+use bytes::BytesMut;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use super::batch::HEADER_LEN;
+use super::*;
+
+type Open = dyn Fn(&Path, LogConfig) -> Box<dyn Log>;
+
+const NOW: i64 = 1_700_000_000_000;
+const ALL: usize = usize::MAX;
+
+macro_rules! log_suite {
+    ($implementation:ident, $open:expr $(, only: [$($extra:ident),* $(,)?])?) => {
+        mod $implementation {
+            use super::*;
+
+            fn open(dir: &Path, config: LogConfig) -> Box<dyn Log> {
+                ($open)(dir, config)
+            }
+
+            log_suite!(@cases open;
+                append_assigns_contiguous_offsets,
+                read_from_middle_of_batch_returns_whole_batch,
+                read_respects_max_bytes_and_min_one,
+                read_stops_at_max_offset,
+                read_out_of_range_is_an_error,
+                read_across_segments,
+                roll_on_segment_bytes,
+                roll_on_segment_ms,
+                truncate_then_append_reuses_offsets,
+                offset_for_timestamp_is_record_level,
+                max_timestamp,
+                $($($extra,)*)?
+            );
+        }
+    };
+    (@cases $open:ident; $($case:ident,)*) => {
+        $(
+            #[test]
+            fn $case() {
+                super::$case(&$open);
+            }
+        )*
+    };
+}
+
+log_suite!(
+    memory,
+    |_dir: &Path, config| Box::new(MemoryLog::new(config)) as Box<dyn Log>
+);
+log_suite!(
+    disk,
+    |dir: &Path, config| Box::new(DiskLog::open(dir, config).expect("open")) as Box<dyn Log>,
+    only: [
+        reopen_keeps_everything,
+        recover_after_torn_write,
+        rebuild_a_lost_index,
+        index_is_sparse,
+        delete_removes_the_directory,
+    ]
+);
+
+// ---- batches -------------------------------------------------------------------------------
+
+fn record(offset: i64, timestamp: i64, value_len: usize) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        // No producer: base sequence -1, and the encoder wants offset - sequence constant.
+        sequence: offset as i32 - 1,
+        timestamp,
+        key: Some(format!("key-{offset}").into()),
+        value: Some(vec![b'v'; value_len].into()),
+        headers: Default::default(),
+    }
+}
+
+fn encode(compression: Compression, records: &[Record]) -> BatchMut {
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .expect("encode");
+    let mut batches = split_batches(buf.freeze()).expect("valid batch");
+    assert_eq!(batches.len(), 1);
+    batches.remove(0).into_mut()
+}
+
+/// One record per timestamp, in order.
+pub(crate) fn timed_batch(compression: Compression, timestamps: &[i64]) -> BatchMut {
+    let records: Vec<Record> = timestamps
+        .iter()
+        .enumerate()
+        .map(|(i, &ts)| record(i as i64, ts, 10))
+        .collect();
+    encode(compression, &records)
+}
+
+/// `count` records at `timestamp`.
+pub(crate) fn records_batch(compression: Compression, count: usize, timestamp: i64) -> BatchMut {
+    sized_batch(compression, count, timestamp, 10)
+}
+
+fn sized_batch(
+    compression: Compression,
+    count: usize,
+    timestamp: i64,
+    value_len: usize,
+) -> BatchMut {
+    let records: Vec<Record> = (0..count)
+        .map(|i| record(i as i64, timestamp, value_len))
+        .collect();
+    encode(compression, &records)
+}
+
+// ---- helpers -------------------------------------------------------------------------------
+
+fn log_dir(tmp: &tempfile::TempDir) -> PathBuf {
+    tmp.path().join("topic-0")
+}
+
+fn append(log: &mut dyn Log, batch: BatchMut, now_ms: i64) -> AppendInfo {
+    log.append(batch, now_ms).expect("append")
+}
+
+fn read_all(log: &dyn Log, offset: i64) -> Vec<Batch> {
+    log.read(offset, ALL, log.log_end_offset(), false)
+        .expect("read")
+}
+
+fn bases(batches: &[Batch]) -> Vec<i64> {
+    batches.iter().map(Batch::base_offset).collect()
+}
+
+fn record_offsets(batches: &[Batch]) -> Vec<i64> {
+    batches
+        .iter()
+        .flat_map(|b| b.records().expect("records"))
+        .map(|r| r.offset)
+        .collect()
+}
+
+fn ranges(log: &dyn Log) -> Vec<(i64, i64)> {
+    log.segments()
+        .iter()
+        .map(|s| (s.base_offset, s.next_offset))
+        .collect()
+}
+
+fn batch_len(batch: &BatchMut) -> u64 {
+    batch.len() as u64
+}
+
+fn at(timestamp: i64, offset: i64) -> Option<TimestampOffset> {
+    Some(TimestampOffset { timestamp, offset })
+}
+
+fn small_segments(batches_per_segment: u64, batch_len: u64) -> LogConfig {
+    LogConfig {
+        segment_bytes: batches_per_segment * batch_len + batch_len / 2,
+        index_interval_bytes: 1,
+        ..LogConfig::default()
+    }
+}
+
+// ---- cases for every implementation --------------------------------------------------------
+
+fn append_assigns_contiguous_offsets(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), LogConfig::default());
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
+
+    let mut first = records_batch(Compression::None, 1, NOW);
+    first.set_base_offset(999);
+    let infos = [
+        append(&mut *log, first, NOW),
+        append(&mut *log, records_batch(Compression::Gzip, 3, NOW), NOW),
+        append(&mut *log, records_batch(Compression::None, 2, NOW + 5), NOW),
+    ];
+    let assigned: Vec<(i64, i64)> = infos
+        .iter()
+        .map(|i| (i.base_offset, i.last_offset))
+        .collect();
+    assert_eq!(assigned, vec![(0, 0), (1, 3), (4, 5)]);
+    assert_eq!(infos[2].max_timestamp, NOW + 5);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 6));
+    let batches = read_all(&*log, 0);
+    assert_eq!(bases(&batches), vec![0, 1, 4]);
+    assert_eq!(record_offsets(&batches), (0..6).collect::<Vec<_>>());
+}
+
+fn read_from_middle_of_batch_returns_whole_batch(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), LogConfig::default());
+    append(&mut *log, records_batch(Compression::None, 3, NOW), NOW);
+    append(&mut *log, records_batch(Compression::Gzip, 3, NOW), NOW);
+    for offset in 3..6 {
+        assert_eq!(
+            bases(&read_all(&*log, offset)),
+            vec![3],
+            "reading at {offset}"
+        );
+    }
+    assert_eq!(bases(&read_all(&*log, 1)), vec![0, 3]);
+}
+
+fn read_respects_max_bytes_and_min_one(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), LogConfig::default());
+    let batches = [
+        sized_batch(Compression::None, 2, NOW, 100),
+        sized_batch(Compression::None, 2, NOW, 300),
+        sized_batch(Compression::None, 2, NOW, 50),
+    ];
+    let lens: Vec<usize> = batches.iter().map(|b| b.len()).collect();
+    for batch in batches {
+        append(&mut *log, batch, NOW);
+    }
+    let end = log.log_end_offset();
+    let read = |offset, max_bytes, min_one| {
+        bases(&log.read(offset, max_bytes, end, min_one).expect("read"))
+    };
+    assert_eq!(read(0, lens[0] + lens[1], false), vec![0, 2]);
+    assert_eq!(read(0, lens[0] + lens[1] - 1, false), vec![0]);
+    assert_eq!(read(0, lens[0] - 1, false), Vec::<i64>::new());
+    // minOneMessage returns the first batch whole, and nothing more once over the limit.
+    assert_eq!(read(0, 1, true), vec![0]);
+    assert_eq!(read(0, 0, true), vec![0]);
+    assert_eq!(read(2, lens[1] - 1, true), vec![2]);
+    assert_eq!(read(2, lens[1] + lens[2], true), vec![2, 4]);
+}
+
+fn read_stops_at_max_offset(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), LogConfig::default());
+    for _ in 0..3 {
+        append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
+    }
+    let read = |offset, max_offset, min_one| {
+        bases(&log.read(offset, ALL, max_offset, min_one).expect("read"))
+    };
+    assert_eq!(read(0, 6, false), vec![0, 2, 4]);
+    assert_eq!(read(0, 4, false), vec![0, 2]);
+    assert_eq!(read(0, 3, false), vec![0, 2]);
+    // The high watermark bounds even minOneMessage.
+    assert_eq!(read(0, 0, true), Vec::<i64>::new());
+    assert_eq!(read(4, 4, true), Vec::<i64>::new());
+}
+
+fn read_out_of_range_is_an_error(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), LogConfig::default());
+    assert!(
+        log.read(0, ALL, 0, true)
+            .expect("read at the end of an empty log")
+            .is_empty()
+    );
+    assert!(matches!(
+        log.read(1, ALL, 0, true),
+        Err(LogError::OffsetOutOfRange {
+            offset: 1,
+            log_start: 0,
+            log_end: 0
+        })
+    ));
+    append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
+    append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
+    assert!(
+        log.read(4, ALL, 4, true)
+            .expect("read at the log end")
+            .is_empty()
+    );
+    assert!(matches!(
+        log.read(5, ALL, 4, true),
+        Err(LogError::OffsetOutOfRange {
+            offset: 5,
+            log_start: 0,
+            log_end: 4
+        })
+    ));
+    assert!(matches!(
+        log.read(-1, ALL, 4, true),
+        Err(LogError::OffsetOutOfRange { offset: -1, .. })
+    ));
+}
+
+fn read_across_segments(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let len = batch_len(&records_batch(Compression::None, 2, NOW));
+    let mut log = open(&log_dir(&tmp), small_segments(2, len));
+    for _ in 0..6 {
+        append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
+    }
+    assert_eq!(ranges(&*log), vec![(0, 4), (4, 8), (8, 12)]);
+    assert_eq!(bases(&read_all(&*log, 0)), vec![0, 2, 4, 6, 8, 10]);
+    assert_eq!(bases(&read_all(&*log, 5)), vec![4, 6, 8, 10]);
+    assert_eq!(bases(&read_all(&*log, 8)), vec![8, 10]);
+    let three = 3 * len as usize;
+    assert_eq!(
+        bases(&log.read(2, three, 12, false).expect("read")),
+        vec![2, 4, 6]
+    );
+    assert_eq!(
+        bases(&log.read(3, three, 7, false).expect("read")),
+        vec![2, 4, 6]
+    );
+    assert_eq!(
+        bases(&log.read(3, three, 6, false).expect("read")),
+        vec![2, 4]
+    );
+}
+
+fn roll_on_segment_bytes(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let len = batch_len(&records_batch(Compression::None, 1, NOW));
+    let mut log = open(&log_dir(&tmp), small_segments(2, len));
+    for _ in 0..5 {
+        append(&mut *log, records_batch(Compression::None, 1, NOW), NOW);
+    }
+    let sizes: Vec<(i64, i64, u64)> = log
+        .segments()
+        .iter()
+        .map(|s| (s.base_offset, s.next_offset, s.size_bytes))
+        .collect();
+    assert_eq!(sizes, vec![(0, 2, 2 * len), (2, 4, 2 * len), (4, 5, len)]);
+
+    // A batch larger than segment.bytes gets a segment of its own: no segment is left empty.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        segment_bytes: len / 2,
+        ..LogConfig::default()
+    };
+    let mut log = open(&log_dir(&tmp), config);
+    for _ in 0..3 {
+        append(&mut *log, records_batch(Compression::None, 1, NOW), NOW);
+    }
+    assert_eq!(ranges(&*log), vec![(0, 1), (1, 2), (2, 3)]);
+}
+
+fn roll_on_segment_ms(open: &Open) {
+    let config = LogConfig {
+        segment_ms: 1000,
+        ..LogConfig::default()
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), config.clone());
+    append(&mut *log, records_batch(Compression::None, 1, NOW), NOW);
+    // Kafka's timeWaitedForRoll: the new batch's max timestamp against the first batch's, and
+    // a roll only once segment.ms is exceeded.
+    append(
+        &mut *log,
+        records_batch(Compression::None, 1, NOW + 1000),
+        NOW + 1000,
+    );
+    assert_eq!(ranges(&*log), vec![(0, 2)]);
+    append(
+        &mut *log,
+        records_batch(Compression::None, 1, NOW + 1001),
+        NOW + 1001,
+    );
+    assert_eq!(ranges(&*log), vec![(0, 2), (2, 3)]);
+    // Message time decides, not the clock, once the first batch has a timestamp.
+    append(
+        &mut *log,
+        records_batch(Compression::None, 1, NOW + 1500),
+        NOW + 1_000_000,
+    );
+    assert_eq!(ranges(&*log), vec![(0, 2), (2, 4)]);
+
+    // Batches without timestamps fall back to wall-clock time since the segment was created.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), config);
+    append(&mut *log, records_batch(Compression::None, 1, -1), NOW);
+    let rolled_at = wall_clock_ms() + 10_000;
+    append(
+        &mut *log,
+        records_batch(Compression::None, 1, -1),
+        rolled_at,
+    );
+    assert_eq!(ranges(&*log), vec![(0, 1), (1, 2)]);
+    append(
+        &mut *log,
+        records_batch(Compression::None, 1, -1),
+        rolled_at + 1000,
+    );
+    assert_eq!(ranges(&*log), vec![(0, 1), (1, 3)]);
+    append(
+        &mut *log,
+        records_batch(Compression::None, 1, -1),
+        rolled_at + 1001,
+    );
+    assert_eq!(ranges(&*log), vec![(0, 1), (1, 3), (3, 4)]);
+}
+
+fn truncate_then_append_reuses_offsets(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), LogConfig::default());
+    append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
+    append(&mut *log, records_batch(Compression::Gzip, 3, NOW), NOW);
+    append(&mut *log, records_batch(Compression::None, 1, NOW), NOW);
+    log.truncate_to(6).expect("truncate at the end is a no-op");
+    assert_eq!(log.log_end_offset(), 6);
+    // Truncation is by whole batch: an offset inside [2, 5) removes that batch (Kafka's
+    // LogSegment.truncateTo cuts at the batch holding the offset).
+    log.truncate_to(3).expect("truncate");
+    assert_eq!(log.log_end_offset(), 2);
+    assert_eq!(
+        append(&mut *log, records_batch(Compression::None, 1, NOW), NOW).base_offset,
+        2
+    );
+    let batches = read_all(&*log, 0);
+    assert_eq!(bases(&batches), vec![0, 2]);
+    assert_eq!(record_offsets(&batches), vec![0, 1, 2]);
+    assert!(matches!(
+        log.truncate_to(-1),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+
+    // Segments after the truncation point go whole.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let len = batch_len(&records_batch(Compression::None, 2, NOW));
+    let mut log = open(&log_dir(&tmp), small_segments(2, len));
+    for _ in 0..6 {
+        append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
+    }
+    log.truncate_to(6).expect("truncate");
+    assert_eq!(ranges(&*log), vec![(0, 4), (4, 6)]);
+    log.truncate_to(2).expect("truncate");
+    assert_eq!(ranges(&*log), vec![(0, 2)]);
+    assert_eq!(
+        append(&mut *log, records_batch(Compression::None, 2, NOW), NOW).base_offset,
+        2
+    );
+    assert_eq!(bases(&read_all(&*log, 0)), vec![0, 2]);
+    log.truncate_to(0).expect("truncate");
+    assert_eq!(ranges(&*log), vec![(0, 0)]);
+    assert_eq!(
+        append(&mut *log, records_batch(Compression::None, 2, NOW), NOW).base_offset,
+        0
+    );
+}
+
+fn offset_for_timestamp_is_record_level(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let len = batch_len(&timed_batch(Compression::None, &[100, 300, 200]));
+    let mut log = open(&log_dir(&tmp), small_segments(2, len));
+    assert_eq!(log.offset_for_timestamp(0).expect("lookup"), None);
+    append(
+        &mut *log,
+        timed_batch(Compression::None, &[100, 300, 200]),
+        NOW,
+    ); // 0..=2
+    append(&mut *log, timed_batch(Compression::Gzip, &[400, 500]), NOW); // 3..=4
+    append(&mut *log, timed_batch(Compression::None, &[450, 600]), NOW); // 5..=6
+    append(&mut *log, timed_batch(Compression::None, &[50]), NOW); // 7
+    let mut log_append = timed_batch(Compression::None, &[10, 20]);
+    log_append.set_log_append_time(1000);
+    append(&mut *log, log_append, NOW); // 8..=9
+    assert!(log.segments().len() > 1);
+    for (ts, expected) in [
+        (0, at(100, 0)),
+        (100, at(100, 0)),
+        (150, at(300, 1)),
+        (200, at(300, 1)),
+        (301, at(400, 3)),
+        (450, at(500, 4)),
+        (501, at(600, 6)),
+        (601, at(1000, 8)),
+        (1000, at(1000, 8)),
+        (1001, None),
+    ] {
+        assert_eq!(
+            log.offset_for_timestamp(ts).expect("lookup"),
+            expected,
+            "timestamp {ts}"
+        );
+    }
+}
+
+fn max_timestamp(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let len = batch_len(&timed_batch(Compression::None, &[100, 500, 200]));
+    let mut log = open(&log_dir(&tmp), small_segments(2, len));
+    assert_eq!(log.max_timestamp().expect("max"), None);
+    append(
+        &mut *log,
+        timed_batch(Compression::None, &[100, 500, 200]),
+        NOW,
+    ); // 0..=2
+    append(&mut *log, timed_batch(Compression::Gzip, &[500, 50]), NOW); // 3..=4
+    assert_eq!(log.max_timestamp().expect("max"), at(500, 1));
+    let mut log_append = timed_batch(Compression::None, &[10]);
+    log_append.set_log_append_time(400);
+    append(&mut *log, log_append, NOW); // 5
+    assert_eq!(log.max_timestamp().expect("max"), at(500, 1));
+    append(&mut *log, timed_batch(Compression::Gzip, &[900, 900]), NOW); // 6..=7
+    assert_eq!(log.max_timestamp().expect("max"), at(900, 6));
+    log.truncate_to(6).expect("truncate");
+    assert_eq!(log.max_timestamp().expect("max"), at(500, 1));
+    let mut log_append = timed_batch(Compression::None, &[10, 20]);
+    log_append.set_log_append_time(700);
+    append(&mut *log, log_append, NOW); // 6..=7
+    assert_eq!(log.max_timestamp().expect("max"), at(700, 6));
+}
+
+// ---- disk only -----------------------------------------------------------------------------
+
+fn segment_file(dir: &Path, base_offset: i64, extension: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{extension}"))
+}
+
+/// A log with several segments, mixed compression and a dense index.
+fn fill(log: &mut dyn Log, batches: i64) {
+    for i in 0..batches {
+        let compression = if i % 3 == 0 {
+            Compression::Gzip
+        } else {
+            Compression::None
+        };
+        append(
+            log,
+            timed_batch(compression, &[NOW + 10 * i, NOW + 10 * i + 5]),
+            NOW + 10 * i,
+        );
+    }
+}
+
+fn fill_config() -> LogConfig {
+    let len = batch_len(&timed_batch(Compression::None, &[NOW, NOW + 5]));
+    small_segments(4, len)
+}
+
+/// What a reader can observe of a log.
+fn observe(
+    log: &dyn Log,
+) -> (
+    Vec<SegmentInfo>,
+    Vec<Batch>,
+    Vec<Option<TimestampOffset>>,
+    Option<TimestampOffset>,
+) {
+    let lookups = (0..50)
+        .map(|i| log.offset_for_timestamp(NOW + 7 * i).expect("lookup"))
+        .collect();
+    let mut reads = Vec::new();
+    for offset in log.log_start_offset()..log.log_end_offset() {
+        reads.extend(
+            log.read(offset, 1, log.log_end_offset(), true)
+                .expect("read"),
+        );
+    }
+    (
+        log.segments(),
+        reads,
+        lookups,
+        log.max_timestamp().expect("max"),
+    )
+}
+
+fn reopen_keeps_everything(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = log_dir(&tmp);
+    let mut log = open(&dir, fill_config());
+    fill(&mut *log, 15);
+    let before = observe(&*log);
+    assert!(before.0.len() >= 3);
+    let end = log.log_end_offset();
+    drop(log);
+
+    let mut log = open(&dir, fill_config());
+    assert_eq!(observe(&*log), before);
+    assert_eq!(
+        append(
+            &mut *log,
+            records_batch(Compression::None, 1, NOW + 1000),
+            NOW
+        )
+        .base_offset,
+        end
+    );
+}
+
+fn recover_after_torn_write(open: &Open) {
+    /// Damages the file's bytes, given where the last batch starts.
+    type Damage = fn(&mut Vec<u8>, usize);
+    let cases: [(&str, Damage, bool); 5] = [
+        (
+            "a few bytes chopped off",
+            |log, _| log.truncate(log.len() - 5),
+            false,
+        ),
+        (
+            "half a header left",
+            |log, last| log.truncate(last + HEADER_LEN / 2),
+            false,
+        ),
+        (
+            "a flipped bit in the last batch",
+            |log, _| *log.last_mut().expect("bytes") ^= 1,
+            false,
+        ),
+        (
+            "garbage after the last batch",
+            |log, _| log.extend_from_slice(&[0xAB; 100]),
+            true,
+        ),
+        (
+            "zeroes after the last batch",
+            |log, _| log.extend_from_slice(&[0; 4096]),
+            true,
+        ),
+    ];
+    for (damage, apply, last_batch_survives) in cases {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = log_dir(&tmp);
+        let mut log = open(&dir, LogConfig::default());
+        append(&mut *log, records_batch(Compression::None, 1, NOW), NOW);
+        append(&mut *log, records_batch(Compression::Gzip, 2, NOW), NOW);
+        let kept_len: u64 = log.segments()[0].size_bytes;
+        append(&mut *log, sized_batch(Compression::None, 3, NOW, 200), NOW);
+        let full_len = log.segments()[0].size_bytes;
+        drop(log);
+
+        let path = segment_file(&dir, 0, "log");
+        let mut bytes = std::fs::read(&path).expect("read log");
+        apply(&mut bytes, kept_len as usize);
+        std::fs::write(&path, bytes).expect("write log");
+
+        let mut log = open(&dir, LogConfig::default());
+        let (end, size, batches) = match last_batch_survives {
+            true => (6, full_len, vec![0, 1, 3]),
+            false => (3, kept_len, vec![0, 1]),
+        };
+        assert_eq!(log.log_end_offset(), end, "{damage}");
+        assert_eq!(bases(&read_all(&*log, 0)), batches, "{damage}");
+        assert_eq!(
+            std::fs::metadata(&path).expect("stat").len(),
+            size,
+            "{damage}"
+        );
+        assert_eq!(
+            append(&mut *log, records_batch(Compression::None, 1, NOW), NOW).base_offset,
+            end,
+            "{damage}"
+        );
+        assert_eq!(log.log_end_offset(), end + 1, "{damage}");
+    }
+}
+
+fn rebuild_a_lost_index(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = log_dir(&tmp);
+    let mut log = open(&dir, fill_config());
+    fill(&mut *log, 15);
+    let before = observe(&*log);
+    let bases: Vec<i64> = before.0.iter().map(|s| s.base_offset).collect();
+    assert!(bases.len() >= 3);
+    let offset_indexes: Vec<Vec<u8>> = bases
+        .iter()
+        .map(|&b| std::fs::read(segment_file(&dir, b, "index")).expect("index"))
+        .collect();
+    drop(log);
+
+    // Lost files, a torn entry, and an entry past the end of the log.
+    for &base in &bases {
+        std::fs::remove_file(segment_file(&dir, base, "timeindex")).expect("rm timeindex");
+    }
+    std::fs::remove_file(segment_file(&dir, bases[0], "index")).expect("rm index");
+    let torn = &offset_indexes[1][..offset_indexes[1].len() - 3];
+    std::fs::write(segment_file(&dir, bases[1], "index"), torn).expect("tear index");
+    let past_the_end = [0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0x00];
+    std::fs::write(segment_file(&dir, bases[2], "index"), past_the_end).expect("bad index");
+
+    let log = open(&dir, fill_config());
+    assert_eq!(observe(&*log), before);
+    for (i, &base) in bases.iter().enumerate() {
+        assert_eq!(
+            std::fs::read(segment_file(&dir, base, "index")).expect("index"),
+            offset_indexes[i]
+        );
+        assert!(segment_file(&dir, base, "timeindex").exists());
+    }
+}
+
+fn index_is_sparse(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = log_dir(&tmp);
+    let interval = 1000;
+    let config = LogConfig {
+        index_interval_bytes: interval,
+        ..LogConfig::default()
+    };
+    let mut log = open(&dir, config);
+    let len = batch_len(&sized_batch(Compression::None, 1, NOW, 60));
+    for i in 0..200 {
+        append(
+            &mut *log,
+            sized_batch(Compression::None, 1, NOW + i, 60),
+            NOW,
+        );
+    }
+    let segment = log.segments()[0];
+    let size = segment.size_bytes;
+    // An entry once more than `interval` bytes were written since the last one: each entry
+    // covers between interval + 1 and interval + len bytes.
+    let entries = segment.index_entries as u64;
+    assert!(
+        entries >= size / (interval + len) - 1,
+        "{entries} entries for {size} bytes"
+    );
+    assert!(
+        entries <= size / interval,
+        "{entries} entries for {size} bytes"
+    );
+    let index_len = std::fs::metadata(segment_file(&dir, 0, "index"))
+        .expect("index")
+        .len();
+    let time_index_len = std::fs::metadata(segment_file(&dir, 0, "timeindex"))
+        .expect("timeindex")
+        .len();
+    assert_eq!(index_len, entries * 8);
+    // Timestamps grow with every batch, so the time index has an entry wherever the offset index does.
+    assert_eq!(time_index_len, entries * 12);
+}
+
+fn delete_removes_the_directory(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = log_dir(&tmp);
+    let mut log = open(&dir, fill_config());
+    fill(&mut *log, 10);
+    log.flush().expect("flush");
+    log.delete().expect("delete");
+    assert!(!dir.exists());
+}
