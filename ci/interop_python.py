@@ -35,7 +35,7 @@ def confluent_produce(bootstrap, topic, prefix):
 
 def kafka_python_read(bootstrap, topic, expected):
     c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                      consumer_timeout_ms=10000, api_version_auto_timeout_ms=10000)
+                      consumer_timeout_ms=10000)
     tp = KTopicPartition(topic, 0)
     c.assign([tp])
     c.seek_to_beginning(tp)
@@ -50,7 +50,10 @@ def kafka_python_read(bootstrap, topic, expected):
 
 
 def kafka_python_produce(bootstrap, topic, prefix):
-    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", api_version_auto_timeout_ms=10000)
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                      # kafka-python 3 enables idempotence by default (as KIP-679 does for the
+                      # Java client); the reference has no InitProducerId until idempotence lands.
+                      enable_idempotence=False)
     futures = [p.send(topic, key=f"k{i}".encode(), value=f"{prefix}-{i}".encode(), partition=0) for i in range(N)]
     for f in futures:
         f.get(timeout=15)
