@@ -1,0 +1,191 @@
+//! `kafka-conformance` as a user runs it: certify against an external target, a broken broker,
+//! bad target files and bad feature files; and `--help`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kafka-conformance"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// A reference broker started by hand: for the harness it is an external target.
+struct ExternalBroker {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ExternalBroker {
+    fn start() -> ExternalBroker {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = bin()
+            .args(["reference", "broker", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn broker");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address line");
+        ExternalBroker { child, addr: line.trim().to_string(), _dir: dir }
+    }
+}
+
+impl Drop for ExternalBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn report_json(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).expect("report.json parses")
+}
+
+#[test]
+fn certify_an_external_target_reports_process_scenarios_as_not_supported() {
+    let broker = ExternalBroker::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let target = work.path().join("external.yaml");
+    std::fs::write(&target, format!("name: external-reference\nkind:\n  type: external\n  bootstrap: [\"{}\"]\n", broker.addr)).expect("write");
+    let report = work.path().join("report");
+    let out = bin()
+        .current_dir(repo())
+        .args(["certify", "--target"])
+        .arg(&target)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .expect("run certify");
+    assert!(out.status.success(), "certify failed:\n{}", text(&out));
+    let json = report_json(&report);
+    let totals = &json["totals"];
+    assert_eq!(totals["failed"], 0, "{totals}");
+    assert_eq!(totals["errors"], 0, "{totals}");
+    // Every @process scenario, and only those, is not supported without process commands.
+    let scenarios = json["scenarios"].as_array().expect("scenarios");
+    for s in scenarios {
+        let process = s["tags"].as_array().expect("tags").iter().any(|t| t == "process");
+        let expected = if process { "not supported" } else { "passed" };
+        assert_eq!(s["outcome"], expected, "{}", s["name"]);
+    }
+    assert!(scenarios.iter().any(|s| s["outcome"] == "not supported"), "no @process scenario was run");
+}
+
+#[test]
+fn certify_a_broken_broker_fails_with_the_evidence_and_its_history() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let target = work.path().join("broken.yaml");
+    std::fs::write(&target, "name: broken\nkind:\n  type: reference\n  defects: [duplicate-append]\n").expect("write");
+    let report = work.path().join("report");
+    let out = bin()
+        .current_dir(repo())
+        .args(["certify", "--tags", "@real-client and not @process", "--target"])
+        .arg(&target)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .expect("run certify");
+    assert_eq!(out.status.code(), Some(1), "a broken broker must fail certification:\n{}", text(&out));
+    let md = std::fs::read_to_string(report.join("report.md")).expect("report.md");
+    assert!(md.contains("**not certified**"), "{md}");
+    assert!(md.contains("duplicate"), "the report names the anomaly:\n{md}");
+    let failed = report_json(&report)["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .filter(|s| s["outcome"] == "failed")
+        .map(|s| s["history"].as_str().expect("a failed scenario has a saved history").to_string())
+        .collect::<Vec<_>>();
+    assert!(!failed.is_empty());
+    for h in failed {
+        let history = std::fs::read_to_string(report.join(&h)).expect("history file");
+        assert!(history.lines().count() > 0 && history.contains("\"f\":\"send\""), "{h} holds the sends");
+    }
+    assert!(report.join("junit.xml").exists());
+}
+
+#[test]
+fn a_bad_target_file_is_refused_naming_the_file_and_field() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let target = work.path().join("typo.yaml");
+    std::fs::write(&target, "name: typo\nkind:\n  type: external\n  bootstrap: [\"localhost\"]\n").expect("write");
+    let out = bin().args(["certify", "--target"]).arg(&target).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out);
+    assert!(err.contains("typo.yaml") && err.contains("kind.bootstrap[0]"), "{err}");
+
+    let missing = bin().args(["certify", "--target", "/nonexistent/target.yaml"]).output().expect("run");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing).contains("/nonexistent/target.yaml"));
+}
+
+fn features_dir(feature: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("features/x")).expect("mkdir");
+    std::fs::write(dir.path().join("features/x/case.feature"), feature).expect("write");
+    dir
+}
+
+#[test]
+fn an_undefined_step_is_an_error_that_names_it() {
+    let dir = features_dir("Feature: f\n  Scenario: the moon\n    Given the moon is full\n    Then every send is acknowledged\n");
+    let report = dir.path().join("report");
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["certify", "--features", "features", "--report"])
+        .arg(&report)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let json = report_json(&report);
+    let s = &json["scenarios"][0];
+    assert_eq!(s["outcome"], "error", "an undefined step is not a pass, nor a verdict on the broker: {s}");
+    assert!(s["detail"].as_str().unwrap_or("").contains("the moon is full"), "{s}");
+}
+
+#[test]
+fn a_feature_file_that_does_not_parse_is_refused_naming_it() {
+    let dir = features_dir("Feature: f\n  Scenario: s\n    Given a topic \"t\" with 1 partition\n  Scenario s2 without a colon\n");
+    let out = bin().current_dir(dir.path()).args(["certify", "--features", "features"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("case.feature"), "{}", text(&out));
+}
+
+#[test]
+fn an_unregistered_tag_is_refused() {
+    let dir = features_dir("@mystery\nFeature: f\n  Scenario: s\n    Then every send is acknowledged\n");
+    std::fs::write(dir.path().join("features/TAGS.md"), "- `@wire` — wire client\n").expect("write");
+    let out = bin().current_dir(dir.path()).args(["list", "--features", "features"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("@mystery"), "{}", text(&out));
+}
+
+#[test]
+fn help_explains_the_commands_and_options() {
+    let top = text(&bin().arg("--help").output().expect("run"));
+    for cmd in ["certify", "list", "check-target", "reference"] {
+        assert!(top.contains(cmd), "--help does not mention {cmd}:\n{top}");
+    }
+    let certify = text(&bin().args(["certify", "--help"]).output().expect("run"));
+    for opt in ["--target", "--features", "--tags", "--report", "--jobs", "not supported"] {
+        assert!(certify.contains(opt), "certify --help does not explain {opt}:\n{certify}");
+    }
+}
+
+#[test]
+fn list_names_every_scenario_as_nextest_does() {
+    let out = bin().current_dir(repo()).arg("list").output().expect("run");
+    assert!(out.status.success(), "{}", text(&out));
+    let names = String::from_utf8_lossy(&out.stdout);
+    assert!(names.lines().any(|l| l == "features/produce/round-trip.feature: every acknowledged record is read exactly once"), "{names}");
+}
