@@ -82,31 +82,19 @@ impl AnomalyKind {
                 "An acknowledged write, at an offset below the highest offset some consumer read, \
                  that no consumer ever read."
             }
-            AnomalyKind::Unseen => {
-                "An acknowledged write not (yet) read by any consumer at the end of the run."
-            }
+            AnomalyKind::Unseen => "An acknowledged write not (yet) read by any consumer at the end of the run.",
             AnomalyKind::Duplicate => "One written value appears at more than one offset.",
-            AnomalyKind::InconsistentOffsets => {
-                "One offset holds different values in different reads."
-            }
-            AnomalyKind::NonmonotonicSend => {
-                "A producer's successive offsets in a partition go backwards."
-            }
+            AnomalyKind::InconsistentOffsets => "One offset holds different values in different reads.",
+            AnomalyKind::NonmonotonicSend => "A producer's successive offsets in a partition go backwards.",
             AnomalyKind::NonmonotonicPoll => {
                 "A consumer's successive offsets in a partition go backwards from one poll to the next."
             }
             AnomalyKind::IntNonmonotonicPoll => {
                 "A consumer's successive offsets in a partition go backwards within a single poll."
             }
-            AnomalyKind::PollSkip => {
-                "A consumer jumps over offsets it should have read, from one poll to the next."
-            }
-            AnomalyKind::IntPollSkip => {
-                "A consumer jumps over offsets it should have read, within a single poll."
-            }
-            AnomalyKind::AlteredRecord => {
-                "A record is read with a key or headers other than those it was sent with."
-            }
+            AnomalyKind::PollSkip => "A consumer jumps over offsets it should have read, from one poll to the next.",
+            AnomalyKind::IntPollSkip => "A consumer jumps over offsets it should have read, within a single poll.",
+            AnomalyKind::AlteredRecord => "A record is read with a key or headers other than those it was sent with.",
         }
     }
 }
@@ -178,21 +166,10 @@ impl Report {
             let _ = writeln!(out, "{kind}: {} — {}", list.len(), kind.meaning());
         }
         for (kind, list) in &found {
-            let _ = writeln!(
-                out,
-                "\n{kind} ({} of {}):",
-                list.len().min(RENDER_EXAMPLES),
-                list.len()
-            );
+            let _ = writeln!(out, "\n{kind} ({} of {}):", list.len().min(RENDER_EXAMPLES), list.len());
             for a in list.iter().take(RENDER_EXAMPLES) {
-                let _ = writeln!(
-                    out,
-                    "  - {}/{}: {} [{}]",
-                    a.topic,
-                    a.partition,
-                    a.description,
-                    list_events(&a.events)
-                );
+                let _ =
+                    writeln!(out, "  - {}/{}: {} [{}]", a.topic, a.partition, a.description, list_events(&a.events));
             }
         }
         let s = &self.stats;
@@ -254,10 +231,7 @@ impl<'a> Partition<'a> {
 
     /// The value first seen at `offset`, for descriptions.
     fn value_at(&self, offset: i64) -> Option<Option<&'a str>> {
-        self.log
-            .get(&offset)
-            .and_then(|slots| slots.first())
-            .map(|(v, _)| *v)
+        self.log.get(&offset).and_then(|slots| slots.first()).map(|(v, _)| *v)
     }
 }
 
@@ -273,12 +247,7 @@ pub fn check(events: &[Event]) -> Report {
     // Pass 1: everything known about each partition, regardless of who learned it when.
     for e in &order {
         match &e.op {
-            Op::Send {
-                topic,
-                partition,
-                record,
-                offset,
-            } => {
+            Op::Send { topic, partition, record, offset } => {
                 let part = parts.entry((topic.as_str(), *partition)).or_default();
                 let value = record.value.as_deref();
                 match e.outcome {
@@ -334,20 +303,13 @@ pub fn check(events: &[Event]) -> Report {
         a.events.dedup();
     }
     anomalies.sort_by(|a, b| {
-        (
-            a.kind,
-            &a.topic,
-            a.partition,
-            a.events.first(),
-            &a.description,
-        )
-            .cmp(&(
-                b.kind,
-                &b.topic,
-                b.partition,
-                b.events.first(),
-                &b.description,
-            ))
+        (a.kind, &a.topic, a.partition, a.events.first(), &a.description).cmp(&(
+            b.kind,
+            &b.topic,
+            b.partition,
+            b.events.first(),
+            &b.description,
+        ))
     });
     Report { anomalies, stats }
 }
@@ -361,11 +323,7 @@ struct LastRead<'a> {
 
 /// Pass 2: the checks that follow one process through time: send and poll monotonicity,
 /// skips, and (because they are reported per read) altered records.
-fn per_process<'a>(
-    order: &[&'a Event],
-    parts: &HashMap<Tp<'a>, Partition<'a>>,
-    out: &mut Vec<Anomaly>,
-) {
+fn per_process<'a>(order: &[&'a Event], parts: &HashMap<Tp<'a>, Partition<'a>>, out: &mut Vec<Anomaly>) {
     let mut last_send: HashMap<(&str, Tp), (i64, Option<&str>, u64)> = HashMap::new();
     let mut last_read: HashMap<(&str, Tp), LastRead> = HashMap::new();
     // Altered reads grouped per written value, so one bad record read by many consumers is one
@@ -375,16 +333,10 @@ fn per_process<'a>(
     for e in order {
         let process = e.process.as_str();
         match &e.op {
-            Op::Send {
-                topic,
-                partition,
-                record,
-                offset: Some(offset),
-            } if e.outcome.is_ok() => {
+            Op::Send { topic, partition, record, offset: Some(offset) } if e.outcome.is_ok() => {
                 let tp = (topic.as_str(), *partition);
                 let value = record.value.as_deref();
-                if let Some((prev, prev_value, prev_event)) =
-                    last_send.insert((process, tp), (*offset, value, e.index))
+                if let Some((prev, prev_value, prev_event)) = last_send.insert((process, tp), (*offset, value, e.index))
                     && *offset <= prev
                 {
                     out.push(anomaly(
@@ -400,9 +352,7 @@ fn per_process<'a>(
                     ));
                 }
             }
-            Op::Seek {
-                topic, partition, ..
-            } => {
+            Op::Seek { topic, partition, .. } => {
                 // A failed seek left the consumer where it was; an unknown one may have moved it.
                 if !matches!(e.outcome, Outcome::Fail { .. }) {
                     last_read.remove(&(process, (topic.as_str(), *partition)));
@@ -413,21 +363,14 @@ fn per_process<'a>(
                     let tp = (r.topic.as_str(), r.partition);
                     let Some(part) = parts.get(&tp) else { continue };
                     let value = r.record.value.as_deref();
-                    let here = LastRead {
-                        offset: r.offset,
-                        value,
-                        event: e.index,
-                    };
+                    let here = LastRead { offset: r.offset, value, event: e.index };
                     if let Some(prev) = last_read.insert((process, tp), here) {
                         poll_pair(process, tp, part, &prev, r.offset, value, e.index, out);
                     }
                     if let Some(v) = value
                         && let Some(info) = part.values.get(v)
                         && !info.sent.is_empty()
-                        && !info
-                            .sent
-                            .iter()
-                            .any(|(sent, _)| same_stored(sent, &r.record))
+                        && !info.sent.iter().any(|(sent, _)| same_stored(sent, &r.record))
                     {
                         let entry = altered.entry((tp, v)).or_insert_with(|| {
                             let sends = info.sent.iter().map(|(_, ev)| *ev).collect();
@@ -442,11 +385,7 @@ fn per_process<'a>(
     }
 
     for ((tp, value), (read, offset, events)) in altered {
-        let Some((sent, _)) = parts
-            .get(&tp)
-            .and_then(|p| p.values.get(value))
-            .and_then(|i| i.sent.first())
-        else {
+        let Some((sent, _)) = parts.get(&tp).and_then(|p| p.values.get(value)).and_then(|i| i.sent.first()) else {
             continue;
         };
         out.push(anomaly(
@@ -480,22 +419,12 @@ fn poll_pair(
 ) {
     let same_poll = prev.event == event;
     let (earlier, later) = if same_poll {
-        (
-            format!("within one poll, process {process} read"),
-            String::new(),
-        )
+        (format!("within one poll, process {process} read"), String::new())
     } else {
-        (
-            format!("process {process} read"),
-            " in a later poll".to_owned(),
-        )
+        (format!("process {process} read"), " in a later poll".to_owned())
     };
     if offset <= prev.offset {
-        let kind = if same_poll {
-            AnomalyKind::IntNonmonotonicPoll
-        } else {
-            AnomalyKind::NonmonotonicPoll
-        };
+        let kind = if same_poll { AnomalyKind::IntNonmonotonicPoll } else { AnomalyKind::NonmonotonicPoll };
         out.push(anomaly(
             kind,
             tp,
@@ -510,29 +439,17 @@ fn poll_pair(
         return;
     }
     // Any offset strictly between the two known to hold a record was jumped over.
-    let mut skipped = part
-        .log
-        .range(prev.offset + 1..offset)
-        .map(|(o, _)| *o)
-        .peekable();
+    let mut skipped = part.log.range(prev.offset + 1..offset).map(|(o, _)| *o).peekable();
     if skipped.peek().is_none() {
         return;
     }
-    let kind = if same_poll {
-        AnomalyKind::IntPollSkip
-    } else {
-        AnomalyKind::PollSkip
-    };
+    let kind = if same_poll { AnomalyKind::IntPollSkip } else { AnomalyKind::PollSkip };
     let listed: Vec<String> = skipped
         .by_ref()
         .take(LIST_LIMIT)
         .map(|o| format!("{o} ({})", part.value_at(o).map_or("?".into(), show)))
         .collect();
-    let more = if skipped.next().is_some() {
-        ", …"
-    } else {
-        ""
-    };
+    let more = if skipped.next().is_some() { ", …" } else { "" };
     out.push(anomaly(
         kind,
         tp,
@@ -575,37 +492,20 @@ fn per_partition(topic: &str, partition: i32, part: &Partition, out: &mut Vec<An
         out.push(anomaly(
             AnomalyKind::InconsistentOffsets,
             tp,
-            format!(
-                "offset {offset} holds {} different values: {}",
-                slots.len(),
-                held.join(", ")
-            ),
+            format!("offset {offset} holds {} different values: {}", slots.len(), held.join(", ")),
             events,
         ));
     }
 
     for (&value, info) in &part.values {
         if info.offsets.len() > 1 {
-            let at: Vec<String> = info
-                .offsets
-                .iter()
-                .take(LIST_LIMIT)
-                .map(|(o, evs)| format!("{o} ({})", list_events(evs)))
-                .collect();
-            let more = if info.offsets.len() > LIST_LIMIT {
-                ", …"
-            } else {
-                ""
-            };
+            let at: Vec<String> =
+                info.offsets.iter().take(LIST_LIMIT).map(|(o, evs)| format!("{o} ({})", list_events(evs))).collect();
+            let more = if info.offsets.len() > LIST_LIMIT { ", …" } else { "" };
             out.push(anomaly(
                 AnomalyKind::Duplicate,
                 tp,
-                format!(
-                    "{} appears at {} offsets: {}{more}",
-                    show(Some(value)),
-                    info.offsets.len(),
-                    at.join(", ")
-                ),
+                format!("{} appears at {} offsets: {}{more}", show(Some(value)), info.offsets.len(), at.join(", ")),
                 info.offsets.values().flatten().copied().collect(),
             ));
         }
@@ -652,19 +552,8 @@ fn same_stored(sent: &Record, read: &Record) -> bool {
     sent.key == read.key && sent.headers == read.headers
 }
 
-fn anomaly(
-    kind: AnomalyKind,
-    (topic, partition): Tp,
-    description: String,
-    events: Vec<u64>,
-) -> Anomaly {
-    Anomaly {
-        kind,
-        topic: topic.to_owned(),
-        partition,
-        description,
-        events,
-    }
+fn anomaly(kind: AnomalyKind, (topic, partition): Tp, description: String, events: Vec<u64>) -> Anomaly {
+    Anomaly { kind, topic: topic.to_owned(), partition, description, events }
 }
 
 /// Reads of one offset by one poll are one piece of evidence, not several.
@@ -686,19 +575,13 @@ fn show_bytes(bytes: Option<&[u8]>) -> String {
         None => "null".to_owned(),
         Some(b) => match std::str::from_utf8(b) {
             Ok(text) => format!("{text:?}"),
-            Err(_) => format!(
-                "0x{}",
-                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-            ),
+            Err(_) => format!("0x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
         },
     }
 }
 
 fn show_headers(headers: &[Header]) -> String {
-    let list: Vec<String> = headers
-        .iter()
-        .map(|h| format!("{}={}", h.key, show_bytes(h.value.as_deref())))
-        .collect();
+    let list: Vec<String> = headers.iter().map(|h| format!("{}={}", h.key, show_bytes(h.value.as_deref()))).collect();
     format!("[{}]", list.join(", "))
 }
 
@@ -738,27 +621,17 @@ mod tests {
             let words: Vec<&str> = line.split_whitespace().collect();
             let (process, verb, args) = (words[0], words[1], &words[2..]);
             let outcome = match args.last() {
-                Some(&"fail") => Outcome::Fail {
-                    error: "NOT_LEADER_OR_FOLLOWER".into(),
-                },
-                Some(&"unknown") => Outcome::Unknown {
-                    error: "timed out".into(),
-                },
+                Some(&"fail") => Outcome::Fail { error: "NOT_LEADER_OR_FOLLOWER".into() },
+                Some(&"unknown") => Outcome::Unknown { error: "timed out".into() },
                 _ => Outcome::Ok,
             };
-            let args: Vec<&str> = args
-                .iter()
-                .copied()
-                .filter(|a| *a != "fail" && *a != "unknown")
-                .collect();
+            let args: Vec<&str> = args.iter().copied().filter(|a| *a != "fail" && *a != "unknown").collect();
             let op = match verb {
                 "send" => Op::Send {
                     topic: "t".into(),
                     partition: args[0].parse().unwrap(),
                     record: Record::value(args[1]),
-                    offset: args
-                        .get(2)
-                        .map(|o| o.trim_start_matches('@').parse().unwrap()),
+                    offset: args.get(2).map(|o| o.trim_start_matches('@').parse().unwrap()),
                 },
                 "poll" => Op::Poll {
                     reads: args
@@ -770,20 +643,12 @@ mod tests {
                                 topic: "t".into(),
                                 partition: p.parse().unwrap(),
                                 offset: o.parse().unwrap(),
-                                record: Record {
-                                    key: None,
-                                    value: (v != "~").then(|| v.to_owned()),
-                                    headers: vec![],
-                                },
+                                record: Record { key: None, value: (v != "~").then(|| v.to_owned()), headers: vec![] },
                             }
                         })
                         .collect(),
                 },
-                "seek" => Op::Seek {
-                    topic: "t".into(),
-                    partition: args[0].parse().unwrap(),
-                    offset: None,
-                },
+                "seek" => Op::Seek { topic: "t".into(), partition: args[0].parse().unwrap(), offset: None },
                 other => panic!("unknown verb {other}"),
             };
             history.record(process, op, outcome);
@@ -1011,39 +876,15 @@ mod tests {
         let sent = Record {
             key: Some(b"k".to_vec()),
             value: Some("a".into()),
-            headers: vec![Header {
-                key: "h".into(),
-                value: Some(b"1".to_vec()),
-            }],
+            headers: vec![Header { key: "h".into(), value: Some(b"1".to_vec()) }],
         };
         let mut reordered = sent.clone();
-        reordered.headers.push(Header {
-            key: "h2".into(),
-            value: None,
-        });
+        reordered.headers.push(Header { key: "h2".into(), value: None });
         reordered.headers.reverse();
         let cases = [
-            (
-                Record {
-                    key: None,
-                    ..sent.clone()
-                },
-                true,
-            ),
-            (
-                Record {
-                    key: Some(vec![0xff]),
-                    ..sent.clone()
-                },
-                true,
-            ),
-            (
-                Record {
-                    headers: vec![],
-                    ..sent.clone()
-                },
-                true,
-            ),
+            (Record { key: None, ..sent.clone() }, true),
+            (Record { key: Some(vec![0xff]), ..sent.clone() }, true),
+            (Record { headers: vec![], ..sent.clone() }, true),
             (reordered, true),
             (sent.clone(), false),
         ];
@@ -1051,32 +892,16 @@ mod tests {
             let history = History::new();
             history.record(
                 "p1",
-                Op::Send {
-                    topic: "t".into(),
-                    partition: 0,
-                    record: sent.clone(),
-                    offset: Some(0),
-                },
+                Op::Send { topic: "t".into(), partition: 0, record: sent.clone(), offset: Some(0) },
                 Outcome::Ok,
             );
             history.record(
                 "c1",
-                Op::Poll {
-                    reads: vec![Read {
-                        topic: "t".into(),
-                        partition: 0,
-                        offset: 0,
-                        record: read.clone(),
-                    }],
-                },
+                Op::Poll { reads: vec![Read { topic: "t".into(), partition: 0, offset: 0, record: read.clone() }] },
                 Outcome::Ok,
             );
             let report = check(&history.events());
-            assert_eq!(
-                report.of_kind(AlteredRecord).count(),
-                usize::from(altered),
-                "{read:?}: {report:#?}"
-            );
+            assert_eq!(report.of_kind(AlteredRecord).count(), usize::from(altered), "{read:?}: {report:#?}");
             assert_eq!(report.anomalies.len(), usize::from(altered), "{report:#?}");
             if altered {
                 let a = &report.anomalies[0];
@@ -1091,49 +916,22 @@ mod tests {
         // A retried send may legitimately carry different headers (e.g. an attempt counter);
         // whichever attempt was stored, the read matches a send.
         let history = History::new();
-        let first = Record {
-            headers: vec![Header {
-                key: "try".into(),
-                value: Some(b"1".to_vec()),
-            }],
-            ..Record::value("a")
-        };
-        let second = Record {
-            headers: vec![Header {
-                key: "try".into(),
-                value: Some(b"2".to_vec()),
-            }],
-            ..Record::value("a")
-        };
+        let first =
+            Record { headers: vec![Header { key: "try".into(), value: Some(b"1".to_vec()) }], ..Record::value("a") };
+        let second =
+            Record { headers: vec![Header { key: "try".into(), value: Some(b"2".to_vec()) }], ..Record::value("a") };
         let send = |record: &Record, outcome| {
             history.record(
                 "p1",
-                Op::Send {
-                    topic: "t".into(),
-                    partition: 0,
-                    record: record.clone(),
-                    offset: None,
-                },
+                Op::Send { topic: "t".into(), partition: 0, record: record.clone(), offset: None },
                 outcome,
             );
         };
-        send(
-            &first,
-            Outcome::Unknown {
-                error: "timed out".into(),
-            },
-        );
+        send(&first, Outcome::Unknown { error: "timed out".into() });
         send(&second, Outcome::Ok);
         history.record(
             "c1",
-            Op::Poll {
-                reads: vec![Read {
-                    topic: "t".into(),
-                    partition: 0,
-                    offset: 0,
-                    record: first,
-                }],
-            },
+            Op::Poll { reads: vec![Read { topic: "t".into(), partition: 0, offset: 0, record: first }] },
             Outcome::Ok,
         );
         assert!(check(&history.events()).anomalies.is_empty());
@@ -1145,14 +943,7 @@ mod tests {
         let history = History::new();
         history.record(
             "c1",
-            Op::Poll {
-                reads: vec![Read {
-                    topic: "t".into(),
-                    partition: 0,
-                    offset: 0,
-                    record: Record::value("a"),
-                }],
-            },
+            Op::Poll { reads: vec![Read { topic: "t".into(), partition: 0, offset: 0, record: Record::value("a") }] },
             Outcome::Ok,
         );
         history.record(
@@ -1160,18 +951,12 @@ mod tests {
             Op::Send {
                 topic: "t".into(),
                 partition: 0,
-                record: Record {
-                    key: Some(b"k".to_vec()),
-                    ..Record::value("a")
-                },
+                record: Record { key: Some(b"k".to_vec()), ..Record::value("a") },
                 offset: Some(0),
             },
             Outcome::Ok,
         );
-        assert_eq!(
-            check(&history.events()).kinds(),
-            BTreeSet::from([AlteredRecord])
-        );
+        assert_eq!(check(&history.events()).kinds(), BTreeSet::from([AlteredRecord]));
     }
 
     #[test]
@@ -1183,18 +968,10 @@ mod tests {
         let lost = report.of_kind(LostWrite).next().unwrap();
         assert_eq!((lost.topic.as_str(), lost.partition), ("t", 0));
         assert_eq!(lost.events, vec![1, 3]);
-        assert!(
-            lost.description.contains("\"b\"") && lost.description.contains("offset 1"),
-            "{}",
-            lost.description
-        );
+        assert!(lost.description.contains("\"b\"") && lost.description.contains("offset 1"), "{}", lost.description);
         let skip = report.of_kind(IntPollSkip).next().unwrap();
         assert_eq!(skip.events, vec![3]);
-        assert!(
-            skip.description.contains("c1") && skip.description.contains("1 (\"b\")"),
-            "{}",
-            skip.description
-        );
+        assert!(skip.description.contains("c1") && skip.description.contains("1 (\"b\")"), "{}", skip.description);
     }
 
     #[test]
@@ -1230,10 +1007,7 @@ mod tests {
     fn kind_names_round_trip() {
         for &k in AnomalyKind::ALL {
             assert_eq!(AnomalyKind::from_name(k.name()), Some(k));
-            assert_eq!(
-                serde_json::to_value(k).unwrap(),
-                serde_json::Value::from(k.name())
-            );
+            assert_eq!(serde_json::to_value(k).unwrap(), serde_json::Value::from(k.name()));
             assert!(k.meaning().ends_with('.'));
         }
         assert_eq!(AnomalyKind::ALL.len(), 10);
@@ -1252,10 +1026,7 @@ mod tests {
 
         let text = report.render(&[LostWrite, Duplicate]);
         assert!(text.starts_with("lost-write: 3 — "), "{text}");
-        assert!(
-            !text.contains("unseen:"),
-            "unseen was not forbidden: {text}"
-        );
+        assert!(!text.contains("unseen:"), "unseen was not forbidden: {text}");
         assert!(!text.contains("duplicate"), "no duplicate occurred: {text}");
         for value in ["\"a\"", "\"b\"", "\"c\""] {
             assert!(text.contains(value), "{value} missing from {text}");
@@ -1273,11 +1044,7 @@ mod tests {
         let text = report.render(&[Unseen]);
         assert!(text.starts_with("unseen: 15"), "{text}");
         assert!(text.contains("unseen (10 of 15):"), "{text}");
-        assert_eq!(
-            text.lines().filter(|l| l.starts_with("  - ")).count(),
-            10,
-            "{text}"
-        );
+        assert_eq!(text.lines().filter(|l| l.starts_with("  - ")).count(), 10, "{text}");
     }
 
     #[test]
@@ -1287,12 +1054,7 @@ mod tests {
         for i in 0..50_000i64 {
             history.record(
                 "p1",
-                Op::Send {
-                    topic: "t".into(),
-                    partition: 0,
-                    record: Record::value(format!("p1-{i}")),
-                    offset: Some(i),
-                },
+                Op::Send { topic: "t".into(), partition: 0, record: Record::value(format!("p1-{i}")), offset: Some(i) },
                 Outcome::Ok,
             );
             // Offset 40_000 is never read: one lost write, one skip.
@@ -1314,10 +1076,7 @@ mod tests {
         let started = std::time::Instant::now();
         let report = check(&history.events());
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
-        assert_eq!(
-            report.kinds(),
-            BTreeSet::from([LostWrite, Unseen, PollSkip])
-        );
+        assert_eq!(report.kinds(), BTreeSet::from([LostWrite, Unseen, PollSkip]));
         assert_eq!(report.anomalies.len(), 3);
     }
 }

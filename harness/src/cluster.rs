@@ -99,7 +99,13 @@ impl Cluster {
                 };
                 spawn(&launcher, target, &mut broker).await?;
                 let bootstrap = vec![broker.addr.to_string()];
-                Ok(Cluster { target: target.clone(), launcher: Some(launcher), brokers: vec![broker], bootstrap, _dir: Some(dir) })
+                Ok(Cluster {
+                    target: target.clone(),
+                    launcher: Some(launcher),
+                    brokers: vec![broker],
+                    bootstrap,
+                    _dir: Some(dir),
+                })
             }
         }
     }
@@ -202,7 +208,9 @@ async fn spawn(launcher: &Launcher, target: &Target, b: &mut ReferenceBroker) ->
     }
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&b.log_path)?;
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log)).kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|source| ClusterError::Spawn { program: launcher.program.display().to_string(), source })?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|source| ClusterError::Spawn { program: launcher.program.display().to_string(), source })?;
     let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
     let mut lines = BufReader::new(stdout).lines();
     let ms = target.timeouts.startup_ms;
@@ -233,9 +241,13 @@ async fn spawn(launcher: &Launcher, target: &Target, b: &mut ReferenceBroker) ->
 
 async fn run_command(template: &str, node: i32, timeout_ms: u64) -> Result<(), ClusterError> {
     let command = template.replace("{broker}", &node.to_string());
-    let out = tokio::time::timeout(Duration::from_millis(timeout_ms), Command::new("sh").arg("-c").arg(&command).output())
-        .await
-        .map_err(|_| ClusterError::Command { command: command.clone(), message: format!("did not finish within {timeout_ms} ms") })??;
+    let out =
+        tokio::time::timeout(Duration::from_millis(timeout_ms), Command::new("sh").arg("-c").arg(&command).output())
+            .await
+            .map_err(|_| ClusterError::Command {
+                command: command.clone(),
+                message: format!("did not finish within {timeout_ms} ms"),
+            })??;
     if !out.status.success() {
         return Err(ClusterError::Command {
             command,

@@ -58,11 +58,7 @@ pub struct Record {
 impl Record {
     /// A record with only a value: what most scenarios send.
     pub fn value(value: impl Into<String>) -> Self {
-        Record {
-            key: None,
-            value: Some(value.into()),
-            headers: Vec::new(),
-        }
+        Record { key: None, value: Some(value.into()), headers: Vec::new() }
     }
 }
 
@@ -71,21 +67,12 @@ impl Record {
 pub enum Op {
     /// One record sent to one partition; `offset` is the offset the broker acknowledged (None:
     /// no offset known, e.g. acks=0, fail, or unknown).
-    Send {
-        topic: String,
-        partition: i32,
-        record: Record,
-        offset: Option<i64>,
-    },
+    Send { topic: String, partition: i32, record: Record, offset: Option<i64> },
     /// What one poll returned: reads in the order the client delivered them.
     Poll { reads: Vec<Read> },
     /// The consumer was (re)positioned: assign/seek/reset. Clears that process's "previous
     /// offset" for monotonic/skip checks in the named partition.
-    Seek {
-        topic: String,
-        partition: i32,
-        offset: Option<i64>,
-    },
+    Seek { topic: String, partition: i32, offset: Option<i64> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,10 +105,7 @@ pub struct History {
 
 impl Default for History {
     fn default() -> Self {
-        History {
-            inner: Arc::default(),
-            start: Instant::now(),
-        }
+        History { inner: Arc::default(), start: Instant::now() }
     }
 }
 
@@ -129,9 +113,7 @@ impl fmt::Debug for History {
     // The events can number in the hundred thousands; a Debug print of a step's state should
     // not dump them all.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("History")
-            .field("events", &self.len())
-            .finish_non_exhaustive()
+        f.debug_struct("History").field("events", &self.len()).finish_non_exhaustive()
     }
 }
 
@@ -143,9 +125,7 @@ impl History {
     /// A poisoned lock only means another client task panicked while appending; a `Vec::push`
     /// leaves the events intact, and the history is exactly what a failing run needs to report.
     fn lock(&self) -> MutexGuard<'_, Vec<Event>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends one completed operation and returns its index.
@@ -154,13 +134,7 @@ impl History {
         // Taking the time under the lock keeps time_ms non-decreasing in index order.
         let time_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         let index = events.len() as u64;
-        events.push(Event {
-            index,
-            process: process.to_owned(),
-            time_ms,
-            op,
-            outcome,
-        });
+        events.push(Event { index, process: process.to_owned(), time_ms, op, outcome });
         index
     }
 
@@ -184,9 +158,7 @@ impl History {
 
     /// Reads what [`History::to_jsonl`] wrote. Blank lines are ignored.
     pub fn from_jsonl(s: &str) -> Result<Vec<Event>, serde_json::Error> {
-        serde_json::Deserializer::from_str(s)
-            .into_iter::<Event>()
-            .collect()
+        serde_json::Deserializer::from_str(s).into_iter::<Event>().collect()
     }
 }
 
@@ -242,12 +214,10 @@ mod text_bytes {
 
     fn to_hex(bytes: &[u8]) -> String {
         use std::fmt::Write as _;
-        bytes
-            .iter()
-            .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-                let _ = write!(s, "{b:02x}");
-                s
-            })
+        bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
     }
 
     fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
@@ -271,12 +241,7 @@ mod tests {
     use super::*;
 
     fn send(value: &str, offset: Option<i64>) -> Op {
-        Op::Send {
-            topic: "t".into(),
-            partition: 0,
-            record: Record::value(value),
-            offset,
-        }
+        Op::Send { topic: "t".into(), partition: 0, record: Record::value(value), offset }
     }
 
     #[test]
@@ -284,22 +249,10 @@ mod tests {
         let h = History::new();
         assert!(h.is_empty());
         assert_eq!(h.record("p1", send("a", Some(0)), Outcome::Ok), 0);
-        assert_eq!(
-            h.record(
-                "p1",
-                send("b", None),
-                Outcome::Unknown {
-                    error: "timeout".into()
-                }
-            ),
-            1
-        );
+        assert_eq!(h.record("p1", send("b", None), Outcome::Unknown { error: "timeout".into() }), 1);
         let events = h.events();
         assert_eq!(h.len(), 2);
-        assert_eq!(
-            events.iter().map(|e| e.index).collect::<Vec<_>>(),
-            vec![0, 1]
-        );
+        assert_eq!(events.iter().map(|e| e.index).collect::<Vec<_>>(), vec![0, 1]);
         assert!(events[0].time_ms <= events[1].time_ms);
     }
 
@@ -311,11 +264,7 @@ mod tests {
                 let h = h.clone();
                 std::thread::spawn(move || {
                     for i in 0..100 {
-                        h.record(
-                            &format!("p{t}"),
-                            send(&format!("p{t}-{i}"), None),
-                            Outcome::Ok,
-                        );
+                        h.record(&format!("p{t}"), send(&format!("p{t}-{i}"), None), Outcome::Ok);
                     }
                 })
             })
@@ -349,72 +298,29 @@ mod tests {
             key: Some(b"k1".to_vec()),
             value: Some("p1-0".into()),
             headers: vec![
-                Header {
-                    key: "text".into(),
-                    value: Some(b"hello".to_vec()),
-                },
-                Header {
-                    key: "binary".into(),
-                    value: Some(vec![0xff, 0x00, 0x9c]),
-                },
-                Header {
-                    key: "null".into(),
-                    value: None,
-                },
+                Header { key: "text".into(), value: Some(b"hello".to_vec()) },
+                Header { key: "binary".into(), value: Some(vec![0xff, 0x00, 0x9c]) },
+                Header { key: "null".into(), value: None },
             ],
         };
         h.record(
             "p1",
-            Op::Send {
-                topic: "t".into(),
-                partition: 2,
-                record: record.clone(),
-                offset: Some(7),
-            },
+            Op::Send { topic: "t".into(), partition: 2, record: record.clone(), offset: Some(7) },
             Outcome::Ok,
         );
-        h.record(
-            "p1",
-            send("p1-1", None),
-            Outcome::Fail {
-                error: "NOT_ENOUGH_REPLICAS".into(),
-            },
-        );
-        h.record(
-            "p1",
-            send("p1-2", None),
-            Outcome::Unknown {
-                error: "timed out".into(),
-            },
-        );
-        h.record(
-            "c1",
-            Op::Seek {
-                topic: "t".into(),
-                partition: 2,
-                offset: None,
-            },
-            Outcome::Ok,
-        );
+        h.record("p1", send("p1-1", None), Outcome::Fail { error: "NOT_ENOUGH_REPLICAS".into() });
+        h.record("p1", send("p1-2", None), Outcome::Unknown { error: "timed out".into() });
+        h.record("c1", Op::Seek { topic: "t".into(), partition: 2, offset: None }, Outcome::Ok);
         h.record(
             "c1",
             Op::Poll {
                 reads: vec![
-                    Read {
-                        topic: "t".into(),
-                        partition: 2,
-                        offset: 7,
-                        record,
-                    },
+                    Read { topic: "t".into(), partition: 2, offset: 7, record },
                     Read {
                         topic: "t".into(),
                         partition: 2,
                         offset: 8,
-                        record: Record {
-                            key: Some(vec![0x80]),
-                            value: None,
-                            headers: vec![],
-                        },
+                        record: Record { key: Some(vec![0x80]), value: None, headers: vec![] },
                     },
                 ],
             },
@@ -424,20 +330,11 @@ mod tests {
         assert_eq!(text.lines().count(), 5);
         assert!(text.contains(r#""f":"send""#), "{text}");
         assert!(text.contains(r#""type":"unknown""#), "{text}");
-        assert!(
-            text.contains(r#""value":"hello""#),
-            "UTF-8 bytes read as text: {text}"
-        );
-        assert!(
-            text.contains(r#""hex":"ff009c""#),
-            "other bytes read as hex: {text}"
-        );
+        assert!(text.contains(r#""value":"hello""#), "UTF-8 bytes read as text: {text}");
+        assert!(text.contains(r#""hex":"ff009c""#), "other bytes read as hex: {text}");
         assert_eq!(History::from_jsonl(&text).unwrap(), h.events());
         // Blank lines (e.g. a trailing newline after concatenation) are harmless.
-        assert_eq!(
-            History::from_jsonl(&format!("\n{text}\n\n")).unwrap(),
-            h.events()
-        );
+        assert_eq!(History::from_jsonl(&format!("\n{text}\n\n")).unwrap(), h.events());
     }
 
     #[test]

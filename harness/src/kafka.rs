@@ -46,9 +46,11 @@ pub fn classify(err: &KafkaError) -> (String, bool) {
         // librdkafka raises this only when the broker answered OFFSET_OUT_OF_RANGE and
         // auto.offset.reset=none ("error") forbids a reset.
         Some(RDKafkaErrorCode::AutoOffsetReset) => ("OFFSET_OUT_OF_RANGE".into(), false),
-        Some(c @ (RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::RequestTimedOut | RDKafkaErrorCode::OperationTimedOut)) => {
-            (format!("{c:?}"), true)
-        }
+        Some(
+            c @ (RDKafkaErrorCode::MessageTimedOut
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::OperationTimedOut),
+        ) => (format!("{c:?}"), true),
         Some(c) if (c as i32) > 0 => (error_name(c as i32 as i16), false),
         Some(c) => (format!("{c:?}"), false),
         None => (err.to_string(), false),
@@ -65,22 +67,25 @@ fn client_config(bootstrap: &str, configs: &BTreeMap<String, String>) -> ClientC
     cfg
 }
 
+/// Who is acting, where, and where it is recorded: shared by every librdkafka operation.
+pub struct Session<'a> {
+    pub bootstrap: &'a str,
+    /// Client configs with Kafka's names.
+    pub configs: &'a BTreeMap<String, String>,
+    /// The history's name for this client.
+    pub process: &'a str,
+    pub history: &'a History,
+    /// How long an operation may take before its outcome is unknown.
+    pub timeout: Duration,
+}
+
 /// Sends records in order to one partition (or let the partitioner choose with `None`), all
 /// enqueued before any is awaited so that up to `max.in.flight.requests.per.connection`
 /// requests are really in flight. Each send is recorded in the order it was issued.
-pub async fn produce(
-    bootstrap: &str,
-    configs: &BTreeMap<String, String>,
-    process: &str,
-    topic: &str,
-    partition: Option<i32>,
-    records: &[Record],
-    history: &History,
-    timeout: Duration,
-) -> Result<(), String> {
-    let mut cfg = client_config(bootstrap, configs);
-    if !configs.contains_key("message.timeout.ms") && !configs.contains_key("delivery.timeout.ms") {
-        cfg.set("message.timeout.ms", timeout.as_millis().to_string());
+pub async fn produce(s: &Session<'_>, topic: &str, partition: Option<i32>, records: &[Record]) -> Result<(), String> {
+    let mut cfg = client_config(s.bootstrap, s.configs);
+    if !s.configs.contains_key("message.timeout.ms") && !s.configs.contains_key("delivery.timeout.ms") {
+        cfg.set("message.timeout.ms", s.timeout.as_millis().to_string());
     }
     let producer: FutureProducer = cfg.create().map_err(|e| format!("cannot create the producer: {e}"))?;
     let mut pending = Vec::with_capacity(records.len());
@@ -111,14 +116,17 @@ pub async fn produce(
                 Ok(Ok(d)) => (d.partition, Some(d.offset), Outcome::Ok),
                 Ok(Err((e, _))) => {
                     let (name, unknown) = classify(&e);
-                    let outcome = if unknown { Outcome::Unknown { error: name } } else { Outcome::Fail { error: name } };
+                    let outcome =
+                        if unknown { Outcome::Unknown { error: name } } else { Outcome::Fail { error: name } };
                     (partition.unwrap_or(-1), None, outcome)
                 }
-                Err(_) => (partition.unwrap_or(-1), None, Outcome::Unknown { error: "producer dropped the delivery".into() }),
+                Err(_) => {
+                    (partition.unwrap_or(-1), None, Outcome::Unknown { error: "producer dropped the delivery".into() })
+                }
             },
         };
-        history.record(
-            process,
+        s.history.record(
+            s.process,
             Op::Send { topic: topic.to_string(), partition: partition_seen, record: r.clone(), offset },
             outcome,
         );
@@ -145,20 +153,16 @@ pub struct Consumed {
 /// Reads one partition with an assigned (not subscribed) consumer until `count` records are read,
 /// a record at or past `end - 1` is read (`end` is the log end offset when the read began), an
 /// error is reported, or nothing arrives for `idle`.
-#[allow(clippy::too_many_arguments)]
 pub async fn consume(
-    bootstrap: &str,
-    configs: &BTreeMap<String, String>,
-    process: &str,
+    s: &Session<'_>,
     topic: &str,
     partition: i32,
     start: Start,
     count: Option<usize>,
     end: Option<i64>,
-    idle: Duration,
-    history: &History,
 ) -> Result<Consumed, String> {
-    let mut cfg = client_config(bootstrap, configs);
+    let (configs, process, history, idle) = (s.configs, s.process, s.history, s.timeout);
+    let mut cfg = client_config(s.bootstrap, configs);
     // librdkafka refuses assign() without a group id. This consumer never commits, so it needs
     // no group coordinator; a unique id keeps consumers of one scenario apart.
     if !configs.contains_key("group.id") {
@@ -190,7 +194,11 @@ pub async fn consume(
             Ok(Ok(m)) => {
                 let headers = m
                     .headers()
-                    .map(|hs| hs.iter().map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) }).collect())
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) })
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let record = Record {
                     key: m.key().map(<[u8]>::to_vec),
@@ -199,7 +207,14 @@ pub async fn consume(
                 };
                 history.record(
                     process,
-                    Op::Poll { reads: vec![Read { topic: m.topic().to_string(), partition: m.partition(), offset: m.offset(), record }] },
+                    Op::Poll {
+                        reads: vec![Read {
+                            topic: m.topic().to_string(),
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            record,
+                        }],
+                    },
                     Outcome::Ok,
                 );
                 out.reads += 1;

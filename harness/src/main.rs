@@ -78,7 +78,12 @@ fn main() -> ExitCode {
         }
         Command::CheckTarget { file } => match Target::load(&file) {
             Ok(t) => {
-                println!("{} is valid: target {:?} ({})", file.display(), t.name, if t.is_reference() { "reference" } else { "external" });
+                println!(
+                    "{} is valid: target {:?} ({})",
+                    file.display(),
+                    t.name,
+                    if t.is_reference() { "reference" } else { "external" }
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -105,12 +110,18 @@ fn main() -> ExitCode {
 fn discover(features: &Path) -> Result<Vec<Scenario>, String> {
     let root = features.parent().map(Path::to_path_buf).unwrap_or_default();
     let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
-    let features = if features.is_relative() && root == Path::new(".") { Path::new(".").join(features) } else { features.to_path_buf() };
+    let features = if features.is_relative() && root == Path::new(".") {
+        Path::new(".").join(features)
+    } else {
+        features.to_path_buf()
+    };
     runner::discover(&root, &features).map(|v| {
-        v.into_iter().map(|mut s| {
-            s.rel = s.rel.trim_start_matches("./").to_string();
-            s
-        }).collect()
+        v.into_iter()
+            .map(|mut s| {
+                s.rel = s.rel.trim_start_matches("./").to_string();
+                s
+            })
+            .collect()
     })
 }
 
@@ -174,7 +185,12 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
                         (Outcome::Failed(_), true) => "failed (expected)",
                         (o, _) => o.label(),
                     };
-                    eprintln!("[{:>3}/{total}] {label:<17} {:>5.1}s  {}", done.len() + 1, r.duration.as_secs_f64(), sc.name());
+                    eprintln!(
+                        "[{:>3}/{total}] {label:<17} {:>5.1}s  {}",
+                        done.len() + 1,
+                        r.duration.as_secs_f64(),
+                        sc.name()
+                    );
                     if matches!(r.outcome, Outcome::Failed(_) | Outcome::Error(_)) && !expected {
                         for line in r.outcome.detail().lines().take(12) {
                             eprintln!("            {line}");
@@ -194,7 +210,8 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
     let _ = writeln!(out, "{}", report::summary_table(&target, &results));
     match report::write(report_dir, &target, &results) {
         Ok(()) => {
-            let _ = writeln!(out, "Report: {}/report.md (also report.json, junit.xml, histories/)", report_dir.display());
+            let _ =
+                writeln!(out, "Report: {}/report.md (also report.json, junit.xml, histories/)", report_dir.display());
         }
         Err(e) => {
             eprintln!("kafka-conformance: cannot write the report to {}: {e}", report_dir.display());

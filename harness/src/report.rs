@@ -93,7 +93,11 @@ pub fn summary_table(target: &Target, results: &[ScenarioResult]) -> String {
     let _ = writeln!(s, "| guarantee | passed | failed | expected failures | not supported | errors |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
     for (g, c) in by.iter().chain(std::iter::once((&"**all**".to_string(), &total))) {
-        let _ = writeln!(s, "| {g} | {} | {} | {} | {} | {} |", c.passed, c.failed, c.expected_failures, c.unsupported, c.errors);
+        let _ = writeln!(
+            s,
+            "| {g} | {} | {} | {} | {} | {} |",
+            c.passed, c.failed, c.expected_failures, c.unsupported, c.errors
+        );
     }
     s
 }
@@ -136,7 +140,8 @@ pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult]) -> std::io
             history: history_files.get(&r.scenario.name()).cloned(),
         })
         .collect();
-    let json = JsonReport { target: &target.name, description: &target.description, totals: total, by_guarantee, scenarios };
+    let json =
+        JsonReport { target: &target.name, description: &target.description, totals: total, by_guarantee, scenarios };
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?)?;
 
     let mut md = String::new();
@@ -144,10 +149,17 @@ pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult]) -> std::io
     if !target.description.is_empty() {
         let _ = writeln!(md, "{}\n", target.description);
     }
-    let verdict = if total.ok() { "**certified**: every scenario passed or is a listed expected failure" } else { "**not certified**" };
+    let verdict = if total.ok() {
+        "**certified**: every scenario passed or is a listed expected failure"
+    } else {
+        "**not certified**"
+    };
     let _ = writeln!(md, "Result: {verdict}.\n");
     let _ = writeln!(md, "{}", summary_table(target, results));
-    let _ = writeln!(md, "Failed means the broker broke the guarantee the scenario names (the evidence follows). Not supported means the target lacks an API or control the scenario needs. Error means the scenario could not run to a verdict.\n");
+    let _ = writeln!(
+        md,
+        "Failed means the broker broke the guarantee the scenario names (the evidence follows). Not supported means the target lacks an API or control the scenario needs. Error means the scenario could not run to a verdict.\n"
+    );
     for r in results.iter().filter(|r| r.outcome != Outcome::Passed) {
         let _ = writeln!(md, "## {} — {}\n", r.outcome.label(), r.scenario.name());
         if let Some(reason) = target.expected_failures.get(&r.scenario.name()) {
@@ -203,10 +215,12 @@ fn junit(target: &Target, results: &[ScenarioResult]) -> String {
                 let _ = writeln!(s, ">\n    <failure message=\"guarantee broken\">{detail}</failure>\n  </testcase>");
             }
             (Outcome::Unsupported(_), _) => {
-                let _ = writeln!(s, ">\n    <skipped message=\"not supported by this target: {detail}\"/>\n  </testcase>");
+                let _ =
+                    writeln!(s, ">\n    <skipped message=\"not supported by this target: {detail}\"/>\n  </testcase>");
             }
             (Outcome::Error(_), _) => {
-                let _ = writeln!(s, ">\n    <error message=\"the scenario could not run\">{detail}</error>\n  </testcase>");
+                let _ =
+                    writeln!(s, ">\n    <error message=\"the scenario could not run\">{detail}</error>\n  </testcase>");
             }
         }
     }

@@ -99,7 +99,8 @@ pub fn discover(root: &Path, dir: &Path) -> Result<Vec<Scenario>, String> {
         let feature_tags = feature.tags.clone();
         let in_rules = feature.rules.iter().flat_map(|r| r.scenarios.iter().map(move |s| (Some(r.tags.clone()), s)));
         for (rule_tags, sc) in feature.scenarios.iter().map(|s| (None, s)).chain(in_rules) {
-            let mut tags: Vec<String> = feature_tags.iter().chain(rule_tags.iter().flatten()).chain(sc.tags.iter()).cloned().collect();
+            let mut tags: Vec<String> =
+                feature_tags.iter().chain(rule_tags.iter().flatten()).chain(sc.tags.iter()).cloned().collect();
             tags.dedup();
             for t in &tags {
                 if let Some(known) = &known_tags
@@ -109,9 +110,18 @@ pub fn discover(root: &Path, dir: &Path) -> Result<Vec<Scenario>, String> {
                 }
             }
             if !seen.insert(sc.name.clone()) {
-                return Err(format!("{rel}:{}: another scenario in this file is titled {:?}", sc.position.line, sc.name));
+                return Err(format!(
+                    "{rel}:{}: another scenario in this file is titled {:?}",
+                    sc.position.line, sc.name
+                ));
             }
-            out.push(Scenario { path: path.clone(), rel: rel.clone(), title: sc.name.clone(), line: sc.position.line, tags });
+            out.push(Scenario {
+                path: path.clone(),
+                rel: rel.clone(),
+                title: sc.name.clone(),
+                line: sc.position.line,
+                tags,
+            });
         }
     }
     Ok(out)
@@ -178,7 +188,9 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
     let before_ctx = ctx.clone();
     let after_ctx = ctx.clone();
     let external = !target.is_reference();
-    let writer = cucumber::writer::Basic::raw(captured.clone(), Coloring::Never, Verbosity::ShowWorldAndDocString).summarized().normalized();
+    let writer = cucumber::writer::Basic::raw(captured.clone(), Coloring::Never, Verbosity::ShowWorldAndDocString)
+        .summarized()
+        .normalized();
     let cucumber = KafkaWorld::cucumber()
         .with_writer(writer)
         .fail_on_skipped()
@@ -198,7 +210,8 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
             let ctx = after_ctx.clone();
             async move {
                 if let Some(w) = world {
-                    let mut artifacts = Artifacts { history_jsonl: Some(w.history.to_jsonl()), broker_logs: Vec::new() };
+                    let mut artifacts =
+                        Artifacts { history_jsonl: Some(w.history.to_jsonl()), broker_logs: Vec::new() };
                     if let Some(cluster) = w.cluster.take() {
                         for id in cluster.broker_ids() {
                             if let Some(log) = cluster.broker_log(id) {
@@ -219,7 +232,10 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
     runtime.shutdown_timeout(Duration::from_secs(5));
     let output = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
     let outcome = match finished {
-        Err(_) => Outcome::Error(format!("the scenario did not finish within timeouts.scenario_ms = {} ms", limit.as_millis())),
+        Err(_) => Outcome::Error(format!(
+            "the scenario did not finish within timeouts.scenario_ms = {} ms",
+            limit.as_millis()
+        )),
         Ok(writer) => {
             let failed = writer.execution_has_failed() || writer.parsing_errors() > 0 || writer.hook_errors() > 0;
             match (failed, ctx.failure()) {
@@ -230,11 +246,19 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
                 (true, Some(Failure::Verdict(m))) => Outcome::Failed(m),
                 (true, Some(Failure::Unsupported(m))) => Outcome::Unsupported(m),
                 (true, Some(Failure::Harness(m))) => Outcome::Error(m),
-                (true, None) => Outcome::Error(format!("a step failed outside the harness's classification:\n{output}")),
+                (true, None) => {
+                    Outcome::Error(format!("a step failed outside the harness's classification:\n{output}"))
+                }
             }
         }
     };
-    ScenarioResult { scenario: scenario.clone(), outcome, duration: started.elapsed(), output, artifacts: ctx.artifacts() }
+    ScenarioResult {
+        scenario: scenario.clone(),
+        outcome,
+        duration: started.elapsed(),
+        output,
+        artifacts: ctx.artifacts(),
+    }
 }
 
 fn uuid_suffix() -> String {

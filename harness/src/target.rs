@@ -104,20 +104,25 @@ impl Target {
     }
 
     pub fn load(path: &Path) -> Result<Target, TargetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TargetError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| TargetError::Read { path: path.to_path_buf(), source })?;
         Target::parse(&text, path)
     }
 
     /// Parses and validates; `path` only names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Target, TargetError> {
-        let target: Target =
-            serde_saphyr::from_str(text).map_err(|e| TargetError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let target: Target = serde_saphyr::from_str(text)
+            .map_err(|e| TargetError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
         target.validate(path)?;
         Ok(target)
     }
 
     fn validate(&self, path: &Path) -> Result<(), TargetError> {
-        let invalid = |field: &str, message: String| TargetError::Invalid { path: path.to_path_buf(), field: field.into(), message };
+        let invalid = |field: &str, message: String| TargetError::Invalid {
+            path: path.to_path_buf(),
+            field: field.into(),
+            message,
+        };
         if self.name.trim().is_empty() {
             return Err(invalid("name", "must not be empty".into()));
         }
@@ -134,7 +139,8 @@ impl Target {
                     return Err(invalid("kind.bootstrap", "must list at least one host:port".into()));
                 }
                 for (i, b) in bootstrap.iter().enumerate() {
-                    let ok = b.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+                    let ok =
+                        b.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
                     if !ok {
                         return Err(invalid(&format!("kind.bootstrap[{i}]"), format!("{b:?} is not host:port")));
                     }
@@ -149,7 +155,11 @@ impl Target {
             }
         }
         let t = &self.timeouts;
-        for (field, v) in [("timeouts.request_ms", t.request_ms), ("timeouts.startup_ms", t.startup_ms), ("timeouts.scenario_ms", t.scenario_ms)] {
+        for (field, v) in [
+            ("timeouts.request_ms", t.request_ms),
+            ("timeouts.startup_ms", t.startup_ms),
+            ("timeouts.scenario_ms", t.scenario_ms),
+        ] {
             if v == 0 {
                 return Err(invalid(field, "must be greater than 0".into()));
             }
@@ -214,8 +224,14 @@ mod tests {
     #[case::bad_bootstrap("name: k\nkind: {type: external, bootstrap: [\"nohost\"]}\n", "kind.bootstrap[0]")]
     #[case::empty_bootstrap("name: k\nkind: {type: external, bootstrap: []}\n", "kind.bootstrap")]
     #[case::zero_timeout("name: k\nkind: {type: reference}\ntimeouts: {request_ms: 0}\n", "timeouts.request_ms")]
-    #[case::bad_broker_config("name: k\nkind: {type: reference, config: {log.segment.bytez: \"1\"}}\n", "kind.config.log.segment.bytez")]
-    #[case::bad_expected_failure("name: k\nkind: {type: reference}\nexpected_failures: {foo: bar}\n", "expected_failures")]
+    #[case::bad_broker_config(
+        "name: k\nkind: {type: reference, config: {log.segment.bytez: \"1\"}}\n",
+        "kind.config.log.segment.bytez"
+    )]
+    #[case::bad_expected_failure(
+        "name: k\nkind: {type: reference}\nexpected_failures: {foo: bar}\n",
+        "expected_failures"
+    )]
     #[case::not_yaml("name: [unclosed\n", "t.yaml")]
     fn bad_target_files_name_the_field(#[case] text: &str, #[case] names: &str) {
         let err = parse(text).expect_err("must be refused").to_string();

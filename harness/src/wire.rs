@@ -82,12 +82,26 @@ impl WireClient {
             .with_client_software_name(StrBytes::from_static_str("kafka-conformance"))
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
         let resp = match c.request_at(RequestKind::ApiVersions(req.clone()), 3).await? {
-            ResponseKind::ApiVersions(r) if r.error_code == 35 => match c.request_at(RequestKind::ApiVersions(req), 0).await? {
-                ResponseKind::ApiVersions(r) => r,
-                _ => return Err(WireError::Decode { key: ApiKey::ApiVersions, version: 0, message: "not an ApiVersions response".into() }),
-            },
+            ResponseKind::ApiVersions(r) if r.error_code == 35 => {
+                match c.request_at(RequestKind::ApiVersions(req), 0).await? {
+                    ResponseKind::ApiVersions(r) => r,
+                    _ => {
+                        return Err(WireError::Decode {
+                            key: ApiKey::ApiVersions,
+                            version: 0,
+                            message: "not an ApiVersions response".into(),
+                        });
+                    }
+                }
+            }
             ResponseKind::ApiVersions(r) => r,
-            _ => return Err(WireError::Decode { key: ApiKey::ApiVersions, version: 3, message: "not an ApiVersions response".into() }),
+            _ => {
+                return Err(WireError::Decode {
+                    key: ApiKey::ApiVersions,
+                    version: 3,
+                    message: "not an ApiVersions response".into(),
+                });
+            }
         };
         c.versions = resp.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
         Ok(c)
@@ -104,7 +118,10 @@ impl WireClient {
         let ours = key.valid_versions();
         let v = bmax.min(ours.max);
         if v < bmin.max(ours.min) {
-            return Err(WireError::Unsupported { key, detail: format!(" at any version this client knows ({bmin}..={bmax} advertised)") });
+            return Err(WireError::Unsupported {
+                key,
+                detail: format!(" at any version this client knows ({bmin}..={bmax} advertised)"),
+            });
         }
         Ok(v)
     }
@@ -122,7 +139,10 @@ impl WireClient {
     }
 
     /// Writes every request before reading any response: they are in flight together.
-    pub async fn pipeline(&mut self, reqs: Vec<RequestKind>) -> Result<Vec<Result<ResponseKind, WireError>>, WireError> {
+    pub async fn pipeline(
+        &mut self,
+        reqs: Vec<RequestKind>,
+    ) -> Result<Vec<Result<ResponseKind, WireError>>, WireError> {
         let mut sent = Vec::with_capacity(reqs.len());
         let mut frames = BytesMut::new();
         for req in &reqs {
@@ -176,7 +196,8 @@ impl WireClient {
             return Err(WireError::Correlation { expected: id, got: header.correlation_id });
         }
         // An ApiVersions error response is always encoded as v0.
-        let body_version = if key == ApiKey::ApiVersions && frame.len() >= 2 && frame.chunk()[..2] != [0, 0] { 0 } else { version };
+        let body_version =
+            if key == ApiKey::ApiVersions && frame.len() >= 2 && frame.chunk()[..2] != [0, 0] { 0 } else { version };
         ResponseKind::decode(key, &mut frame, body_version).map_err(dec)
     }
 

@@ -43,7 +43,12 @@ pub struct Artifacts {
 
 impl RunContext {
     pub fn new(target: Target, launcher: Option<Launcher>) -> Arc<RunContext> {
-        Arc::new(RunContext { target, launcher, failure: Mutex::new(None), artifacts: Mutex::new(Artifacts::default()) })
+        Arc::new(RunContext {
+            target,
+            launcher,
+            failure: Mutex::new(None),
+            artifacts: Mutex::new(Artifacts::default()),
+        })
     }
 
     /// The first failure a step recorded: later ones are consequences.
@@ -186,7 +191,8 @@ impl KafkaWorld {
     pub async fn cluster(&mut self) -> Result<&mut Cluster, StepError> {
         if self.cluster.is_none() {
             let ctx = self.ctx()?.clone();
-            let cluster = Cluster::start(&ctx.target, ctx.launcher.as_ref()).await.map_err(|e| self.harness(e.to_string()))?;
+            let cluster =
+                Cluster::start(&ctx.target, ctx.launcher.as_ref()).await.map_err(|e| self.harness(e.to_string()))?;
             self.cluster = Some(cluster);
         }
         self.cluster.as_mut().ok_or_else(|| StepError("unreachable: cluster was just started".into()))
@@ -223,7 +229,10 @@ impl KafkaWorld {
     pub fn judge(&self, forbidden: &[AnomalyKind]) -> StepResult {
         let report = checker::check(&self.history.events());
         if forbidden.iter().any(|k| report.of_kind(*k).next().is_some()) {
-            return Err(self.verdict(format!("the history shows anomalies this guarantee forbids:\n{}", report.render(forbidden))));
+            return Err(self.verdict(format!(
+                "the history shows anomalies this guarantee forbids:\n{}",
+                report.render(forbidden)
+            )));
         }
         Ok(())
     }

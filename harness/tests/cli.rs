@@ -56,7 +56,11 @@ fn certify_an_external_target_reports_process_scenarios_as_not_supported() {
     let broker = ExternalBroker::start();
     let work = tempfile::tempdir().expect("tempdir");
     let target = work.path().join("external.yaml");
-    std::fs::write(&target, format!("name: external-reference\nkind:\n  type: external\n  bootstrap: [\"{}\"]\n", broker.addr)).expect("write");
+    std::fs::write(
+        &target,
+        format!("name: external-reference\nkind:\n  type: external\n  bootstrap: [\"{}\"]\n", broker.addr),
+    )
+    .expect("write");
     let report = work.path().join("report");
     let out = bin()
         .current_dir(repo())
@@ -138,7 +142,9 @@ fn features_dir(feature: &str) -> tempfile::TempDir {
 
 #[test]
 fn an_undefined_step_is_an_error_that_names_it() {
-    let dir = features_dir("Feature: f\n  Scenario: the moon\n    Given the moon is full\n    Then every send is acknowledged\n");
+    let dir = features_dir(
+        "Feature: f\n  Scenario: the moon\n    Given the moon is full\n    Then every send is acknowledged\n",
+    );
     let report = dir.path().join("report");
     let out = bin()
         .current_dir(dir.path())
@@ -155,7 +161,9 @@ fn an_undefined_step_is_an_error_that_names_it() {
 
 #[test]
 fn a_feature_file_that_does_not_parse_is_refused_naming_it() {
-    let dir = features_dir("Feature: f\n  Scenario: s\n    Given a topic \"t\" with 1 partition\n  Scenario s2 without a colon\n");
+    let dir = features_dir(
+        "Feature: f\n  Scenario: s\n    Given a topic \"t\" with 1 partition\n  Scenario s2 without a colon\n",
+    );
     let out = bin().current_dir(dir.path()).args(["certify", "--features", "features"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("case.feature"), "{}", text(&out));
@@ -187,5 +195,10 @@ fn list_names_every_scenario_as_nextest_does() {
     let out = bin().current_dir(repo()).arg("list").output().expect("run");
     assert!(out.status.success(), "{}", text(&out));
     let names = String::from_utf8_lossy(&out.stdout);
-    assert!(names.lines().any(|l| l == "features/produce/round-trip.feature: every acknowledged record is read exactly once"), "{names}");
+    assert!(
+        names
+            .lines()
+            .any(|l| l == "features/produce/round-trip.feature: every acknowledged record is read exactly once"),
+        "{names}"
+    );
 }

@@ -14,7 +14,8 @@ use libtest_mimic::{Arguments, Failed, Trial};
 fn main() {
     let args = Arguments::from_args();
     let root = runner::repo_root();
-    let launcher = Launcher { program: PathBuf::from(env!("CARGO_BIN_EXE_kafka-conformance")), args: vec!["reference".into()] };
+    let launcher =
+        Launcher { program: PathBuf::from(env!("CARGO_BIN_EXE_kafka-conformance")), args: vec!["reference".into()] };
     let scenarios = match runner::discover(&root, &root.join("features")) {
         Ok(s) => s,
         Err(e) => {
@@ -38,7 +39,9 @@ fn main() {
                         println!("caught, as it must be:\n{verdict}");
                         Ok(())
                     }
-                    Outcome::Passed => Err(Failed::from(format!("the scenario passed with {defect} on: the check cannot fail"))),
+                    Outcome::Passed => {
+                        Err(Failed::from(format!("the scenario passed with {defect} on: the check cannot fail")))
+                    }
                     other => Err(Failed::from(format!(
                         "the scenario failed for the wrong reason ({}: {}); a defect must be caught by a verdict\n{}",
                         other.label(),

@@ -14,7 +14,8 @@ use libtest_mimic::{Arguments, Failed, Trial};
 fn main() {
     let args = Arguments::from_args();
     let root = runner::repo_root();
-    let launcher = Launcher { program: PathBuf::from(env!("CARGO_BIN_EXE_kafka-conformance")), args: vec!["reference".into()] };
+    let launcher =
+        Launcher { program: PathBuf::from(env!("CARGO_BIN_EXE_kafka-conformance")), args: vec!["reference".into()] };
     let target = match std::env::var_os("KAFKA_CONFORMANCE_TARGET") {
         Some(path) => Target::load(&PathBuf::from(path)),
         None => Ok(Target::reference()),
@@ -29,9 +30,9 @@ fn main() {
                     let result = runner::run(&sc, &target, Some(launcher));
                     match (result.outcome, expected) {
                         (Outcome::Passed, None) => Ok(()),
-                        (Outcome::Passed, Some(reason)) => {
-                            Err(Failed::from(format!("passed, but the target lists it as an expected failure ({reason}): remove it")))
-                        }
+                        (Outcome::Passed, Some(reason)) => Err(Failed::from(format!(
+                            "passed, but the target lists it as an expected failure ({reason}): remove it"
+                        ))),
                         (Outcome::Failed(m), Some(reason)) => {
                             println!("expected failure ({reason}):\n{m}");
                             Ok(())

@@ -146,7 +146,12 @@ impl Broker {
                     .collect::<Result<Vec<_>, _>>()?;
                 topics.insert(
                     t.name.clone(),
-                    Arc::new(Topic { name: t.name, id: t.id, config: RwLock::new(cfg), partitions: RwLock::new(parts) }),
+                    Arc::new(Topic {
+                        name: t.name,
+                        id: t.id,
+                        config: RwLock::new(cfg),
+                        partitions: RwLock::new(parts),
+                    }),
                 );
             }
         }
@@ -191,7 +196,10 @@ impl Broker {
         }
         let partitions = if partitions == -1 { self.config.num_partitions } else { partitions };
         if partitions < 1 {
-            return Err(TopicError::new(ResponseError::InvalidPartitions, "Number of partitions must be larger than 0."));
+            return Err(TopicError::new(
+                ResponseError::InvalidPartitions,
+                "Number of partitions must be larger than 0.",
+            ));
         }
         let rf = if replication_factor == -1 { self.config.default_replication_factor } else { replication_factor };
         if rf < 1 {
@@ -203,7 +211,9 @@ impl Broker {
         if rf > 1 {
             return Err(TopicError::new(
                 ResponseError::InvalidReplicationFactor,
-                format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."),
+                format!(
+                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."
+                ),
             ));
         }
         let mut cfg = self.config.new_topic_config();
@@ -235,10 +245,9 @@ impl Broker {
 
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, TopicError> {
         let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
-        let topic = self
-            .topics_mut()
-            .shift_remove(name)
-            .ok_or_else(|| TopicError::new(ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition."))?;
+        let topic = self.topics_mut().shift_remove(name).ok_or_else(|| {
+            TopicError::new(ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition.")
+        })?;
         self.persist().map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         let parts = std::mem::take(&mut *topic.partitions.write().unwrap_or_else(|p| p.into_inner()));
         for p in parts {
@@ -254,9 +263,9 @@ impl Broker {
 
     pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
         let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
-        let topic = self
-            .topic(name)
-            .ok_or_else(|| TopicError::new(ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition."))?;
+        let topic = self.topic(name).ok_or_else(|| {
+            TopicError::new(ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition.")
+        })?;
         let current = topic.partition_count();
         if count <= current {
             let msg = if count == current {
@@ -391,9 +400,7 @@ mod tests {
         let adv = ("127.0.0.1".to_string(), 9092);
         let id = {
             let b = Broker::open(BrokerConfig::default(), dir.path(), adv.clone()).expect("open");
-            let t = b
-                .create_topic("t", 3, 1, &[("retention.ms".into(), Some("1000".into()))], false)
-                .expect("create");
+            let t = b.create_topic("t", 3, 1, &[("retention.ms".into(), Some("1000".into()))], false).expect("create");
             t.id
         };
         let b = Broker::open(BrokerConfig::default(), dir.path(), adv).expect("reopen");

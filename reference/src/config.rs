@@ -63,32 +63,134 @@ pub enum Valid {
 /// relies on replication; a single broker has none), set by the broker config
 /// `log.flush.interval.messages`.
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
-    def("cleanup.policy", ConfigType::List, "delete", Valid::ListOf(&["delete", "compact"]), "Retention policy for old log segments: delete, compact, or both."),
-    def("compression.type", ConfigType::String, "producer", Valid::OneOf(&["producer"]), "Final compression of the topic; this broker keeps what the producer sent."),
-    def("delete.retention.ms", ConfigType::Long, "86400000", Valid::AtLeast(0), "How long tombstones are kept on compacted topics."),
-    def("file.delete.delay.ms", ConfigType::Long, "60000", Valid::AtLeast(0), "Delay before deleting a file from the filesystem."),
-    def("flush.messages", ConfigType::Long, "1", Valid::AtLeast(1), "fsync after this many records (broker default log.flush.interval.messages)."),
-    def("flush.ms", ConfigType::Long, "9223372036854775807", Valid::AtLeast(0), "fsync when the oldest unflushed record is this old."),
-    def("index.interval.bytes", ConfigType::Int, "4096", Valid::AtLeast(0), "How often an offset index entry is added."),
-    def("max.compaction.lag.ms", ConfigType::Long, "9223372036854775807", Valid::AtLeast(1), "Maximum time a record stays uncompacted."),
+    def(
+        "cleanup.policy",
+        ConfigType::List,
+        "delete",
+        Valid::ListOf(&["delete", "compact"]),
+        "Retention policy for old log segments: delete, compact, or both.",
+    ),
+    def(
+        "compression.type",
+        ConfigType::String,
+        "producer",
+        Valid::OneOf(&["producer"]),
+        "Final compression of the topic; this broker keeps what the producer sent.",
+    ),
+    def(
+        "delete.retention.ms",
+        ConfigType::Long,
+        "86400000",
+        Valid::AtLeast(0),
+        "How long tombstones are kept on compacted topics.",
+    ),
+    def(
+        "file.delete.delay.ms",
+        ConfigType::Long,
+        "60000",
+        Valid::AtLeast(0),
+        "Delay before deleting a file from the filesystem.",
+    ),
+    def(
+        "flush.messages",
+        ConfigType::Long,
+        "1",
+        Valid::AtLeast(1),
+        "fsync after this many records (broker default log.flush.interval.messages).",
+    ),
+    def(
+        "flush.ms",
+        ConfigType::Long,
+        "9223372036854775807",
+        Valid::AtLeast(0),
+        "fsync when the oldest unflushed record is this old.",
+    ),
+    def(
+        "index.interval.bytes",
+        ConfigType::Int,
+        "4096",
+        Valid::AtLeast(0),
+        "How often an offset index entry is added.",
+    ),
+    def(
+        "max.compaction.lag.ms",
+        ConfigType::Long,
+        "9223372036854775807",
+        Valid::AtLeast(1),
+        "Maximum time a record stays uncompacted.",
+    ),
     def("max.message.bytes", ConfigType::Int, "1048588", Valid::AtLeast(0), "Largest record batch size allowed."),
-    def("message.timestamp.after.max.ms", ConfigType::Long, "9223372036854775807", Valid::AtLeast(0), "How far a CreateTime timestamp may be ahead of the broker's clock."),
-    def("message.timestamp.before.max.ms", ConfigType::Long, "9223372036854775807", Valid::AtLeast(0), "How far a CreateTime timestamp may be behind the broker's clock."),
-    def("message.timestamp.type", ConfigType::String, "CreateTime", Valid::OneOf(&["CreateTime", "LogAppendTime"]), "Whether record timestamps are the producer's or the broker's."),
-    def("min.cleanable.dirty.ratio", ConfigType::Double, "0.5", Valid::Between(0.0, 1.0), "Dirty ratio that makes a log eligible for cleaning."),
+    def(
+        "message.timestamp.after.max.ms",
+        ConfigType::Long,
+        "9223372036854775807",
+        Valid::AtLeast(0),
+        "How far a CreateTime timestamp may be ahead of the broker's clock.",
+    ),
+    def(
+        "message.timestamp.before.max.ms",
+        ConfigType::Long,
+        "9223372036854775807",
+        Valid::AtLeast(0),
+        "How far a CreateTime timestamp may be behind the broker's clock.",
+    ),
+    def(
+        "message.timestamp.type",
+        ConfigType::String,
+        "CreateTime",
+        Valid::OneOf(&["CreateTime", "LogAppendTime"]),
+        "Whether record timestamps are the producer's or the broker's.",
+    ),
+    def(
+        "min.cleanable.dirty.ratio",
+        ConfigType::Double,
+        "0.5",
+        Valid::Between(0.0, 1.0),
+        "Dirty ratio that makes a log eligible for cleaning.",
+    ),
     def("min.compaction.lag.ms", ConfigType::Long, "0", Valid::AtLeast(0), "Minimum time a record stays uncompacted."),
-    def("min.insync.replicas", ConfigType::Int, "1", Valid::AtLeast(1), "Replicas that must acknowledge an acks=all write."),
+    def(
+        "min.insync.replicas",
+        ConfigType::Int,
+        "1",
+        Valid::AtLeast(1),
+        "Replicas that must acknowledge an acks=all write.",
+    ),
     def("preallocate", ConfigType::Boolean, "false", Valid::Any, "Preallocate segment files."),
-    def("retention.bytes", ConfigType::Long, "-1", Valid::Any, "Largest size of a partition before old segments are deleted (-1: no limit)."),
-    def("retention.ms", ConfigType::Long, "604800000", Valid::AtLeast(-1), "How long a segment is kept after its newest record (-1: forever)."),
+    def(
+        "retention.bytes",
+        ConfigType::Long,
+        "-1",
+        Valid::Any,
+        "Largest size of a partition before old segments are deleted (-1: no limit).",
+    ),
+    def(
+        "retention.ms",
+        ConfigType::Long,
+        "604800000",
+        Valid::AtLeast(-1),
+        "How long a segment is kept after its newest record (-1: forever).",
+    ),
     def("segment.bytes", ConfigType::Int, "1073741824", Valid::AtLeast(14), "Size of a log segment file."),
     def("segment.index.bytes", ConfigType::Int, "10485760", Valid::AtLeast(4), "Size of an offset index file."),
     def("segment.jitter.ms", ConfigType::Long, "0", Valid::AtLeast(0), "Random jitter subtracted from segment.ms."),
     def("segment.ms", ConfigType::Long, "604800000", Valid::AtLeast(1), "Time after which a segment rolls."),
-    def("unclean.leader.election.enable", ConfigType::Boolean, "false", Valid::Any, "Whether an out-of-sync replica may become leader."),
+    def(
+        "unclean.leader.election.enable",
+        ConfigType::Boolean,
+        "false",
+        Valid::Any,
+        "Whether an out-of-sync replica may become leader.",
+    ),
 ];
 
-const fn def(name: &'static str, ty: ConfigType, default: &'static str, valid: Valid, doc: &'static str) -> TopicConfigDef {
+const fn def(
+    name: &'static str,
+    ty: ConfigType,
+    default: &'static str,
+    valid: Valid,
+    doc: &'static str,
+) -> TopicConfigDef {
     TopicConfigDef { name, ty, default, valid, doc }
 }
 
@@ -301,12 +403,8 @@ impl BrokerConfig {
         let parse_err = |e: &dyn std::fmt::Display| format!("invalid value {value:?} for {key}: {e}");
         match key {
             "node.id" => self.node_id = value.parse().map_err(|e| parse_err(&e))?,
-            "socket.request.max.bytes" => {
-                self.socket_request_max_bytes = value.parse().map_err(|e| parse_err(&e))?
-            }
-            "auto.create.topics.enable" => {
-                self.auto_create_topics_enable = value.parse().map_err(|e| parse_err(&e))?
-            }
+            "socket.request.max.bytes" => self.socket_request_max_bytes = value.parse().map_err(|e| parse_err(&e))?,
+            "auto.create.topics.enable" => self.auto_create_topics_enable = value.parse().map_err(|e| parse_err(&e))?,
             "num.partitions" => {
                 let n: i32 = value.parse().map_err(|e| parse_err(&e))?;
                 if n < 1 {

@@ -62,7 +62,9 @@ pub const REGISTRY: &[DefectInfo] = &[
         defect: Defect::ReorderBatches,
         name: "reorder-batches",
         guarantee: "per-partition order",
-        caught_by: &["features/ordering/per-partition-order.feature: pipelined produce requests are appended in the order sent"],
+        caught_by: &[
+            "features/ordering/per-partition-order.feature: pipelined produce requests are appended in the order sent",
+        ],
     },
     DefectInfo {
         defect: Defect::DuplicateAppend,
@@ -86,19 +88,25 @@ pub const REGISTRY: &[DefectInfo] = &[
         defect: Defect::IgnoreMaxMessageBytes,
         name: "ignore-max-message-bytes",
         guarantee: "oversized records are refused with MESSAGE_TOO_LARGE",
-        caught_by: &["features/produce/message-too-large.feature: a record over max.message.bytes fails with MESSAGE_TOO_LARGE"],
+        caught_by: &[
+            "features/produce/message-too-large.feature: a record over max.message.bytes fails with MESSAGE_TOO_LARGE",
+        ],
     },
     DefectInfo {
         defect: Defect::ListOffsetsIgnoresTimestamp,
         name: "list-offsets-ignores-timestamp",
         guarantee: "ListOffsets by timestamp",
-        caught_by: &["features/offsets/list-offsets.feature: ListOffsets by timestamp finds the first record at or after it"],
+        caught_by: &[
+            "features/offsets/list-offsets.feature: ListOffsets by timestamp finds the first record at or after it",
+        ],
     },
     DefectInfo {
         defect: Defect::HideOffsetOutOfRange,
         name: "hide-offset-out-of-range",
         guarantee: "auto.offset.reset applies when a position is out of range",
-        caught_by: &["features/consume/auto-offset-reset.feature: auto.offset.reset=earliest restarts an out-of-range consumer at the log start"],
+        caught_by: &[
+            "features/consume/auto-offset-reset.feature: auto.offset.reset=earliest restarts an out-of-range consumer at the log start",
+        ],
     },
 ];
 

@@ -146,7 +146,11 @@ impl FrameReader {
 
 /// Decodes one request frame, applies it, and returns the encoded response frame (or nothing,
 /// for `acks=0` produce).
-async fn handle_frame(mut frame: Bytes, broker: &Arc<Broker>, peer: SocketAddr) -> Result<Option<Bytes>, ConnectionError> {
+async fn handle_frame(
+    mut frame: Bytes,
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+) -> Result<Option<Bytes>, ConnectionError> {
     if frame.len() < 4 {
         return Err(ConnectionError::ShortHeader(frame.len()));
     }
@@ -159,9 +163,16 @@ async fn handle_frame(mut frame: Bytes, broker: &Arc<Broker>, peer: SocketAddr) 
         // KIP-511: an ApiVersions request the broker cannot parse is still answered, in v0, with
         // UNSUPPORTED_VERSION and the supported versions, so the client can downgrade.
         if key == ApiKey::ApiVersions {
-            let correlation_id = if frame.len() >= 8 { i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]) } else { 0 };
+            let correlation_id =
+                if frame.len() >= 8 { i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]) } else { 0 };
             let response = api::api_versions::unsupported_version_response();
-            return encode_response(key, 0, correlation_id, &kafka_protocol::messages::ResponseKind::ApiVersions(response)).map(Some);
+            return encode_response(
+                key,
+                0,
+                correlation_id,
+                &kafka_protocol::messages::ResponseKind::ApiVersions(response),
+            )
+            .map(Some);
         }
         return Err(ConnectionError::VersionNotEnabled { key, version, enabled: versions });
     }
@@ -171,7 +182,11 @@ async fn handle_frame(mut frame: Bytes, broker: &Arc<Broker>, peer: SocketAddr) 
     let request = RequestKind::decode(key, &mut frame, version).map_err(malformed)?;
     if frame.has_remaining() && key != ApiKey::ApiVersions {
         // ApiVersions is exempt: newer clients may send a higher version's tail (KIP-511).
-        return Err(ConnectionError::Malformed { key, version, message: format!("{} trailing bytes", frame.remaining()) });
+        return Err(ConnectionError::Malformed {
+            key,
+            version,
+            message: format!("{} trailing bytes", frame.remaining()),
+        });
     }
     let ctx = api::RequestContext { broker: broker.clone(), header, version, peer };
     match api::handle(&ctx, request).await {

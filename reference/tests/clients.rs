@@ -40,7 +40,8 @@ impl Drop for Broker {
 }
 
 fn require(program: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().is_ok_and(|o| o.status.success());
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().is_ok_and(|o| o.status.success());
     assert!(found, "{program} is not installed: run `bash ci/setup.sh` (CI does this in .ci/run)");
 }
 
@@ -64,9 +65,26 @@ fn kcat_produces_and_consumes_with_every_codec() {
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("kcat-{codec}");
         let input: String = (0..20).map(|i| format!("k{i}:{codec}-{i}\n")).collect();
-        run(Command::new("kcat").args(["-b", &broker.addr, "-P", "-t", &topic, "-p", "0", "-K:", "-z", codec]), Some(&input));
+        run(
+            Command::new("kcat").args(["-b", &broker.addr, "-P", "-t", &topic, "-p", "0", "-K:", "-z", codec]),
+            Some(&input),
+        );
         let out = run(
-            Command::new("kcat").args(["-b", &broker.addr, "-C", "-t", &topic, "-p", "0", "-o", "beginning", "-e", "-q", "-f", "%k:%s\\n"]),
+            Command::new("kcat").args([
+                "-b",
+                &broker.addr,
+                "-C",
+                "-t",
+                &topic,
+                "-p",
+                "0",
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-f",
+                "%k:%s\\n",
+            ]),
             None,
         );
         assert_eq!(out, input, "kcat read back something else with compression {codec}");

@@ -22,10 +22,15 @@ async fn read(w: &mut KafkaWorld, partition: i32, topic: &str, start: Start) -> 
     let end = list_offset(w, &real, partition, -1).await?;
     let process = w.next_process("consumer");
     let before = w.history.len();
-    let timeout = w.timeout();
-    let consumed = crate::kafka::consume(&bootstrap, &w.consumer_config, &process, &real, partition, start, None, Some(end), timeout, &w.history)
-        .await
-        .map_err(|e| w.harness(e))?;
+    let session = crate::kafka::Session {
+        bootstrap: &bootstrap,
+        configs: &w.consumer_config,
+        process: &process,
+        history: &w.history,
+        timeout: w.timeout(),
+    };
+    let consumed = crate::kafka::consume(&session, &real, partition, start, None, Some(end)).await;
+    let consumed = consumed.map_err(|e| w.harness(e))?;
     w.consumer_error = consumed.error;
     w.consumer_reads = w.history.events()[before..]
         .iter()
@@ -53,7 +58,10 @@ async fn consumer_fails_with(w: &mut KafkaWorld, expected: String) -> StepResult
     match &w.consumer_error {
         Some(e) if *e == expected => Ok(()),
         Some(e) => Err(w.verdict(format!("the consumer failed with {e}, expected {expected}"))),
-        None => Err(w.verdict(format!("the consumer read {} records and reported no error; expected {expected}", w.consumer_reads.len()))),
+        None => Err(w.verdict(format!(
+            "the consumer read {} records and reported no error; expected {expected}",
+            w.consumer_reads.len()
+        ))),
     }
 }
 
@@ -111,7 +119,9 @@ async fn unchanged(w: &mut KafkaWorld) -> StepResult {
             sends += 1;
             match reads.get(&(topic.clone(), *partition, *o)) {
                 None => altered.push(format!("offset {o}: sent {}, never read", show(record))),
-                Some(got) if got != record => altered.push(format!("offset {o}: sent {}, read {}", show(record), show(got))),
+                Some(got) if got != record => {
+                    altered.push(format!("offset {o}: sent {}, read {}", show(record), show(got)))
+                }
                 Some(_) => {}
             }
         }
@@ -122,27 +132,48 @@ async fn unchanged(w: &mut KafkaWorld) -> StepResult {
     if !altered.is_empty() {
         let n = altered.len();
         altered.truncate(10);
-        return Err(w.verdict(format!("altered-record: {n} of {sends} records differ from what was sent:\n  {}", altered.join("\n  "))));
+        return Err(w.verdict(format!(
+            "altered-record: {n} of {sends} records differ from what was sent:\n  {}",
+            altered.join("\n  ")
+        )));
     }
     Ok(())
 }
 
 fn show(r: &Record) -> String {
-    let bytes = |b: &Option<Vec<u8>>| b.as_ref().map_or("null".to_string(), |b| format!("{:?}", String::from_utf8_lossy(b)));
+    let bytes =
+        |b: &Option<Vec<u8>>| b.as_ref().map_or("null".to_string(), |b| format!("{:?}", String::from_utf8_lossy(b)));
     let headers: Vec<String> = r.headers.iter().map(|h| format!("{}={}", h.key, bytes(&h.value))).collect();
-    format!("key={} value={} headers=[{}]", bytes(&r.key), r.value.as_deref().map_or("null".into(), |v| format!("{v:?}")), headers.join(", "))
+    format!(
+        "key={} value={} headers=[{}]",
+        bytes(&r.key),
+        r.value.as_deref().map_or("null".into(), |v| format!("{v:?}")),
+        headers.join(", ")
+    )
 }
 
-fn fetch_request(topic: &str, partition: i32, offset: i64, partition_max_bytes: i32, max_wait_ms: i32, min_bytes: i32) -> RequestKind {
+fn fetch_request(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    partition_max_bytes: i32,
+    max_wait_ms: i32,
+    min_bytes: i32,
+) -> RequestKind {
     RequestKind::Fetch(
         FetchRequest::default()
             .with_max_wait_ms(max_wait_ms)
             .with_min_bytes(min_bytes)
             .with_max_bytes(i32::MAX)
             .with_topics(vec![
-                FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(vec![
-                    FetchPartition::default().with_partition(partition).with_fetch_offset(offset).with_partition_max_bytes(partition_max_bytes),
-                ]),
+                FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
+                    vec![
+                        FetchPartition::default()
+                            .with_partition(partition)
+                            .with_fetch_offset(offset)
+                            .with_partition_max_bytes(partition_max_bytes),
+                    ],
+                ),
             ]),
     )
 }
@@ -171,7 +202,8 @@ async fn fetch(w: &mut KafkaWorld, req: RequestKind) -> StepResult {
     let mut client = w.wire().await?;
     let v = named_fetch_version(w, &client)?;
     let resp = client.request_at(req, v).await.map_err(|e| w.wire_error(e))?;
-    let summary = summarize(&resp).ok_or_else(|| w.harness("the fetch response has no partition or unparseable records"))?;
+    let summary =
+        summarize(&resp).ok_or_else(|| w.harness("the fetch response has no partition or unparseable records"))?;
     w.last_error = Some(summary.error.clone());
     w.last_fetch = Some(summary);
     Ok(())
@@ -183,8 +215,10 @@ async fn batches(w: &mut KafkaWorld, n: usize, per: usize, partition: i32, topic
     let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
     for _ in 0..n {
-        let records: Vec<Record> = (0..per).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
-        let batch = encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+        let records: Vec<Record> =
+            (0..per).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
+        let batch =
+            encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
         let result = client.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
         record_sends(w, &process, &real, partition, &records, result.as_ref());
     }
@@ -197,8 +231,18 @@ async fn fetch_limited(w: &mut KafkaWorld, partition: i32, topic: String, offset
     fetch(w, fetch_request(&real, partition, offset, max, 0, 0)).await
 }
 
-#[when(expr = "a fetch of partition {int} of {string} from offset {int} waits up to {int} ms for {int} byte(s) while {int} record(s) are produced")]
-async fn long_poll(w: &mut KafkaWorld, partition: i32, topic: String, offset: i64, wait_ms: i32, min_bytes: i32, n: usize) -> StepResult {
+#[when(
+    expr = "a fetch of partition {int} of {string} from offset {int} waits up to {int} ms for {int} byte(s) while {int} record(s) are produced"
+)]
+async fn long_poll(
+    w: &mut KafkaWorld,
+    partition: i32,
+    topic: String,
+    offset: i64,
+    wait_ms: i32,
+    min_bytes: i32,
+    n: usize,
+) -> StepResult {
     let real = w.topic(&topic);
     let mut fetcher = w.wire().await?;
     let mut producer = w.wire().await?;
@@ -209,15 +253,15 @@ async fn long_poll(w: &mut KafkaWorld, partition: i32, topic: String, offset: i6
     // it finds them on arrival and the outcome is the same.
     tokio::task::yield_now().await;
     let process = w.next_process("wire-producer");
-    let records: Vec<Record> = (0..n).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
-    let batch = encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+    let records: Vec<Record> =
+        (0..n).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
+    let batch =
+        encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
     let result = producer.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
     record_sends(w, &process, &real, partition, &records, result.as_ref());
-    let resp = fetch_task
-        .await
-        .map_err(|e| w.harness(format!("fetch task: {e}")))?
-        .map_err(|e| w.wire_error(e))?;
-    let summary = summarize(&resp).ok_or_else(|| w.harness("the fetch response has no partition or unparseable records"))?;
+    let resp = fetch_task.await.map_err(|e| w.harness(format!("fetch task: {e}")))?.map_err(|e| w.wire_error(e))?;
+    let summary =
+        summarize(&resp).ok_or_else(|| w.harness("the fetch response has no partition or unparseable records"))?;
     w.last_error = Some(summary.error.clone());
     w.last_fetch = Some(summary);
     Ok(())
@@ -230,7 +274,12 @@ async fn fetch_returns_batches(w: &mut KafkaWorld, n: usize) -> StepResult {
         return Err(w.verdict(format!("the fetch failed with {}", f.error)));
     }
     if f.batches.len() != n {
-        return Err(w.verdict(format!("the fetch returned {} batches ({} bytes: {:?}), expected {n}", f.batches.len(), f.bytes, f.batches)));
+        return Err(w.verdict(format!(
+            "the fetch returned {} batches ({} bytes: {:?}), expected {n}",
+            f.batches.len(),
+            f.bytes,
+            f.batches
+        )));
     }
     Ok(())
 }
@@ -239,7 +288,10 @@ async fn fetch_returns_batches(w: &mut KafkaWorld, n: usize) -> StepResult {
 async fn fetch_returns_records(w: &mut KafkaWorld, n: usize) -> StepResult {
     let f = w.last_fetch.clone().ok_or_else(|| w.harness("no fetch was made before this step"))?;
     if f.error != "NONE" || f.records != n {
-        return Err(w.verdict(format!("the fetch returned {} records with error {}, expected {n} records", f.records, f.error)));
+        return Err(w.verdict(format!(
+            "the fetch returned {} records with error {}, expected {n} records",
+            f.records, f.error
+        )));
     }
     Ok(())
 }
@@ -248,7 +300,11 @@ async fn fetch_returns_records(w: &mut KafkaWorld, n: usize) -> StepResult {
 async fn fetch_at_most(w: &mut KafkaWorld, max: usize) -> StepResult {
     let f = w.last_fetch.clone().ok_or_else(|| w.harness("no fetch was made before this step"))?;
     if f.bytes > max {
-        return Err(w.verdict(format!("the fetch returned {} bytes in {} batches, more than {max}", f.bytes, f.batches.len())));
+        return Err(w.verdict(format!(
+            "the fetch returned {} bytes in {} batches, more than {max}",
+            f.bytes,
+            f.batches.len()
+        )));
     }
     Ok(())
 }

@@ -17,11 +17,14 @@ use crate::world::{KafkaWorld, StepError};
 /// A two-column `| key | value |` table under a step, with Kafka's config names in the first
 /// column. A header row `| key | value |` is allowed and skipped.
 pub fn config_table(w: &KafkaWorld, step: &Step) -> Result<BTreeMap<String, String>, StepError> {
-    let table = step.table.as_ref().ok_or_else(|| w.harness(format!("step {:?} needs a | key | value | table", step.value)))?;
+    let table =
+        step.table.as_ref().ok_or_else(|| w.harness(format!("step {:?} needs a | key | value | table", step.value)))?;
     let mut out = BTreeMap::new();
     for row in &table.rows {
         let [k, v] = row.as_slice() else {
-            return Err(w.harness(format!("step {:?}: every table row needs exactly two cells, got {row:?}", step.value)));
+            return Err(
+                w.harness(format!("step {:?}: every table row needs exactly two cells, got {row:?}", step.value))
+            );
         };
         if k == "key" && v == "value" {
             continue;

@@ -13,26 +13,41 @@ use crate::world::{KafkaWorld, StepError, StepResult};
 pub async fn list_offset(w: &mut KafkaWorld, topic: &str, partition: i32, timestamp: i64) -> Result<i64, StepError> {
     let mut client = w.wire().await?;
     let req = ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(vec![
-        ListOffsetsTopic::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(timestamp)]),
+        ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
+            vec![ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(timestamp)],
+        ),
     ]);
     let resp = client.request(RequestKind::ListOffsets(req)).await.map_err(|e| w.wire_error(e))?;
     let ResponseKind::ListOffsets(r) = resp else {
         return Err(w.harness("ListOffsets answered with another response type"));
     };
-    let p = r.topics.first().and_then(|t| t.partitions.first()).ok_or_else(|| w.verdict("ListOffsets returned no partition"))?;
+    let p = r
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or_else(|| w.verdict("ListOffsets returned no partition"))?;
     if p.error_code != 0 {
-        return Err(w.verdict(format!("ListOffsets({timestamp}) on {topic}-{partition} failed with {}", name(p.error_code))));
+        return Err(
+            w.verdict(format!("ListOffsets({timestamp}) on {topic}-{partition} failed with {}", name(p.error_code)))
+        );
     }
     Ok(p.offset)
 }
 
-async fn expect_offset(w: &mut KafkaWorld, what: &str, topic: &str, partition: i32, ts: i64, expected: i64) -> StepResult {
+async fn expect_offset(
+    w: &mut KafkaWorld,
+    what: &str,
+    topic: &str,
+    partition: i32,
+    ts: i64,
+    expected: i64,
+) -> StepResult {
     let real = w.topic(topic);
     let got = list_offset(w, &real, partition, ts).await?;
     if got != expected {
-        return Err(w.verdict(format!("ListOffsets for {what} of partition {partition} answered {got}, expected {expected}")));
+        return Err(
+            w.verdict(format!("ListOffsets for {what} of partition {partition} answered {got}, expected {expected}"))
+        );
     }
     Ok(())
 }
@@ -65,7 +80,11 @@ async fn contiguous(w: &mut KafkaWorld, partition: i32, topic: String, from: i64
         .events()
         .iter()
         .filter_map(|e| match (&e.op, &e.outcome) {
-            (Op::Send { topic, partition: p, offset: Some(o), .. }, Outcome::Ok) if *topic == real && *p == partition => Some(*o),
+            (Op::Send { topic, partition: p, offset: Some(o), .. }, Outcome::Ok)
+                if *topic == real && *p == partition =>
+            {
+                Some(*o)
+            }
             _ => None,
         })
         .collect();
@@ -75,18 +94,20 @@ async fn contiguous(w: &mut KafkaWorld, partition: i32, topic: String, from: i64
     offsets.sort_unstable();
     let expected: Vec<i64> = (from..from + offsets.len() as i64).collect();
     if offsets != expected {
-        let gaps: Vec<String> = offsets
-            .windows(2)
-            .filter(|p| p[1] != p[0] + 1)
-            .take(5)
-            .map(|p| format!("{} -> {}", p[0], p[1]))
-            .collect();
+        let gaps: Vec<String> =
+            offsets.windows(2).filter(|p| p[1] != p[0] + 1).take(5).map(|p| format!("{} -> {}", p[0], p[1])).collect();
+        let first = offsets[0];
+        let start = if first == from {
+            String::new()
+        } else {
+            format!("the first acknowledged offset is {first}, not {from}; ")
+        };
+        let inner =
+            if gaps.is_empty() { "no gaps after it".to_string() } else { format!("gaps at {}", gaps.join(", ")) };
         return Err(w.verdict(format!(
-            "{} acknowledged offsets are not {from}..{}: first {:?}, gaps at {}",
+            "{} acknowledged offsets are not the contiguous range {from}..{}: {start}{inner}",
             offsets.len(),
-            from + offsets.len() as i64,
-            offsets.first(),
-            gaps.join(", ")
+            from + offsets.len() as i64
         )));
     }
     Ok(())

@@ -7,7 +7,9 @@ use indexmap::IndexMap;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ProduceRequest, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record as WireRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record as WireRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 use super::{config_table, name};
 use crate::history::{Header, Op, Outcome, Record};
@@ -37,10 +39,15 @@ async fn produce_rdkafka(w: &mut KafkaWorld, topic: &str, partition: Option<i32>
     let bootstrap = w.bootstrap().await?;
     let process = w.next_process("producer");
     let real = w.topic(topic);
-    let timeout = w.timeout();
-    crate::kafka::produce(&bootstrap, &w.producer_config, &process, &real, partition, &records, &w.history, timeout)
-        .await
-        .map_err(|e| w.harness(e))
+    let session = crate::kafka::Session {
+        bootstrap: &bootstrap,
+        configs: &w.producer_config,
+        process: &process,
+        history: &w.history,
+        timeout: w.timeout(),
+    };
+    let result = crate::kafka::produce(&session, &real, partition, &records).await;
+    result.map_err(|e| w.harness(e))
 }
 
 #[when(expr = "{int} records are produced to partition {int} of {string}")]
@@ -70,7 +77,11 @@ async fn produce_varied(w: &mut KafkaWorld, n: usize, partition: i32, topic: Str
                 1 => Record { key: Some(format!("key-{value}").into_bytes()), value: None, headers: Vec::new() },
                 // A binary key with bytes that are not UTF-8.
                 2 => Record { key: Some(vec![0, 0xff, 0xfe, i as u8]), value: Some(value), headers: Vec::new() },
-                _ => Record { key: None, value: Some(value), headers: vec![Header { key: "h".into(), value: Some(Vec::new()) }] },
+                _ => Record {
+                    key: None,
+                    value: Some(value),
+                    headers: vec![Header { key: "h".into(), value: Some(Vec::new()) }],
+                },
             }
         })
         .collect();
@@ -91,7 +102,11 @@ async fn every_send_acknowledged(w: &mut KafkaWorld) -> StepResult {
         .collect();
     if !failed.is_empty() {
         let shown: Vec<_> = failed.iter().take(10).cloned().collect();
-        return Err(w.verdict(format!("{} of the sends were not acknowledged, e.g. {}", failed.len(), shown.join("; "))));
+        return Err(w.verdict(format!(
+            "{} of the sends were not acknowledged, e.g. {}",
+            failed.len(),
+            shown.join("; ")
+        )));
     }
     if !events.iter().any(|e| matches!(e.op, Op::Send { .. })) {
         return Err(w.harness("no record was sent before this step"));
@@ -127,7 +142,8 @@ pub fn encode_batch(records: &[Record], compression: Compression, timestamp: i64
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, wire.iter(), &RecordEncodeOptions { version: 2, compression }).map_err(|e| e.to_string())?;
+    RecordBatchEncoder::encode(&mut buf, wire.iter(), &RecordEncodeOptions { version: 2, compression })
+        .map_err(|e| e.to_string())?;
     Ok(buf.freeze())
 }
 
@@ -136,7 +152,9 @@ pub fn produce_request(topic: &str, partition: i32, batch: Bytes, acks: i16, tim
         ProduceRequest::default().with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![
             TopicProduceData::default()
                 .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(batch))]),
+                .with_partition_data(vec![
+                    PartitionProduceData::default().with_index(partition).with_records(Some(batch)),
+                ]),
         ]),
     )
 }
@@ -149,7 +167,14 @@ pub fn produce_result(resp: &ResponseKind) -> Option<(String, i64)> {
 }
 
 /// Records the sends of one produce request with the outcome its response (or error) gives.
-pub fn record_sends(w: &KafkaWorld, process: &str, topic: &str, partition: i32, records: &[Record], result: Result<&ResponseKind, &crate::wire::WireError>) {
+pub fn record_sends(
+    w: &KafkaWorld,
+    process: &str,
+    topic: &str,
+    partition: i32,
+    records: &[Record],
+    result: Result<&ResponseKind, &crate::wire::WireError>,
+) {
     let (outcome, base) = match result {
         Ok(resp) => match produce_result(resp) {
             Some((e, base)) if e == "NONE" => (Outcome::Ok, Some(base)),
@@ -182,7 +207,8 @@ async fn pipelined(w: &mut KafkaWorld, requests: usize, per: usize, partition: i
     let mut reqs = Vec::new();
     for _ in 0..requests {
         let records = plain(w, &process, per);
-        let batch = encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+        let batch =
+            encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
         reqs.push(produce_request(&real, partition, batch, -1, timeout_ms));
         batches.push(records);
     }
@@ -202,11 +228,16 @@ async fn oversized(w: &mut KafkaWorld, size: usize, partition: i32, topic: Strin
     // Pad the unique value up to the requested size so the checker can still identify it.
     let padded = format!("{value}:{}", "x".repeat(size.saturating_sub(value.len() + 1)));
     let records = vec![Record { key: None, value: Some(padded), headers: Vec::new() }];
-    let batch = encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+    let batch =
+        encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
     let result = client.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
     record_sends(w, &process, &real, partition, &records, result.as_ref());
     let resp = result.map_err(|e| w.wire_error(e))?;
-    w.last_error = Some(produce_result(&resp).map(|(e, _)| e).ok_or_else(|| w.harness("Produce answered with another response type"))?);
+    w.last_error = Some(
+        produce_result(&resp)
+            .map(|(e, _)| e)
+            .ok_or_else(|| w.harness("Produce answered with another response type"))?,
+    );
     Ok(())
 }
 

@@ -78,7 +78,8 @@ async fn api_versions_at(w: &mut KafkaWorld, version: i16) -> StepResult {
     // answer any version they do not know with v0 and UNSUPPORTED_VERSION.
     let mut client = w.wire().await?;
     let mut body = BytesMut::new();
-    kafka_protocol::protocol::Encodable::encode(&ApiVersionsRequest::default(), &mut body, 3).map_err(|e| w.harness(e.to_string()))?;
+    kafka_protocol::protocol::Encodable::encode(&ApiVersionsRequest::default(), &mut body, 3)
+        .map_err(|e| w.harness(e.to_string()))?;
     let mut f = BytesMut::new();
     f.put_i32((2 + 2 + 4 + 2 + 1 + body.len()) as i32);
     f.put_i16(18);

@@ -10,7 +10,13 @@ use kafka_protocol::protocol::StrBytes;
 use super::{config_table, name};
 use crate::world::{KafkaWorld, StepResult};
 
-async fn create(w: &mut KafkaWorld, topic: &str, partitions: i32, rf: i16, configs: Vec<(String, String)>) -> Result<String, crate::world::StepError> {
+async fn create(
+    w: &mut KafkaWorld,
+    topic: &str,
+    partitions: i32,
+    rf: i16,
+    configs: Vec<(String, String)>,
+) -> Result<String, crate::world::StepError> {
     let mut client = w.wire().await?;
     let real = w.topic(topic);
     let t = CreatableTopic::default()
@@ -20,7 +26,11 @@ async fn create(w: &mut KafkaWorld, topic: &str, partitions: i32, rf: i16, confi
         .with_configs(
             configs
                 .into_iter()
-                .map(|(k, v)| CreatableTopicConfig::default().with_name(StrBytes::from_string(k)).with_value(Some(StrBytes::from_string(v))))
+                .map(|(k, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(StrBytes::from_string(k))
+                        .with_value(Some(StrBytes::from_string(v)))
+                })
                 .collect(),
         );
     let req = CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(w.timeout().as_millis() as i32);
@@ -103,7 +113,9 @@ async fn describe_reports(w: &mut KafkaWorld, topic: String, key: String, value:
             .with_resource_name(StrBytes::from_string(w.topic(&topic)))
             .with_configuration_keys(Some(vec![StrBytes::from_string(key.clone())])),
     ]);
-    let ResponseKind::DescribeConfigs(r) = client.request(RequestKind::DescribeConfigs(req)).await.map_err(|e| w.wire_error(e))? else {
+    let ResponseKind::DescribeConfigs(r) =
+        client.request(RequestKind::DescribeConfigs(req)).await.map_err(|e| w.wire_error(e))?
+    else {
         return Err(w.harness("DescribeConfigs answered with another response type"));
     };
     let Some(res) = r.results.first() else {
@@ -118,7 +130,9 @@ async fn describe_reports(w: &mut KafkaWorld, topic: String, key: String, value:
     let got = entry.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
     let got_source = source_name(entry.config_source);
     if got != value || got_source != source {
-        return Err(w.verdict(format!("DescribeConfigs reports {key} = {got:?} from {got_source}; expected {value:?} from {source}")));
+        return Err(w.verdict(format!(
+            "DescribeConfigs reports {key} = {got:?} from {got_source}; expected {value:?} from {source}"
+        )));
     }
     Ok(())
 }

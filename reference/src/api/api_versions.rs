@@ -9,7 +9,9 @@ use super::{RequestContext, SUPPORTED};
 fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED
         .iter()
-        .map(|(key, v)| ApiVersion::default().with_api_key(*key as i16).with_min_version(v.advertised_min).with_max_version(v.max))
+        .map(|(key, v)| {
+            ApiVersion::default().with_api_key(*key as i16).with_min_version(v.advertised_min).with_max_version(v.max)
+        })
         .collect()
 }
 

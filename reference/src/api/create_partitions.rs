@@ -14,7 +14,9 @@ pub fn handle(ctx: &RequestContext, request: CreatePartitionsRequest) -> CreateP
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match ctx.broker.create_partitions(t.name.as_str(), t.count, request.validate_only) {
                 Ok(()) => result,
-                Err(e) => result.with_error_code(e.code.code()).with_error_message(Some(StrBytes::from_string(e.message))),
+                Err(e) => {
+                    result.with_error_code(e.code.code()).with_error_message(Some(StrBytes::from_string(e.message)))
+                }
             }
         })
         .collect();

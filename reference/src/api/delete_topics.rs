@@ -17,7 +17,8 @@ pub fn handle(ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopic
         .into_iter()
         .map(|(name, id)| {
             let name = name.map(|n| n.0.to_string()).or_else(|| ctx.broker.topic_by_id(id).map(|t| t.name.clone()));
-            let mut result = DeletableTopicResult::default().with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))));
+            let mut result =
+                DeletableTopicResult::default().with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))));
             let outcome = match &name {
                 Some(n) => ctx.broker.delete_topic(n).map_err(|e| (e.code, e.message)),
                 None if ctx.version >= 6 && !id.is_nil() => {

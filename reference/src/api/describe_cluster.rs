@@ -13,7 +13,9 @@ pub fn handle(ctx: &RequestContext, request: DescribeClusterRequest) -> Describe
     if ctx.version >= 1 && request.endpoint_type != 1 {
         return DescribeClusterResponse::default()
             .with_error_code(kafka_protocol::ResponseError::UnsupportedEndpointType.code())
-            .with_error_message(Some(StrBytes::from_static_str("The broker recevied a request for endpoint type that it does not support")))
+            .with_error_message(Some(StrBytes::from_static_str(
+                "The broker recevied a request for endpoint type that it does not support",
+            )))
             .with_endpoint_type(request.endpoint_type);
     }
     let node = BrokerId(b.config.node_id);

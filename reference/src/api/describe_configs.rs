@@ -2,7 +2,9 @@
 //! Each entry says where its value comes from (KIP-226 `config_source`) and, from v3, its type.
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -21,13 +23,16 @@ pub fn handle(ctx: &RequestContext, request: DescribeConfigsRequest) -> Describe
             let result = DescribeConfigsResult::default()
                 .with_resource_type(res.resource_type)
                 .with_resource_name(res.resource_name.clone());
-            let wanted = |name: &str| res.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == name));
+            let wanted =
+                |name: &str| res.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == name));
             match res.resource_type {
                 RESOURCE_TOPIC => {
                     let Some(topic) = ctx.broker.topic(res.resource_name.as_str()) else {
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_error_message(Some(StrBytes::from_static_str("This server does not host this topic-partition.")));
+                            .with_error_message(Some(StrBytes::from_static_str(
+                                "This server does not host this topic-partition.",
+                            )));
                     };
                     let cfg = topic.config();
                     let configs = TOPIC_CONFIGS
@@ -61,9 +66,12 @@ pub fn handle(ctx: &RequestContext, request: DescribeConfigsRequest) -> Describe
                 RESOURCE_BROKER => {
                     let id = ctx.broker.config.node_id.to_string();
                     if !res.resource_name.is_empty() && res.resource_name.as_str() != id {
-                        return result
-                            .with_error_code(ResponseError::InvalidRequest.code())
-                            .with_error_message(Some(StrBytes::from_string(format!("Unexpected broker id, expected {id} or empty string, but received {}", res.resource_name.as_str()))));
+                        return result.with_error_code(ResponseError::InvalidRequest.code()).with_error_message(Some(
+                            StrBytes::from_string(format!(
+                                "Unexpected broker id, expected {id} or empty string, but received {}",
+                                res.resource_name.as_str()
+                            )),
+                        ));
                     }
                     let c = &ctx.broker.config;
                     let entries = [

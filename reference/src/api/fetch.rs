@@ -67,7 +67,8 @@ fn read(ctx: &RequestContext, request: &FetchRequest) -> (FetchResponse, usize, 
             if v >= 5 {
                 pd = pd.with_log_start_offset(start);
             }
-            let limit = if ignore_limits { usize::MAX } else { (fp.partition_max_bytes.max(0) as usize).min(remaining) };
+            let limit =
+                if ignore_limits { usize::MAX } else { (fp.partition_max_bytes.max(0) as usize).min(remaining) };
             match log.read(fp.fetch_offset, limit, hw, min_one) {
                 Ok(batches) => {
                     let mut buf = BytesMut::new();

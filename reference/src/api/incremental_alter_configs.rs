@@ -26,7 +26,9 @@ pub fn handle(ctx: &RequestContext, request: IncrementalAlterConfigsRequest) -> 
             let outcome = alter(ctx, res, request.validate_only);
             match outcome {
                 Ok(()) => response,
-                Err((code, msg)) => response.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(msg))),
+                Err((code, msg)) => {
+                    response.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(msg)))
+                }
             }
         })
         .collect();
@@ -39,16 +41,20 @@ fn alter(
     validate_only: bool,
 ) -> Result<(), (ResponseError, String)> {
     if res.resource_type != RESOURCE_TOPIC {
-        return Err((ResponseError::InvalidRequest, format!("Altering configs of resource type {} is not supported", res.resource_type)));
+        return Err((
+            ResponseError::InvalidRequest,
+            format!("Altering configs of resource type {} is not supported", res.resource_type),
+        ));
     }
-    let topic = ctx
-        .broker
-        .topic(res.resource_name.as_str())
-        .ok_or((ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition.".to_string()))?;
+    let topic = ctx.broker.topic(res.resource_name.as_str()).ok_or((
+        ResponseError::UnknownTopicOrPartition,
+        "This server does not host this topic-partition.".to_string(),
+    ))?;
     let mut cfg: TopicConfig = topic.config();
     for c in &res.configs {
         let name = c.name.as_str();
-        let def = topic_config_def(name).ok_or((ResponseError::InvalidConfig, format!("Unknown topic config name: {name}")))?;
+        let def = topic_config_def(name)
+            .ok_or((ResponseError::InvalidConfig, format!("Unknown topic config name: {name}")))?;
         let value = c.value.as_ref().map(|v| v.to_string());
         let invalid = |e: crate::config::ConfigError| (ResponseError::InvalidConfig, e.to_string());
         match c.config_operation {
@@ -56,10 +62,14 @@ fn alter(
             DELETE => cfg.remove(name).map_err(invalid)?,
             APPEND | SUBTRACT => {
                 if def.ty != ConfigType::List {
-                    return Err((ResponseError::InvalidConfig, format!("Config value append is not allowed for config key: {name}")));
+                    return Err((
+                        ResponseError::InvalidConfig,
+                        format!("Config value append is not allowed for config key: {name}"),
+                    ));
                 }
                 let current = cfg.get(name).map(|(v, _)| v).unwrap_or_default();
-                let mut items: Vec<String> = current.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                let mut items: Vec<String> =
+                    current.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                 for item in value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     if c.config_operation == APPEND {
                         if !items.iter().any(|i| i == item) {

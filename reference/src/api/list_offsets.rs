@@ -25,7 +25,10 @@ pub fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsR
                 .partitions
                 .iter()
                 .map(|p| {
-                    let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_offset(-1).with_timestamp(-1);
+                    let r = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_offset(-1)
+                        .with_timestamp(-1);
                     let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition_index)) else {
                         return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
@@ -38,7 +41,9 @@ pub fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsR
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
                         LATEST => Ok(Some((log.log_end_offset(), -1))),
                         MAX_TIMESTAMP if v >= 7 => log.max_timestamp().map(|o| o.map(|o| (o.offset, o.timestamp))),
-                        ts if ts >= 0 && active(Defect::ListOffsetsIgnoresTimestamp) => Ok(Some((log.log_end_offset(), ts))),
+                        ts if ts >= 0 && active(Defect::ListOffsetsIgnoresTimestamp) => {
+                            Ok(Some((log.log_end_offset(), ts)))
+                        }
                         ts if ts >= 0 => log.offset_for_timestamp(ts).map(|o| o.map(|o| (o.offset, o.timestamp))),
                         other => {
                             return r.with_error_code(ResponseError::InvalidRequest.code()).with_timestamp(other);

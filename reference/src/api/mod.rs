@@ -80,7 +80,7 @@ pub struct RequestContext {
 
 /// What a handler asks the connection to do.
 pub enum Reply {
-    Send(ResponseKind),
+    Send(Box<ResponseKind>),
     /// Nothing is sent back: Produce with `acks=0` that succeeded.
     Nothing,
     /// Close the connection: how Kafka reports an error to an `acks=0` producer.
@@ -107,7 +107,7 @@ pub async fn handle(ctx: &RequestContext, request: RequestKind) -> Reply {
         // the connection is what Kafka does for a request it cannot serve.
         other => return Reply::Close(format!("no handler for {:?}", std::mem::discriminant(&other))),
     };
-    Reply::Send(response)
+    Reply::Send(Box::new(response))
 }
 
 /// A Kafka error code as the `i16` responses carry.

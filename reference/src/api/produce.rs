@@ -57,7 +57,11 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
                 }
                 Err(Refusal(code, message)) => {
                     any_error = true;
-                    tracing::debug!("produce to {}-{} refused: {code:?}: {message}", topic_data.name.as_str(), pd.index);
+                    tracing::debug!(
+                        "produce to {}-{} refused: {code:?}: {message}",
+                        topic_data.name.as_str(),
+                        pd.index
+                    );
                     r = r.with_error_code(code.code()).with_base_offset(-1);
                     if ctx.version >= 8 {
                         r = r.with_error_message(Some(StrBytes::from_string(message)));
@@ -66,7 +70,11 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
             }
             partition_responses.push(r);
         }
-        responses.push(TopicProduceResponse::default().with_name(topic_data.name.clone()).with_partition_responses(partition_responses));
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic_data.name.clone())
+                .with_partition_responses(partition_responses),
+        );
     }
     if appended {
         ctx.broker.notify_append();
@@ -74,7 +82,7 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
     if acks == 0 {
         return if any_error { Reply::Close("error in an acks=0 produce request".into()) } else { Reply::Nothing };
     }
-    Reply::Send(ResponseKind::Produce(ProduceResponse::default().with_responses(responses)))
+    Reply::Send(Box::new(ResponseKind::Produce(ProduceResponse::default().with_responses(responses))))
 }
 
 struct Appended {
@@ -92,12 +100,19 @@ fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result
         other => Refusal(ResponseError::CorruptMessage, other.to_string()),
     })?;
     let [batch]: [Batch; 1] = batches.try_into().map_err(|b: Vec<Batch>| {
-        Refusal(ResponseError::InvalidRecord, format!("Produce requests must contain exactly one record batch, got {}", b.len()))
+        Refusal(
+            ResponseError::InvalidRecord,
+            format!("Produce requests must contain exactly one record batch, got {}", b.len()),
+        )
     })?;
     if batch.len() > config.max_message_bytes() && !active(Defect::IgnoreMaxMessageBytes) {
         return Err(Refusal(
             ResponseError::MessageTooLarge,
-            format!("The request included a message larger than the max message size the server will accept ({} > max.message.bytes {})", batch.len(), config.max_message_bytes()),
+            format!(
+                "The request included a message larger than the max message size the server will accept ({} > max.message.bytes {})",
+                batch.len(),
+                config.max_message_bytes()
+            ),
         ));
     }
     if batch.is_control() {
@@ -109,11 +124,17 @@ fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result
     }
     let records = batch.records().map_err(|e| Refusal(ResponseError::CorruptMessage, e.to_string()))?;
     if records.len() != batch.record_count().max(0) as usize {
-        return Err(Refusal(ResponseError::InvalidRecord, format!("Batch claims {} records but holds {}", batch.record_count(), records.len())));
+        return Err(Refusal(
+            ResponseError::InvalidRecord,
+            format!("Batch claims {} records but holds {}", batch.record_count(), records.len()),
+        ));
     }
     for (i, r) in records.iter().enumerate() {
         if r.offset != batch.base_offset() + i as i64 {
-            return Err(Refusal(ResponseError::InvalidRecord, format!("Inner record offsets are not in sequence at record {i}")));
+            return Err(Refusal(
+                ResponseError::InvalidRecord,
+                format!("Inner record offsets are not in sequence at record {i}"),
+            ));
         }
     }
     if config.compacted() && records.iter().any(|r| r.key.is_none()) {
@@ -127,7 +148,10 @@ fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result
             if now.saturating_sub(r.timestamp) > before || r.timestamp.saturating_sub(now) > after {
                 return Err(Refusal(
                     ResponseError::InvalidTimestamp,
-                    format!("Timestamp {} of message is out of range (now {now}, before.max.ms {before}, after.max.ms {after})", r.timestamp),
+                    format!(
+                        "Timestamp {} of message is out of range (now {now}, before.max.ms {before}, after.max.ms {after})",
+                        r.timestamp
+                    ),
                 ));
             }
         }
@@ -138,7 +162,8 @@ fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result
             r.headers.clear();
             r
         });
-        crate::log::batch::rebuild(&batch, stripped.collect()).map_err(|e| Refusal(ResponseError::CorruptMessage, e.to_string()))?
+        crate::log::batch::rebuild(&batch, stripped.collect())
+            .map_err(|e| Refusal(ResponseError::CorruptMessage, e.to_string()))?
     } else {
         batch
     };
@@ -152,7 +177,14 @@ fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result
         if log_append_time {
             m.set_log_append_time(now);
         }
-        let info = log.append(m, now).map_err(|e| Refusal(ResponseError::KafkaStorageError, e.to_string()))?;
+        let appended = if active(Defect::SkipOffsetOnAppend) {
+            // The defect: leave a one-offset hole before every batch.
+            m.set_base_offset(log.log_end_offset() + 1);
+            log.append_with_offsets(m.freeze(), now)
+        } else {
+            log.append(m, now)
+        };
+        let info = appended.map_err(|e| Refusal(ResponseError::KafkaStorageError, e.to_string()))?;
         first.get_or_insert(info.base_offset);
     }
     Ok(Appended {

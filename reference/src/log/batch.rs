@@ -4,9 +4,7 @@
 //! LogAppendTime fields), so a batch is kept as [`Bytes`] and only the header is ever parsed.
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-};
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 
 /// Bytes in a v2 batch header, up to and including `recordsCount`.
 pub const HEADER_LEN: usize = 61;
@@ -44,9 +42,7 @@ const CONTROL_FLAG: i16 = 1 << 5;
 pub enum BatchError {
     #[error("truncated record batch: the bytes end inside a batch")]
     Truncated,
-    #[error(
-        "invalid record batch length {0}: a v2 batch has at least {MIN_BATCH_LENGTH} bytes after the length field"
-    )]
+    #[error("invalid record batch length {0}: a v2 batch has at least {MIN_BATCH_LENGTH} bytes after the length field")]
     InvalidLength(i32),
     #[error("unsupported record batch magic {0}: only v2 batches are accepted")]
     UnsupportedMagic(i8),
@@ -192,19 +188,14 @@ impl Batch {
 
     /// A mutable copy (no copy when these bytes are not shared).
     pub fn into_mut(self) -> BatchMut {
-        BatchMut(
-            self.0
-                .try_into_mut()
-                .unwrap_or_else(|shared| BytesMut::from(&shared[..])),
-        )
+        BatchMut(self.0.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..])))
     }
 
     /// Decodes (and decompresses) the records. Under LogAppendTime every record's timestamp is
     /// the batch's max timestamp, as Kafka's `DefaultRecord` reads it.
     pub fn records(&self) -> Result<Vec<Record>, BatchError> {
         let mut buf = self.0.clone();
-        let set =
-            RecordBatchDecoder::decode(&mut buf).map_err(|e| BatchError::Decode(e.to_string()))?;
+        let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| BatchError::Decode(e.to_string()))?;
         let mut records = set.records;
         if self.timestamp_type_is_log_append() {
             let ts = self.max_timestamp();
@@ -240,8 +231,7 @@ impl BatchMut {
 
     /// Outside the CRC: no recomputation.
     pub fn set_partition_leader_epoch(&mut self, epoch: i32) {
-        self.0[at::PARTITION_LEADER_EPOCH..at::PARTITION_LEADER_EPOCH + 4]
-            .copy_from_slice(&epoch.to_be_bytes());
+        self.0[at::PARTITION_LEADER_EPOCH..at::PARTITION_LEADER_EPOCH + 4].copy_from_slice(&epoch.to_be_bytes());
     }
 
     /// `message.timestamp.type=LogAppendTime`: flags the batch and stores `ts` as its max
@@ -344,9 +334,7 @@ fn check_header(buf: &[u8]) -> Result<(), BatchError> {
     }
     let attributes = i16::from_be_bytes(be(buf, at::ATTRIBUTES));
     if compression_of(attributes).is_none() {
-        return Err(BatchError::UnknownCompression(
-            attributes & COMPRESSION_MASK,
-        ));
+        return Err(BatchError::UnknownCompression(attributes & COMPRESSION_MASK));
     }
     let count = i32::from_be_bytes(be(buf, at::RECORDS_COUNT));
     if count < 0 {
@@ -415,28 +403,18 @@ pub fn split_valid_prefix(buf: &[u8]) -> ValidPrefix {
             Check::Invalid(e) => break PrefixEnd::Invalid(e),
         }
     };
-    ValidPrefix {
-        batches,
-        valid_len: pos,
-        end,
-    }
+    ValidPrefix { batches, valid_len: pos, end }
 }
 
 /// Re-encodes `records` as one batch with `batch`'s compression, base offset, leader epoch and
 /// timestamp type. Only deliberate defects rewrite records, so this favours simplicity over speed.
 pub fn rebuild(batch: &Batch, records: Vec<Record>) -> Result<Batch, BatchError> {
     if records.is_empty() {
-        return Err(BatchError::Encode(
-            "a batch needs at least one record".into(),
-        ));
+        return Err(BatchError::Encode("a batch needs at least one record".into()));
     }
-    let options = RecordEncodeOptions {
-        version: MAGIC_V2,
-        compression: batch.compression(),
-    };
+    let options = RecordEncodeOptions { version: MAGIC_V2, compression: batch.compression() };
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &options)
-        .map_err(|e| BatchError::Encode(e.to_string()))?;
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).map_err(|e| BatchError::Encode(e.to_string()))?;
     let mut encoded = split_batches(buf.freeze())?;
     if encoded.len() != 1 {
         return Err(BatchError::Encode(format!(
@@ -503,11 +481,7 @@ mod tests {
         let a = records_batch(Compression::None, 2, 10).freeze();
         let b = records_batch(Compression::None, 2, 10).freeze();
         let buf = concat(&[&a, &b]);
-        let cut = if keep_short == 1 {
-            buf.len() - 1
-        } else {
-            a.len() + keep_short
-        };
+        let cut = if keep_short == 1 { buf.len() - 1 } else { a.len() + keep_short };
         assert_eq!(split_batches(buf.slice(..cut)), Err(BatchError::Truncated));
     }
 
@@ -525,10 +499,7 @@ mod tests {
         let a = records_batch(Compression::None, 1, 10).freeze();
         let mut bytes = BytesMut::from(&a.as_bytes()[..]);
         bytes[at::MAGIC] = 1;
-        assert_eq!(
-            split_batches(bytes.freeze()),
-            Err(BatchError::UnsupportedMagic(1))
-        );
+        assert_eq!(split_batches(bytes.freeze()), Err(BatchError::UnsupportedMagic(1)));
     }
 
     #[test]
@@ -537,16 +508,8 @@ mod tests {
         m.set_base_offset(42);
         m.set_partition_leader_epoch(7);
         let b = Batch::parse(m.freeze().into_bytes()).expect("still valid");
-        assert_eq!(
-            (b.base_offset(), b.last_offset(), b.partition_leader_epoch()),
-            (42, 44, 7)
-        );
-        let offsets: Vec<i64> = b
-            .records()
-            .expect("decodes")
-            .iter()
-            .map(|r| r.offset)
-            .collect();
+        assert_eq!((b.base_offset(), b.last_offset(), b.partition_leader_epoch()), (42, 44, 7));
+        let offsets: Vec<i64> = b.records().expect("decodes").iter().map(|r| r.offset).collect();
         assert_eq!(offsets, vec![42, 43, 44]);
     }
 
@@ -557,12 +520,7 @@ mod tests {
         let b = Batch::parse(m.freeze().into_bytes()).expect("CRC recomputed");
         assert!(b.timestamp_type_is_log_append());
         assert_eq!(b.max_timestamp(), 5_000);
-        let ts: Vec<i64> = b
-            .records()
-            .expect("decodes")
-            .iter()
-            .map(|r| r.timestamp)
-            .collect();
+        let ts: Vec<i64> = b.records().expect("decodes").iter().map(|r| r.timestamp).collect();
         assert_eq!(ts, vec![5_000, 5_000]);
     }
 
@@ -600,12 +558,7 @@ mod tests {
         assert_eq!(rebuilt.base_offset(), 100);
         assert_eq!(rebuilt.partition_leader_epoch(), 3);
         assert_eq!(rebuilt.compression(), compression);
-        let offsets: Vec<i64> = rebuilt
-            .records()
-            .expect("decodes")
-            .iter()
-            .map(|r| r.offset)
-            .collect();
+        let offsets: Vec<i64> = rebuilt.records().expect("decodes").iter().map(|r| r.offset).collect();
         assert_eq!(offsets, vec![100, 102]);
     }
 }

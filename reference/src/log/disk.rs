@@ -8,8 +8,8 @@ use crate::defects::{self, Defect};
 
 use super::segment::Segment;
 use super::{
-    AppendInfo, Batch, BatchMut, Log, LogConfig, LogError, ReadLimits, SegmentInfo,
-    TimestampOffset, check_read_offset, out_of_range, should_roll, wall_clock_ms,
+    AppendInfo, Batch, BatchMut, Log, LogConfig, LogError, ReadLimits, SegmentInfo, TimestampOffset,
+    check_append_offset, check_read_offset, out_of_range, should_roll, wall_clock_ms,
 };
 
 pub struct DiskLog {
@@ -107,11 +107,9 @@ impl DiskLog {
         if defects::active(Defect::LoseUnflushedTail) {
             return Ok(());
         }
-        let by_count =
-            self.unflushed_records > 0 && self.unflushed_records >= self.config.flush_messages;
-        let by_time = self
-            .oldest_unflushed_ms
-            .is_some_and(|oldest| now_ms.saturating_sub(oldest) >= self.config.flush_ms);
+        let by_count = self.unflushed_records > 0 && self.unflushed_records >= self.config.flush_messages;
+        let by_time =
+            self.oldest_unflushed_ms.is_some_and(|oldest| now_ms.saturating_sub(oldest) >= self.config.flush_ms);
         if by_count || by_time {
             self.flush()?;
         }
@@ -133,12 +131,15 @@ impl DiskLog {
 impl Log for DiskLog {
     fn append(&mut self, mut batch: BatchMut, now_ms: i64) -> Result<AppendInfo, LogError> {
         batch.set_base_offset(self.log_end_offset());
-        let batch = batch.freeze();
+        self.append_with_offsets(batch.freeze(), now_ms)
+    }
+
+    fn append_with_offsets(&mut self, batch: Batch, now_ms: i64) -> Result<AppendInfo, LogError> {
+        check_append_offset(&batch, self.log_end_offset())?;
         if should_roll(&self.config, self.active.roll_state(), &batch, now_ms) {
             self.roll(now_ms)?;
         }
-        self.active
-            .append(&batch, defects::active(Defect::LoseUnflushedTail))?;
+        self.active.append(&batch, defects::active(Defect::LoseUnflushedTail))?;
         // A batch counts as at least one message, so an empty one is not left unflushed.
         self.unflushed_records += u64::try_from(batch.record_count()).unwrap_or(0).max(1);
         self.oldest_unflushed_ms.get_or_insert(now_ms);
@@ -158,22 +159,12 @@ impl Log for DiskLog {
         self.active.next_offset()
     }
 
-    fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        max_offset: i64,
-        min_one: bool,
-    ) -> Result<Vec<Batch>, LogError> {
+    fn read(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one: bool) -> Result<Vec<Batch>, LogError> {
         let mut out = Vec::new();
         if check_read_offset(offset, self.log_start_offset(), self.log_end_offset())? {
             return Ok(out);
         }
-        let first = self
-            .segments_iter()
-            .take_while(|s| s.base_offset() <= offset)
-            .count()
-            .saturating_sub(1);
+        let first = self.segments_iter().take_while(|s| s.base_offset() <= offset).count().saturating_sub(1);
         let mut limits = ReadLimits::new(max_offset, max_bytes, min_one);
         for segment in self.segments_iter().skip(first) {
             if segment.read_into(offset, &mut limits, &mut out)? {
@@ -233,11 +224,7 @@ impl Log for DiskLog {
     }
 
     fn flush(&mut self) -> Result<(), LogError> {
-        for segment in self
-            .older
-            .iter_mut()
-            .chain(std::iter::once(&mut self.active))
-        {
+        for segment in self.older.iter_mut().chain(std::iter::once(&mut self.active)) {
             segment.flush()?;
         }
         // A new or removed segment file is durable only once its directory entry is.
@@ -259,9 +246,7 @@ impl Log for DiskLog {
     }
 
     fn delete(self: Box<Self>) -> Result<(), LogError> {
-        let DiskLog {
-            dir, older, active, ..
-        } = *self;
+        let DiskLog { dir, older, active, .. } = *self;
         for segment in older.into_iter().chain(std::iter::once(active)) {
             segment.delete()?;
         }

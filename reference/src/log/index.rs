@@ -28,11 +28,8 @@ pub(crate) struct OffsetPosition {
 }
 
 fn relative(offset: i64, base_offset: i64) -> Result<u32, LogError> {
-    u32::try_from(offset - base_offset).map_err(|_| {
-        LogError::Corrupt(format!(
-            "offset {offset} does not fit a segment based at {base_offset}"
-        ))
-    })
+    u32::try_from(offset - base_offset)
+        .map_err(|_| LogError::Corrupt(format!("offset {offset} does not fit a segment based at {base_offset}")))
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
@@ -52,10 +49,7 @@ impl Entry for OffsetPosition {
         Ok(())
     }
     fn decode(base_offset: i64, bytes: &[u8]) -> Self {
-        OffsetPosition {
-            offset: base_offset + i64::from(u32_at(bytes, 0)),
-            position: u32_at(bytes, 4),
-        }
+        OffsetPosition { offset: base_offset + i64::from(u32_at(bytes, 0)), position: u32_at(bytes, 4) }
     }
 }
 
@@ -72,10 +66,7 @@ impl Entry for TimestampOffset {
     fn decode(base_offset: i64, bytes: &[u8]) -> Self {
         let mut ts = [0; 8];
         ts.copy_from_slice(&bytes[..8]);
-        TimestampOffset {
-            timestamp: i64::from_be_bytes(ts),
-            offset: base_offset + i64::from(u32_at(bytes, 8)),
-        }
+        TimestampOffset { timestamp: i64::from_be_bytes(ts), offset: base_offset + i64::from(u32_at(bytes, 8)) }
     }
 }
 
@@ -93,18 +84,8 @@ pub(crate) type TimeIndex = IndexFile<TimestampOffset>;
 impl<E: Entry> IndexFile<E> {
     /// A new, empty index file (replacing any stale one left by a deleted segment).
     pub fn create(path: &Path, base_offset: i64) -> Result<Self, LogError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
-        Ok(IndexFile {
-            path: path.to_owned(),
-            file,
-            base_offset,
-            entries: Vec::new(),
-        })
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
+        Ok(IndexFile { path: path.to_owned(), file, base_offset, entries: Vec::new() })
     }
 
     /// Loads an index file, or `None` when it is missing or malformed (a length that is not a
@@ -120,19 +101,11 @@ impl<E: Entry> IndexFile<E> {
         if bytes.len() % E::SIZE != 0 {
             return Ok(None);
         }
-        let entries: Vec<E> = bytes
-            .chunks_exact(E::SIZE)
-            .map(|chunk| E::decode(base_offset, chunk))
-            .collect();
+        let entries: Vec<E> = bytes.chunks_exact(E::SIZE).map(|chunk| E::decode(base_offset, chunk)).collect();
         if entries.windows(2).any(|w| w[1].offset() < w[0].offset()) {
             return Ok(None);
         }
-        Ok(Some(IndexFile {
-            path: path.to_owned(),
-            file,
-            base_offset,
-            entries,
-        }))
+        Ok(Some(IndexFile { path: path.to_owned(), file, base_offset, entries }))
     }
 
     pub fn entries(&self) -> &[E] {
@@ -199,10 +172,7 @@ impl OffsetIndex {
     pub fn lookup(&self, target: i64) -> OffsetPosition {
         let n = self.entries.partition_point(|e| e.offset <= target);
         match n {
-            0 => OffsetPosition {
-                offset: self.base_offset,
-                position: 0,
-            },
+            0 => OffsetPosition { offset: self.base_offset, position: 0 },
             n => self.entries[n - 1],
         }
     }
@@ -223,18 +193,13 @@ impl TimeIndex {
     pub fn lookup(&self, ts: i64) -> TimestampOffset {
         let n = self.entries.partition_point(|e| e.timestamp <= ts);
         match n {
-            0 => TimestampOffset {
-                timestamp: -1,
-                offset: self.base_offset,
-            },
+            0 => TimestampOffset { timestamp: -1, offset: self.base_offset },
             n => self.entries[n - 1],
         }
     }
 
     /// Kafka's time index keeps increasing timestamps; a file that does not is rebuilt.
     pub fn is_sane(&self) -> bool {
-        self.entries
-            .windows(2)
-            .all(|w| w[1].timestamp > w[0].timestamp)
+        self.entries.windows(2).all(|w| w[1].timestamp > w[0].timestamp)
     }
 }

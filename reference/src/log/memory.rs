@@ -2,8 +2,8 @@
 //! and not one implementation's accidents. It rolls segments by the same rule as the disk log.
 
 use super::{
-    AppendInfo, Batch, BatchMut, Log, LogConfig, LogError, ReadLimits, RollState, SegmentInfo,
-    TimestampOffset, check_read_offset, out_of_range, should_roll, wall_clock_ms,
+    AppendInfo, Batch, BatchMut, Log, LogConfig, LogError, ReadLimits, RollState, SegmentInfo, TimestampOffset,
+    check_append_offset, check_read_offset, out_of_range, should_roll, wall_clock_ms,
 };
 
 struct MemorySegment {
@@ -15,25 +15,15 @@ struct MemorySegment {
 
 impl MemorySegment {
     fn new(base_offset: i64, created_ms: i64) -> Self {
-        MemorySegment {
-            base_offset,
-            batches: Vec::new(),
-            size_bytes: 0,
-            created_ms,
-        }
+        MemorySegment { base_offset, batches: Vec::new(), size_bytes: 0, created_ms }
     }
 
     fn next_offset(&self) -> i64 {
-        self.batches
-            .last()
-            .map_or(self.base_offset, Batch::next_offset)
+        self.batches.last().map_or(self.base_offset, Batch::next_offset)
     }
 
     fn max_timestamp(&self) -> i64 {
-        self.batches
-            .iter()
-            .map(Batch::max_timestamp)
-            .fold(-1, i64::max)
+        self.batches.iter().map(Batch::max_timestamp).fold(-1, i64::max)
     }
 
     fn roll_state(&self) -> RollState {
@@ -54,11 +44,7 @@ pub struct MemoryLog {
 
 impl MemoryLog {
     pub fn new(config: LogConfig) -> MemoryLog {
-        MemoryLog {
-            config,
-            older: Vec::new(),
-            active: MemorySegment::new(0, wall_clock_ms()),
-        }
+        MemoryLog { config, older: Vec::new(), active: MemorySegment::new(0, wall_clock_ms()) }
     }
 
     fn segments_iter(&self) -> impl Iterator<Item = &MemorySegment> {
@@ -73,7 +59,11 @@ impl MemoryLog {
 impl Log for MemoryLog {
     fn append(&mut self, mut batch: BatchMut, now_ms: i64) -> Result<AppendInfo, LogError> {
         batch.set_base_offset(self.log_end_offset());
-        let batch = batch.freeze();
+        self.append_with_offsets(batch.freeze(), now_ms)
+    }
+
+    fn append_with_offsets(&mut self, batch: Batch, now_ms: i64) -> Result<AppendInfo, LogError> {
+        check_append_offset(&batch, self.log_end_offset())?;
         if should_roll(&self.config, self.active.roll_state(), &batch, now_ms) {
             let next = MemorySegment::new(self.active.next_offset(), now_ms);
             self.older.push(std::mem::replace(&mut self.active, next));
@@ -96,13 +86,7 @@ impl Log for MemoryLog {
         self.active.next_offset()
     }
 
-    fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        max_offset: i64,
-        min_one: bool,
-    ) -> Result<Vec<Batch>, LogError> {
+    fn read(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one: bool) -> Result<Vec<Batch>, LogError> {
         if check_read_offset(offset, self.log_start_offset(), self.log_end_offset())? {
             return Ok(Vec::new());
         }
@@ -120,10 +104,7 @@ impl Log for MemoryLog {
         for batch in self.batches().filter(|b| b.max_timestamp() >= ts) {
             for record in batch.records()? {
                 if record.timestamp >= ts && record.offset >= log_start {
-                    return Ok(Some(TimestampOffset {
-                        timestamp: record.timestamp,
-                        offset: record.offset,
-                    }));
+                    return Ok(Some(TimestampOffset { timestamp: record.timestamp, offset: record.offset }));
                 }
             }
         }
@@ -133,23 +114,14 @@ impl Log for MemoryLog {
     fn max_timestamp(&self) -> Result<Option<TimestampOffset>, LogError> {
         let mut best: Option<&Batch> = None;
         for batch in self.batches() {
-            if batch.max_timestamp() >= 0
-                && best.is_none_or(|b| batch.max_timestamp() > b.max_timestamp())
-            {
+            if batch.max_timestamp() >= 0 && best.is_none_or(|b| batch.max_timestamp() > b.max_timestamp()) {
                 best = Some(batch);
             }
         }
         let Some(batch) = best else { return Ok(None) };
         let ts = batch.max_timestamp();
-        let offset = batch
-            .records()?
-            .iter()
-            .find(|r| r.timestamp == ts)
-            .map_or(batch.last_offset(), |r| r.offset);
-        Ok(Some(TimestampOffset {
-            timestamp: ts,
-            offset,
-        }))
+        let offset = batch.records()?.iter().find(|r| r.timestamp == ts).map_or(batch.last_offset(), |r| r.offset);
+        Ok(Some(TimestampOffset { timestamp: ts, offset }))
     }
 
     fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
@@ -171,10 +143,7 @@ impl Log for MemoryLog {
             };
             self.active = previous;
         }
-        let keep = self
-            .active
-            .batches
-            .partition_point(|b| b.last_offset() < offset);
+        let keep = self.active.batches.partition_point(|b| b.last_offset() < offset);
         self.active.batches.truncate(keep);
         self.active.size_bytes = self.active.batches.iter().map(|b| b.len() as u64).sum();
         if self.active.batches.is_empty() {

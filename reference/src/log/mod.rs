@@ -84,11 +84,7 @@ pub struct TimestampOffset {
 #[derive(thiserror::Error, Debug)]
 pub enum LogError {
     #[error("offset {offset} is out of range: the log holds [{log_start}, {log_end})")]
-    OffsetOutOfRange {
-        offset: i64,
-        log_start: i64,
-        log_end: i64,
-    },
+    OffsetOutOfRange { offset: i64, log_start: i64, log_end: i64 },
     #[error("corrupt log: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -106,6 +102,10 @@ pub trait Log: Send + 'static {
     /// LoseUnflushedTail defect is active; fsync follows the flush policy.
     fn append(&mut self, batch: BatchMut, now_ms: i64) -> Result<AppendInfo, LogError>;
 
+    /// Appends a batch whose offsets are already assigned, as Kafka's `appendAsFollower` does
+    /// for a follower's copy of the leader's batch. The base offset may leave a gap after the
+    /// log end (compaction and transaction markers leave gaps too) but must not be below it.
+    fn append_with_offsets(&mut self, batch: Batch, now_ms: i64) -> Result<AppendInfo, LogError>;
     fn log_start_offset(&self) -> i64;
 
     fn log_end_offset(&self) -> i64;
@@ -115,13 +115,7 @@ pub trait Log: Send + 'static {
     /// and stopping once adding the next batch would exceed `max_bytes` — except that the first
     /// batch is always returned whole when `min_one` is true (Kafka's minOneMessage). Reading
     /// exactly at the log end returns empty. Below log start or above log end: OffsetOutOfRange.
-    fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        max_offset: i64,
-        min_one: bool,
-    ) -> Result<Vec<Batch>, LogError>;
+    fn read(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one: bool) -> Result<Vec<Batch>, LogError>;
 
     /// The first record with timestamp >= `ts`, looked up record by record (decompressing the
     /// batch the time index leads to), as Kafka's ListOffsets by timestamp.
@@ -164,12 +158,7 @@ pub(crate) struct RollState {
 /// past `segment.bytes`, when `segment.ms` has passed, or when the batch's last offset no longer
 /// fits the indexes' 32-bit relative offsets. An empty segment never rolls, so a batch larger than
 /// `segment.bytes` gets a segment of its own instead of an endless roll.
-pub(crate) fn should_roll(
-    config: &LogConfig,
-    active: RollState,
-    batch: &Batch,
-    now_ms: i64,
-) -> bool {
+pub(crate) fn should_roll(config: &LogConfig, active: RollState, batch: &Batch, now_ms: i64) -> bool {
     if active.size_bytes == 0 {
         return false;
     }
@@ -200,13 +189,7 @@ pub(crate) struct ReadLimits {
 
 impl ReadLimits {
     pub fn new(max_offset: i64, max_bytes: usize, min_one: bool) -> Self {
-        ReadLimits {
-            max_offset,
-            max_bytes,
-            min_one,
-            used_bytes: 0,
-            taken: 0,
-        }
+        ReadLimits { max_offset, max_bytes, min_one, used_bytes: 0, taken: 0 }
     }
 
     /// Whether the next batch may be returned, counting it if so. Once this says no, the read
@@ -229,11 +212,18 @@ impl ReadLimits {
 
 /// The range check every read starts with: `Ok(true)` when `offset` is the log end, where a read
 /// is empty.
-pub(crate) fn check_read_offset(
-    offset: i64,
-    log_start: i64,
-    log_end: i64,
-) -> Result<bool, LogError> {
+/// A batch with assigned offsets may leave a gap after the log end but never overlap it.
+pub(crate) fn check_append_offset(batch: &Batch, log_end: i64) -> Result<(), LogError> {
+    if batch.base_offset() < log_end {
+        return Err(LogError::Corrupt(format!(
+            "batch base offset {} is below the log end offset {log_end}",
+            batch.base_offset()
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_read_offset(offset: i64, log_start: i64, log_end: i64) -> Result<bool, LogError> {
     if offset < log_start || offset > log_end {
         return Err(out_of_range(offset, log_start, log_end));
     }
@@ -248,9 +238,5 @@ pub(crate) fn wall_clock_ms() -> i64 {
 }
 
 fn out_of_range(offset: i64, log_start: i64, log_end: i64) -> LogError {
-    LogError::OffsetOutOfRange {
-        offset,
-        log_start,
-        log_end,
-    }
+    LogError::OffsetOutOfRange { offset, log_start, log_end }
 }

@@ -10,9 +10,7 @@ use bytes::Bytes;
 
 use super::batch::{BatchHeader, HEADER_LEN, PrefixEnd, split_batches, split_valid_prefix};
 use super::index::{OffsetIndex, TimeIndex};
-use super::{
-    Batch, LogConfig, LogError, ReadLimits, RollState, SegmentInfo, TimestampOffset, wall_clock_ms,
-};
+use super::{Batch, LogConfig, LogError, ReadLimits, RollState, SegmentInfo, TimestampOffset, wall_clock_ms};
 
 /// How much of a log file recovery validates per read.
 const RECOVERY_CHUNK: u64 = 1024 * 1024;
@@ -47,23 +45,11 @@ pub(crate) struct Segment {
 
 impl Segment {
     /// A new, empty segment.
-    pub fn create(
-        dir: &Path,
-        base_offset: i64,
-        config: &LogConfig,
-        created_ms: i64,
-    ) -> Result<Segment, LogError> {
+    pub fn create(dir: &Path, base_offset: i64, config: &LogConfig, created_ms: i64) -> Result<Segment, LogError> {
         let log_path = dir.join(file_name(base_offset, "log"));
-        let log = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&log_path)?;
-        let offset_index =
-            OffsetIndex::create(&dir.join(file_name(base_offset, "index")), base_offset)?;
-        let time_index =
-            TimeIndex::create(&dir.join(file_name(base_offset, "timeindex")), base_offset)?;
+        let log = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&log_path)?;
+        let offset_index = OffsetIndex::create(&dir.join(file_name(base_offset, "index")), base_offset)?;
+        let time_index = TimeIndex::create(&dir.join(file_name(base_offset, "timeindex")), base_offset)?;
         Ok(Segment {
             base_offset,
             log_path,
@@ -73,10 +59,7 @@ impl Segment {
             offset_index,
             time_index,
             next_offset: base_offset,
-            max_timestamp: TimestampOffset {
-                timestamp: -1,
-                offset: base_offset,
-            },
+            max_timestamp: TimestampOffset { timestamp: -1, offset: base_offset },
             first_batch_max_timestamp: None,
             created_ms,
             index_interval_bytes: config.index_interval_bytes,
@@ -89,12 +72,7 @@ impl Segment {
     /// invalid or torn one (Kafka's `LogSegment.recover`, which the reference runs on the last
     /// segment at every start since it keeps no recovery-point checkpoint). A missing or
     /// inconsistent index is rebuilt the same way, as Kafka's `LogLoader` does.
-    pub fn open(
-        dir: &Path,
-        base_offset: i64,
-        config: &LogConfig,
-        recover: bool,
-    ) -> Result<Segment, LogError> {
+    pub fn open(dir: &Path, base_offset: i64, config: &LogConfig, recover: bool) -> Result<Segment, LogError> {
         let log_path = dir.join(file_name(base_offset, "log"));
         let log = OpenOptions::new().read(true).write(true).open(&log_path)?;
         let file_len = log.metadata()?.len();
@@ -104,10 +82,7 @@ impl Segment {
         let time_index = TimeIndex::load(&time_path, base_offset)?;
         let indexes_usable = match (&offset_index, &time_index) {
             (Some(offsets), Some(times)) => {
-                offsets
-                    .last()
-                    .is_none_or(|e| u64::from(e.position) < file_len)
-                    && times.is_sane()
+                offsets.last().is_none_or(|e| u64::from(e.position) < file_len) && times.is_sane()
             }
             _ => false,
         };
@@ -128,10 +103,7 @@ impl Segment {
             offset_index,
             time_index,
             next_offset: base_offset,
-            max_timestamp: TimestampOffset {
-                timestamp: -1,
-                offset: base_offset,
-            },
+            max_timestamp: TimestampOffset { timestamp: -1, offset: base_offset },
             first_batch_max_timestamp: None,
             created_ms: wall_clock_ms(),
             index_interval_bytes: config.index_interval_bytes,
@@ -216,17 +188,11 @@ impl Segment {
             self.first_batch_max_timestamp = Some(header.max_timestamp());
         }
         if header.max_timestamp() > self.max_timestamp.timestamp {
-            self.max_timestamp = TimestampOffset {
-                timestamp: header.max_timestamp(),
-                offset: header.last_offset(),
-            };
+            self.max_timestamp = TimestampOffset { timestamp: header.max_timestamp(), offset: header.last_offset() };
         }
         if self.bytes_since_last_index_entry > self.index_interval_bytes {
             let position = u32::try_from(position).map_err(|_| {
-                LogError::Corrupt(format!(
-                    "position {position} in {} exceeds 4 GiB",
-                    self.log_path.display()
-                ))
+                LogError::Corrupt(format!("position {position} in {} exceeds 4 GiB", self.log_path.display()))
             })?;
             self.offset_index.append(header.last_offset(), position)?;
             self.time_index.maybe_append(self.max_timestamp)?;
@@ -243,10 +209,7 @@ impl Segment {
         self.offset_index.reset()?;
         self.time_index.reset()?;
         self.next_offset = self.base_offset;
-        self.max_timestamp = TimestampOffset {
-            timestamp: -1,
-            offset: self.base_offset,
-        };
+        self.max_timestamp = TimestampOffset { timestamp: -1, offset: self.base_offset };
         self.first_batch_max_timestamp = None;
         self.bytes_since_last_index_entry = 0;
         let mut pos = 0u64;
@@ -265,10 +228,7 @@ impl Segment {
                 }
                 if header.last_offset() - self.base_offset > i64::from(i32::MAX) {
                     pos = at;
-                    break 'scan Some(format!(
-                        "offset {} overflows the segment",
-                        header.last_offset()
-                    ));
+                    break 'scan Some(format!("offset {} overflows the segment", header.last_offset()));
                 }
                 self.track(at, *header)?;
             }
@@ -304,15 +264,9 @@ impl Segment {
     fn reload_tail(&mut self) -> Result<(), LogError> {
         let last_time = self.time_index.last();
         let last_offset = self.offset_index.last();
-        let from = self
-            .offset_index
-            .lookup(last_time.map_or(self.base_offset, |e| e.offset))
-            .position;
+        let from = self.offset_index.lookup(last_time.map_or(self.base_offset, |e| e.offset)).position;
         let mut next_offset = self.base_offset;
-        let mut max_timestamp = last_time.unwrap_or(TimestampOffset {
-            timestamp: -1,
-            offset: self.base_offset,
-        });
+        let mut max_timestamp = last_time.unwrap_or(TimestampOffset { timestamp: -1, offset: self.base_offset });
         // The last offset index entry must name a batch boundary and that batch's last offset.
         let mut entry_confirmed = last_offset.is_none();
         for item in self.headers_from(u64::from(from)) {
@@ -321,19 +275,14 @@ impl Segment {
                 entry_confirmed = entry.offset == header.last_offset();
             }
             if header.max_timestamp() > max_timestamp.timestamp {
-                max_timestamp = TimestampOffset {
-                    timestamp: header.max_timestamp(),
-                    offset: header.last_offset(),
-                };
+                max_timestamp = TimestampOffset { timestamp: header.max_timestamp(), offset: header.last_offset() };
             }
             next_offset = header.next_offset();
         }
         self.next_offset = next_offset;
         self.max_timestamp = max_timestamp;
         if !entry_confirmed {
-            return Err(LogError::Corrupt(
-                "offset index disagrees with the log".into(),
-            ));
+            return Err(LogError::Corrupt("offset index disagrees with the log".into()));
         }
         if last_time.is_some_and(|e| e.offset >= self.next_offset) {
             return Err(LogError::Corrupt("time index points past the log".into()));
@@ -342,8 +291,7 @@ impl Segment {
             0 => None,
             _ => Some(self.header_at(0)?.max_timestamp()),
         };
-        self.bytes_since_last_index_entry =
-            self.size() - last_offset.map_or(0, |e| u64::from(e.position));
+        self.bytes_since_last_index_entry = self.size() - last_offset.map_or(0, |e| u64::from(e.position));
         Ok(())
     }
 
@@ -371,19 +319,13 @@ impl Segment {
         let available = self.size().saturating_sub(pos).min(HEADER_LEN as u64) as usize;
         let header = BatchHeader::parse(&self.read_bytes(pos, available)?)?;
         if pos + header.len() as u64 > self.size() {
-            return Err(LogError::Corrupt(format!(
-                "batch at {pos} runs past the end of {}",
-                self.log_path.display()
-            )));
+            return Err(LogError::Corrupt(format!("batch at {pos} runs past the end of {}", self.log_path.display())));
         }
         Ok(header)
     }
 
     /// Batch headers from `pos` to the end of the segment.
-    fn headers_from(
-        &self,
-        pos: u64,
-    ) -> impl Iterator<Item = Result<(u64, BatchHeader), LogError>> + '_ {
+    fn headers_from(&self, pos: u64) -> impl Iterator<Item = Result<(u64, BatchHeader), LogError>> + '_ {
         let mut pos = Some(pos);
         std::iter::from_fn(move || {
             let at = pos.filter(|&p| p < self.size())?;
@@ -414,19 +356,12 @@ impl Segment {
     }
 
     fn read_batch(&self, pos: u64, header: &BatchHeader) -> Result<Batch, LogError> {
-        Ok(Batch::parse(Bytes::from(
-            self.read_bytes(pos, header.len())?,
-        ))?)
+        Ok(Batch::parse(Bytes::from(self.read_bytes(pos, header.len())?))?)
     }
 
     /// Adds to `out` the batches from the one holding `offset` that `limits` admit, reading them
     /// with one read. Returns true when a limit ended the read, false when the segment did.
-    pub fn read_into(
-        &self,
-        offset: i64,
-        limits: &mut ReadLimits,
-        out: &mut Vec<Batch>,
-    ) -> Result<bool, LogError> {
+    pub fn read_into(&self, offset: i64, limits: &mut ReadLimits, out: &mut Vec<Batch>) -> Result<bool, LogError> {
         let Some((start, _)) = self.locate(offset)? else {
             return Ok(false);
         };
@@ -449,16 +384,9 @@ impl Segment {
 
     /// Kafka's `findOffsetByTimestamp`: from the time index's entry for `ts`, the first record
     /// with timestamp >= `ts` and offset >= `starting_offset`.
-    pub fn find_offset_by_timestamp(
-        &self,
-        ts: i64,
-        starting_offset: i64,
-    ) -> Result<Option<TimestampOffset>, LogError> {
+    pub fn find_offset_by_timestamp(&self, ts: i64, starting_offset: i64) -> Result<Option<TimestampOffset>, LogError> {
         let entry = self.time_index.lookup(ts);
-        let from = self
-            .offset_index
-            .lookup(entry.offset.max(starting_offset))
-            .position;
+        let from = self.offset_index.lookup(entry.offset.max(starting_offset)).position;
         for item in self.headers_from(u64::from(from)) {
             let (pos, header) = item?;
             if header.max_timestamp() < ts || header.last_offset() < starting_offset {
@@ -466,10 +394,7 @@ impl Segment {
             }
             for record in self.read_batch(pos, &header)?.records()? {
                 if record.timestamp >= ts && record.offset >= starting_offset {
-                    return Ok(Some(TimestampOffset {
-                        timestamp: record.timestamp,
-                        offset: record.offset,
-                    }));
+                    return Ok(Some(TimestampOffset { timestamp: record.timestamp, offset: record.offset }));
                 }
             }
         }
@@ -491,10 +416,7 @@ impl Segment {
             }
             for record in self.read_batch(pos, &header)?.records()? {
                 if record.timestamp == max.timestamp {
-                    return Ok(Some(TimestampOffset {
-                        timestamp: record.timestamp,
-                        offset: record.offset,
-                    }));
+                    return Ok(Some(TimestampOffset { timestamp: record.timestamp, offset: record.offset }));
                 }
             }
         }
@@ -551,11 +473,7 @@ impl Segment {
     }
 
     pub fn delete(self) -> Result<(), LogError> {
-        for path in [
-            self.log_path.as_path(),
-            self.offset_index.path(),
-            self.time_index.path(),
-        ] {
+        for path in [self.log_path.as_path(), self.offset_index.path(), self.time_index.path()] {
             match std::fs::remove_file(path) {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
@@ -574,9 +492,7 @@ mod tests {
     fn read_from(segment: &Segment, offset: i64) -> Vec<i64> {
         let mut limits = ReadLimits::new(i64::MAX, usize::MAX, false);
         let mut out = Vec::new();
-        segment
-            .read_into(offset, &mut limits, &mut out)
-            .expect("read");
+        segment.read_into(offset, &mut limits, &mut out).expect("read");
         out.iter().map(Batch::base_offset).collect()
     }
 
@@ -585,10 +501,7 @@ mod tests {
     #[test]
     fn a_buffered_tail_is_readable_and_reaches_the_file_on_flush() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let config = LogConfig {
-            index_interval_bytes: 1,
-            ..LogConfig::default()
-        };
+        let config = LogConfig { index_interval_bytes: 1, ..LogConfig::default() };
         let mut segment = Segment::create(tmp.path(), 0, &config, 0).expect("create");
         let mut lens = Vec::new();
         for i in 0..5 {
@@ -598,27 +511,14 @@ mod tests {
             lens.push(batch.len() as u64);
             segment.append(&batch, i >= 2).expect("append");
         }
-        let file_len = || {
-            std::fs::metadata(tmp.path().join(file_name(0, "log")))
-                .expect("stat")
-                .len()
-        };
+        let file_len = || std::fs::metadata(tmp.path().join(file_name(0, "log"))).expect("stat").len();
         assert_eq!(file_len(), lens[0] + lens[1]);
         assert_eq!(read_from(&segment, 0), vec![0, 2, 4, 6, 8]);
         assert_eq!(read_from(&segment, 3), vec![2, 4, 6, 8]);
-        assert_eq!(
-            segment
-                .find_offset_by_timestamp(103, 0)
-                .expect("lookup")
-                .map(|t| t.offset),
-            Some(6)
-        );
+        assert_eq!(segment.find_offset_by_timestamp(103, 0).expect("lookup").map(|t| t.offset), Some(6));
 
         segment.truncate_to(8).expect("truncate");
-        assert_eq!(
-            (segment.next_offset(), segment.max_timestamp().timestamp),
-            (8, 103)
-        );
+        assert_eq!((segment.next_offset(), segment.max_timestamp().timestamp), (8, 103));
         assert_eq!(file_len(), lens[0] + lens[1]);
         segment.flush().expect("flush");
         assert_eq!(file_len(), lens[..4].iter().sum::<u64>());

@@ -5,9 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
 use super::batch::HEADER_LEN;
 use super::*;
@@ -36,6 +34,7 @@ macro_rules! log_suite {
                 roll_on_segment_bytes,
                 roll_on_segment_ms,
                 truncate_then_append_reuses_offsets,
+                append_with_offsets_keeps_them_and_may_leave_a_gap,
                 offset_for_timestamp_is_record_level,
                 max_timestamp,
                 $($($extra,)*)?
@@ -52,10 +51,7 @@ macro_rules! log_suite {
     };
 }
 
-log_suite!(
-    memory,
-    |_dir: &Path, config| Box::new(MemoryLog::new(config)) as Box<dyn Log>
-);
+log_suite!(memory, |_dir: &Path, config| Box::new(MemoryLog::new(config)) as Box<dyn Log>);
 log_suite!(
     disk,
     |dir: &Path, config| Box::new(DiskLog::open(dir, config).expect("open")) as Box<dyn Log>,
@@ -91,15 +87,8 @@ fn record(offset: i64, timestamp: i64, value_len: usize) -> Record {
 
 fn encode(compression: Compression, records: &[Record]) -> BatchMut {
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .expect("encode");
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression })
+        .expect("encode");
     let mut batches = split_batches(buf.freeze()).expect("valid batch");
     assert_eq!(batches.len(), 1);
     batches.remove(0).into_mut()
@@ -107,11 +96,7 @@ fn encode(compression: Compression, records: &[Record]) -> BatchMut {
 
 /// One record per timestamp, in order.
 pub(crate) fn timed_batch(compression: Compression, timestamps: &[i64]) -> BatchMut {
-    let records: Vec<Record> = timestamps
-        .iter()
-        .enumerate()
-        .map(|(i, &ts)| record(i as i64, ts, 10))
-        .collect();
+    let records: Vec<Record> = timestamps.iter().enumerate().map(|(i, &ts)| record(i as i64, ts, 10)).collect();
     encode(compression, &records)
 }
 
@@ -120,15 +105,8 @@ pub(crate) fn records_batch(compression: Compression, count: usize, timestamp: i
     sized_batch(compression, count, timestamp, 10)
 }
 
-fn sized_batch(
-    compression: Compression,
-    count: usize,
-    timestamp: i64,
-    value_len: usize,
-) -> BatchMut {
-    let records: Vec<Record> = (0..count)
-        .map(|i| record(i as i64, timestamp, value_len))
-        .collect();
+fn sized_batch(compression: Compression, count: usize, timestamp: i64, value_len: usize) -> BatchMut {
+    let records: Vec<Record> = (0..count).map(|i| record(i as i64, timestamp, value_len)).collect();
     encode(compression, &records)
 }
 
@@ -143,8 +121,7 @@ fn append(log: &mut dyn Log, batch: BatchMut, now_ms: i64) -> AppendInfo {
 }
 
 fn read_all(log: &dyn Log, offset: i64) -> Vec<Batch> {
-    log.read(offset, ALL, log.log_end_offset(), false)
-        .expect("read")
+    log.read(offset, ALL, log.log_end_offset(), false).expect("read")
 }
 
 fn bases(batches: &[Batch]) -> Vec<i64> {
@@ -152,18 +129,11 @@ fn bases(batches: &[Batch]) -> Vec<i64> {
 }
 
 fn record_offsets(batches: &[Batch]) -> Vec<i64> {
-    batches
-        .iter()
-        .flat_map(|b| b.records().expect("records"))
-        .map(|r| r.offset)
-        .collect()
+    batches.iter().flat_map(|b| b.records().expect("records")).map(|r| r.offset).collect()
 }
 
 fn ranges(log: &dyn Log) -> Vec<(i64, i64)> {
-    log.segments()
-        .iter()
-        .map(|s| (s.base_offset, s.next_offset))
-        .collect()
+    log.segments().iter().map(|s| (s.base_offset, s.next_offset)).collect()
 }
 
 fn batch_len(batch: &BatchMut) -> u64 {
@@ -196,10 +166,7 @@ fn append_assigns_contiguous_offsets(open: &Open) {
         append(&mut *log, records_batch(Compression::Gzip, 3, NOW), NOW),
         append(&mut *log, records_batch(Compression::None, 2, NOW + 5), NOW),
     ];
-    let assigned: Vec<(i64, i64)> = infos
-        .iter()
-        .map(|i| (i.base_offset, i.last_offset))
-        .collect();
+    let assigned: Vec<(i64, i64)> = infos.iter().map(|i| (i.base_offset, i.last_offset)).collect();
     assert_eq!(assigned, vec![(0, 0), (1, 3), (4, 5)]);
     assert_eq!(infos[2].max_timestamp, NOW + 5);
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 6));
@@ -214,11 +181,7 @@ fn read_from_middle_of_batch_returns_whole_batch(open: &Open) {
     append(&mut *log, records_batch(Compression::None, 3, NOW), NOW);
     append(&mut *log, records_batch(Compression::Gzip, 3, NOW), NOW);
     for offset in 3..6 {
-        assert_eq!(
-            bases(&read_all(&*log, offset)),
-            vec![3],
-            "reading at {offset}"
-        );
+        assert_eq!(bases(&read_all(&*log, offset)), vec![3], "reading at {offset}");
     }
     assert_eq!(bases(&read_all(&*log, 1)), vec![0, 3]);
 }
@@ -236,9 +199,7 @@ fn read_respects_max_bytes_and_min_one(open: &Open) {
         append(&mut *log, batch, NOW);
     }
     let end = log.log_end_offset();
-    let read = |offset, max_bytes, min_one| {
-        bases(&log.read(offset, max_bytes, end, min_one).expect("read"))
-    };
+    let read = |offset, max_bytes, min_one| bases(&log.read(offset, max_bytes, end, min_one).expect("read"));
     assert_eq!(read(0, lens[0] + lens[1], false), vec![0, 2]);
     assert_eq!(read(0, lens[0] + lens[1] - 1, false), vec![0]);
     assert_eq!(read(0, lens[0] - 1, false), Vec::<i64>::new());
@@ -255,9 +216,7 @@ fn read_stops_at_max_offset(open: &Open) {
     for _ in 0..3 {
         append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
     }
-    let read = |offset, max_offset, min_one| {
-        bases(&log.read(offset, ALL, max_offset, min_one).expect("read"))
-    };
+    let read = |offset, max_offset, min_one| bases(&log.read(offset, ALL, max_offset, min_one).expect("read"));
     assert_eq!(read(0, 6, false), vec![0, 2, 4]);
     assert_eq!(read(0, 4, false), vec![0, 2]);
     assert_eq!(read(0, 3, false), vec![0, 2]);
@@ -269,38 +228,19 @@ fn read_stops_at_max_offset(open: &Open) {
 fn read_out_of_range_is_an_error(open: &Open) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut log = open(&log_dir(&tmp), LogConfig::default());
-    assert!(
-        log.read(0, ALL, 0, true)
-            .expect("read at the end of an empty log")
-            .is_empty()
-    );
+    assert!(log.read(0, ALL, 0, true).expect("read at the end of an empty log").is_empty());
     assert!(matches!(
         log.read(1, ALL, 0, true),
-        Err(LogError::OffsetOutOfRange {
-            offset: 1,
-            log_start: 0,
-            log_end: 0
-        })
+        Err(LogError::OffsetOutOfRange { offset: 1, log_start: 0, log_end: 0 })
     ));
     append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
     append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
-    assert!(
-        log.read(4, ALL, 4, true)
-            .expect("read at the log end")
-            .is_empty()
-    );
+    assert!(log.read(4, ALL, 4, true).expect("read at the log end").is_empty());
     assert!(matches!(
         log.read(5, ALL, 4, true),
-        Err(LogError::OffsetOutOfRange {
-            offset: 5,
-            log_start: 0,
-            log_end: 4
-        })
+        Err(LogError::OffsetOutOfRange { offset: 5, log_start: 0, log_end: 4 })
     ));
-    assert!(matches!(
-        log.read(-1, ALL, 4, true),
-        Err(LogError::OffsetOutOfRange { offset: -1, .. })
-    ));
+    assert!(matches!(log.read(-1, ALL, 4, true), Err(LogError::OffsetOutOfRange { offset: -1, .. })));
 }
 
 fn read_across_segments(open: &Open) {
@@ -315,18 +255,9 @@ fn read_across_segments(open: &Open) {
     assert_eq!(bases(&read_all(&*log, 5)), vec![4, 6, 8, 10]);
     assert_eq!(bases(&read_all(&*log, 8)), vec![8, 10]);
     let three = 3 * len as usize;
-    assert_eq!(
-        bases(&log.read(2, three, 12, false).expect("read")),
-        vec![2, 4, 6]
-    );
-    assert_eq!(
-        bases(&log.read(3, three, 7, false).expect("read")),
-        vec![2, 4, 6]
-    );
-    assert_eq!(
-        bases(&log.read(3, three, 6, false).expect("read")),
-        vec![2, 4]
-    );
+    assert_eq!(bases(&log.read(2, three, 12, false).expect("read")), vec![2, 4, 6]);
+    assert_eq!(bases(&log.read(3, three, 7, false).expect("read")), vec![2, 4, 6]);
+    assert_eq!(bases(&log.read(3, three, 6, false).expect("read")), vec![2, 4]);
 }
 
 fn roll_on_segment_bytes(open: &Open) {
@@ -336,19 +267,13 @@ fn roll_on_segment_bytes(open: &Open) {
     for _ in 0..5 {
         append(&mut *log, records_batch(Compression::None, 1, NOW), NOW);
     }
-    let sizes: Vec<(i64, i64, u64)> = log
-        .segments()
-        .iter()
-        .map(|s| (s.base_offset, s.next_offset, s.size_bytes))
-        .collect();
+    let sizes: Vec<(i64, i64, u64)> =
+        log.segments().iter().map(|s| (s.base_offset, s.next_offset, s.size_bytes)).collect();
     assert_eq!(sizes, vec![(0, 2, 2 * len), (2, 4, 2 * len), (4, 5, len)]);
 
     // A batch larger than segment.bytes gets a segment of its own: no segment is left empty.
     let tmp = tempfile::tempdir().expect("tempdir");
-    let config = LogConfig {
-        segment_bytes: len / 2,
-        ..LogConfig::default()
-    };
+    let config = LogConfig { segment_bytes: len / 2, ..LogConfig::default() };
     let mut log = open(&log_dir(&tmp), config);
     for _ in 0..3 {
         append(&mut *log, records_batch(Compression::None, 1, NOW), NOW);
@@ -357,33 +282,18 @@ fn roll_on_segment_bytes(open: &Open) {
 }
 
 fn roll_on_segment_ms(open: &Open) {
-    let config = LogConfig {
-        segment_ms: 1000,
-        ..LogConfig::default()
-    };
+    let config = LogConfig { segment_ms: 1000, ..LogConfig::default() };
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut log = open(&log_dir(&tmp), config.clone());
     append(&mut *log, records_batch(Compression::None, 1, NOW), NOW);
     // Kafka's timeWaitedForRoll: the new batch's max timestamp against the first batch's, and
     // a roll only once segment.ms is exceeded.
-    append(
-        &mut *log,
-        records_batch(Compression::None, 1, NOW + 1000),
-        NOW + 1000,
-    );
+    append(&mut *log, records_batch(Compression::None, 1, NOW + 1000), NOW + 1000);
     assert_eq!(ranges(&*log), vec![(0, 2)]);
-    append(
-        &mut *log,
-        records_batch(Compression::None, 1, NOW + 1001),
-        NOW + 1001,
-    );
+    append(&mut *log, records_batch(Compression::None, 1, NOW + 1001), NOW + 1001);
     assert_eq!(ranges(&*log), vec![(0, 2), (2, 3)]);
     // Message time decides, not the clock, once the first batch has a timestamp.
-    append(
-        &mut *log,
-        records_batch(Compression::None, 1, NOW + 1500),
-        NOW + 1_000_000,
-    );
+    append(&mut *log, records_batch(Compression::None, 1, NOW + 1500), NOW + 1_000_000);
     assert_eq!(ranges(&*log), vec![(0, 2), (2, 4)]);
 
     // Batches without timestamps fall back to wall-clock time since the segment was created.
@@ -391,24 +301,33 @@ fn roll_on_segment_ms(open: &Open) {
     let mut log = open(&log_dir(&tmp), config);
     append(&mut *log, records_batch(Compression::None, 1, -1), NOW);
     let rolled_at = wall_clock_ms() + 10_000;
-    append(
-        &mut *log,
-        records_batch(Compression::None, 1, -1),
-        rolled_at,
-    );
+    append(&mut *log, records_batch(Compression::None, 1, -1), rolled_at);
     assert_eq!(ranges(&*log), vec![(0, 1), (1, 2)]);
-    append(
-        &mut *log,
-        records_batch(Compression::None, 1, -1),
-        rolled_at + 1000,
-    );
+    append(&mut *log, records_batch(Compression::None, 1, -1), rolled_at + 1000);
     assert_eq!(ranges(&*log), vec![(0, 1), (1, 3)]);
-    append(
-        &mut *log,
-        records_batch(Compression::None, 1, -1),
-        rolled_at + 1001,
-    );
+    append(&mut *log, records_batch(Compression::None, 1, -1), rolled_at + 1001);
     assert_eq!(ranges(&*log), vec![(0, 1), (1, 3), (3, 4)]);
+}
+
+fn append_with_offsets_keeps_them_and_may_leave_a_gap(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), LogConfig::default());
+    append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
+    let mut gapped = records_batch(Compression::None, 3, NOW);
+    gapped.set_base_offset(5);
+    let info = log.append_with_offsets(gapped.freeze(), NOW).expect("a gap is allowed");
+    assert_eq!((info.base_offset, info.last_offset), (5, 7));
+    assert_eq!(log.log_end_offset(), 8);
+    let batches = read_all(&*log, 0);
+    assert_eq!(bases(&batches), vec![0, 5]);
+    assert_eq!(record_offsets(&batches), vec![0, 1, 5, 6, 7]);
+    // Reading from inside the gap starts at the next batch.
+    assert_eq!(bases(&read_all(&*log, 3)), vec![5]);
+    // An overlap with what is already there is refused.
+    let mut overlapping = records_batch(Compression::None, 1, NOW);
+    overlapping.set_base_offset(7);
+    assert!(log.append_with_offsets(overlapping.freeze(), NOW).is_err());
+    assert_eq!(log.log_end_offset(), 8);
 }
 
 fn truncate_then_append_reuses_offsets(open: &Open) {
@@ -423,17 +342,11 @@ fn truncate_then_append_reuses_offsets(open: &Open) {
     // LogSegment.truncateTo cuts at the batch holding the offset).
     log.truncate_to(3).expect("truncate");
     assert_eq!(log.log_end_offset(), 2);
-    assert_eq!(
-        append(&mut *log, records_batch(Compression::None, 1, NOW), NOW).base_offset,
-        2
-    );
+    assert_eq!(append(&mut *log, records_batch(Compression::None, 1, NOW), NOW).base_offset, 2);
     let batches = read_all(&*log, 0);
     assert_eq!(bases(&batches), vec![0, 2]);
     assert_eq!(record_offsets(&batches), vec![0, 1, 2]);
-    assert!(matches!(
-        log.truncate_to(-1),
-        Err(LogError::OffsetOutOfRange { .. })
-    ));
+    assert!(matches!(log.truncate_to(-1), Err(LogError::OffsetOutOfRange { .. })));
 
     // Segments after the truncation point go whole.
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -446,17 +359,11 @@ fn truncate_then_append_reuses_offsets(open: &Open) {
     assert_eq!(ranges(&*log), vec![(0, 4), (4, 6)]);
     log.truncate_to(2).expect("truncate");
     assert_eq!(ranges(&*log), vec![(0, 2)]);
-    assert_eq!(
-        append(&mut *log, records_batch(Compression::None, 2, NOW), NOW).base_offset,
-        2
-    );
+    assert_eq!(append(&mut *log, records_batch(Compression::None, 2, NOW), NOW).base_offset, 2);
     assert_eq!(bases(&read_all(&*log, 0)), vec![0, 2]);
     log.truncate_to(0).expect("truncate");
     assert_eq!(ranges(&*log), vec![(0, 0)]);
-    assert_eq!(
-        append(&mut *log, records_batch(Compression::None, 2, NOW), NOW).base_offset,
-        0
-    );
+    assert_eq!(append(&mut *log, records_batch(Compression::None, 2, NOW), NOW).base_offset, 0);
 }
 
 fn offset_for_timestamp_is_record_level(open: &Open) {
@@ -464,11 +371,7 @@ fn offset_for_timestamp_is_record_level(open: &Open) {
     let len = batch_len(&timed_batch(Compression::None, &[100, 300, 200]));
     let mut log = open(&log_dir(&tmp), small_segments(2, len));
     assert_eq!(log.offset_for_timestamp(0).expect("lookup"), None);
-    append(
-        &mut *log,
-        timed_batch(Compression::None, &[100, 300, 200]),
-        NOW,
-    ); // 0..=2
+    append(&mut *log, timed_batch(Compression::None, &[100, 300, 200]), NOW); // 0..=2
     append(&mut *log, timed_batch(Compression::Gzip, &[400, 500]), NOW); // 3..=4
     append(&mut *log, timed_batch(Compression::None, &[450, 600]), NOW); // 5..=6
     append(&mut *log, timed_batch(Compression::None, &[50]), NOW); // 7
@@ -488,11 +391,7 @@ fn offset_for_timestamp_is_record_level(open: &Open) {
         (1000, at(1000, 8)),
         (1001, None),
     ] {
-        assert_eq!(
-            log.offset_for_timestamp(ts).expect("lookup"),
-            expected,
-            "timestamp {ts}"
-        );
+        assert_eq!(log.offset_for_timestamp(ts).expect("lookup"), expected, "timestamp {ts}");
     }
 }
 
@@ -501,11 +400,7 @@ fn max_timestamp(open: &Open) {
     let len = batch_len(&timed_batch(Compression::None, &[100, 500, 200]));
     let mut log = open(&log_dir(&tmp), small_segments(2, len));
     assert_eq!(log.max_timestamp().expect("max"), None);
-    append(
-        &mut *log,
-        timed_batch(Compression::None, &[100, 500, 200]),
-        NOW,
-    ); // 0..=2
+    append(&mut *log, timed_batch(Compression::None, &[100, 500, 200]), NOW); // 0..=2
     append(&mut *log, timed_batch(Compression::Gzip, &[500, 50]), NOW); // 3..=4
     assert_eq!(log.max_timestamp().expect("max"), at(500, 1));
     let mut log_append = timed_batch(Compression::None, &[10]);
@@ -531,16 +426,8 @@ fn segment_file(dir: &Path, base_offset: i64, extension: &str) -> PathBuf {
 /// A log with several segments, mixed compression and a dense index.
 fn fill(log: &mut dyn Log, batches: i64) {
     for i in 0..batches {
-        let compression = if i % 3 == 0 {
-            Compression::Gzip
-        } else {
-            Compression::None
-        };
-        append(
-            log,
-            timed_batch(compression, &[NOW + 10 * i, NOW + 10 * i + 5]),
-            NOW + 10 * i,
-        );
+        let compression = if i % 3 == 0 { Compression::Gzip } else { Compression::None };
+        append(log, timed_batch(compression, &[NOW + 10 * i, NOW + 10 * i + 5]), NOW + 10 * i);
     }
 }
 
@@ -550,30 +437,13 @@ fn fill_config() -> LogConfig {
 }
 
 /// What a reader can observe of a log.
-fn observe(
-    log: &dyn Log,
-) -> (
-    Vec<SegmentInfo>,
-    Vec<Batch>,
-    Vec<Option<TimestampOffset>>,
-    Option<TimestampOffset>,
-) {
-    let lookups = (0..50)
-        .map(|i| log.offset_for_timestamp(NOW + 7 * i).expect("lookup"))
-        .collect();
+fn observe(log: &dyn Log) -> (Vec<SegmentInfo>, Vec<Batch>, Vec<Option<TimestampOffset>>, Option<TimestampOffset>) {
+    let lookups = (0..50).map(|i| log.offset_for_timestamp(NOW + 7 * i).expect("lookup")).collect();
     let mut reads = Vec::new();
     for offset in log.log_start_offset()..log.log_end_offset() {
-        reads.extend(
-            log.read(offset, 1, log.log_end_offset(), true)
-                .expect("read"),
-        );
+        reads.extend(log.read(offset, 1, log.log_end_offset(), true).expect("read"));
     }
-    (
-        log.segments(),
-        reads,
-        lookups,
-        log.max_timestamp().expect("max"),
-    )
+    (log.segments(), reads, lookups, log.max_timestamp().expect("max"))
 }
 
 fn reopen_keeps_everything(open: &Open) {
@@ -588,46 +458,18 @@ fn reopen_keeps_everything(open: &Open) {
 
     let mut log = open(&dir, fill_config());
     assert_eq!(observe(&*log), before);
-    assert_eq!(
-        append(
-            &mut *log,
-            records_batch(Compression::None, 1, NOW + 1000),
-            NOW
-        )
-        .base_offset,
-        end
-    );
+    assert_eq!(append(&mut *log, records_batch(Compression::None, 1, NOW + 1000), NOW).base_offset, end);
 }
 
 fn recover_after_torn_write(open: &Open) {
     /// Damages the file's bytes, given where the last batch starts.
     type Damage = fn(&mut Vec<u8>, usize);
     let cases: [(&str, Damage, bool); 5] = [
-        (
-            "a few bytes chopped off",
-            |log, _| log.truncate(log.len() - 5),
-            false,
-        ),
-        (
-            "half a header left",
-            |log, last| log.truncate(last + HEADER_LEN / 2),
-            false,
-        ),
-        (
-            "a flipped bit in the last batch",
-            |log, _| *log.last_mut().expect("bytes") ^= 1,
-            false,
-        ),
-        (
-            "garbage after the last batch",
-            |log, _| log.extend_from_slice(&[0xAB; 100]),
-            true,
-        ),
-        (
-            "zeroes after the last batch",
-            |log, _| log.extend_from_slice(&[0; 4096]),
-            true,
-        ),
+        ("a few bytes chopped off", |log, _| log.truncate(log.len() - 5), false),
+        ("half a header left", |log, last| log.truncate(last + HEADER_LEN / 2), false),
+        ("a flipped bit in the last batch", |log, _| *log.last_mut().expect("bytes") ^= 1, false),
+        ("garbage after the last batch", |log, _| log.extend_from_slice(&[0xAB; 100]), true),
+        ("zeroes after the last batch", |log, _| log.extend_from_slice(&[0; 4096]), true),
     ];
     for (damage, apply, last_batch_survives) in cases {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -652,16 +494,8 @@ fn recover_after_torn_write(open: &Open) {
         };
         assert_eq!(log.log_end_offset(), end, "{damage}");
         assert_eq!(bases(&read_all(&*log, 0)), batches, "{damage}");
-        assert_eq!(
-            std::fs::metadata(&path).expect("stat").len(),
-            size,
-            "{damage}"
-        );
-        assert_eq!(
-            append(&mut *log, records_batch(Compression::None, 1, NOW), NOW).base_offset,
-            end,
-            "{damage}"
-        );
+        assert_eq!(std::fs::metadata(&path).expect("stat").len(), size, "{damage}");
+        assert_eq!(append(&mut *log, records_batch(Compression::None, 1, NOW), NOW).base_offset, end, "{damage}");
         assert_eq!(log.log_end_offset(), end + 1, "{damage}");
     }
 }
@@ -674,10 +508,8 @@ fn rebuild_a_lost_index(open: &Open) {
     let before = observe(&*log);
     let bases: Vec<i64> = before.0.iter().map(|s| s.base_offset).collect();
     assert!(bases.len() >= 3);
-    let offset_indexes: Vec<Vec<u8>> = bases
-        .iter()
-        .map(|&b| std::fs::read(segment_file(&dir, b, "index")).expect("index"))
-        .collect();
+    let offset_indexes: Vec<Vec<u8>> =
+        bases.iter().map(|&b| std::fs::read(segment_file(&dir, b, "index")).expect("index")).collect();
     drop(log);
 
     // Lost files, a torn entry, and an entry past the end of the log.
@@ -693,10 +525,7 @@ fn rebuild_a_lost_index(open: &Open) {
     let log = open(&dir, fill_config());
     assert_eq!(observe(&*log), before);
     for (i, &base) in bases.iter().enumerate() {
-        assert_eq!(
-            std::fs::read(segment_file(&dir, base, "index")).expect("index"),
-            offset_indexes[i]
-        );
+        assert_eq!(std::fs::read(segment_file(&dir, base, "index")).expect("index"), offset_indexes[i]);
         assert!(segment_file(&dir, base, "timeindex").exists());
     }
 }
@@ -705,38 +534,21 @@ fn index_is_sparse(open: &Open) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = log_dir(&tmp);
     let interval = 1000;
-    let config = LogConfig {
-        index_interval_bytes: interval,
-        ..LogConfig::default()
-    };
+    let config = LogConfig { index_interval_bytes: interval, ..LogConfig::default() };
     let mut log = open(&dir, config);
     let len = batch_len(&sized_batch(Compression::None, 1, NOW, 60));
     for i in 0..200 {
-        append(
-            &mut *log,
-            sized_batch(Compression::None, 1, NOW + i, 60),
-            NOW,
-        );
+        append(&mut *log, sized_batch(Compression::None, 1, NOW + i, 60), NOW);
     }
     let segment = log.segments()[0];
     let size = segment.size_bytes;
     // An entry once more than `interval` bytes were written since the last one: each entry
     // covers between interval + 1 and interval + len bytes.
     let entries = segment.index_entries as u64;
-    assert!(
-        entries >= size / (interval + len) - 1,
-        "{entries} entries for {size} bytes"
-    );
-    assert!(
-        entries <= size / interval,
-        "{entries} entries for {size} bytes"
-    );
-    let index_len = std::fs::metadata(segment_file(&dir, 0, "index"))
-        .expect("index")
-        .len();
-    let time_index_len = std::fs::metadata(segment_file(&dir, 0, "timeindex"))
-        .expect("timeindex")
-        .len();
+    assert!(entries >= size / (interval + len) - 1, "{entries} entries for {size} bytes");
+    assert!(entries <= size / interval, "{entries} entries for {size} bytes");
+    let index_len = std::fs::metadata(segment_file(&dir, 0, "index")).expect("index").len();
+    let time_index_len = std::fs::metadata(segment_file(&dir, 0, "timeindex")).expect("timeindex").len();
     assert_eq!(index_len, entries * 8);
     // Timestamps grow with every batch, so the time index has an entry wherever the offset index does.
     assert_eq!(time_index_len, entries * 12);
