@@ -41,6 +41,14 @@ impl WireError {
     }
 }
 
+/// A request written and not yet answered.
+#[derive(Debug, Clone, Copy)]
+pub struct InFlight {
+    key: ApiKey,
+    version: i16,
+    id: i32,
+}
+
 pub struct WireClient {
     stream: TcpStream,
     next_correlation: i32,
@@ -136,6 +144,16 @@ impl WireClient {
         let key = api_key(&req);
         let id = self.write_request(&req, version).await?;
         self.read_response(key, version, id).await
+    }
+
+    /// Writes a request without waiting for its answer; `receive` reads it later.
+    pub async fn send_at(&mut self, req: &RequestKind, version: i16) -> Result<InFlight, WireError> {
+        let id = self.write_request(req, version).await?;
+        Ok(InFlight { key: api_key(req), version, id })
+    }
+
+    pub async fn receive(&mut self, sent: InFlight) -> Result<ResponseKind, WireError> {
+        self.read_response(sent.key, sent.version, sent.id).await
     }
 
     /// Writes every request before reading any response: they are in flight together.

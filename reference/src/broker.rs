@@ -218,6 +218,11 @@ impl Broker {
         }
         let mut cfg = self.config.new_topic_config();
         for (k, v) in configs {
+            if crate::defects::active(crate::defects::Defect::AcceptUnknownTopicConfig)
+                && crate::config::topic_config_def(k).is_none()
+            {
+                continue;
+            }
             match v {
                 Some(v) => cfg.set(k, v)?,
                 None => cfg.remove(k)?,

@@ -32,6 +32,18 @@ pub enum Defect {
     /// A fetch past the log end answers an empty partition instead of OFFSET_OUT_OF_RANGE
     /// (breaks `auto.offset.reset`).
     HideOffsetOutOfRange,
+    /// Fetch answers at once instead of waiting up to `max_wait_ms` for `min_bytes`.
+    IgnoreMaxWait,
+    /// A malformed frame brings the whole broker down instead of closing one connection.
+    CrashOnMalformedFrame,
+    /// CreateTopics ignores config names it does not know instead of INVALID_CONFIG.
+    AcceptUnknownTopicConfig,
+    /// A batch whose CRC does not match is appended instead of refused with CORRUPT_MESSAGE.
+    SkipCrcCheck,
+    /// A produce to a topic that does not exist creates it instead of UNKNOWN_TOPIC_OR_PARTITION.
+    ProduceCreatesUnknownTopics,
+    /// `message.timestamp.type=LogAppendTime` keeps the producer's timestamps.
+    IgnoreLogAppendTime,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -107,6 +119,51 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/consume/auto-offset-reset.feature: auto.offset.reset=earliest restarts an out-of-range consumer at the log start",
         ],
+    },
+    DefectInfo {
+        defect: Defect::IgnoreMaxWait,
+        name: "ignore-max-wait",
+        guarantee: "a fetch waits up to max_wait_ms for min_bytes",
+        caught_by: &[
+            "features/consume/fetch-limits.feature: a waiting fetch returns records that arrive while it waits",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::CrashOnMalformedFrame,
+        name: "crash-on-malformed-frame",
+        guarantee: "malformed requests leave the broker serving",
+        caught_by: &[
+            "features/protocol/malformed-requests.feature: garbage bytes close the connection",
+            "features/protocol/malformed-requests.feature: a frame over socket.request.max.bytes closes the connection",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::AcceptUnknownTopicConfig,
+        name: "accept-unknown-topic-config",
+        guarantee: "unknown topic configs are refused with INVALID_CONFIG",
+        caught_by: &["features/topics/topic-configs.feature: an unknown topic config is refused with INVALID_CONFIG"],
+    },
+    DefectInfo {
+        defect: Defect::SkipCrcCheck,
+        name: "skip-crc-check",
+        guarantee: "corrupt batches are refused with CORRUPT_MESSAGE",
+        caught_by: &[
+            "features/produce/corrupt-batch.feature: a batch with a corrupted CRC fails with CORRUPT_MESSAGE and appends nothing",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::ProduceCreatesUnknownTopics,
+        name: "produce-creates-unknown-topics",
+        guarantee: "requests for unknown topics fail with UNKNOWN_TOPIC_OR_PARTITION",
+        caught_by: &[
+            "features/protocol/unknown-topics.feature: a produce to a topic that does not exist fails with UNKNOWN_TOPIC_OR_PARTITION",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::IgnoreLogAppendTime,
+        name: "ignore-log-append-time",
+        guarantee: "message.timestamp.type=LogAppendTime",
+        caught_by: &["features/produce/log-append-time.feature: records get the broker's time, not the producer's"],
     },
 ];
 

@@ -47,6 +47,16 @@ pub enum ConnectionError {
     Io(#[from] std::io::Error),
 }
 
+impl ConnectionError {
+    /// Whether the peer sent something that is not a valid request (as opposed to I/O trouble).
+    pub fn is_malformed_input(&self) -> bool {
+        !matches!(
+            self,
+            ConnectionError::Io(_) | ConnectionError::Encode { .. } | ConnectionError::ClosedByHandler { .. }
+        )
+    }
+}
+
 /// Accepts connections until `shutdown` resolves.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
@@ -59,6 +69,10 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl st
                     tokio::spawn(async move {
                         if let Err(e) = connection(stream, peer, broker).await {
                             tracing::info!("closing connection from {peer}: {e}");
+                            if active(Defect::CrashOnMalformedFrame) && e.is_malformed_input() {
+                                // The defect: one bad client takes the broker down for everyone.
+                                std::process::exit(70);
+                            }
                         }
                     });
                 }

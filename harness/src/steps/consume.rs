@@ -245,13 +245,12 @@ async fn long_poll(
 ) -> StepResult {
     let real = w.topic(&topic);
     let mut fetcher = w.wire().await?;
-    let mut producer = w.wire().await?;
     let req = fetch_request(&real, partition, offset, 1 << 20, wait_ms, min_bytes);
     let v = named_fetch_version(w, &fetcher)?;
-    let fetch_task = tokio::spawn(async move { fetcher.request_at(req, v).await });
-    // Give the fetch a head start so it is parked when the records arrive; if it is not yet,
-    // it finds them on arrival and the outcome is the same.
-    tokio::task::yield_now().await;
+    // The fetch is on the wire before the producer even connects (a connection and an
+    // ApiVersions round trip later), so it is waiting at the broker when the records arrive.
+    let in_flight = fetcher.send_at(&req, v).await.map_err(|e| w.wire_error(e))?;
+    let mut producer = w.wire().await?;
     let process = w.next_process("wire-producer");
     let records: Vec<Record> =
         (0..n).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
@@ -259,7 +258,7 @@ async fn long_poll(
         encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
     let result = producer.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
     record_sends(w, &process, &real, partition, &records, result.as_ref());
-    let resp = fetch_task.await.map_err(|e| w.harness(format!("fetch task: {e}")))?.map_err(|e| w.wire_error(e))?;
+    let resp = fetcher.receive(in_flight).await.map_err(|e| w.wire_error(e))?;
     let summary =
         summarize(&resp).ok_or_else(|| w.harness("the fetch response has no partition or unparseable records"))?;
     w.last_error = Some(summary.error.clone());

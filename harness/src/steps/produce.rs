@@ -148,15 +148,13 @@ pub fn encode_batch(records: &[Record], compression: Compression, timestamp: i64
 }
 
 pub fn produce_request(topic: &str, partition: i32, batch: Bytes, acks: i16, timeout_ms: i32) -> RequestKind {
-    RequestKind::Produce(
-        ProduceRequest::default().with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![
+    RequestKind::Produce(ProduceRequest::default().with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![
             TopicProduceData::default()
                 .with_name(TopicName(StrBytes::from_string(topic.to_string())))
                 .with_partition_data(vec![
                     PartitionProduceData::default().with_index(partition).with_records(Some(batch)),
                 ]),
-        ]),
-    )
+        ]))
 }
 
 /// The error name and base offset of a produce response's first partition.
@@ -253,5 +251,32 @@ async fn with_timestamps(w: &mut KafkaWorld, timestamps: String, partition: i32,
         let result = client.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
         record_sends(w, &process, &real, partition, &records, result.as_ref());
     }
+    Ok(())
+}
+
+/// A batch whose CRC no longer matches: one byte inside a record's value is changed after
+/// encoding, so the batch still parses and only the CRC check can tell.
+#[when(expr = "a batch with a corrupted CRC is produced to partition {int} of {string} by the wire client")]
+async fn corrupted(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
+    let mut client = wire_client(w).await?;
+    let process = w.next_process("wire-producer");
+    let real = w.topic(&topic);
+    let value = format!("{}:{}", w.next_value(&process), "x".repeat(200));
+    let records = vec![Record { key: None, value: Some(value), headers: Vec::new() }];
+    let batch =
+        encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+    let mut corrupt = BytesMut::from(&batch[..]);
+    // The last bytes of an uncompressed batch are the value's tail and the header count.
+    let at = corrupt.len() - 20;
+    corrupt[at] ^= 0x01;
+    let result =
+        client.request(produce_request(&real, partition, corrupt.freeze(), -1, w.timeout().as_millis() as i32)).await;
+    record_sends(w, &process, &real, partition, &records, result.as_ref());
+    let resp = result.map_err(|e| w.wire_error(e))?;
+    w.last_error = Some(
+        produce_result(&resp)
+            .map(|(e, _)| e)
+            .ok_or_else(|| w.harness("Produce answered with another response type"))?,
+    );
     Ok(())
 }

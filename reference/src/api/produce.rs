@@ -32,7 +32,11 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
     let mut appended = false;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic_data in &request.topic_data {
-        let topic = ctx.broker.topic(topic_data.name.as_str());
+        let mut topic = ctx.broker.topic(topic_data.name.as_str());
+        if topic.is_none() && active(Defect::ProduceCreatesUnknownTopics) {
+            // The defect: Produce never creates topics in Kafka; Metadata does, when allowed.
+            topic = ctx.broker.create_topic(topic_data.name.as_str(), -1, -1, &[], false).ok();
+        }
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in &topic_data.partition_data {
             let result = if ![-1, 0, 1].contains(&acks) {
@@ -93,6 +97,7 @@ struct Appended {
 
 fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result<Appended, Refusal> {
     let config = topic.config();
+    let records = if active(Defect::SkipCrcCheck) { reseal_crc(records) } else { records };
     let batches = split_batches(records).map_err(|e| match e {
         BatchError::UnsupportedMagic(m) => {
             Refusal(ResponseError::InvalidRecord, format!("Produce requests with version 3 or later are only allowed to contain record batches with magic version 2, got {m}"))
@@ -141,7 +146,7 @@ fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result
         return Err(Refusal(ResponseError::InvalidRecord, "Compacted topic cannot accept message without key".into()));
     }
     let now = now_ms();
-    let log_append_time = config.log_append_time();
+    let log_append_time = config.log_append_time() && !active(Defect::IgnoreLogAppendTime);
     if !log_append_time {
         let (before, after) = (config.timestamp_before_max_ms(), config.timestamp_after_max_ms());
         for r in &records {
@@ -192,4 +197,18 @@ fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result
         log_append_time: if log_append_time { now } else { -1 },
         log_start_offset: log.log_start_offset(),
     })
+}
+
+/// For the `skip-crc-check` defect: recompute the CRC of a single batch so that whatever the
+/// client sent passes validation.
+fn reseal_crc(records: bytes::Bytes) -> bytes::Bytes {
+    const CRC_AT: usize = 17;
+    const CRC_FROM: usize = 21;
+    if records.len() <= CRC_FROM {
+        return records;
+    }
+    let mut b = bytes::BytesMut::from(&records[..]);
+    let crc = crc32c::crc32c(&b[CRC_FROM..]);
+    b[CRC_AT..CRC_FROM].copy_from_slice(&crc.to_be_bytes());
+    b.freeze()
 }

@@ -1,0 +1,12 @@
+@wire
+Feature: A batch that fails its CRC is refused
+  Every record batch carries a CRC-32C of its attributes and records; a batch whose CRC does
+  not match is refused with CORRUPT_MESSAGE and nothing of it is appended (Kafka's
+  `DefaultRecordBatch.ensureValid`, called by `LogValidator`).
+
+  Scenario: a batch with a corrupted CRC fails with CORRUPT_MESSAGE and appends nothing
+    Given a topic "crc" with 1 partition
+    When 5 batches of 10 records are produced to partition 0 of "crc" by the wire client
+    And a batch with a corrupted CRC is produced to partition 0 of "crc" by the wire client
+    Then the request fails with CORRUPT_MESSAGE
+    And the log end offset of partition 0 of "crc" is 50
