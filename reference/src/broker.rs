@@ -259,6 +259,9 @@ impl Broker {
             let dir = self.data_dir.join(format!("{name}-{}", p.index));
             drop(p);
             // A reader still holding the partition keeps its file handles; the directory goes now.
+            if crate::defects::active(crate::defects::Defect::DeleteTopicKeepsLog) {
+                continue;
+            }
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!("deleting {}: {e}", dir.display());
             }
@@ -280,7 +283,7 @@ impl Broker {
             };
             return Err(TopicError::new(ResponseError::InvalidPartitions, msg));
         }
-        if validate_only {
+        if validate_only || crate::defects::active(crate::defects::Defect::CreatePartitionsIsANoOp) {
             return Ok(());
         }
         let cfg = topic.config();
@@ -295,6 +298,14 @@ impl Broker {
     /// Replaces a topic's config (IncrementalAlterConfigs computes the new one).
     pub fn set_topic_config(&self, topic: &Topic, cfg: TopicConfig) -> Result<(), TopicError> {
         let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        if crate::defects::active(crate::defects::Defect::AlterConfigsIsANoOp) {
+            return Ok(());
+        }
+        for i in 0..topic.partition_count() {
+            if let Some(p) = topic.partition(i) {
+                p.log().set_config(cfg.log_config());
+            }
+        }
         *topic.config.write().unwrap_or_else(|p| p.into_inner()) = cfg;
         self.persist().map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))
     }

@@ -44,6 +44,15 @@ pub enum Defect {
     ProduceCreatesUnknownTopics,
     /// `message.timestamp.type=LogAppendTime` keeps the producer's timestamps.
     IgnoreLogAppendTime,
+    /// DeleteTopics forgets the topic but leaves its log on disk, where a new topic of the same
+    /// name finds it.
+    DeleteTopicKeepsLog,
+    /// CreatePartitions answers success and adds nothing.
+    CreatePartitionsIsANoOp,
+    /// IncrementalAlterConfigs answers success and changes nothing.
+    AlterConfigsIsANoOp,
+    /// DescribeCluster gives each broker a port other than the one Metadata gives.
+    DescribeClusterWrongPort,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -141,7 +150,10 @@ pub const REGISTRY: &[DefectInfo] = &[
         defect: Defect::AcceptUnknownTopicConfig,
         name: "accept-unknown-topic-config",
         guarantee: "unknown topic configs are refused with INVALID_CONFIG",
-        caught_by: &["features/topics/topic-configs.feature: an unknown topic config is refused with INVALID_CONFIG"],
+        caught_by: &[
+            "features/topics/topic-configs.feature: an unknown topic config is refused with INVALID_CONFIG",
+            "features/topics/topic-admin.feature: IncrementalAlterConfigs refuses an unknown config",
+        ],
     },
     DefectInfo {
         defect: Defect::SkipCrcCheck,
@@ -164,6 +176,30 @@ pub const REGISTRY: &[DefectInfo] = &[
         name: "ignore-log-append-time",
         guarantee: "message.timestamp.type=LogAppendTime",
         caught_by: &["features/produce/log-append-time.feature: records get the broker's time, not the producer's"],
+    },
+    DefectInfo {
+        defect: Defect::DeleteTopicKeepsLog,
+        name: "delete-topic-keeps-log",
+        guarantee: "DeleteTopics removes the topic's data",
+        caught_by: &["features/topics/topic-admin.feature: a deleted topic is gone and is created again empty"],
+    },
+    DefectInfo {
+        defect: Defect::CreatePartitionsIsANoOp,
+        name: "create-partitions-is-a-no-op",
+        guarantee: "CreatePartitions adds partitions",
+        caught_by: &["features/topics/topic-admin.feature: CreatePartitions adds partitions that take records"],
+    },
+    DefectInfo {
+        defect: Defect::AlterConfigsIsANoOp,
+        name: "alter-configs-is-a-no-op",
+        guarantee: "IncrementalAlterConfigs changes topic configs",
+        caught_by: &["features/topics/topic-admin.feature: IncrementalAlterConfigs changes a topic config"],
+    },
+    DefectInfo {
+        defect: Defect::DescribeClusterWrongPort,
+        name: "describe-cluster-wrong-port",
+        guarantee: "DescribeCluster agrees with Metadata",
+        caught_by: &["features/topics/topic-admin.feature: DescribeCluster lists the brokers Metadata lists"],
     },
 ];
 

@@ -32,14 +32,7 @@ async fn read(w: &mut KafkaWorld, partition: i32, topic: &str, start: Start) -> 
     let consumed = crate::kafka::consume(&session, &real, partition, start, None, Some(end)).await;
     let consumed = consumed.map_err(|e| w.harness(e))?;
     w.consumer_error = consumed.error;
-    w.consumer_reads = w.history.events()[before..]
-        .iter()
-        .filter_map(|e| match &e.op {
-            Op::Poll { reads } => Some(reads.iter().map(|r| (r.offset, r.record.value.clone())).collect::<Vec<_>>()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    w.consumer_reads = reads_since(w, before, &process);
     Ok(())
 }
 
@@ -306,4 +299,72 @@ async fn fetch_at_most(w: &mut KafkaWorld, max: usize) -> StepResult {
         )));
     }
     Ok(())
+}
+
+/// A consumer positioned at `offset` reads while a producer keeps appending, one record every
+/// 20 ms, until the consumer has read `n` records or goes idle for a request timeout. Where an
+/// out-of-range consumer lands (auto.offset.reset=latest: the log end at the time of the reset)
+/// shows in the first offset it reads.
+#[when(
+    expr = "a consumer reads {int} records of partition {int} of {string} from offset {int} while records keep arriving"
+)]
+async fn read_while_producing(w: &mut KafkaWorld, n: usize, partition: i32, topic: String, offset: i64) -> StepResult {
+    let bootstrap = w.bootstrap().await?;
+    let real = w.topic(&topic);
+    let process = w.next_process("consumer");
+    let producer_process = w.next_process("wire-producer");
+    let mut producer = w.wire().await?;
+    let (history, configs, timeout) = (w.history.clone(), w.consumer_config.clone(), w.timeout());
+    let before = history.len();
+    let session = crate::kafka::Session {
+        bootstrap: &bootstrap,
+        configs: &configs,
+        process: &process,
+        history: &history,
+        timeout,
+    };
+    let consume = crate::kafka::consume(&session, &real, partition, Start::At(offset), Some(n), None);
+    tokio::pin!(consume);
+    let mut pace = tokio::time::interval(std::time::Duration::from_millis(20));
+    let mut sent = 0u64;
+    let consumed = loop {
+        tokio::select! {
+            c = &mut consume => break c,
+            _ = pace.tick() => {
+                sent += 1;
+                let records = vec![Record { key: None, value: Some(format!("{producer_process}-{sent}")), headers: Vec::new() }];
+                let batch = encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+                let result = producer.request(produce_request(&real, partition, batch, -1, timeout.as_millis() as i32)).await;
+                record_sends(w, &producer_process, &real, partition, &records, result.as_ref());
+            }
+        }
+    };
+    let consumed = consumed.map_err(|e| w.harness(e))?;
+    w.consumer_error = consumed.error;
+    w.consumer_reads = reads_since(w, before, &process);
+    Ok(())
+}
+
+fn reads_since(w: &KafkaWorld, before: usize, process: &str) -> Vec<(i64, Option<String>)> {
+    w.history.events()[before..]
+        .iter()
+        .filter(|e| e.process == process)
+        .filter_map(|e| match &e.op {
+            Op::Poll { reads } => Some(reads.iter().map(|r| (r.offset, r.record.value.clone())).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[then(expr = "the consumer's first record is at offset {int} or later")]
+async fn first_read_at_least(w: &mut KafkaWorld, min: i64) -> StepResult {
+    if let Some(e) = &w.consumer_error {
+        return Err(w.verdict(format!("the consumer failed with {e}")));
+    }
+    match w.consumer_reads.first() {
+        Some((o, _)) if *o >= min => Ok(()),
+        Some((o, _)) => Err(w.verdict(format!("the consumer's first record is at offset {o}, before {min}"))),
+        None => Err(w.verdict("the consumer read nothing while records kept arriving")),
+    }
 }

@@ -136,3 +136,146 @@ async fn describe_reports(w: &mut KafkaWorld, topic: String, key: String, value:
     }
     Ok(())
 }
+
+#[when(expr = "the topic {string} is deleted")]
+async fn delete(w: &mut KafkaWorld, topic: String) -> StepResult {
+    use kafka_protocol::messages::DeleteTopicsRequest;
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    let mut client = w.wire().await?;
+    let real = TopicName(StrBytes::from_string(w.topic(&topic)));
+    let version = client.version_for(kafka_protocol::messages::ApiKey::DeleteTopics).map_err(|e| w.wire_error(e))?;
+    // v6 names topics in `topics` (by name or id), earlier versions in `topic_names`.
+    let req = if version >= 6 {
+        DeleteTopicsRequest::default().with_topics(vec![DeleteTopicState::default().with_name(Some(real))])
+    } else {
+        DeleteTopicsRequest::default().with_topic_names(vec![real])
+    }
+    .with_timeout_ms(w.timeout().as_millis() as i32);
+    match client.request_at(RequestKind::DeleteTopics(req), version).await.map_err(|e| w.wire_error(e))? {
+        ResponseKind::DeleteTopics(r) => {
+            w.last_error = Some(r.responses.first().map_or("NONE".into(), |t| name(t.error_code)));
+            Ok(())
+        }
+        other => Err(w.harness(format!("DeleteTopics answered with {other:?}"))),
+    }
+}
+
+#[when(expr = "the partition count of {string} is increased to {int}")]
+async fn grow(w: &mut KafkaWorld, topic: String, count: i32) -> StepResult {
+    use kafka_protocol::messages::CreatePartitionsRequest;
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    let mut client = w.wire().await?;
+    let t =
+        CreatePartitionsTopic::default().with_name(TopicName(StrBytes::from_string(w.topic(&topic)))).with_count(count);
+    let req = CreatePartitionsRequest::default().with_topics(vec![t]).with_timeout_ms(w.timeout().as_millis() as i32);
+    match client.request(RequestKind::CreatePartitions(req)).await.map_err(|e| w.wire_error(e))? {
+        ResponseKind::CreatePartitions(r) => {
+            w.last_error = Some(r.results.first().map_or("NONE".into(), |t| name(t.error_code)));
+            Ok(())
+        }
+        other => Err(w.harness(format!("CreatePartitions answered with {other:?}"))),
+    }
+}
+
+#[when(expr = "{string} of topic {string} is set to {string}")]
+async fn alter(w: &mut KafkaWorld, key: String, topic: String, value: String) -> StepResult {
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let mut client = w.wire().await?;
+    let resource = AlterConfigsResource::default()
+        .with_resource_type(2)
+        .with_resource_name(StrBytes::from_string(w.topic(&topic)))
+        .with_configs(vec![
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(key))
+                .with_config_operation(0)
+                .with_value(Some(StrBytes::from_string(value))),
+        ]);
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![resource]);
+    match client.request(RequestKind::IncrementalAlterConfigs(req)).await.map_err(|e| w.wire_error(e))? {
+        ResponseKind::IncrementalAlterConfigs(r) => {
+            w.last_error = Some(r.responses.first().map_or("NONE".into(), |t| name(t.error_code)));
+            Ok(())
+        }
+        other => Err(w.harness(format!("IncrementalAlterConfigs answered with {other:?}"))),
+    }
+}
+
+/// Metadata for one topic, without auto-creating it (v4+ `allow_auto_topic_creation=false`).
+async fn metadata_for(w: &mut KafkaWorld, topic: &str) -> Result<Option<i32>, crate::world::StepError> {
+    use kafka_protocol::messages::MetadataRequest;
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    let mut client = w.wire().await?;
+    let version = client.version_for(kafka_protocol::messages::ApiKey::Metadata).map_err(|e| w.wire_error(e))?;
+    if version < 4 {
+        return Err(w.unsupported("Metadata v4+ is needed to ask without auto-creating the topic"));
+    }
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(w.topic(topic))))),
+        ]))
+        .with_allow_auto_topic_creation(false);
+    let ResponseKind::Metadata(r) =
+        client.request_at(RequestKind::Metadata(req), version).await.map_err(|e| w.wire_error(e))?
+    else {
+        return Err(w.harness("Metadata answered with another response type"));
+    };
+    let t = r.topics.first().ok_or_else(|| w.verdict("Metadata returned no topic entry for the topic asked about"))?;
+    Ok(if t.error_code == 0 { Some(t.partitions.len() as i32) } else { None })
+}
+
+#[then(expr = "Metadata shows topic {string} with {int} partition(s)")]
+async fn metadata_shows(w: &mut KafkaWorld, topic: String, n: i32) -> StepResult {
+    match metadata_for(w, &topic).await? {
+        Some(got) if got == n => Ok(()),
+        Some(got) => Err(w.verdict(format!("Metadata shows {topic:?} with {got} partitions, expected {n}"))),
+        None => Err(w.verdict(format!("Metadata does not show {topic:?}"))),
+    }
+}
+
+#[then(expr = "Metadata does not show topic {string}")]
+async fn metadata_hides(w: &mut KafkaWorld, topic: String) -> StepResult {
+    match metadata_for(w, &topic).await? {
+        None => Ok(()),
+        Some(n) => Err(w.verdict(format!("Metadata still shows {topic:?} with {n} partitions"))),
+    }
+}
+
+#[then("DescribeCluster lists the brokers Metadata lists")]
+async fn describe_cluster(w: &mut KafkaWorld) -> StepResult {
+    use kafka_protocol::messages::{DescribeClusterRequest, MetadataRequest};
+    let mut client = w.wire().await?;
+    let ResponseKind::DescribeCluster(c) = client
+        .request(RequestKind::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(1)))
+        .await
+        .map_err(|e| w.wire_error(e))?
+    else {
+        return Err(w.harness("DescribeCluster answered with another response type"));
+    };
+    if c.error_code != 0 {
+        return Err(w.verdict(format!("DescribeCluster failed with {}", name(c.error_code))));
+    }
+    let ResponseKind::Metadata(m) = client
+        .request(RequestKind::Metadata(MetadataRequest::default().with_topics(None)))
+        .await
+        .map_err(|e| w.wire_error(e))?
+    else {
+        return Err(w.harness("Metadata answered with another response type"));
+    };
+    let mut described: Vec<(i32, String, i32)> =
+        c.brokers.iter().map(|b| (b.broker_id.0, b.host.to_string(), b.port)).collect();
+    let mut listed: Vec<(i32, String, i32)> =
+        m.brokers.iter().map(|b| (b.node_id.0, b.host.to_string(), b.port)).collect();
+    described.sort();
+    listed.sort();
+    if described.is_empty() || described != listed {
+        return Err(w.verdict(format!("DescribeCluster lists {described:?}, Metadata lists {listed:?}")));
+    }
+    if m.cluster_id.as_ref().map(|s| s.to_string()) != Some(c.cluster_id.to_string()) {
+        return Err(w.verdict(format!(
+            "DescribeCluster's cluster id {:?} differs from Metadata's {:?}",
+            c.cluster_id, m.cluster_id
+        )));
+    }
+    Ok(())
+}

@@ -5,6 +5,7 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
+use crate::defects::{Defect, active};
 
 pub fn handle(ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
     let b = &ctx.broker;
@@ -26,6 +27,6 @@ pub fn handle(ctx: &RequestContext, request: DescribeClusterRequest) -> Describe
             DescribeClusterBroker::default()
                 .with_broker_id(node)
                 .with_host(StrBytes::from_string(b.advertised.0.clone()))
-                .with_port(b.advertised.1),
+                .with_port(if active(Defect::DescribeClusterWrongPort) { b.advertised.1 + 1 } else { b.advertised.1 }),
         ])
 }

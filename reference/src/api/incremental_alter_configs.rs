@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use super::describe_configs::RESOURCE_TOPIC;
 use crate::config::{ConfigType, TopicConfig, topic_config_def};
+use crate::defects::{Defect, active};
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
@@ -53,6 +54,9 @@ fn alter(
     let mut cfg: TopicConfig = topic.config();
     for c in &res.configs {
         let name = c.name.as_str();
+        if topic_config_def(name).is_none() && active(Defect::AcceptUnknownTopicConfig) {
+            continue;
+        }
         let def = topic_config_def(name)
             .ok_or((ResponseError::InvalidConfig, format!("Unknown topic config name: {name}")))?;
         let value = c.value.as_ref().map(|v| v.to_string());

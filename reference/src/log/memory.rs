@@ -78,6 +78,10 @@ impl Log for MemoryLog {
         Ok(info)
     }
 
+    fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
     fn log_start_offset(&self) -> i64 {
         self.older.first().unwrap_or(&self.active).base_offset
     }

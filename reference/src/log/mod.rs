@@ -131,6 +131,9 @@ pub trait Log: Send + 'static {
     /// restarts it at `offset` (Kafka's `truncateFullyAndStartAt`).
     fn truncate_to(&mut self, offset: i64) -> Result<(), LogError>;
 
+    /// Applies a changed topic config (IncrementalAlterConfigs): rolling and flushing follow it
+    /// from the next append; existing segments and index entries stay as they are, as in Kafka.
+    fn set_config(&mut self, config: LogConfig);
     /// fsync everything appended so far.
     fn flush(&mut self) -> Result<(), LogError>;
 
