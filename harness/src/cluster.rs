@@ -84,6 +84,27 @@ impl Cluster {
                 bootstrap: bootstrap.clone(),
                 _dir: None,
             }),
+            TargetKind::LibrdkafkaMock { brokers } => {
+                let launcher = launcher.cloned().map_or_else(Launcher::current_exe, Ok)?;
+                let dir = tempfile::Builder::new().prefix("kafka-conformance-mock-").tempdir()?;
+                let (child, bootstrap) =
+                    spawn_mock(&launcher, *brokers, target.timeouts.startup_ms, &dir.path().join("mock.log")).await?;
+                let broker = ReferenceBroker {
+                    node_id: 1,
+                    addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    data_dir: dir.path().to_path_buf(),
+                    log_path: dir.path().join("mock.log"),
+                    child: Some(child),
+                };
+                let bootstrap = bootstrap.split(',').map(str::to_string).collect();
+                Ok(Cluster {
+                    target: target.clone(),
+                    launcher: None,
+                    brokers: vec![broker],
+                    bootstrap,
+                    _dir: Some(dir),
+                })
+            }
             TargetKind::Reference { .. } => {
                 let launcher = launcher.cloned().map_or_else(Launcher::current_exe, Ok)?;
                 let dir = tempfile::Builder::new().prefix("kafka-conformance-").tempdir()?;
@@ -134,6 +155,9 @@ impl Cluster {
     }
 
     pub async fn stop(&mut self, node: i32, how: Stop) -> Result<(), ClusterError> {
+        if matches!(self.target.kind, TargetKind::LibrdkafkaMock { .. }) {
+            return Err(ClusterError::NoProcessControl { action: "stop" });
+        }
         if let TargetKind::External { process, .. } = &self.target.kind {
             let p = process.as_ref().ok_or(ClusterError::NoProcessControl { action: "stop" })?;
             let cmd = if how == Stop::Kill { &p.kill } else { &p.stop };
@@ -237,6 +261,41 @@ async fn spawn(launcher: &Launcher, target: &Target, b: &mut ReferenceBroker) ->
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     b.child = Some(child);
     Ok(())
+}
+
+/// Starts `kafka-conformance mock-cluster` and reads its bootstrap line.
+async fn spawn_mock(
+    launcher: &Launcher,
+    brokers: i32,
+    ms: u64,
+    log_path: &std::path::Path,
+) -> Result<(Child, String), ClusterError> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path)?;
+    let mut child = Command::new(&launcher.program)
+        .args(["mock-cluster", "--brokers", &brokers.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ClusterError::Spawn { program: launcher.program.display().to_string(), source })?;
+    let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let read_log = || std::fs::read_to_string(log_path).map(|s| tail(&s, 40)).unwrap_or_default();
+    match tokio::time::timeout(Duration::from_millis(ms), lines.next_line()).await {
+        Ok(Ok(Some(line))) => {
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            Ok((child, line.trim().to_string()))
+        }
+        Ok(_) => {
+            let status = child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            Err(ClusterError::StartFailed { node: 1, status, log: read_log() })
+        }
+        Err(_) => {
+            let _ = child.kill().await;
+            Err(ClusterError::StartTimeout { node: 1, ms, log: read_log() })
+        }
+    }
 }
 
 async fn run_command(template: &str, node: i32, timeout_ms: u64) -> Result<(), ClusterError> {

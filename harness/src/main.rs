@@ -62,6 +62,13 @@ enum Command {
     },
     /// Validate a target file and print what it describes.
     CheckTarget { file: PathBuf },
+    /// Run librdkafka's mock cluster on loopback and print its bootstrap address; runs until
+    /// killed. A second Kafka implementation to try the suite against (target type
+    /// `librdkafka-mock` starts it per scenario).
+    MockCluster {
+        #[arg(long, default_value_t = 1)]
+        brokers: i32,
+    },
     /// Run the embedded reference broker: `kafka-conformance reference broker --help`.
     #[command(disable_help_flag = true)]
     Reference {
@@ -76,13 +83,18 @@ fn main() -> ExitCode {
         Command::Reference { args } => {
             kafka_reference::cli::main_from(std::iter::once("kafka-reference".to_string()).chain(args))
         }
+        Command::MockCluster { brokers } => mock_cluster(brokers),
         Command::CheckTarget { file } => match Target::load(&file) {
             Ok(t) => {
                 println!(
                     "{} is valid: target {:?} ({})",
                     file.display(),
                     t.name,
-                    if t.is_reference() { "reference" } else { "external" }
+                    match t.kind {
+                        kafka_conformance::target::TargetKind::Reference { .. } => "reference",
+                        kafka_conformance::target::TargetKind::LibrdkafkaMock { .. } => "librdkafka mock cluster",
+                        kafka_conformance::target::TargetKind::External { .. } => "external",
+                    }
                 );
                 ExitCode::SUCCESS
             }
@@ -104,6 +116,22 @@ fn main() -> ExitCode {
             }
         },
         Command::Certify { target, features, tags, report, jobs } => certify(target, &features, tags, &report, jobs),
+    }
+}
+
+fn mock_cluster(brokers: i32) -> ExitCode {
+    let cluster = match rdkafka::mocking::MockCluster::new(brokers) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kafka-conformance: cannot start librdkafka's mock cluster: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", cluster.bootstrap_servers());
+    let _ = std::io::stdout().flush();
+    // The mock cluster serves from librdkafka's own threads; this one only keeps it alive.
+    loop {
+        std::thread::park();
     }
 }
 

@@ -41,6 +41,13 @@ pub enum TargetKind {
         #[serde(default)]
         defects: Vec<String>,
     },
+    /// librdkafka's mock cluster (`rdkafka::mocking`), started by the harness as a child process
+    /// (`kafka-conformance mock-cluster`) for every scenario: a second Kafka implementation that
+    /// costs nothing to install. It keeps everything in memory and cannot be restarted.
+    LibrdkafkaMock {
+        #[serde(default = "one")]
+        brokers: i32,
+    },
     /// A broker someone else runs. Scenarios that need to restart or kill brokers need the
     /// `process` commands; without them they are reported "not supported", not failed.
     External {
@@ -50,6 +57,10 @@ pub enum TargetKind {
         #[serde(default)]
         process: Option<ProcessCommands>,
     },
+}
+
+fn one() -> i32 {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -134,6 +145,11 @@ impl Target {
                         .map_err(|e| invalid(&format!("kind.config.{k}"), e))?;
                 }
             }
+            TargetKind::LibrdkafkaMock { brokers } => {
+                if !(1..=9).contains(brokers) {
+                    return Err(invalid("kind.brokers", format!("must be 1 to 9, got {brokers}")));
+                }
+            }
             TargetKind::External { bootstrap, process } => {
                 if bootstrap.is_empty() {
                     return Err(invalid("kind.bootstrap", "must list at least one host:port".into()));
@@ -183,6 +199,7 @@ impl Target {
     pub fn can_control_processes(&self) -> bool {
         match &self.kind {
             TargetKind::Reference { .. } => true,
+            TargetKind::LibrdkafkaMock { .. } => false,
             TargetKind::External { process, .. } => process.is_some(),
         }
     }
@@ -223,6 +240,7 @@ mod tests {
     #[case::unknown_kind("name: k\nkind: {type: cloud}\n", "cloud")]
     #[case::bad_bootstrap("name: k\nkind: {type: external, bootstrap: [\"nohost\"]}\n", "kind.bootstrap[0]")]
     #[case::empty_bootstrap("name: k\nkind: {type: external, bootstrap: []}\n", "kind.bootstrap")]
+    #[case::mock_brokers("name: k\nkind: {type: librdkafka-mock, brokers: 0}\n", "kind.brokers")]
     #[case::zero_timeout("name: k\nkind: {type: reference}\ntimeouts: {request_ms: 0}\n", "timeouts.request_ms")]
     #[case::bad_broker_config(
         "name: k\nkind: {type: reference, config: {log.segment.bytez: \"1\"}}\n",

@@ -89,27 +89,37 @@ impl WireClient {
         let req = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("kafka-conformance"))
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
-        let resp = match c.request_at(RequestKind::ApiVersions(req.clone()), 3).await? {
-            ResponseKind::ApiVersions(r) if r.error_code == 35 => {
-                match c.request_at(RequestKind::ApiVersions(req), 0).await? {
-                    ResponseKind::ApiVersions(r) => r,
-                    _ => {
-                        return Err(WireError::Decode {
-                            key: ApiKey::ApiVersions,
-                            version: 0,
-                            message: "not an ApiVersions response".into(),
-                        });
-                    }
+        // KIP-511: a broker that does not know v3 answers UNSUPPORTED_VERSION, meant to be
+        // encoded as v0; the error code is read before the body, since not every broker gets
+        // that encoding right, and the request is retried at v0.
+        let first = c.send_at(&RequestKind::ApiVersions(req.clone()), 3).await?;
+        let mut frame = c.read_frame().await?;
+        let header = ResponseHeader::decode(&mut frame, 0).map_err(|e| WireError::Decode {
+            key: ApiKey::ApiVersions,
+            version: 3,
+            message: format!("{e:#}"),
+        })?;
+        if header.correlation_id != first.id {
+            return Err(WireError::Correlation { expected: first.id, got: header.correlation_id });
+        }
+        let unsupported = frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == 35;
+        let resp = if unsupported {
+            match c.request_at(RequestKind::ApiVersions(req), 0).await? {
+                ResponseKind::ApiVersions(r) => r,
+                _ => {
+                    return Err(WireError::Decode {
+                        key: ApiKey::ApiVersions,
+                        version: 0,
+                        message: "not an ApiVersions response".into(),
+                    });
                 }
             }
-            ResponseKind::ApiVersions(r) => r,
-            _ => {
-                return Err(WireError::Decode {
-                    key: ApiKey::ApiVersions,
-                    version: 3,
-                    message: "not an ApiVersions response".into(),
-                });
-            }
+        } else {
+            kafka_protocol::messages::ApiVersionsResponse::decode(&mut frame, 3).map_err(|e| WireError::Decode {
+                key: ApiKey::ApiVersions,
+                version: 3,
+                message: format!("{e:#}"),
+            })?
         };
         c.versions = resp.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
         Ok(c)

@@ -202,3 +202,22 @@ fn list_names_every_scenario_as_nextest_does() {
         "{names}"
     );
 }
+
+/// A second Kafka implementation, certified with its known gaps listed as data.
+#[test]
+fn certify_librdkafkas_mock_cluster_with_its_expected_failures() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let report = work.path().join("report");
+    let out = bin()
+        .current_dir(repo())
+        .args(["certify", "--target", "fixtures/targets/librdkafka-mock.yaml", "--report"])
+        .arg(&report)
+        .output()
+        .expect("run certify");
+    assert!(out.status.success(), "every failure on the mock must be a listed expected failure:\n{}", text(&out));
+    let totals = report_json(&report)["totals"].clone();
+    assert_eq!(totals["errors"], 0, "{totals}");
+    assert!(totals["passed"].as_u64().unwrap_or(0) > 20, "{totals}");
+    assert!(totals["expected_failures"].as_u64().unwrap_or(0) > 0, "{totals}");
+    assert!(totals["unsupported"].as_u64().unwrap_or(0) > 0, "{totals}");
+}

@@ -64,6 +64,14 @@ async fn earliest(w: &mut KafkaWorld, partition: i32, topic: String, expected: i
 
 #[then(expr = "the offset of the record with the largest timestamp in partition {int} of {string} is {int}")]
 async fn max_timestamp(w: &mut KafkaWorld, partition: i32, topic: String, expected: i64) -> StepResult {
+    // MAX_TIMESTAMP (-3) exists from ListOffsets v7 (KIP-734).
+    let client = w.wire().await?;
+    let v = client.version_for(kafka_protocol::messages::ApiKey::ListOffsets).map_err(|e| w.wire_error(e))?;
+    if v < 7 {
+        return Err(w.unsupported(format!(
+            "ListOffsets for the max timestamp needs v7 (KIP-734); the target supports up to v{v}"
+        )));
+    }
     expect_offset(w, "the max timestamp", &topic, partition, -3, expected).await
 }
 

@@ -42,11 +42,59 @@ async fn create(
 
 #[given(expr = "a topic {string} with {int} partition(s)")]
 async fn a_topic(w: &mut KafkaWorld, topic: String, partitions: i32) -> StepResult {
+    let mut client = w.wire().await?;
+    if client.advertised(kafka_protocol::messages::ApiKey::CreateTopics).is_none() {
+        return auto_create(w, &mut client, &topic, partitions).await;
+    }
     let err = create(w, &topic, partitions, -1, Vec::new()).await?;
     if err != "NONE" {
         return Err(w.harness(format!("creating topic {topic:?} failed with {err}")));
     }
     Ok(())
+}
+
+/// For targets without CreateTopics: Kafka's other way to get a topic, auto-creation through
+/// Metadata (`auto.create.topics.enable`). The scenario runs only if the topic has at least the
+/// partitions it asks for; a broker answers LEADER_NOT_AVAILABLE until the topic is ready.
+async fn auto_create(
+    w: &mut KafkaWorld,
+    client: &mut crate::wire::WireClient,
+    topic: &str,
+    partitions: i32,
+) -> StepResult {
+    use kafka_protocol::messages::MetadataRequest;
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    let real = TopicName(StrBytes::from_string(w.topic(topic)));
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    let mut retry = tokio::time::interval(std::time::Duration::from_millis(50));
+    loop {
+        retry.tick().await;
+        let req = MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(real.clone()))]))
+            .with_allow_auto_topic_creation(true);
+        let ResponseKind::Metadata(r) =
+            client.request(RequestKind::Metadata(req)).await.map_err(|e| w.wire_error(e))?
+        else {
+            return Err(w.harness("Metadata answered with another response type"));
+        };
+        let t = r.topics.first().ok_or_else(|| w.harness("Metadata returned no topic entry"))?;
+        let ready = t.error_code == 0 && !t.partitions.is_empty() && t.partitions.iter().all(|p| p.error_code == 0);
+        if ready {
+            let got = t.partitions.len() as i32;
+            if got < partitions {
+                return Err(w.unsupported(format!(
+                    "the target has no CreateTopics and auto-creates topics with {got} partitions; the scenario needs {partitions}"
+                )));
+            }
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(w.unsupported(format!(
+                "the target has no CreateTopics and did not auto-create {topic:?} (last answer {})",
+                name(t.error_code)
+            )));
+        }
+    }
 }
 
 #[given(expr = "a topic {string} with {int} partition(s) and the configs:")]
