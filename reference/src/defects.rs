@@ -53,6 +53,10 @@ pub enum Defect {
     AlterConfigsIsANoOp,
     /// DescribeCluster gives each broker a port other than the one Metadata gives.
     DescribeClusterWrongPort,
+    /// A produce with acks=0 is answered like acks=1.
+    RespondToAcksZero,
+    /// Any acks value is accepted and treated as acks=1.
+    AcceptAnyAcks,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -200,6 +204,18 @@ pub const REGISTRY: &[DefectInfo] = &[
         name: "describe-cluster-wrong-port",
         guarantee: "DescribeCluster agrees with Metadata",
         caught_by: &["features/topics/topic-admin.feature: DescribeCluster lists the brokers Metadata lists"],
+    },
+    DefectInfo {
+        defect: Defect::RespondToAcksZero,
+        name: "respond-to-acks-zero",
+        guarantee: "acks=0 gets no response",
+        caught_by: &["features/produce/acks.feature: an acks=0 produce gets no response and is appended"],
+    },
+    DefectInfo {
+        defect: Defect::AcceptAnyAcks,
+        name: "accept-any-acks",
+        guarantee: "invalid acks are refused with INVALID_REQUIRED_ACKS",
+        caught_by: &["features/produce/acks.feature: acks=2 is refused with INVALID_REQUIRED_ACKS"],
     },
 ];
 

@@ -280,3 +280,59 @@ async fn corrupted(w: &mut KafkaWorld, partition: i32, topic: String) -> StepRes
     );
     Ok(())
 }
+
+/// One record with an explicit `acks`. With acks=0 Kafka sends no response at all; the step
+/// leaves the connection open for the Then steps that check that (or that it was closed).
+#[when(expr = "a record is produced to partition {int} of {string} with acks={int} by the wire client")]
+async fn with_acks(w: &mut KafkaWorld, partition: i32, topic: String, acks: i16) -> StepResult {
+    let mut client = wire_client(w).await?;
+    let process = w.next_process("wire-producer");
+    let real = w.topic(&topic);
+    let records = vec![Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }];
+    let batch =
+        encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+    let req = produce_request(&real, partition, batch, acks, w.timeout().as_millis() as i32);
+    if acks == 0 {
+        let v = client.version_for(kafka_protocol::messages::ApiKey::Produce).map_err(|e| w.wire_error(e))?;
+        client.send_at(&req, v).await.map_err(|e| w.wire_error(e))?;
+        // Fire and forget: the client never learns the outcome.
+        let outcome = Outcome::Unknown { error: "acks=0: no acknowledgement".into() };
+        w.history.record(
+            &process,
+            Op::Send { topic: real, partition, record: records[0].clone(), offset: None },
+            outcome,
+        );
+        w.raw = Some(client);
+        return Ok(());
+    }
+    let result = client.request(req).await;
+    record_sends(w, &process, &real, partition, &records, result.as_ref());
+    let resp = result.map_err(|e| w.wire_error(e))?;
+    w.last_error = Some(
+        produce_result(&resp)
+            .map(|(e, _)| e)
+            .ok_or_else(|| w.harness("Produce answered with another response type"))?,
+    );
+    Ok(())
+}
+
+/// The next answer on the connection must be the one to a Metadata request sent now: a response
+/// to the acks=0 produce would come first, with the produce's correlation id.
+#[then("the broker sends no response to it")]
+async fn no_response(w: &mut KafkaWorld) -> StepResult {
+    let mut client = w.raw.take().ok_or_else(|| w.harness("no acks=0 request was sent before this step"))?;
+    let req = kafka_protocol::messages::RequestKind::Metadata(
+        kafka_protocol::messages::MetadataRequest::default().with_topics(Some(Vec::new())),
+    );
+    match client.request(req).await {
+        Ok(kafka_protocol::messages::ResponseKind::Metadata(_)) => Ok(()),
+        Ok(other) => Err(w.verdict(format!("expected the Metadata answer, got {other:?}"))),
+        Err(crate::wire::WireError::Correlation { expected, got }) => Err(w.verdict(format!(
+            "the broker answered the acks=0 produce (correlation id {got} arrived before the Metadata request's {expected})"
+        ))),
+        Err(crate::wire::WireError::Decode { message, .. }) => {
+            Err(w.verdict(format!("the broker sent something other than the Metadata answer: {message}")))
+        }
+        Err(e) => Err(w.verdict(format!("the connection did not answer Metadata after an acks=0 produce: {e}"))),
+    }
+}

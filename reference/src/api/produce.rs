@@ -39,7 +39,7 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
         }
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in &topic_data.partition_data {
-            let result = if ![-1, 0, 1].contains(&acks) {
+            let result = if ![-1, 0, 1].contains(&acks) && !active(Defect::AcceptAnyAcks) {
                 Err(Refusal(ResponseError::InvalidRequiredAcks, format!("Invalid required acks {acks}")))
             } else {
                 match topic.as_ref().and_then(|t| t.partition(pd.index).map(|p| (t, p))) {
@@ -83,7 +83,7 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
     if appended {
         ctx.broker.notify_append();
     }
-    if acks == 0 {
+    if acks == 0 && !active(Defect::RespondToAcksZero) {
         return if any_error { Reply::Close("error in an acks=0 produce request".into()) } else { Reply::Nothing };
     }
     Reply::Send(Box::new(ResponseKind::Produce(ProduceResponse::default().with_responses(responses))))
