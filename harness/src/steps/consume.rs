@@ -4,11 +4,10 @@ use cucumber::{then, when};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::Compression;
 
 use super::name;
 use super::offsets::list_offset;
-use super::produce::{encode_batch, produce_request, record_sends};
+use super::produce::{encode_now, send_batch};
 use crate::checker::AnomalyKind;
 use crate::history::{Op, Outcome, Record};
 use crate::kafka::Start;
@@ -210,10 +209,9 @@ async fn batches(w: &mut KafkaWorld, n: usize, per: usize, partition: i32, topic
     for _ in 0..n {
         let records: Vec<Record> =
             (0..per).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
-        let batch =
-            encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
-        let result = client.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
-        record_sends(w, &process, &real, partition, &records, result.as_ref());
+        let batch = encode_now(w, &records)?;
+        // The outcome is in the history; Then steps judge it.
+        let _ = send_batch(w, &mut client, &process, &real, partition, &records, batch).await;
     }
     Ok(())
 }
@@ -247,10 +245,8 @@ async fn long_poll(
     let process = w.next_process("wire-producer");
     let records: Vec<Record> =
         (0..n).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
-    let batch =
-        encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
-    let result = producer.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
-    record_sends(w, &process, &real, partition, &records, result.as_ref());
+    let batch = encode_now(w, &records)?;
+    let _ = send_batch(w, &mut producer, &process, &real, partition, &records, batch).await;
     let resp = fetcher.receive(in_flight).await.map_err(|e| w.wire_error(e))?;
     let summary =
         summarize(&resp).ok_or_else(|| w.harness("the fetch response has no partition or unparseable records"))?;
@@ -333,9 +329,8 @@ async fn read_while_producing(w: &mut KafkaWorld, n: usize, partition: i32, topi
             _ = pace.tick() => {
                 sent += 1;
                 let records = vec![Record { key: None, value: Some(format!("{producer_process}-{sent}")), headers: Vec::new() }];
-                let batch = encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
-                let result = producer.request(produce_request(&real, partition, batch, -1, timeout.as_millis() as i32)).await;
-                record_sends(w, &producer_process, &real, partition, &records, result.as_ref());
+                let batch = encode_now(w, &records)?;
+                let _ = send_batch(w, &mut producer, &producer_process, &real, partition, &records, batch).await;
             }
         }
     };

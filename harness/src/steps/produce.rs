@@ -191,6 +191,37 @@ pub fn record_sends(
     }
 }
 
+/// Sends one encoded batch with acks=all over `client` and records each of its records in the
+/// history with the outcome the response gives.
+pub async fn send_batch(
+    w: &KafkaWorld,
+    client: &mut WireClient,
+    process: &str,
+    topic: &str,
+    partition: i32,
+    records: &[Record],
+    batch: Bytes,
+) -> Result<ResponseKind, crate::wire::WireError> {
+    let result = client.request(produce_request(topic, partition, batch, -1, w.timeout().as_millis() as i32)).await;
+    record_sends(w, process, topic, partition, records, result.as_ref());
+    result
+}
+
+/// Keeps a produce response's error name for `Then the request fails with ...`.
+fn remember_produce_error(w: &mut KafkaWorld, result: Result<ResponseKind, crate::wire::WireError>) -> StepResult {
+    let resp = result.map_err(|e| w.wire_error(e))?;
+    let error = produce_result(&resp)
+        .map(|(e, _)| e)
+        .ok_or_else(|| w.harness("Produce answered with another response type"))?;
+    w.last_error = Some(error);
+    Ok(())
+}
+
+/// Encodes records as one uncompressed batch stamped with the current time.
+pub fn encode_now(w: &KafkaWorld, records: &[Record]) -> Result<Bytes, StepError> {
+    encode_batch(records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))
+}
+
 async fn wire_client(w: &mut KafkaWorld) -> Result<WireClient, StepError> {
     w.wire().await
 }
@@ -205,8 +236,7 @@ async fn pipelined(w: &mut KafkaWorld, requests: usize, per: usize, partition: i
     let mut reqs = Vec::new();
     for _ in 0..requests {
         let records = plain(w, &process, per);
-        let batch =
-            encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+        let batch = encode_now(w, &records)?;
         reqs.push(produce_request(&real, partition, batch, -1, timeout_ms));
         batches.push(records);
     }
@@ -226,16 +256,9 @@ async fn oversized(w: &mut KafkaWorld, size: usize, partition: i32, topic: Strin
     // Pad the unique value up to the requested size so the checker can still identify it.
     let padded = format!("{value}:{}", "x".repeat(size.saturating_sub(value.len() + 1)));
     let records = vec![Record { key: None, value: Some(padded), headers: Vec::new() }];
-    let batch =
-        encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
-    let result = client.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
-    record_sends(w, &process, &real, partition, &records, result.as_ref());
-    let resp = result.map_err(|e| w.wire_error(e))?;
-    w.last_error = Some(
-        produce_result(&resp)
-            .map(|(e, _)| e)
-            .ok_or_else(|| w.harness("Produce answered with another response type"))?,
-    );
+    let batch = encode_now(w, &records)?;
+    let result = send_batch(w, &mut client, &process, &real, partition, &records, batch).await;
+    remember_produce_error(w, result)?;
     Ok(())
 }
 
@@ -248,8 +271,8 @@ async fn with_timestamps(w: &mut KafkaWorld, timestamps: String, partition: i32,
         let ts: i64 = ts.trim().parse().map_err(|_| w.harness(format!("{ts:?} is not a timestamp in ms")))?;
         let records = plain(w, &process, 1);
         let batch = encode_batch(&records, Compression::None, ts).map_err(|e| w.harness(e))?;
-        let result = client.request(produce_request(&real, partition, batch, -1, w.timeout().as_millis() as i32)).await;
-        record_sends(w, &process, &real, partition, &records, result.as_ref());
+        // The outcome is in the history; Then steps judge it.
+        let _ = send_batch(w, &mut client, &process, &real, partition, &records, batch).await;
     }
     Ok(())
 }
@@ -263,8 +286,7 @@ async fn corrupted(w: &mut KafkaWorld, partition: i32, topic: String) -> StepRes
     let real = w.topic(&topic);
     let value = format!("{}:{}", w.next_value(&process), "x".repeat(200));
     let records = vec![Record { key: None, value: Some(value), headers: Vec::new() }];
-    let batch =
-        encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+    let batch = encode_now(w, &records)?;
     let mut corrupt = BytesMut::from(&batch[..]);
     // The last bytes of an uncompressed batch are the value's tail and the header count.
     let at = corrupt.len() - 20;
@@ -272,12 +294,7 @@ async fn corrupted(w: &mut KafkaWorld, partition: i32, topic: String) -> StepRes
     let result =
         client.request(produce_request(&real, partition, corrupt.freeze(), -1, w.timeout().as_millis() as i32)).await;
     record_sends(w, &process, &real, partition, &records, result.as_ref());
-    let resp = result.map_err(|e| w.wire_error(e))?;
-    w.last_error = Some(
-        produce_result(&resp)
-            .map(|(e, _)| e)
-            .ok_or_else(|| w.harness("Produce answered with another response type"))?,
-    );
+    remember_produce_error(w, result)?;
     Ok(())
 }
 
@@ -289,8 +306,7 @@ async fn with_acks(w: &mut KafkaWorld, partition: i32, topic: String, acks: i16)
     let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
     let records = vec![Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }];
-    let batch =
-        encode_batch(&records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))?;
+    let batch = encode_now(w, &records)?;
     let req = produce_request(&real, partition, batch, acks, w.timeout().as_millis() as i32);
     if acks == 0 {
         let v = client.version_for(kafka_protocol::messages::ApiKey::Produce).map_err(|e| w.wire_error(e))?;
@@ -307,12 +323,7 @@ async fn with_acks(w: &mut KafkaWorld, partition: i32, topic: String, acks: i16)
     }
     let result = client.request(req).await;
     record_sends(w, &process, &real, partition, &records, result.as_ref());
-    let resp = result.map_err(|e| w.wire_error(e))?;
-    w.last_error = Some(
-        produce_result(&resp)
-            .map(|(e, _)| e)
-            .ok_or_else(|| w.harness("Produce answered with another response type"))?,
-    );
+    remember_produce_error(w, result)?;
     Ok(())
 }
 
