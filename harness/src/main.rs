@@ -105,8 +105,12 @@ fn main() -> ExitCode {
         },
         Command::List { features } => match discover(&features) {
             Ok(scenarios) => {
+                // A closed pipe (`list | head`) ends the listing quietly.
+                let mut out = std::io::stdout().lock();
                 for s in scenarios {
-                    println!("{}", s.name());
+                    if writeln!(out, "{}", s.name()).is_err() {
+                        break;
+                    }
                 }
                 ExitCode::SUCCESS
             }

@@ -74,15 +74,22 @@ where
     };
     match cli.command {
         Command::Defects => {
-            if !cfg!(feature = "defects") {
-                println!("(this build has no defect registry; rebuild with --features defects to use them)");
-            }
-            for d in defects::REGISTRY {
-                println!("{:<32} breaks: {}", d.name, d.guarantee);
-                for s in d.caught_by {
-                    println!("{:<32}   caught by: {s}", "");
+            // writeln! rather than println!: `kafka-reference defects | head` must not panic
+            // when the reader goes away.
+            let mut out = std::io::stdout().lock();
+            let mut list = || -> std::io::Result<()> {
+                if !cfg!(feature = "defects") {
+                    writeln!(out, "(this build has no defect registry; rebuild with --features defects to use them)")?;
                 }
-            }
+                for d in defects::REGISTRY {
+                    writeln!(out, "{:<32} breaks: {}", d.name, d.guarantee)?;
+                    for s in d.caught_by {
+                        writeln!(out, "{:<32}   caught by: {s}", "")?;
+                    }
+                }
+                Ok(())
+            };
+            let _ = list();
             std::process::ExitCode::SUCCESS
         }
         Command::Broker(args) => match run_broker(args) {
