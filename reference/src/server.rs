@@ -69,10 +69,6 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl st
                     tokio::spawn(async move {
                         if let Err(e) = connection(stream, peer, broker).await {
                             tracing::info!("closing connection from {peer}: {e}");
-                            if active(Defect::CrashOnMalformedFrame) && e.is_malformed_input() {
-                                // The defect: one bad client takes the broker down for everyone.
-                                std::process::exit(70);
-                            }
                         }
                     });
                 }
@@ -84,14 +80,31 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl st
 }
 
 async fn connection(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) -> Result<(), ConnectionError> {
+    let result = serve_connection(&mut stream, peer, broker).await;
+    if let Err(e) = &result
+        && active(Defect::CrashOnMalformedFrame)
+        && e.is_malformed_input()
+    {
+        // The defect: one bad client takes the broker down for everyone. It exits while this
+        // connection is still open, so its peer sees the close only as the process dies.
+        std::process::exit(70);
+    }
+    result
+}
+
+async fn serve_connection(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+) -> Result<(), ConnectionError> {
     stream.set_nodelay(true)?;
     let mut frames = FrameReader::new(broker.config.socket_request_max_bytes);
     loop {
-        let Some(frame) = frames.next(&mut stream).await? else { return Ok(()) };
+        let Some(frame) = frames.next(stream).await? else { return Ok(()) };
         if active(Defect::ReorderBatches) {
             // The defect: handle a request that arrives right behind this one first, breaking
             // the one-request-at-a-time order Kafka keeps per connection.
-            match tokio::time::timeout(REORDER_WINDOW, frames.next(&mut stream)).await {
+            match tokio::time::timeout(REORDER_WINDOW, frames.next(stream)).await {
                 Ok(Ok(Some(next))) => {
                     let second = handle_frame(next, &broker, peer).await?;
                     let first = handle_frame(frame, &broker, peer).await?;
