@@ -61,6 +61,8 @@ pub struct Cluster {
     launcher: Option<Launcher>,
     brokers: Vec<ReferenceBroker>,
     bootstrap: Vec<String>,
+    /// Brokers paused and not yet resumed: `heal` resumes them.
+    paused: std::collections::BTreeSet<i32>,
     /// Removed when the cluster is dropped, after its processes are killed.
     _dir: Option<tempfile::TempDir>,
 }
@@ -82,6 +84,7 @@ impl Cluster {
                 launcher: None,
                 brokers: Vec::new(),
                 bootstrap: bootstrap.clone(),
+                paused: Default::default(),
                 _dir: None,
             }),
             TargetKind::LibrdkafkaMock { brokers } => {
@@ -102,6 +105,7 @@ impl Cluster {
                     launcher: None,
                     brokers: vec![broker],
                     bootstrap,
+                    paused: Default::default(),
                     _dir: Some(dir),
                 })
             }
@@ -125,6 +129,7 @@ impl Cluster {
                     launcher: Some(launcher),
                     brokers: vec![broker],
                     bootstrap,
+                    paused: Default::default(),
                     _dir: Some(dir),
                 })
             }
@@ -181,6 +186,55 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// Freezes a broker (SIGSTOP): its sockets stay open and nothing is answered, as in a long
+    /// GC pause or a stalled disk.
+    pub async fn pause(&mut self, node: i32) -> Result<(), ClusterError> {
+        self.signal(node, Signal::SIGSTOP, "pause").await
+    }
+
+    /// Undoes `pause` (SIGCONT).
+    pub async fn resume(&mut self, node: i32) -> Result<(), ClusterError> {
+        self.signal(node, Signal::SIGCONT, "resume").await
+    }
+
+    async fn signal(&mut self, node: i32, signal: Signal, action: &'static str) -> Result<(), ClusterError> {
+        match &self.target.kind {
+            TargetKind::External { process, .. } => {
+                let command = process
+                    .as_ref()
+                    .and_then(|p| if signal == Signal::SIGSTOP { p.pause.clone() } else { p.resume.clone() })
+                    .ok_or(ClusterError::NoProcessControl { action })?;
+                run_command(&command, node, self.target.timeouts.startup_ms).await?;
+            }
+            TargetKind::LibrdkafkaMock { .. } => return Err(ClusterError::NoProcessControl { action }),
+            TargetKind::Reference { .. } => {
+                let b = self.brokers.iter_mut().find(|b| b.node_id == node).ok_or(ClusterError::UnknownBroker(node))?;
+                if let Some(pid) = b.child.as_ref().and_then(Child::id) {
+                    kill(Pid::from_raw(pid as i32), signal).map_err(|e| std::io::Error::other(e.to_string()))?;
+                }
+            }
+        }
+        if signal == Signal::SIGSTOP {
+            self.paused.insert(node);
+        } else {
+            self.paused.remove(&node);
+        }
+        Ok(())
+    }
+
+    /// Undoes every process fault still in place: run after every scenario, so the next one
+    /// (on a shared external cluster) finds every broker running.
+    pub async fn heal(&mut self) -> Vec<ClusterError> {
+        let paused: Vec<i32> = self.paused.iter().copied().collect();
+        let mut errors = Vec::new();
+        for node in paused {
+            if let Err(e) = self.resume(node).await {
+                errors.push(e);
+            }
+        }
+        errors
     }
 
     /// Starts a stopped broker on the same address with the same data directory.

@@ -21,6 +21,7 @@ pub fn guarantee(area: &str) -> String {
         "consume" => "fetch and auto.offset.reset",
         "protocol" => "malformed and unsupported requests",
         "topics" => "topic administration and configs",
+        "faults" => "behaviour under faults",
         other => other,
     };
     name.to_string()

@@ -212,7 +212,12 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
                 if let Some(w) = world {
                     let mut artifacts =
                         Artifacts { history_jsonl: Some(w.history.to_jsonl()), broker_logs: Vec::new() };
-                    if let Some(cluster) = w.cluster.take() {
+                    if let Some(mut cluster) = w.cluster.take() {
+                        // Faults are healed after every scenario, passed or failed, so that the
+                        // next scenario on a shared cluster finds it whole.
+                        for e in cluster.heal().await {
+                            tracing::warn!("healing after the scenario: {e}");
+                        }
                         for id in cluster.broker_ids() {
                             if let Some(log) = cluster.broker_log(id) {
                                 artifacts.broker_logs.push((id, log));

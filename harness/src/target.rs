@@ -72,6 +72,12 @@ pub struct ProcessCommands {
     pub kill: String,
     /// Starts a stopped or killed broker with its data, and waits until it accepts connections.
     pub start: String,
+    /// Freezes a broker without closing its sockets (SIGSTOP or equivalent). Optional.
+    #[serde(default)]
+    pub pause: Option<String>,
+    /// Undoes `pause` (SIGCONT or equivalent). Required with `pause`.
+    #[serde(default)]
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -166,6 +172,9 @@ impl Target {
                         if cmd.trim().is_empty() {
                             return Err(invalid(&format!("kind.process.{field}"), "must not be empty".into()));
                         }
+                    }
+                    if p.pause.is_some() != p.resume.is_some() {
+                        return Err(invalid("kind.process.pause", "pause and resume go together".into()));
                     }
                 }
             }

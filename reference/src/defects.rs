@@ -95,7 +95,10 @@ pub const REGISTRY: &[DefectInfo] = &[
         defect: Defect::DuplicateAppend,
         name: "duplicate-append",
         guarantee: "each acknowledged record is stored once",
-        caught_by: &["features/produce/round-trip.feature: every acknowledged record is read exactly once"],
+        caught_by: &[
+            "features/produce/round-trip.feature: every acknowledged record is read exactly once",
+            "features/faults/paused-broker.feature: sends to a paused broker end unknown and acknowledged records are read exactly once",
+        ],
     },
     DefectInfo {
         defect: Defect::IgnoreMaxBytes,

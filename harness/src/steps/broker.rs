@@ -52,3 +52,66 @@ async fn still_serves(w: &mut KafkaWorld) -> StepResult {
         Err(e) => Err(w.verdict(format!("Metadata on a new connection failed: {e}"))),
     }
 }
+
+/// The node ids of the brokers a scenario acts on: those the harness started, or, on an
+/// external target, those Metadata lists.
+async fn broker_ids(w: &mut KafkaWorld) -> Result<Vec<i32>, crate::world::StepError> {
+    let ids = w.cluster().await?.broker_ids();
+    if !ids.is_empty() {
+        return Ok(ids);
+    }
+    let mut client = w.wire().await?;
+    let req = kafka_protocol::messages::MetadataRequest::default().with_topics(Some(Vec::new()));
+    match client.request(kafka_protocol::messages::RequestKind::Metadata(req)).await.map_err(|e| w.wire_error(e))? {
+        kafka_protocol::messages::ResponseKind::Metadata(m) => Ok(m.brokers.iter().map(|b| b.node_id.0).collect()),
+        _ => Err(w.harness("Metadata answered with another response type")),
+    }
+}
+
+async fn signal_all(w: &mut KafkaWorld, pause: bool) -> StepResult {
+    for id in broker_ids(w).await? {
+        let cluster = w.cluster().await?;
+        let result = if pause { cluster.pause(id).await } else { cluster.resume(id).await };
+        match result {
+            Ok(()) => {}
+            Err(e @ ClusterError::NoProcessControl { .. }) => return Err(w.unsupported(e.to_string())),
+            Err(e) => return Err(w.harness(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// SIGSTOP: the broker keeps its sockets open and answers nothing, as in a long GC pause.
+#[when("the broker is paused")]
+async fn paused(w: &mut KafkaWorld) -> StepResult {
+    signal_all(w, true).await
+}
+
+#[when("the broker is resumed")]
+async fn resumed(w: &mut KafkaWorld) -> StepResult {
+    signal_all(w, false).await
+}
+
+/// A fault scenario must have exercised its fault: sends that got no answer in time are
+/// recorded as unknown, never as failed.
+#[then("some sends ended unknown")]
+async fn some_unknown(w: &mut KafkaWorld) -> StepResult {
+    use crate::history::{Op, Outcome};
+    let events = w.history.events();
+    let unknown =
+        events.iter().filter(|e| matches!((&e.op, &e.outcome), (Op::Send { .. }, Outcome::Unknown { .. }))).count();
+    let failed: Vec<String> = events
+        .iter()
+        .filter_map(|e| match (&e.op, &e.outcome) {
+            (Op::Send { .. }, Outcome::Fail { error }) => Some(error.clone()),
+            _ => None,
+        })
+        .collect();
+    if !failed.is_empty() {
+        return Err(w.verdict(format!("{} sends failed outright during the fault, e.g. {}", failed.len(), failed[0])));
+    }
+    if unknown == 0 {
+        return Err(w.harness("no send ended unknown: the fault did not take effect, so the scenario proves nothing"));
+    }
+    Ok(())
+}
