@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need on a fresh Debian/Ubuntu machine:
 # - a C toolchain, make, zlib and pkg-config: rdkafka-sys builds librdkafka from source;
-# - kcat, confluent-kafka and kafka-python: the interop tests use clients nobody here wrote;
+# - kcat, confluent-kafka, kafka-python and toxiproxy-python: the interop tests use clients nobody
+#   here wrote;
+# - libssl-dev: the toxiproxy_rust test client (reqwest 0.11 with native-tls) links OpenSSL;
 # - cargo-nextest: the test runner.
 # Idempotent: installs only what is missing.
 set -euo pipefail
@@ -12,7 +14,7 @@ sudo=""
 
 if command -v apt-get >/dev/null 2>&1; then
   missing=""
-  for pkg in build-essential zlib1g-dev pkg-config kcat python3 python3-pip; do
+  for pkg in build-essential zlib1g-dev pkg-config libssl-dev kcat python3 python3-pip; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
   done
   # python3 from another installer (pyenv, ...) is fine: only install Debian's if there is none.
@@ -28,7 +30,7 @@ else
   echo "ci/setup.sh: no apt-get; install a C toolchain, zlib, kcat and python3 yourself" >&2
 fi
 
-if ! python3 -c 'import confluent_kafka, kafka' 2>/dev/null; then
+if ! python3 -c 'import confluent_kafka, kafka, toxiproxy' 2>/dev/null; then
   echo "ci/setup.sh: installing the Python clients (ci/requirements.txt)"
   python3 -m pip install -q -r ci/requirements.txt 2>/dev/null \
     || python3 -m pip install -q --break-system-packages -r ci/requirements.txt

@@ -11,6 +11,8 @@
 //! - [`world`] and [`steps`]: the cucumber World and the step vocabulary, one file per domain.
 //! - [`runner`]: finds scenarios and runs each on its own runtime, classifying the outcome.
 //! - [`report`]: `report.md`, `report.json`, `junit.xml` and the histories of failures.
+//! - [`toxiproxy`]: an embedded toxiproxy-compatible server (REST API and toxics of toxiproxy
+//!   2.x) for network faults, also runnable alone as `kafka-conformance toxiproxy`.
 
 pub mod checker;
 pub mod cluster;
@@ -20,5 +22,6 @@ pub mod report;
 pub mod runner;
 pub mod steps;
 pub mod target;
+pub mod toxiproxy;
 pub mod wire;
 pub mod world;

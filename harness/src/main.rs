@@ -69,6 +69,13 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         brokers: i32,
     },
+    /// Run an embedded toxiproxy-compatible server: toxiproxy's REST API on --listen, proxying
+    /// TCP with its toxics. Prints the bound address on a line of its own once ready; runs until
+    /// SIGTERM or ctrl-c. Any toxiproxy client can drive it.
+    Toxiproxy {
+        #[arg(long, default_value = "127.0.0.1:8474")]
+        listen: String,
+    },
     /// Run the embedded reference broker: `kafka-conformance reference broker --help`.
     #[command(disable_help_flag = true)]
     Reference {
@@ -84,6 +91,7 @@ fn main() -> ExitCode {
             kafka_reference::cli::main_from(std::iter::once("kafka-reference".to_string()).chain(args))
         }
         Command::MockCluster { brokers } => mock_cluster(brokers),
+        Command::Toxiproxy { listen } => kafka_conformance::toxiproxy::run_cli(&listen),
         Command::CheckTarget { file } => match Target::load(&file) {
             Ok(t) => {
                 println!(
