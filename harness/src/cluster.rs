@@ -45,12 +45,16 @@ pub enum ClusterError {
     #[error("broker {0} is not part of this cluster")]
     UnknownBroker(i32),
     #[error(transparent)]
+    Fault(#[from] crate::faults::FaultError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
 struct ReferenceBroker {
     node_id: i32,
     addr: SocketAddr,
+    /// The address Metadata gives clients: the broker's proxy, so faults cannot be bypassed.
+    advertise: Option<String>,
     data_dir: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
@@ -61,6 +65,10 @@ pub struct Cluster {
     launcher: Option<Launcher>,
     brokers: Vec<ReferenceBroker>,
     bootstrap: Vec<String>,
+    /// Network faults between the clients and the brokers, where the target has toxiproxy.
+    faults: Option<crate::faults::Faults>,
+    /// The embedded toxiproxy server of a reference cluster; stops when the cluster is dropped.
+    _toxiproxy: Option<crate::toxiproxy::Server>,
     /// Brokers paused and not yet resumed: `heal` resumes them.
     paused: std::collections::BTreeSet<i32>,
     /// Removed when the cluster is dropped, after its processes are killed.
@@ -85,6 +93,8 @@ impl Cluster {
                 brokers: Vec::new(),
                 bootstrap: bootstrap.clone(),
                 paused: Default::default(),
+                faults: None,
+                _toxiproxy: None,
                 _dir: None,
             }),
             TargetKind::LibrdkafkaMock { brokers } => {
@@ -95,6 +105,7 @@ impl Cluster {
                 let broker = ReferenceBroker {
                     node_id: 1,
                     addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    advertise: None,
                     data_dir: dir.path().to_path_buf(),
                     log_path: dir.path().join("mock.log"),
                     child: Some(child),
@@ -106,30 +117,40 @@ impl Cluster {
                     brokers: vec![broker],
                     bootstrap,
                     paused: Default::default(),
+                    faults: None,
+                    _toxiproxy: None,
                     _dir: Some(dir),
                 })
             }
             TargetKind::Reference { .. } => {
                 let launcher = launcher.cloned().map_or_else(Launcher::current_exe, Ok)?;
                 let dir = tempfile::Builder::new().prefix("kafka-conformance-").tempdir()?;
+                // Every client connection goes through the broker's proxy on an embedded
+                // toxiproxy: the broker advertises the proxy, so clients cannot bypass it.
+                let toxiproxy = crate::toxiproxy::Server::start("127.0.0.1:0").await?;
+                let mut faults = crate::faults::Faults::new(toxiproxy.addr.to_string());
                 let node_id = 1;
-                let data_dir = dir.path().join(format!("broker-{node_id}"));
-                let log_path = dir.path().join(format!("broker-{node_id}.log"));
+                // The proxy's port must be known before the broker starts (it advertises it);
+                // its upstream is set once the broker has bound its own port.
+                let proxy = faults.create_proxy(node_id, "127.0.0.1:0", "127.0.0.1:9").await?;
                 let mut broker = ReferenceBroker {
                     node_id,
                     addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                    data_dir,
-                    log_path,
+                    advertise: Some(proxy.clone()),
+                    data_dir: dir.path().join(format!("broker-{node_id}")),
+                    log_path: dir.path().join(format!("broker-{node_id}.log")),
                     child: None,
                 };
                 spawn(&launcher, target, &mut broker).await?;
-                let bootstrap = vec![broker.addr.to_string()];
+                faults.set_upstream(node_id, &broker.addr.to_string()).await?;
                 Ok(Cluster {
                     target: target.clone(),
                     launcher: Some(launcher),
                     brokers: vec![broker],
-                    bootstrap,
+                    bootstrap: vec![proxy],
                     paused: Default::default(),
+                    faults: Some(faults),
+                    _toxiproxy: Some(toxiproxy),
                     _dir: Some(dir),
                 })
             }
@@ -146,6 +167,11 @@ impl Cluster {
 
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// Network faults, where the target has toxiproxy in front of its brokers.
+    pub fn faults(&self) -> Option<&crate::faults::Faults> {
+        self.faults.as_ref()
     }
 
     /// Node ids of the brokers this harness controls (empty for an external target).
@@ -229,6 +255,11 @@ impl Cluster {
     pub async fn heal(&mut self) -> Vec<ClusterError> {
         let paused: Vec<i32> = self.paused.iter().copied().collect();
         let mut errors = Vec::new();
+        if let Some(f) = &self.faults
+            && let Err(e) = f.heal().await
+        {
+            errors.push(e.into());
+        }
         for node in paused {
             if let Err(e) = self.resume(node).await {
                 errors.push(e);
@@ -278,6 +309,9 @@ async fn spawn(launcher: &Launcher, target: &Target, b: &mut ReferenceBroker) ->
         .arg(&b.data_dir)
         .arg("--config")
         .arg(format!("node.id={}", b.node_id));
+    if let Some(a) = &b.advertise {
+        cmd.arg("--advertise").arg(a);
+    }
     for (k, v) in config {
         cmd.arg("--config").arg(format!("{k}={v}"));
     }

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`target`]: target files (`fixtures/targets/*.yaml`), one schema, validated with clear errors.
 //! - [`cluster`]: the brokers a scenario talks to; starts reference brokers as real processes.
+//! - [`faults`]: network faults through toxiproxy's REST API (one registry of named faults).
 //! - [`wire`]: a wire-level client on `kafka-protocol` for exact broker checks.
 //! - [`kafka`]: librdkafka (`rdkafka`) producers and consumers, recorded in the history.
 //! - [`history`]: every operation with its outcome: ok, fail, or unknown.
@@ -16,6 +17,7 @@
 
 pub mod checker;
 pub mod cluster;
+pub mod faults;
 pub mod history;
 pub mod kafka;
 pub mod report;

@@ -193,9 +193,41 @@ impl KafkaWorld {
             let ctx = self.ctx()?.clone();
             let cluster =
                 Cluster::start(&ctx.target, ctx.launcher.as_ref()).await.map_err(|e| self.harness(e.to_string()))?;
+            let proxied = cluster.faults().is_some();
+            let proxies = cluster.bootstrap_addrs().to_vec();
             self.cluster = Some(cluster);
+            if proxied {
+                self.check_wiring(&proxies).await?;
+            }
         }
         self.cluster.as_mut().ok_or_else(|| StepError("unreachable: cluster was just started".into()))
+    }
+
+    /// Kafka clients follow the addresses Metadata gives them, so a proxy they can bypass
+    /// injects nothing (toxiproxy #171): every advertised broker must be a proxy.
+    async fn check_wiring(&mut self, proxies: &[String]) -> Result<(), StepError> {
+        let timeout = self.timeout();
+        let addr = proxies.first().cloned().unwrap_or_default();
+        let mut client =
+            WireClient::connect(&addr, timeout).await.map_err(|e| self.harness(format!("through the proxy: {e}")))?;
+        let req = kafka_protocol::messages::MetadataRequest::default().with_topics(Some(Vec::new()));
+        let resp = client
+            .request(kafka_protocol::messages::RequestKind::Metadata(req))
+            .await
+            .map_err(|e| self.wire_error(e))?;
+        let kafka_protocol::messages::ResponseKind::Metadata(m) = resp else {
+            return Err(self.harness("Metadata answered with another response type"));
+        };
+        for b in &m.brokers {
+            let advertised = format!("{}:{}", b.host.as_str(), b.port);
+            if !proxies.contains(&advertised) {
+                return Err(self.harness(format!(
+                    "broker {} advertises {advertised}, which is not one of its fault proxies {proxies:?}: clients would bypass the faults",
+                    b.node_id.0
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub async fn bootstrap(&mut self) -> Result<String, StepError> {

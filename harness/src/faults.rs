@@ -1,0 +1,169 @@
+//! Network faults, driven through toxiproxy's REST API so that the embedded server
+//! ([`crate::toxiproxy`]) and a user's own toxiproxy 2.x are the same to the harness.
+//!
+//! This is the one registry of named network faults (kafkatest's `failures` dict); process
+//! faults (pause, kill, restart) live with the brokers in [`crate::cluster`]. Calls go through
+//! the `toxiproxy_rust` client where it has the operation; it is blocking (reqwest blocking),
+//! so every call runs on a blocking thread, never on a tokio worker. What it lacks (changing a
+//! proxy's upstream, `reset_peer`, removing one toxic) goes over the same REST API directly.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use toxiproxy_rust::client::Client;
+
+/// A network fault between the clients and one broker, by its registry name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkFault {
+    /// `latency`: every answer from the broker is delayed.
+    Latency { ms: u32, jitter_ms: u32 },
+    /// `reset-peer`: live connections are reset (TCP RST); new ones work.
+    ResetPeer,
+    /// `partition`: the broker is unreachable: live connections are cut, new ones refused.
+    Partition,
+    /// `answers-lost`: requests reach the broker, its answers never come back.
+    AnswersLost,
+}
+
+impl NetworkFault {
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkFault::Latency { .. } => "latency",
+            NetworkFault::ResetPeer => "reset-peer",
+            NetworkFault::Partition => "partition",
+            NetworkFault::AnswersLost => "answers-lost",
+        }
+    }
+}
+
+/// Trouble reaching toxiproxy: harness trouble, never a verdict on the broker.
+#[derive(Debug, thiserror::Error)]
+#[error("toxiproxy at {addr}: {message}")]
+pub struct FaultError {
+    pub addr: String,
+    pub message: String,
+}
+
+/// The proxies in front of a cluster's brokers, by node id.
+#[derive(Debug)]
+pub struct Faults {
+    /// `host:port` of toxiproxy's API.
+    addr: String,
+    proxies: BTreeMap<i32, String>,
+    /// Whether a fault was applied since the last heal: healing a clean network costs a call.
+    dirty: std::sync::atomic::AtomicBool,
+}
+
+impl Faults {
+    pub fn new(addr: String) -> Faults {
+        Faults { addr, proxies: BTreeMap::new(), dirty: std::sync::atomic::AtomicBool::new(false) }
+    }
+
+    fn err(&self, message: impl Into<String>) -> FaultError {
+        FaultError { addr: self.addr.clone(), message: message.into() }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(String) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, FaultError> {
+        let addr = self.addr.clone();
+        tokio::task::spawn_blocking(move || f(addr))
+            .await
+            .map_err(|e| self.err(e.to_string()))?
+            .map_err(|e| self.err(e))
+    }
+
+    /// Creates (or replaces) the proxy for a broker and returns the address it listens on.
+    /// Set-up, not a fault: it goes over the REST API directly, which is much cheaper than
+    /// toxiproxy_rust's client (a blocking reqwest client with its own runtime per call).
+    pub async fn create_proxy(&mut self, node: i32, listen: &str, upstream: &str) -> Result<String, FaultError> {
+        let name = format!("broker-{node}");
+        let body =
+            serde_json::json!([{ "name": name, "listen": listen, "upstream": upstream, "enabled": true }]).to_string();
+        let answer = self.blocking(move |addr| http(&addr, "POST", "/populate", Some(&body))).await?;
+        let json: serde_json::Value =
+            serde_json::from_str(&answer).map_err(|e| self.err(format!("populate answered {answer:?}: {e}")))?;
+        let listen = json["proxies"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name.as_str()))
+            .and_then(|p| p["listen"].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| self.err(format!("populate did not return proxy {name}: {answer}")))?;
+        self.proxies.insert(node, name);
+        Ok(listen)
+    }
+
+    /// Points a broker's proxy at the broker's real address (known once it has started).
+    pub async fn set_upstream(&self, node: i32, upstream: &str) -> Result<(), FaultError> {
+        let name = self.proxy(node)?;
+        let body = serde_json::json!({ "upstream": upstream }).to_string();
+        self.blocking(move |addr| http(&addr, "POST", &format!("/proxies/{name}"), Some(&body)).map(|_| ())).await
+    }
+
+    fn proxy(&self, node: i32) -> Result<String, FaultError> {
+        self.proxies.get(&node).cloned().ok_or_else(|| self.err(format!("no proxy for broker {node}")))
+    }
+
+    pub fn proxied_brokers(&self) -> Vec<i32> {
+        self.proxies.keys().copied().collect()
+    }
+
+    /// Puts a fault in place between the clients and one broker.
+    pub async fn apply(&self, node: i32, fault: NetworkFault) -> Result<(), FaultError> {
+        let name = self.proxy(node)?;
+        self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.blocking(move |addr| {
+            let client = Client::new(addr.as_str());
+            match fault {
+                NetworkFault::Latency { ms, jitter_ms } => {
+                    client.find_proxy(&name)?.with_latency("downstream".into(), ms, jitter_ms, 1.0);
+                    Ok(())
+                }
+                NetworkFault::Partition => client.find_proxy(&name)?.disable(),
+                // toxiproxy_rust has no reset_peer: add it (timeout 0 resets the live
+                // connections at once) and take it away again, so new connections work.
+                NetworkFault::ResetPeer => {
+                    let toxic = r#"{"name":"reset_once","type":"reset_peer","stream":"downstream","toxicity":1.0,"attributes":{"timeout":0}}"#;
+                    http(&addr, "POST", &format!("/proxies/{name}/toxics"), Some(toxic))?;
+                    http(&addr, "DELETE", &format!("/proxies/{name}/toxics/reset_once"), None).map(|_| ())
+                }
+                NetworkFault::AnswersLost => {
+                    client.find_proxy(&name)?.with_timeout("downstream".into(), 0, 1.0);
+                    Ok(())
+                }
+            }
+        })
+        .await
+    }
+
+    /// Removes every toxic and re-enables every proxy (toxiproxy's `POST /reset`).
+    pub async fn heal(&self) -> Result<(), FaultError> {
+        if !self.dirty.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.blocking(|addr| Client::new(addr.as_str()).reset()).await
+    }
+}
+
+/// One HTTP/1.1 request to toxiproxy's API; `Connection: close` keeps reading simple. Returns
+/// the body of a 2xx answer, or the status line and body as the error.
+fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> Result<String, String> {
+    let timeout = Duration::from_secs(5);
+    let target = addr.parse().map_err(|e| format!("{addr} is not host:port: {e}"))?;
+    let mut stream = TcpStream::connect_timeout(&target, timeout).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+    let status: u16 = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    if (200..300).contains(&status) { Ok(body) } else { Err(format!("{method} {path} answered {status}: {body}")) }
+}
