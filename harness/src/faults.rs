@@ -47,18 +47,18 @@ pub struct FaultError {
 }
 
 /// The proxies in front of a cluster's brokers, by node id.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Faults {
     /// `host:port` of toxiproxy's API.
     addr: String,
     proxies: BTreeMap<i32, String>,
     /// Whether a fault was applied since the last heal: healing a clean network costs a call.
-    dirty: std::sync::atomic::AtomicBool,
+    dirty: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Faults {
     pub fn new(addr: String) -> Faults {
-        Faults { addr, proxies: BTreeMap::new(), dirty: std::sync::atomic::AtomicBool::new(false) }
+        Faults { addr, proxies: BTreeMap::new(), dirty: Default::default() }
     }
 
     fn err(&self, message: impl Into<String>) -> FaultError {

@@ -83,55 +83,75 @@ pub struct Session<'a> {
 /// enqueued before any is awaited so that up to `max.in.flight.requests.per.connection`
 /// requests are really in flight. Each send is recorded in the order it was issued.
 pub async fn produce(s: &Session<'_>, topic: &str, partition: Option<i32>, records: &[Record]) -> Result<(), String> {
-    let mut cfg = client_config(s.bootstrap, s.configs);
-    if !s.configs.contains_key("message.timeout.ms") && !s.configs.contains_key("delivery.timeout.ms") {
-        cfg.set("message.timeout.ms", s.timeout.as_millis().to_string());
-    }
-    let producer: FutureProducer = cfg.create().map_err(|e| format!("cannot create the producer: {e}"))?;
-    let mut pending = Vec::with_capacity(records.len());
-    for r in records {
-        let mut headers = OwnedHeaders::new();
-        for h in &r.headers {
-            headers = headers.insert(RdHeader { key: &h.key, value: h.value.as_deref() });
-        }
-        let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
-        if let Some(p) = partition {
-            rec = rec.partition(p);
-        }
-        if let Some(k) = &r.key {
-            rec = rec.key(k.as_slice());
-        }
-        if let Some(v) = &r.value {
-            rec = rec.payload(v.as_bytes());
-        }
-        pending.push(producer.send_result(rec).map_err(|(e, _)| e));
-    }
-    for (r, fut) in records.iter().zip(pending) {
-        let (partition_seen, offset, outcome) = match fut {
-            Err(e) => {
-                let (name, _) = classify(&e);
-                (partition.unwrap_or(-1), None, Outcome::Fail { error: name })
-            }
-            Ok(f) => match f.await {
-                Ok(Ok(d)) => (d.partition, Some(d.offset), Outcome::Ok),
-                Ok(Err((e, _))) => {
-                    let (name, unknown) = classify(&e);
-                    let outcome =
-                        if unknown { Outcome::Unknown { error: name } } else { Outcome::Fail { error: name } };
-                    (partition.unwrap_or(-1), None, outcome)
-                }
-                Err(_) => {
-                    (partition.unwrap_or(-1), None, Outcome::Unknown { error: "producer dropped the delivery".into() })
-                }
-            },
-        };
-        s.history.record(
-            s.process,
-            Op::Send { topic: topic.to_string(), partition: partition_seen, record: r.clone(), offset },
-            outcome,
-        );
-    }
+    Producer::new(s)?.send(s, topic, partition, records).await;
     Ok(())
+}
+
+/// A librdkafka producer that outlives one batch of sends: a fault can be put in place after it
+/// has connected and learned the cluster's metadata.
+pub struct Producer {
+    inner: FutureProducer,
+}
+
+impl Producer {
+    pub fn new(s: &Session<'_>) -> Result<Producer, String> {
+        let mut cfg = client_config(s.bootstrap, s.configs);
+        if !s.configs.contains_key("message.timeout.ms") && !s.configs.contains_key("delivery.timeout.ms") {
+            cfg.set("message.timeout.ms", s.timeout.as_millis().to_string());
+        }
+        let inner: FutureProducer = cfg.create().map_err(|e| format!("cannot create the producer: {e}"))?;
+        Ok(Producer { inner })
+    }
+
+    /// Sends records in order, all enqueued before any is awaited, and records each send.
+    pub async fn send(&self, s: &Session<'_>, topic: &str, partition: Option<i32>, records: &[Record]) {
+        let producer = &self.inner;
+        let mut pending = Vec::with_capacity(records.len());
+        for r in records {
+            let mut headers = OwnedHeaders::new();
+            for h in &r.headers {
+                headers = headers.insert(RdHeader { key: &h.key, value: h.value.as_deref() });
+            }
+            let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
+            if let Some(p) = partition {
+                rec = rec.partition(p);
+            }
+            if let Some(k) = &r.key {
+                rec = rec.key(k.as_slice());
+            }
+            if let Some(v) = &r.value {
+                rec = rec.payload(v.as_bytes());
+            }
+            pending.push(producer.send_result(rec).map_err(|(e, _)| e));
+        }
+        for (r, fut) in records.iter().zip(pending) {
+            let (partition_seen, offset, outcome) = match fut {
+                Err(e) => {
+                    let (name, _) = classify(&e);
+                    (partition.unwrap_or(-1), None, Outcome::Fail { error: name })
+                }
+                Ok(f) => match f.await {
+                    Ok(Ok(d)) => (d.partition, Some(d.offset), Outcome::Ok),
+                    Ok(Err((e, _))) => {
+                        let (name, unknown) = classify(&e);
+                        let outcome =
+                            if unknown { Outcome::Unknown { error: name } } else { Outcome::Fail { error: name } };
+                        (partition.unwrap_or(-1), None, outcome)
+                    }
+                    Err(_) => (
+                        partition.unwrap_or(-1),
+                        None,
+                        Outcome::Unknown { error: "producer dropped the delivery".into() },
+                    ),
+                },
+            };
+            s.history.record(
+                s.process,
+                Op::Send { topic: topic.to_string(), partition: partition_seen, record: r.clone(), offset },
+                outcome,
+            );
+        }
+    }
 }
 
 /// Where a consumer starts.

@@ -52,7 +52,7 @@ fn report_json(dir: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn certify_an_external_target_reports_process_scenarios_as_not_supported() {
+fn certify_an_external_target_reports_process_and_fault_scenarios_as_not_supported() {
     let broker = ExternalBroker::start();
     let work = tempfile::tempdir().expect("tempdir");
     let target = work.path().join("external.yaml");
@@ -75,11 +75,12 @@ fn certify_an_external_target_reports_process_scenarios_as_not_supported() {
     let totals = &json["totals"];
     assert_eq!(totals["failed"], 0, "{totals}");
     assert_eq!(totals["errors"], 0, "{totals}");
-    // Every @process scenario, and only those, is not supported without process commands.
+    // Every @process or @fault scenario, and only those, is not supported without process
+    // commands and a toxiproxy in front of the brokers.
     let scenarios = json["scenarios"].as_array().expect("scenarios");
     for s in scenarios {
-        let process = s["tags"].as_array().expect("tags").iter().any(|t| t == "process");
-        let expected = if process { "not supported" } else { "passed" };
+        let needs_control = s["tags"].as_array().expect("tags").iter().any(|t| t == "process" || t == "fault");
+        let expected = if needs_control { "not supported" } else { "passed" };
         assert_eq!(s["outcome"], expected, "{}", s["name"]);
     }
     assert!(scenarios.iter().any(|s| s["outcome"] == "not supported"), "no @process scenario was run");

@@ -57,6 +57,9 @@ pub enum Defect {
     RespondToAcksZero,
     /// Any acks value is accepted and treated as acks=1.
     AcceptAnyAcks,
+    /// When a connection ends, the last batch it appended to each partition is rolled back,
+    /// acknowledged or not (breaks "acknowledged records survive connection resets").
+    LoseLastBatchOnDisconnect,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -89,6 +92,7 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "per-partition order",
         caught_by: &[
             "features/ordering/per-partition-order.feature: pipelined produce requests are appended in the order sent",
+            "features/faults/network-faults.feature: a consumer reads every record in order across connection resets",
         ],
     },
     DefectInfo {
@@ -98,6 +102,7 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/produce/round-trip.feature: every acknowledged record is read exactly once",
             "features/faults/paused-broker.feature: sends to a paused broker end unknown and acknowledged records are read exactly once",
+            "features/faults/network-faults.feature: records produced under 100 ms of latency are read exactly once",
         ],
     },
     DefectInfo {
@@ -219,6 +224,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         name: "accept-any-acks",
         guarantee: "invalid acks are refused with INVALID_REQUIRED_ACKS",
         caught_by: &["features/produce/acks.feature: acks=2 is refused with INVALID_REQUIRED_ACKS"],
+    },
+    DefectInfo {
+        defect: Defect::LoseLastBatchOnDisconnect,
+        name: "lose-last-batch-on-disconnect",
+        guarantee: "acknowledged records survive connection resets",
+        caught_by: &[
+            "features/faults/network-faults.feature: a producer keeps every acknowledged record through connection resets",
+        ],
     },
 ];
 

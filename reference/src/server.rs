@@ -80,7 +80,16 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl st
 }
 
 async fn connection(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) -> Result<(), ConnectionError> {
-    let result = serve_connection(&mut stream, peer, broker).await;
+    let mut appended = Vec::new();
+    let result = serve_connection(&mut stream, peer, broker.clone(), &mut appended).await;
+    if active(Defect::LoseLastBatchOnDisconnect) {
+        // The defect: the last batch this connection appended to each partition is undone.
+        for (topic, partition, base) in appended {
+            if let Some(p) = broker.topic(topic.as_str()).and_then(|t| t.partition(partition)) {
+                let _ = p.log().truncate_to(base);
+            }
+        }
+    }
     if let Err(e) = &result
         && active(Defect::CrashOnMalformedFrame)
         && e.is_malformed_input()
@@ -96,6 +105,7 @@ async fn serve_connection(
     stream: &mut TcpStream,
     peer: SocketAddr,
     broker: Arc<Broker>,
+    appended: &mut Vec<(String, i32, i64)>,
 ) -> Result<(), ConnectionError> {
     stream.set_nodelay(true)?;
     let mut frames = FrameReader::new(broker.config.socket_request_max_bytes);
@@ -106,8 +116,8 @@ async fn serve_connection(
             // the one-request-at-a-time order Kafka keeps per connection.
             match tokio::time::timeout(REORDER_WINDOW, frames.next(stream)).await {
                 Ok(Ok(Some(next))) => {
-                    let second = handle_frame(next, &broker, peer).await?;
-                    let first = handle_frame(frame, &broker, peer).await?;
+                    let second = handle_frame(next, &broker, peer, appended).await?;
+                    let first = handle_frame(frame, &broker, peer, appended).await?;
                     for response in [first, second].into_iter().flatten() {
                         stream.write_all(&response).await?;
                     }
@@ -118,7 +128,7 @@ async fn serve_connection(
                 Ok(Ok(None)) | Err(_) => {}
             }
         }
-        if let Some(response) = handle_frame(frame, &broker, peer).await? {
+        if let Some(response) = handle_frame(frame, &broker, peer, appended).await? {
             stream.write_all(&response).await?;
         }
     }
@@ -177,6 +187,7 @@ async fn handle_frame(
     mut frame: Bytes,
     broker: &Arc<Broker>,
     peer: SocketAddr,
+    appended: &mut Vec<(String, i32, i64)>,
 ) -> Result<Option<Bytes>, ConnectionError> {
     if frame.len() < 4 {
         return Err(ConnectionError::ShortHeader(frame.len()));
@@ -217,7 +228,19 @@ async fn handle_frame(
     }
     let ctx = api::RequestContext { broker: broker.clone(), header, version, peer };
     match api::handle(&ctx, request).await {
-        api::Reply::Send(response) => encode_response(key, version, ctx.header.correlation_id, &response).map(Some),
+        api::Reply::Send(response) => {
+            if active(Defect::LoseLastBatchOnDisconnect)
+                && let kafka_protocol::messages::ResponseKind::Produce(p) = response.as_ref()
+            {
+                for t in &p.responses {
+                    for pr in t.partition_responses.iter().filter(|pr| pr.error_code == 0) {
+                        appended.retain(|(topic, part, _)| !(topic == t.name.as_str() && *part == pr.index));
+                        appended.push((t.name.to_string(), pr.index, pr.base_offset));
+                    }
+                }
+            }
+            encode_response(key, version, ctx.header.correlation_id, &response).map(Some)
+        }
         api::Reply::Nothing => Ok(None),
         api::Reply::Close(reason) => Err(ConnectionError::ClosedByHandler { key, reason }),
     }

@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod consume;
+pub mod fault;
 pub mod offsets;
 pub mod produce;
 pub mod protocol;

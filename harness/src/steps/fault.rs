@@ -1,0 +1,174 @@
+//! Network faults between the client and the broker, through toxiproxy. Every fault is healed
+//! after the scenario whatever its result (`runner.rs`'s after-hook calls `Cluster::heal`).
+
+use std::time::Duration;
+
+use cucumber::{given, then, when};
+
+use crate::checker::AnomalyKind;
+use crate::faults::{Faults, NetworkFault};
+use crate::history::Record;
+use crate::kafka::{Session, Start};
+use crate::world::{KafkaWorld, StepError, StepResult};
+
+/// The proxies of the scenario's cluster, or "not supported" where the target has none.
+async fn faults(w: &mut KafkaWorld) -> Result<(Faults, i32), StepError> {
+    let faults = w.cluster().await?.faults().cloned();
+    let faults = faults.ok_or_else(|| w.unsupported("network faults need toxiproxy in front of the brokers"))?;
+    let node =
+        faults.proxied_brokers().first().copied().ok_or_else(|| w.harness("the cluster has no proxied broker"))?;
+    Ok((faults, node))
+}
+
+async fn apply(w: &mut KafkaWorld, fault: NetworkFault) -> StepResult {
+    let (faults, node) = faults(w).await?;
+    faults.apply(node, fault).await.map_err(|e| w.harness(e.to_string()))
+}
+
+#[given(expr = "the network between the client and the broker adds {int} ms of latency")]
+async fn latency(w: &mut KafkaWorld, ms: u32) -> StepResult {
+    apply(w, NetworkFault::Latency { ms, jitter_ms: 0 }).await
+}
+
+#[when("the network between the client and the broker is cut")]
+async fn cut(w: &mut KafkaWorld) -> StepResult {
+    apply(w, NetworkFault::Partition).await
+}
+
+#[when("the network heals")]
+async fn heals(w: &mut KafkaWorld) -> StepResult {
+    let (faults, _) = faults(w).await?;
+    faults.heal().await.map_err(|e| w.harness(e.to_string()))
+}
+
+/// Resets the client's live connections `times` times, 10 ms apart, while `work` runs; the
+/// resets stop early if the work ends first.
+async fn with_resets<T>(
+    faults: &Faults,
+    node: i32,
+    times: u32,
+    work: impl std::future::Future<Output = T>,
+) -> (T, u32, Option<String>) {
+    tokio::pin!(work);
+    let mut pace = tokio::time::interval(Duration::from_millis(10));
+    pace.tick().await;
+    let (mut done, mut error) = (0, None);
+    loop {
+        tokio::select! {
+            out = &mut work => return (out, done, error),
+            _ = pace.tick(), if done < times => {
+                match faults.apply(node, NetworkFault::ResetPeer).await {
+                    Ok(()) => done += 1,
+                    Err(e) => { error = Some(e.to_string()); done = times; }
+                }
+            }
+        }
+    }
+}
+
+#[when(
+    expr = "{int} records are produced to partition {int} of {string} while the client's connections to the broker are reset {int} times"
+)]
+async fn produce_with_resets(w: &mut KafkaWorld, n: usize, partition: i32, topic: String, times: u32) -> StepResult {
+    let (faults, node) = faults(w).await?;
+    let bootstrap = w.bootstrap().await?;
+    let real = w.topic(&topic);
+    let process = w.next_process("producer");
+    let records: Vec<Record> =
+        (0..n).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
+    let (history, configs, timeout) = (w.history.clone(), w.producer_config.clone(), w.timeout());
+    let session = Session { bootstrap: &bootstrap, configs: &configs, process: &process, history: &history, timeout };
+    let (result, done, error) =
+        with_resets(&faults, node, times, crate::kafka::produce(&session, &real, Some(partition), &records)).await;
+    result.map_err(|e| w.harness(e))?;
+    if let Some(e) = error {
+        return Err(w.harness(e));
+    }
+    if done < times {
+        return Err(w.harness(format!(
+            "the producer finished after {done} of {times} resets: produce more records so the faults land"
+        )));
+    }
+    Ok(())
+}
+
+#[when(
+    expr = "a consumer reads partition {int} of {string} from the beginning while the client's connections to the broker are reset {int} times"
+)]
+async fn consume_with_resets(w: &mut KafkaWorld, partition: i32, topic: String, times: u32) -> StepResult {
+    let (faults, node) = faults(w).await?;
+    let bootstrap = w.bootstrap().await?;
+    let real = w.topic(&topic);
+    let end = super::offsets::list_offset(w, &real, partition, -1).await?;
+    let process = w.next_process("consumer");
+    let (history, configs, timeout) = (w.history.clone(), w.consumer_config.clone(), w.timeout());
+    let session = Session { bootstrap: &bootstrap, configs: &configs, process: &process, history: &history, timeout };
+    let work = crate::kafka::consume(&session, &real, partition, Start::Beginning, None, Some(end));
+    let (result, _, error) = with_resets(&faults, node, times, work).await;
+    let consumed = result.map_err(|e| w.harness(e))?;
+    if let Some(e) = error {
+        return Err(w.harness(e));
+    }
+    w.consumer_error = consumed.error;
+    Ok(())
+}
+
+/// The broker's answers are held back (toxiproxy's `timeout` toxic on the downstream) for
+/// `ms`, so the client times its request out and retries while the broker has already
+/// appended; then the network heals.
+#[when(expr = "a record is produced to partition {int} of {string} while the broker's answers are lost for {int} ms")]
+async fn answers_lost(w: &mut KafkaWorld, partition: i32, topic: String, ms: u64) -> StepResult {
+    let (faults, node) = faults(w).await?;
+    let bootstrap = w.bootstrap().await?;
+    let real = w.topic(&topic);
+    let process = w.next_process("producer");
+    let warm_up = vec![Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }];
+    let records = vec![Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }];
+    let (history, configs, timeout) = (w.history.clone(), w.producer_config.clone(), w.timeout());
+    let session = Session { bootstrap: &bootstrap, configs: &configs, process: &process, history: &history, timeout };
+    let producer = crate::kafka::Producer::new(&session).map_err(|e| w.harness(e))?;
+    // The producer connects and learns the metadata first: with the answers already lost it
+    // could not even bootstrap, and nothing would be retried.
+    producer.send(&session, &real, Some(partition), &warm_up).await;
+    faults.apply(node, NetworkFault::AnswersLost).await.map_err(|e| w.harness(e.to_string()))?;
+    let produce = producer.send(&session, &real, Some(partition), &records);
+    tokio::pin!(produce);
+    // The fault lasts `ms`: that is the fault itself, not a wait for an event.
+    let heal_at = tokio::time::sleep(Duration::from_millis(ms));
+    tokio::pin!(heal_at);
+    let mut healed = false;
+    loop {
+        tokio::select! {
+            () = &mut produce => break,
+            _ = &mut heal_at, if !healed => {
+                faults.heal().await.map_err(|e| w.harness(e.to_string()))?;
+                healed = true;
+            }
+        }
+    }
+    if !healed {
+        faults.heal().await.map_err(|e| w.harness(e.to_string()))?;
+    }
+    Ok(())
+}
+
+#[then("every acknowledged record is read at least once")]
+async fn at_least_once(w: &mut KafkaWorld) -> StepResult {
+    w.judge(&[AnomalyKind::LostWrite, AnomalyKind::Unseen])
+}
+
+/// A demonstration: the scenario expects this anomaly. Its absence means the fault did not
+/// create the situation the scenario shows, which says nothing against the broker.
+#[then(expr = "the checker finds {word}")]
+async fn finds(w: &mut KafkaWorld, name: String) -> StepResult {
+    let kind = AnomalyKind::from_name(&name)
+        .ok_or_else(|| w.harness(format!("{name:?} is not an anomaly the checker knows")))?;
+    let report = crate::checker::check(&w.history.events());
+    if report.of_kind(kind).next().is_none() {
+        return Err(w.harness(format!(
+            "the checker found no {name}: the fault did not produce the situation this scenario shows"
+        )));
+    }
+    println!("as expected:\n{}", report.render(&[kind]));
+    Ok(())
+}
