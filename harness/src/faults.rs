@@ -25,6 +25,16 @@ pub enum NetworkFault {
     Partition,
     /// `answers-lost`: requests reach the broker, its answers never come back.
     AnswersLost,
+    /// `silence`: nothing gets through either way, and connections stay open (timeout 0).
+    Silence,
+    /// `bandwidth`: the broker's answers flow at most this fast.
+    Bandwidth { kb_per_s: u32 },
+    /// `slicer`: the broker's answers arrive in small pieces, a little apart.
+    Slicer { average_bytes: u32 },
+    /// `limit-data`: each connection is closed once this many bytes came from the broker.
+    LimitData { bytes: u32 },
+    /// `slow-close`: connections are closed this much later than asked.
+    SlowClose { ms: u32 },
 }
 
 impl NetworkFault {
@@ -34,6 +44,11 @@ impl NetworkFault {
             NetworkFault::ResetPeer => "reset-peer",
             NetworkFault::Partition => "partition",
             NetworkFault::AnswersLost => "answers-lost",
+            NetworkFault::Silence => "silence",
+            NetworkFault::Bandwidth { .. } => "bandwidth",
+            NetworkFault::Slicer { .. } => "slicer",
+            NetworkFault::LimitData { .. } => "limit-data",
+            NetworkFault::SlowClose { .. } => "slow-close",
         }
     }
 }
@@ -132,6 +147,29 @@ impl Faults {
                 }
                 NetworkFault::AnswersLost => {
                     client.find_proxy(&name)?.with_timeout("downstream".into(), 0, 1.0);
+                    Ok(())
+                }
+                NetworkFault::Silence => {
+                    let proxy = client.find_proxy(&name)?;
+                    proxy.with_timeout("downstream".into(), 0, 1.0);
+                    proxy.with_timeout("upstream".into(), 0, 1.0);
+                    Ok(())
+                }
+                NetworkFault::Bandwidth { kb_per_s } => {
+                    client.find_proxy(&name)?.with_bandwidth("downstream".into(), kb_per_s, 1.0);
+                    Ok(())
+                }
+                NetworkFault::Slicer { average_bytes } => {
+                    // Pieces of average ± half, 100 µs apart, as toxiproxy's slicer attributes say.
+                    client.find_proxy(&name)?.with_slicer("downstream".into(), average_bytes, average_bytes / 2, 100, 1.0);
+                    Ok(())
+                }
+                NetworkFault::LimitData { bytes } => {
+                    client.find_proxy(&name)?.with_limit_data("downstream".into(), bytes, 1.0);
+                    Ok(())
+                }
+                NetworkFault::SlowClose { ms } => {
+                    client.find_proxy(&name)?.with_slow_close("downstream".into(), ms, 1.0);
                     Ok(())
                 }
             }

@@ -166,8 +166,26 @@ pub enum Start {
 #[derive(Debug, Default)]
 pub struct Consumed {
     pub reads: usize,
-    /// The first error the consumer reported, by Kafka's name.
+    /// The error that ended consumption, by Kafka's name.
     pub error: Option<String>,
+    /// Errors librdkafka reported and recovered from (recorded in the history as failed polls).
+    pub transient_errors: usize,
+}
+
+/// Errors after which a consumer makes no progress without the application's help.
+fn ends_consumption(err: &KafkaError) -> bool {
+    let code = match err {
+        KafkaError::MessageConsumption(c) | KafkaError::Global(c) => Some(*c),
+        _ => err.rdkafka_error_code(),
+    };
+    matches!(
+        code,
+        Some(
+            RDKafkaErrorCode::AutoOffsetReset
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+        )
+    )
 }
 
 /// Reads one partition with an assigned (not subscribed) consumer until `count` records are read,
@@ -245,8 +263,14 @@ pub async fn consume(
             Ok(Err(e)) => {
                 let (name, _) = classify(&e);
                 history.record(process, Op::Poll { reads: Vec::new() }, Outcome::Fail { error: name.clone() });
-                out.error = Some(name);
-                break;
+                // Only an error that ends consumption stops the read (auto.offset.reset=none
+                // refusing to reset). Transient ones, such as a transport failure after a
+                // connection reset, librdkafka recovers from by itself, as applications see.
+                if ends_consumption(&e) {
+                    out.error = Some(name);
+                    break;
+                }
+                out.transient_errors += 1;
             }
         }
     }

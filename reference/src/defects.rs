@@ -103,6 +103,7 @@ pub const REGISTRY: &[DefectInfo] = &[
             "features/produce/round-trip.feature: every acknowledged record is read exactly once",
             "features/faults/paused-broker.feature: sends to a paused broker end unknown and acknowledged records are read exactly once",
             "features/faults/network-faults.feature: records produced under 100 ms of latency are read exactly once",
+            "features/faults/toxics.feature: a bandwidth-limited link delivers every record exactly once",
         ],
     },
     DefectInfo {
@@ -231,6 +232,7 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "acknowledged records survive connection resets",
         caught_by: &[
             "features/faults/network-faults.feature: a producer keeps every acknowledged record through connection resets",
+            "features/faults/toxics.feature: connections closed after a few kilobytes lose no acknowledged record",
         ],
     },
 ];

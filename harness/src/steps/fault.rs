@@ -30,6 +30,30 @@ async fn latency(w: &mut KafkaWorld, ms: u32) -> StepResult {
     apply(w, NetworkFault::Latency { ms, jitter_ms: 0 }).await
 }
 
+#[given(expr = "the network between the client and the broker carries at most {int} KB\\/s")]
+async fn bandwidth(w: &mut KafkaWorld, kb_per_s: u32) -> StepResult {
+    apply(w, NetworkFault::Bandwidth { kb_per_s }).await
+}
+
+#[given(
+    expr = "the network between the client and the broker delivers the broker's answers in pieces of about {int} bytes"
+)]
+async fn slicer(w: &mut KafkaWorld, average_bytes: u32) -> StepResult {
+    apply(w, NetworkFault::Slicer { average_bytes }).await
+}
+
+#[given(
+    expr = "the network between the client and the broker closes each connection after {int} bytes from the broker"
+)]
+async fn limit_data(w: &mut KafkaWorld, bytes: u32) -> StepResult {
+    apply(w, NetworkFault::LimitData { bytes }).await
+}
+
+#[given(expr = "the network between the client and the broker closes connections {int} ms late")]
+async fn slow_close(w: &mut KafkaWorld, ms: u32) -> StepResult {
+    apply(w, NetworkFault::SlowClose { ms }).await
+}
+
 #[when("the network between the client and the broker is cut")]
 async fn cut(w: &mut KafkaWorld) -> StepResult {
     apply(w, NetworkFault::Partition).await
@@ -113,24 +137,29 @@ async fn consume_with_resets(w: &mut KafkaWorld, partition: i32, topic: String, 
     Ok(())
 }
 
-/// The broker's answers are held back (toxiproxy's `timeout` toxic on the downstream) for
-/// `ms`, so the client times its request out and retries while the broker has already
-/// appended; then the network heals.
-#[when(expr = "a record is produced to partition {int} of {string} while the broker's answers are lost for {int} ms")]
-async fn answers_lost(w: &mut KafkaWorld, partition: i32, topic: String, ms: u64) -> StepResult {
+/// Puts `fault` in place for `ms` while `n` records are produced by a producer that connected
+/// and learned the metadata first (with the fault in place from the start, librdkafka could not
+/// even bootstrap); then the network heals and the producer finishes.
+async fn produce_during(
+    w: &mut KafkaWorld,
+    n: usize,
+    partition: i32,
+    topic: &str,
+    fault: NetworkFault,
+    ms: u64,
+) -> StepResult {
     let (faults, node) = faults(w).await?;
     let bootstrap = w.bootstrap().await?;
-    let real = w.topic(&topic);
+    let real = w.topic(topic);
     let process = w.next_process("producer");
     let warm_up = vec![Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }];
-    let records = vec![Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }];
+    let records: Vec<Record> =
+        (0..n).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
     let (history, configs, timeout) = (w.history.clone(), w.producer_config.clone(), w.timeout());
     let session = Session { bootstrap: &bootstrap, configs: &configs, process: &process, history: &history, timeout };
     let producer = crate::kafka::Producer::new(&session).map_err(|e| w.harness(e))?;
-    // The producer connects and learns the metadata first: with the answers already lost it
-    // could not even bootstrap, and nothing would be retried.
     producer.send(&session, &real, Some(partition), &warm_up).await;
-    faults.apply(node, NetworkFault::AnswersLost).await.map_err(|e| w.harness(e.to_string()))?;
+    faults.apply(node, fault).await.map_err(|e| w.harness(e.to_string()))?;
     let produce = producer.send(&session, &real, Some(partition), &records);
     tokio::pin!(produce);
     // The fault lasts `ms`: that is the fault itself, not a wait for an event.
@@ -150,6 +179,27 @@ async fn answers_lost(w: &mut KafkaWorld, partition: i32, topic: String, ms: u64
         faults.heal().await.map_err(|e| w.harness(e.to_string()))?;
     }
     Ok(())
+}
+
+/// The broker's answers are held back (toxiproxy's `timeout` toxic on the downstream) for
+/// `ms`, so the client times its request out and retries while the broker has already appended.
+#[when(expr = "a record is produced to partition {int} of {string} while the broker's answers are lost for {int} ms")]
+async fn answers_lost(w: &mut KafkaWorld, partition: i32, topic: String, ms: u64) -> StepResult {
+    produce_during(w, 1, partition, &topic, NetworkFault::AnswersLost, ms).await
+}
+
+#[when(
+    expr = "{int} records are produced to partition {int} of {string} while the network between the client and the broker is cut for {int} ms"
+)]
+async fn produce_while_cut(w: &mut KafkaWorld, n: usize, partition: i32, topic: String, ms: u64) -> StepResult {
+    produce_during(w, n, partition, &topic, NetworkFault::Partition, ms).await
+}
+
+#[when(
+    expr = "{int} records are produced to partition {int} of {string} while the network between the client and the broker is silent for {int} ms"
+)]
+async fn produce_while_silent(w: &mut KafkaWorld, n: usize, partition: i32, topic: String, ms: u64) -> StepResult {
+    produce_during(w, n, partition, &topic, NetworkFault::Silence, ms).await
 }
 
 #[then("every acknowledged record is read at least once")]
