@@ -67,6 +67,7 @@ pub struct Cluster {
     bootstrap: Vec<String>,
     /// Network faults between the clients and the brokers, where the target has toxiproxy.
     faults: Option<crate::faults::Faults>,
+    faults_refused: Option<String>,
     /// The embedded toxiproxy server of a reference cluster; stops when the cluster is dropped.
     _toxiproxy: Option<crate::toxiproxy::Server>,
     /// Brokers paused and not yet resumed: `heal` resumes them.
@@ -87,13 +88,22 @@ pub enum Stop {
 impl Cluster {
     pub async fn start(target: &Target, launcher: Option<&Launcher>) -> Result<Cluster, ClusterError> {
         match &target.kind {
-            TargetKind::External { bootstrap, .. } => Ok(Cluster {
+            TargetKind::External { bootstrap, toxiproxy, .. } => Ok(Cluster {
                 target: target.clone(),
                 launcher: None,
                 brokers: Vec::new(),
                 bootstrap: bootstrap.clone(),
                 paused: Default::default(),
-                faults: None,
+                faults: match toxiproxy {
+                    Some(t) => {
+                        let faults = crate::faults::Faults::existing(t.addr().to_string(), t.proxies.clone());
+                        // A previous run may have died with a fault in place.
+                        faults.reset().await?;
+                        Some(faults)
+                    }
+                    None => None,
+                },
+                faults_refused: None,
                 _toxiproxy: None,
                 _dir: None,
             }),
@@ -118,6 +128,7 @@ impl Cluster {
                     bootstrap,
                     paused: Default::default(),
                     faults: None,
+                    faults_refused: None,
                     _toxiproxy: None,
                     _dir: Some(dir),
                 })
@@ -150,6 +161,7 @@ impl Cluster {
                     bootstrap: vec![proxy],
                     paused: Default::default(),
                     faults: Some(faults),
+                    faults_refused: None,
                     _toxiproxy: Some(toxiproxy),
                     _dir: Some(dir),
                 })
@@ -172,6 +184,18 @@ impl Cluster {
     /// Network faults, where the target has toxiproxy in front of its brokers.
     pub fn faults(&self) -> Option<&crate::faults::Faults> {
         self.faults.as_ref()
+    }
+
+    /// Withdraws network faults from this cluster (clients could bypass the proxies), with the
+    /// reason fault scenarios are then not supported.
+    pub fn disable_faults(&mut self, reason: String) {
+        self.faults = None;
+        self.faults_refused = Some(reason);
+    }
+
+    /// Why network faults are not available, if they were refused at start.
+    pub fn faults_refused(&self) -> Option<&str> {
+        self.faults_refused.as_deref()
     }
 
     /// Node ids of the brokers this harness controls (empty for an external target).

@@ -72,6 +72,32 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// The proxies an external target's file names, on the user's own toxiproxy.
+    pub fn existing(addr: String, proxies: BTreeMap<i32, String>) -> Faults {
+        Faults { addr, proxies, dirty: Default::default() }
+    }
+
+    /// Heals unconditionally: at the start of a scenario, in case an earlier run died mid-fault.
+    pub async fn reset(&self) -> Result<(), FaultError> {
+        self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.heal().await
+    }
+
+    /// Where each broker's proxy listens, as toxiproxy reports it.
+    pub async fn listen_addresses(&self) -> Result<BTreeMap<i32, String>, FaultError> {
+        let mut out = BTreeMap::new();
+        for (node, name) in &self.proxies {
+            let path = format!("/proxies/{name}");
+            let answer = self.blocking(move |addr| http(&addr, "GET", &path, None)).await?;
+            let json: serde_json::Value =
+                serde_json::from_str(&answer).map_err(|e| self.err(format!("proxy {name}: {e}: {answer}")))?;
+            let listen =
+                json["listen"].as_str().ok_or_else(|| self.err(format!("proxy {name} has no listen address")))?;
+            out.insert(*node, listen.to_string());
+        }
+        Ok(out)
+    }
+
     pub fn new(addr: String) -> Faults {
         Faults { addr, proxies: BTreeMap::new(), dirty: Default::default() }
     }

@@ -166,9 +166,47 @@ impl Write for Captured {
     }
 }
 
+/// On a target whose brokers and proxies are shared between scenarios (an external one), a fault
+/// or process scenario must have it to itself: its faults would reach any scenario running at
+/// the same time, and each scenario's start-of-run heal would undo its faults. A file lock per
+/// target coordinates `certify`'s threads and nextest's processes alike: exclusive for `@fault`
+/// and `@process` scenarios, shared for the rest. A reference scenario has its own cluster.
+fn exclusive_access(
+    scenario: &Scenario,
+    target: &crate::target::Target,
+) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, String> {
+    use nix::fcntl::{Flock, FlockArg};
+    if !matches!(target.kind, crate::target::TargetKind::External { .. }) {
+        return Ok(None);
+    }
+    let name: String = target.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let path = std::env::temp_dir().join(format!("kafka-conformance-{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open the target lock {}: {e}", path.display()))?;
+    let exclusive = scenario.tags.iter().any(|t| t == "fault" || t == "process");
+    let arg = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
+    Flock::lock(file, arg).map(Some).map_err(|(_, e)| format!("cannot lock {}: {e}", path.display()))
+}
+
 /// Runs one scenario against a target and classifies the result.
 pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option<Launcher>) -> ScenarioResult {
     let started = Instant::now();
+    let _access = match exclusive_access(scenario, target) {
+        Ok(lock) => lock,
+        Err(e) => {
+            return ScenarioResult {
+                scenario: scenario.clone(),
+                outcome: Outcome::Error(e),
+                duration: started.elapsed(),
+                output: String::new(),
+                artifacts: Artifacts::default(),
+            };
+        }
+    };
     let ctx = RunContext::new(target.clone(), launcher);
     let captured = Captured::default();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {

@@ -56,7 +56,27 @@ pub enum TargetKind {
         /// Shell commands for process faults; `{broker}` is replaced by the broker's node id.
         #[serde(default)]
         process: Option<ProcessCommands>,
+        /// A toxiproxy 2.x in front of the brokers, for network faults. Clients must reach every
+        /// broker only through its proxy: the brokers advertise the proxies' addresses.
+        #[serde(default)]
+        toxiproxy: Option<ToxiproxyTarget>,
     },
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ToxiproxyTarget {
+    /// toxiproxy's API, e.g. `http://127.0.0.1:8474`.
+    pub url: String,
+    /// Broker node id -> the name of the toxiproxy proxy in front of it.
+    pub proxies: BTreeMap<i32, String>,
+}
+
+impl ToxiproxyTarget {
+    /// `host:port` of the API.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://").trim_end_matches('/')
+    }
 }
 
 fn one() -> i32 {
@@ -156,7 +176,20 @@ impl Target {
                     return Err(invalid("kind.brokers", format!("must be 1 to 9, got {brokers}")));
                 }
             }
-            TargetKind::External { bootstrap, process } => {
+            TargetKind::External { bootstrap, process, toxiproxy } => {
+                if let Some(t) = toxiproxy {
+                    let ok = t.url.starts_with("http://")
+                        && t.addr().rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                    if !ok {
+                        return Err(invalid("kind.toxiproxy.url", format!("{:?} is not http://host:port", t.url)));
+                    }
+                    if t.proxies.is_empty() {
+                        return Err(invalid(
+                            "kind.toxiproxy.proxies",
+                            "must map each broker's node id to its proxy".into(),
+                        ));
+                    }
+                }
                 if bootstrap.is_empty() {
                     return Err(invalid("kind.bootstrap", "must list at least one host:port".into()));
                 }
@@ -250,6 +283,14 @@ mod tests {
     #[case::bad_bootstrap("name: k\nkind: {type: external, bootstrap: [\"nohost\"]}\n", "kind.bootstrap[0]")]
     #[case::empty_bootstrap("name: k\nkind: {type: external, bootstrap: []}\n", "kind.bootstrap")]
     #[case::mock_brokers("name: k\nkind: {type: librdkafka-mock, brokers: 0}\n", "kind.brokers")]
+    #[case::toxiproxy_url(
+        "name: k\nkind: {type: external, bootstrap: [\"h:1\"], toxiproxy: {url: \"h:8474\", proxies: {1: p}}}\n",
+        "kind.toxiproxy.url"
+    )]
+    #[case::toxiproxy_no_proxies(
+        "name: k\nkind: {type: external, bootstrap: [\"h:1\"], toxiproxy: {url: \"http://h:8474\", proxies: {}}}\n",
+        "kind.toxiproxy.proxies"
+    )]
     #[case::zero_timeout("name: k\nkind: {type: reference}\ntimeouts: {request_ms: 0}\n", "timeouts.request_ms")]
     #[case::bad_broker_config(
         "name: k\nkind: {type: reference, config: {log.segment.bytez: \"1\"}}\n",

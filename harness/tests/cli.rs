@@ -222,3 +222,103 @@ fn certify_librdkafkas_mock_cluster_with_its_expected_failures() {
     assert!(totals["expected_failures"].as_u64().unwrap_or(0) > 0, "{totals}");
     assert!(totals["unsupported"].as_u64().unwrap_or(0) > 0, "{totals}");
 }
+
+/// Spawns a command that prints an address on its first line, and returns it with the child.
+fn start_line(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+    (child, line.trim().to_string())
+}
+
+struct Killed(Vec<Child>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A user's own set-up: a toxiproxy (here the embedded one, run alone) with a proxy in front of
+/// a broker that advertises the proxy, described by a target file.
+fn external_behind_toxiproxy(advertise_proxy: bool, dir: &Path) -> (Killed, PathBuf, String) {
+    use toxiproxy_rust::client::Client;
+    use toxiproxy_rust::proxy::ProxyPack;
+    let (toxi, toxi_addr) = start_line(bin().args(["toxiproxy", "--listen", "127.0.0.1:0"]));
+    let client = Client::new(toxi_addr.as_str());
+    let created = client
+        .populate(vec![ProxyPack::new("kafka-1".into(), "127.0.0.1:0".into(), "127.0.0.1:9".into())])
+        .expect("populate");
+    let listen = created[0].proxy_pack.listen.clone();
+    let mut broker = bin();
+    broker.args(["reference", "broker", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.join("data"));
+    if advertise_proxy {
+        broker.args(["--advertise", &listen]);
+    }
+    let (broker, broker_addr) = start_line(&mut broker);
+    client
+        .populate(vec![ProxyPack::new("kafka-1".into(), listen.clone(), broker_addr.clone())])
+        .expect("point the proxy at the broker");
+    let bootstrap = if advertise_proxy { listen } else { broker_addr };
+    let target = dir.join("target.yaml");
+    std::fs::write(
+        &target,
+        format!(
+            "name: behind-toxiproxy\nkind:\n  type: external\n  bootstrap: [\"{bootstrap}\"]\n  toxiproxy:\n    url: http://{toxi_addr}\n    proxies: {{1: kafka-1}}\n"
+        ),
+    )
+    .expect("write target");
+    (Killed(vec![toxi, broker]), target, toxi_addr)
+}
+
+#[test]
+fn fault_scenarios_run_through_a_users_toxiproxy_and_leave_no_toxic_behind() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (_procs, target, toxi_addr) = external_behind_toxiproxy(true, work.path());
+    let report = work.path().join("report");
+    let out = bin()
+        .current_dir(repo())
+        .args(["certify", "--tags", "@fault and not @process", "--target"])
+        .arg(&target)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .expect("run certify");
+    assert!(out.status.success(), "{}", text(&out));
+    let json = report_json(&report);
+    assert_eq!(json["totals"]["unsupported"], 0, "{}", json["totals"]);
+    assert!(json["totals"]["passed"].as_u64().unwrap_or(0) >= 8, "{}", json["totals"]);
+    // Healed after every scenario: the next one on this target finds the network whole.
+    let proxies = toxiproxy_rust::client::Client::new(toxi_addr.as_str()).all().expect("list proxies");
+    let proxy = &proxies["kafka-1"].proxy_pack;
+    assert!(proxy.enabled, "the proxy was left disabled");
+    assert!(
+        proxy.toxics.is_empty(),
+        "toxics were left behind: {:?}",
+        proxy.toxics.iter().map(|t| &t.name).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn fault_scenarios_are_refused_when_clients_could_bypass_the_proxy() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (_procs, target, _) = external_behind_toxiproxy(false, work.path());
+    let report = work.path().join("report");
+    let out = bin()
+        .current_dir(repo())
+        .args(["certify", "--tags", "@fault and not @process", "--target"])
+        .arg(&target)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .expect("run certify");
+    assert!(out.status.success(), "refused scenarios are not failures:\n{}", text(&out));
+    let json = report_json(&report);
+    for s in json["scenarios"].as_array().expect("scenarios") {
+        assert_eq!(s["outcome"], "not supported", "{}", s["name"]);
+        assert!(s["detail"].as_str().unwrap_or("").contains("bypass"), "{}", s["detail"]);
+    }
+}

@@ -13,8 +13,13 @@ use crate::world::{KafkaWorld, StepError, StepResult};
 
 /// The proxies of the scenario's cluster, or "not supported" where the target has none.
 async fn faults(w: &mut KafkaWorld) -> Result<(Faults, i32), StepError> {
-    let faults = w.cluster().await?.faults().cloned();
-    let faults = faults.ok_or_else(|| w.unsupported("network faults need toxiproxy in front of the brokers"))?;
+    let cluster = w.cluster().await?;
+    let (faults, refused) = (cluster.faults().cloned(), cluster.faults_refused().map(str::to_string));
+    let faults = faults.ok_or_else(|| {
+        w.unsupported(refused.unwrap_or_else(|| {
+            "network faults need toxiproxy in front of the brokers (`kind.toxiproxy` in the target file)".into()
+        }))
+    })?;
     let node =
         faults.proxied_brokers().first().copied().ok_or_else(|| w.harness("the cluster has no proxied broker"))?;
     Ok((faults, node))
