@@ -55,3 +55,11 @@ Feature: Every kind of network fault leaves acknowledged records intact
     And a consumer reads partition 0 of "partitioned" from the beginning
     Then every send is acknowledged
     And every acknowledged record is read at least once
+
+  Scenario: a toxic with toxicity 0 touches no connection
+    Given a topic "spared" with 1 partition
+    And the network between the client and the broker adds 3000 ms of latency to a share of 0.0 of the connections
+    And a producer configured with:
+      | message.timeout.ms | 1000 |
+    When 100 records are produced to partition 0 of "spared"
+    Then every send is acknowledged

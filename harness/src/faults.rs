@@ -15,10 +15,11 @@ use std::time::Duration;
 use toxiproxy_rust::client::Client;
 
 /// A network fault between the clients and one broker, by its registry name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NetworkFault {
-    /// `latency`: every answer from the broker is delayed.
-    Latency { ms: u32, jitter_ms: u32 },
+    /// `latency`: every answer from the broker is delayed, on the given share of connections
+    /// (toxiproxy's `toxicity`, drawn per connection).
+    Latency { ms: u32, jitter_ms: u32, toxicity: f32 },
     /// `reset-peer`: live connections are reset (TCP RST); new ones work.
     ResetPeer,
     /// `partition`: the broker is unreachable: live connections are cut, new ones refused.
@@ -159,8 +160,8 @@ impl Faults {
         self.blocking(move |addr| {
             let client = Client::new(addr.as_str());
             match fault {
-                NetworkFault::Latency { ms, jitter_ms } => {
-                    client.find_proxy(&name)?.with_latency("downstream".into(), ms, jitter_ms, 1.0);
+                NetworkFault::Latency { ms, jitter_ms, toxicity } => {
+                    client.find_proxy(&name)?.with_latency("downstream".into(), ms, jitter_ms, toxicity);
                     Ok(())
                 }
                 NetworkFault::Partition => client.find_proxy(&name)?.disable(),

@@ -32,7 +32,18 @@ async fn apply(w: &mut KafkaWorld, fault: NetworkFault) -> StepResult {
 
 #[given(expr = "the network between the client and the broker adds {int} ms of latency")]
 async fn latency(w: &mut KafkaWorld, ms: u32) -> StepResult {
-    apply(w, NetworkFault::Latency { ms, jitter_ms: 0 }).await
+    apply(w, NetworkFault::Latency { ms, jitter_ms: 0, toxicity: 1.0 }).await
+}
+
+/// toxiproxy's `toxicity`: the share of connections a toxic applies to, drawn per connection.
+#[given(
+    expr = "the network between the client and the broker adds {int} ms of latency to a share of {float} of the connections"
+)]
+async fn latency_share(w: &mut KafkaWorld, ms: u32, toxicity: f32) -> StepResult {
+    if !(0.0..=1.0).contains(&toxicity) {
+        return Err(w.harness(format!("a share of connections is between 0 and 1, got {toxicity}")));
+    }
+    apply(w, NetworkFault::Latency { ms, jitter_ms: 0, toxicity }).await
 }
 
 #[given(expr = "the network between the client and the broker carries at most {int} KB\\/s")]
