@@ -46,6 +46,11 @@ impl Drop for ExternalBroker {
     }
 }
 
+/// `kafka-conformance certify` from the repository root, with a report directory.
+fn certify(args: &[&str], report: &Path) -> Output {
+    bin().current_dir(repo()).arg("certify").args(args).arg("--report").arg(report).output().expect("run certify")
+}
+
 fn report_json(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
     serde_json::from_str(&text).expect("report.json parses")
@@ -62,14 +67,8 @@ fn certify_an_external_target_reports_process_and_fault_scenarios_as_not_support
     )
     .expect("write");
     let report = work.path().join("report");
-    let out = bin()
-        .current_dir(repo())
-        .args(["certify", "--target"])
-        .arg(&target)
-        .arg("--report")
-        .arg(&report)
-        .output()
-        .expect("run certify");
+    let target = target.to_string_lossy().into_owned();
+    let out = certify(&["--target", &target], &report);
     assert!(out.status.success(), "certify failed:\n{}", text(&out));
     let json = report_json(&report);
     let totals = &json["totals"];
@@ -92,14 +91,8 @@ fn certify_a_broken_broker_fails_with_the_evidence_and_its_history() {
     let target = work.path().join("broken.yaml");
     std::fs::write(&target, "name: broken\nkind:\n  type: reference\n  defects: [duplicate-append]\n").expect("write");
     let report = work.path().join("report");
-    let out = bin()
-        .current_dir(repo())
-        .args(["certify", "--tags", "@real-client and not @process", "--target"])
-        .arg(&target)
-        .arg("--report")
-        .arg(&report)
-        .output()
-        .expect("run certify");
+    let target = target.to_string_lossy().into_owned();
+    let out = certify(&["--tags", "@real-client and not @process", "--target", &target], &report);
     assert_eq!(out.status.code(), Some(1), "a broken broker must fail certification:\n{}", text(&out));
     let md = std::fs::read_to_string(report.join("report.md")).expect("report.md");
     assert!(md.contains("**not certified**"), "{md}");
@@ -209,12 +202,7 @@ fn list_names_every_scenario_as_nextest_does() {
 fn certify_librdkafkas_mock_cluster_with_its_expected_failures() {
     let work = tempfile::tempdir().expect("tempdir");
     let report = work.path().join("report");
-    let out = bin()
-        .current_dir(repo())
-        .args(["certify", "--target", "fixtures/targets/librdkafka-mock.yaml", "--report"])
-        .arg(&report)
-        .output()
-        .expect("run certify");
+    let out = certify(&["--target", "fixtures/targets/librdkafka-mock.yaml"], &report);
     assert!(out.status.success(), "every failure on the mock must be a listed expected failure:\n{}", text(&out));
     let totals = report_json(&report)["totals"].clone();
     assert_eq!(totals["errors"], 0, "{totals}");
@@ -279,14 +267,8 @@ fn fault_scenarios_run_through_a_users_toxiproxy_and_leave_no_toxic_behind() {
     let work = tempfile::tempdir().expect("tempdir");
     let (_procs, target, toxi_addr) = external_behind_toxiproxy(true, work.path());
     let report = work.path().join("report");
-    let out = bin()
-        .current_dir(repo())
-        .args(["certify", "--tags", "@fault and not @process", "--target"])
-        .arg(&target)
-        .arg("--report")
-        .arg(&report)
-        .output()
-        .expect("run certify");
+    let target = target.to_string_lossy().into_owned();
+    let out = certify(&["--tags", "@fault and not @process", "--target", &target], &report);
     assert!(out.status.success(), "{}", text(&out));
     let json = report_json(&report);
     assert_eq!(json["totals"]["unsupported"], 0, "{}", json["totals"]);
@@ -307,14 +289,8 @@ fn fault_scenarios_are_refused_when_clients_could_bypass_the_proxy() {
     let work = tempfile::tempdir().expect("tempdir");
     let (_procs, target, _) = external_behind_toxiproxy(false, work.path());
     let report = work.path().join("report");
-    let out = bin()
-        .current_dir(repo())
-        .args(["certify", "--tags", "@fault and not @process", "--target"])
-        .arg(&target)
-        .arg("--report")
-        .arg(&report)
-        .output()
-        .expect("run certify");
+    let target = target.to_string_lossy().into_owned();
+    let out = certify(&["--tags", "@fault and not @process", "--target", &target], &report);
     assert!(out.status.success(), "refused scenarios are not failures:\n{}", text(&out));
     let json = report_json(&report);
     for s in json["scenarios"].as_array().expect("scenarios") {

@@ -155,7 +155,8 @@ fn parse_host_port(s: &str) -> anyhow::Result<(String, i32)> {
     Ok((host.to_string(), i32::from(port)))
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT: how every long-running command here stops cleanly.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -146,27 +146,7 @@ pub fn run_cli(listen: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
         drop(out);
-        serve(listener, shutdown_signal()).await;
+        serve(listener, kafka_reference::cli::shutdown_signal()).await;
         ExitCode::SUCCESS
     })
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => std::future::pending::<()>().await,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
