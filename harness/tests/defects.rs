@@ -24,6 +24,20 @@ fn main() {
     };
     let by_name: BTreeMap<String, runner::Scenario> = scenarios.into_iter().map(|s| (s.name(), s)).collect();
     let mut trials = Vec::new();
+    // A guarantee no defect can break is checked by nothing: every feature file needs one.
+    let files: std::collections::BTreeSet<String> = by_name.values().map(|s| s.rel.clone()).collect();
+    trials.push(Trial::test("every feature file is failed by some defect", move || {
+        let caught: Vec<&str> = REGISTRY
+            .iter()
+            .flat_map(|d| d.caught_by.iter().filter_map(|n| n.split_once(": ").map(|(f, _)| f)))
+            .collect();
+        let uncovered: Vec<&String> = files.iter().filter(|f| !caught.contains(&f.as_str())).collect();
+        if uncovered.is_empty() {
+            Ok(())
+        } else {
+            Err(Failed::from(format!("no defect in reference/src/defects.rs names a scenario of: {uncovered:?}")))
+        }
+    }));
     for d in REGISTRY {
         for name in d.caught_by {
             let scenario = by_name.get(*name).cloned();
