@@ -170,6 +170,15 @@ fn fetch_request(
     )
 }
 
+/// Keeps a fetch's outcome for the Then steps about it.
+fn remember_fetch(w: &mut KafkaWorld, resp: &ResponseKind) -> StepResult {
+    let summary =
+        summarize(resp).ok_or_else(|| w.harness("the fetch response has no partition or unparseable records"))?;
+    w.last_error = Some(summary.error.clone());
+    w.last_fetch = Some(summary);
+    Ok(())
+}
+
 fn summarize(resp: &ResponseKind) -> Option<FetchSummary> {
     let ResponseKind::Fetch(r) = resp else { return None };
     let p = r.responses.first()?.partitions.first()?;
@@ -194,11 +203,7 @@ async fn fetch(w: &mut KafkaWorld, req: RequestKind) -> StepResult {
     let mut client = w.wire().await?;
     let v = named_fetch_version(w, &client)?;
     let resp = client.request_at(req, v).await.map_err(|e| w.wire_error(e))?;
-    let summary =
-        summarize(&resp).ok_or_else(|| w.harness("the fetch response has no partition or unparseable records"))?;
-    w.last_error = Some(summary.error.clone());
-    w.last_fetch = Some(summary);
-    Ok(())
+    remember_fetch(w, &resp)
 }
 
 #[when(expr = "{int} batches of {int} records are produced to partition {int} of {string} by the wire client")]
@@ -248,11 +253,7 @@ async fn long_poll(
     let batch = encode_now(w, &records)?;
     let _ = send_batch(w, &mut producer, &process, &real, partition, &records, batch).await;
     let resp = fetcher.receive(in_flight).await.map_err(|e| w.wire_error(e))?;
-    let summary =
-        summarize(&resp).ok_or_else(|| w.harness("the fetch response has no partition or unparseable records"))?;
-    w.last_error = Some(summary.error.clone());
-    w.last_fetch = Some(summary);
-    Ok(())
+    remember_fetch(w, &resp)
 }
 
 #[then(expr = "the fetch returns {int} whole batch(es)")]

@@ -222,13 +222,9 @@ pub fn encode_now(w: &KafkaWorld, records: &[Record]) -> Result<Bytes, StepError
     encode_batch(records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))
 }
 
-async fn wire_client(w: &mut KafkaWorld) -> Result<WireClient, StepError> {
-    w.wire().await
-}
-
 #[when(expr = "{int} produce requests of {int} records each are pipelined to partition {int} of {string}")]
 async fn pipelined(w: &mut KafkaWorld, requests: usize, per: usize, partition: i32, topic: String) -> StepResult {
-    let mut client = wire_client(w).await?;
+    let mut client = w.wire().await?;
     let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
     let timeout_ms = w.timeout().as_millis() as i32;
@@ -249,7 +245,7 @@ async fn pipelined(w: &mut KafkaWorld, requests: usize, per: usize, partition: i
 
 #[when(expr = "a record of {int} bytes is produced to partition {int} of {string} by the wire client")]
 async fn oversized(w: &mut KafkaWorld, size: usize, partition: i32, topic: String) -> StepResult {
-    let mut client = wire_client(w).await?;
+    let mut client = w.wire().await?;
     let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
     let value = w.next_value(&process);
@@ -264,7 +260,7 @@ async fn oversized(w: &mut KafkaWorld, size: usize, partition: i32, topic: Strin
 
 #[when(expr = "records with the timestamps {string} are produced to partition {int} of {string} by the wire client")]
 async fn with_timestamps(w: &mut KafkaWorld, timestamps: String, partition: i32, topic: String) -> StepResult {
-    let mut client = wire_client(w).await?;
+    let mut client = w.wire().await?;
     let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
     for ts in timestamps.split(',') {
@@ -281,7 +277,7 @@ async fn with_timestamps(w: &mut KafkaWorld, timestamps: String, partition: i32,
 /// encoding, so the batch still parses and only the CRC check can tell.
 #[when(expr = "a batch with a corrupted CRC is produced to partition {int} of {string} by the wire client")]
 async fn corrupted(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
-    let mut client = wire_client(w).await?;
+    let mut client = w.wire().await?;
     let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
     let value = format!("{}:{}", w.next_value(&process), "x".repeat(200));
@@ -291,9 +287,7 @@ async fn corrupted(w: &mut KafkaWorld, partition: i32, topic: String) -> StepRes
     // The last bytes of an uncompressed batch are the value's tail and the header count.
     let at = corrupt.len() - 20;
     corrupt[at] ^= 0x01;
-    let result =
-        client.request(produce_request(&real, partition, corrupt.freeze(), -1, w.timeout().as_millis() as i32)).await;
-    record_sends(w, &process, &real, partition, &records, result.as_ref());
+    let result = send_batch(w, &mut client, &process, &real, partition, &records, corrupt.freeze()).await;
     remember_produce_error(w, result)?;
     Ok(())
 }
@@ -302,7 +296,7 @@ async fn corrupted(w: &mut KafkaWorld, partition: i32, topic: String) -> StepRes
 /// leaves the connection open for the Then steps that check that (or that it was closed).
 #[when(expr = "a record is produced to partition {int} of {string} with acks={int} by the wire client")]
 async fn with_acks(w: &mut KafkaWorld, partition: i32, topic: String, acks: i16) -> StepResult {
-    let mut client = wire_client(w).await?;
+    let mut client = w.wire().await?;
     let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
     let records = vec![Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }];
