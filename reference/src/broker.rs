@@ -1,22 +1,30 @@
-//! The broker's state: its identity, its topics and their partitions, and the signal that wakes
-//! long-polling fetches when anything is appended.
+//! A broker: its identity, the cluster metadata it replays from the controller, and the
+//! partition replicas it hosts.
 //!
-//! Topic metadata (names, ids, partition counts, config overrides) is kept in
-//! `<data-dir>/topics.json`, rewritten atomically on every change; each partition's log lives in
-//! `<data-dir>/<topic>-<partition>/` as Kafka lays it out. A single broker is its own controller.
+//! Each hosted partition's log lives in `<data-dir>/<topic>-<partition>/` as Kafka lays it out.
+//! Metadata is not stored here: on start the broker registers with the controller and replays
+//! the metadata log from the beginning (see [`crate::metadata`]), and it is ready (prints its
+//! address) once the controller unfences it. Admin requests (CreateTopics, DeleteTopics,
+//! CreatePartitions, IncrementalAlterConfigs) are forwarded to the controller, and answered once
+//! this broker's metadata has caught up with their effect.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use indexmap::IndexMap;
 use kafka_protocol::ResponseError;
-use serde::{Deserialize, Serialize};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use crate::config::{BrokerConfig, ConfigError, TopicConfig};
-use crate::log::{DiskLog, Log, LogError};
+use crate::client::Client;
+use crate::config::{BrokerConfig, TopicConfig};
+use crate::defects::{Defect, active};
+use crate::log::{Batch, split_batches};
+use crate::metadata::{self, Image, METADATA_TOPIC, MetadataRecord, NO_LEADER, PartitionState};
+use crate::replica::{Partition, Role};
 
 /// Kafka's topic name rules (`Topic.validate`): 1 to 249 characters of `[a-zA-Z0-9._-]`,
 /// and neither `.` nor `..`.
@@ -42,39 +50,22 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// One partition: its log behind a lock. Appends and reads are short and never await.
-pub struct Partition {
-    pub index: i32,
-    log: Mutex<Box<dyn Log>>,
-}
-
-impl Partition {
-    /// Locks the log, recovering from a poisoned lock: a panic elsewhere must not take the
-    /// partition down with it.
-    pub fn log(&self) -> MutexGuard<'_, Box<dyn Log>> {
-        self.log.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
+/// A topic as the cluster metadata describes it, with its effective config.
+#[derive(Clone)]
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
-    pub config: RwLock<TopicConfig>,
-    partitions: RwLock<Vec<Arc<Partition>>>,
+    pub config: TopicConfig,
+    pub partitions: Vec<PartitionState>,
 }
 
 impl Topic {
-    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        let parts = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        usize::try_from(index).ok().and_then(|i| parts.get(i).cloned())
+    pub fn config(&self) -> TopicConfig {
+        self.config.clone()
     }
 
     pub fn partition_count(&self) -> i32 {
-        self.partitions.read().unwrap_or_else(|p| p.into_inner()).len() as i32
-    }
-
-    pub fn config(&self) -> TopicConfig {
-        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.partitions.len() as i32
     }
 }
 
@@ -91,249 +82,143 @@ impl TopicError {
     }
 }
 
-impl From<ConfigError> for TopicError {
-    fn from(e: ConfigError) -> Self {
+impl From<crate::config::ConfigError> for TopicError {
+    fn from(e: crate::config::ConfigError) -> Self {
         TopicError::new(ResponseError::InvalidConfig, e.to_string())
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredTopic {
-    name: String,
-    id: Uuid,
-    partitions: i32,
-    configs: BTreeMap<String, String>,
-}
-
 pub struct Broker {
     pub config: BrokerConfig,
-    pub cluster_id: String,
     /// The host and port clients are told to connect to.
     pub advertised: (String, i32),
     data_dir: PathBuf,
-    topics: RwLock<IndexMap<String, Arc<Topic>>>,
-    /// Serialises topic creation, deletion and config changes with the metadata file write.
-    admin: Mutex<()>,
+    controller: String,
+    /// Addresses to reach other brokers at for replication, overriding what they advertise.
+    peers: BTreeMap<i32, String>,
+    image: RwLock<Arc<Image>>,
+    /// The metadata offset applied so far (the image's next offset).
+    applied: tokio::sync::watch::Sender<i64>,
+    partitions: RwLock<BTreeMap<(Uuid, i32), Arc<Partition>>>,
+    /// Bumped on every append and high-watermark move: wakes long polls and acks=all waits.
     appends: tokio::sync::watch::Sender<u64>,
+    epoch: AtomicI64,
+    incarnation: Uuid,
+    /// Unfenced by the controller at least once: the broker is ready.
+    ready: tokio::sync::watch::Sender<bool>,
+    shutting_down: AtomicBool,
+    /// Set once the controller agreed to a controlled shutdown.
+    shut_down: tokio::sync::watch::Sender<bool>,
 }
 
 impl Broker {
-    /// Opens (or initialises) the broker's data directory and recovers every partition log.
-    pub fn open(config: BrokerConfig, data_dir: &Path, advertised: (String, i32)) -> anyhow::Result<Broker> {
+    pub fn new(
+        config: BrokerConfig,
+        data_dir: &Path,
+        advertised: (String, i32),
+        controller: String,
+        peers: BTreeMap<i32, String>,
+    ) -> anyhow::Result<Arc<Broker>> {
         std::fs::create_dir_all(data_dir)?;
-        let cluster_id = load_or_create_cluster_id(data_dir, config.node_id)?;
-        let broker = Broker {
+        let meta = data_dir.join("meta.properties");
+        if !meta.exists() {
+            std::fs::write(&meta, format!("version=1\nnode.id={}\n", config.node_id))?;
+        }
+        Ok(Arc::new(Broker {
             config,
-            cluster_id,
             advertised,
             data_dir: data_dir.to_path_buf(),
-            topics: RwLock::new(IndexMap::new()),
-            admin: Mutex::new(()),
+            controller,
+            peers,
+            image: RwLock::new(Arc::new(Image::default())),
+            applied: tokio::sync::watch::channel(0).0,
+            partitions: RwLock::new(BTreeMap::new()),
             appends: tokio::sync::watch::channel(0).0,
-        };
-        let meta = data_dir.join("topics.json");
-        if meta.exists() {
-            let stored: Vec<StoredTopic> = serde_json::from_slice(&std::fs::read(&meta)?)
-                .map_err(|e| anyhow::anyhow!("{} is corrupt: {e}", meta.display()))?;
-            let mut topics = broker.topics_mut();
-            for t in stored {
-                let mut cfg = broker.config.new_topic_config();
-                for (k, v) in &t.configs {
-                    cfg.set(k, v).map_err(|e| anyhow::anyhow!("topic {}: {e}", t.name))?;
-                }
-                let parts = (0..t.partitions)
-                    .map(|i| broker.open_partition(&t.name, i, &cfg))
-                    .collect::<Result<Vec<_>, _>>()?;
-                topics.insert(
-                    t.name.clone(),
-                    Arc::new(Topic {
-                        name: t.name,
-                        id: t.id,
-                        config: RwLock::new(cfg),
-                        partitions: RwLock::new(parts),
-                    }),
-                );
+            epoch: AtomicI64::new(-1),
+            incarnation: Uuid::new_v4(),
+            ready: tokio::sync::watch::channel(false).0,
+            shutting_down: AtomicBool::new(false),
+            shut_down: tokio::sync::watch::channel(false).0,
+        }))
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    pub fn image(&self) -> Arc<Image> {
+        self.image.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn cluster_id(&self) -> String {
+        self.image().cluster_id.clone()
+    }
+
+    fn topic_of(&self, image: &Image, t: &metadata::TopicImage) -> Topic {
+        let _ = image;
+        let mut config = self.config.new_topic_config();
+        for (k, v) in &t.configs {
+            if let Err(e) = config.set(k, v) {
+                tracing::warn!("topic {}: config {k}={v}: {e}", t.name);
             }
         }
-        Ok(broker)
+        Topic { name: t.name.clone(), id: t.id, config, partitions: t.partitions.clone() }
     }
 
-    fn topics_mut(&self) -> std::sync::RwLockWriteGuard<'_, IndexMap<String, Arc<Topic>>> {
-        self.topics.write().unwrap_or_else(|p| p.into_inner())
+    pub fn topic(&self, name: &str) -> Option<Topic> {
+        let image = self.image();
+        image.topic(name).map(|t| self.topic_of(&image, t))
     }
 
-    fn open_partition(&self, topic: &str, index: i32, cfg: &TopicConfig) -> Result<Arc<Partition>, LogError> {
-        let dir = self.data_dir.join(format!("{topic}-{index}"));
-        let log = DiskLog::open(&dir, cfg.log_config())?;
-        Ok(Arc::new(Partition { index, log: Mutex::new(Box::new(log)) }))
+    pub fn topic_by_id(&self, id: Uuid) -> Option<Topic> {
+        let image = self.image();
+        image.topic_by_id(id).map(|t| self.topic_of(&image, t))
     }
 
-    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    pub fn topics(&self) -> Vec<Topic> {
+        let image = self.image();
+        image.topics.values().map(|t| self.topic_of(&image, t)).collect()
     }
 
-    pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).values().find(|t| t.id == id).cloned()
+    /// The replica of a partition hosted here.
+    pub fn local(&self, topic_id: Uuid, index: i32) -> Option<Arc<Partition>> {
+        self.partitions.read().unwrap_or_else(|p| p.into_inner()).get(&(topic_id, index)).cloned()
     }
 
-    pub fn topics(&self) -> Vec<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
-    }
-
-    /// Creates a topic, as CreateTopics or auto-creation do. `validate_only` checks without creating.
-    pub fn create_topic(
+    /// The replica a client request for `topic`/`index` may use: the leader's (or, with
+    /// `any_replica`, any replica's), checked against the client's `current_epoch` (KIP-320;
+    /// -1 skips the check). The error is the code Kafka answers with.
+    pub fn replica_for(
         &self,
-        name: &str,
-        partitions: i32,
-        replication_factor: i16,
-        configs: &[(String, Option<String>)],
-        validate_only: bool,
-    ) -> Result<Arc<Topic>, TopicError> {
-        let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
-        validate_topic_name(name).map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
-        if self.topic(name).is_some() {
-            return Err(TopicError::new(ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
+        topic: Option<&Topic>,
+        index: i32,
+        current_epoch: i32,
+        any_replica: bool,
+    ) -> Result<Arc<Partition>, ResponseError> {
+        let topic = topic.ok_or(ResponseError::UnknownTopicOrPartition)?;
+        if index < 0 || index >= topic.partition_count() {
+            return Err(ResponseError::UnknownTopicOrPartition);
         }
-        let partitions = if partitions == -1 { self.config.num_partitions } else { partitions };
-        if partitions < 1 {
-            return Err(TopicError::new(
-                ResponseError::InvalidPartitions,
-                "Number of partitions must be larger than 0.",
-            ));
+        let p = self.local(topic.id, index).ok_or(ResponseError::NotLeaderOrFollower)?;
+        let st = p.state();
+        if !any_replica && st.role != Role::Leader {
+            return Err(ResponseError::NotLeaderOrFollower);
         }
-        let rf = if replication_factor == -1 { self.config.default_replication_factor } else { replication_factor };
-        if rf < 1 {
-            return Err(TopicError::new(
-                ResponseError::InvalidReplicationFactor,
-                "Replication factor must be larger than 0, or -1 to use the default value.",
-            ));
+        if current_epoch >= 0 && current_epoch < st.leader_epoch {
+            return Err(ResponseError::FencedLeaderEpoch);
         }
-        if rf > 1 {
-            return Err(TopicError::new(
-                ResponseError::InvalidReplicationFactor,
-                format!(
-                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."
-                ),
-            ));
+        if current_epoch > st.leader_epoch {
+            return Err(ResponseError::UnknownLeaderEpoch);
         }
-        let mut cfg = self.config.new_topic_config();
-        for (k, v) in configs {
-            if crate::defects::active(crate::defects::Defect::AcceptUnknownTopicConfig)
-                && crate::config::topic_config_def(k).is_none()
-            {
-                continue;
-            }
-            match v {
-                Some(v) => cfg.set(k, v)?,
-                None => cfg.remove(k)?,
-            }
-        }
-        let id = Uuid::new_v4();
-        let placeholder = Arc::new(Topic {
-            name: name.to_string(),
-            id,
-            config: RwLock::new(cfg.clone()),
-            partitions: RwLock::new(Vec::new()),
-        });
-        if validate_only {
-            return Ok(placeholder);
-        }
-        let parts = (0..partitions)
-            .map(|i| self.open_partition(name, i, &cfg))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
-        *placeholder.partitions.write().unwrap_or_else(|p| p.into_inner()) = parts;
-        self.topics_mut().insert(name.to_string(), placeholder.clone());
-        self.persist().map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
-        Ok(placeholder)
+        drop(st);
+        Ok(p)
     }
 
-    pub fn delete_topic(&self, name: &str) -> Result<Uuid, TopicError> {
-        let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
-        let topic = self.topics_mut().shift_remove(name).ok_or_else(|| {
-            TopicError::new(ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition.")
-        })?;
-        self.persist().map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
-        let parts = std::mem::take(&mut *topic.partitions.write().unwrap_or_else(|p| p.into_inner()));
-        for p in parts {
-            let dir = self.data_dir.join(format!("{name}-{}", p.index));
-            drop(p);
-            // A reader still holding the partition keeps its file handles; the directory goes now.
-            if crate::defects::active(crate::defects::Defect::DeleteTopicKeepsLog) {
-                continue;
-            }
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!("deleting {}: {e}", dir.display());
-            }
-        }
-        Ok(topic.id)
+    pub fn local_partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
-    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
-        let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
-        let topic = self.topic(name).ok_or_else(|| {
-            TopicError::new(ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition.")
-        })?;
-        let current = topic.partition_count();
-        if count <= current {
-            let msg = if count == current {
-                format!("Topic already has {current} partitions.")
-            } else {
-                format!("Topic currently has {current} partitions, which is higher than the requested {count}.")
-            };
-            return Err(TopicError::new(ResponseError::InvalidPartitions, msg));
-        }
-        if validate_only || crate::defects::active(crate::defects::Defect::CreatePartitionsIsANoOp) {
-            return Ok(());
-        }
-        let cfg = topic.config();
-        let new = (current..count)
-            .map(|i| self.open_partition(name, i, &cfg))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
-        topic.partitions.write().unwrap_or_else(|p| p.into_inner()).extend(new);
-        self.persist().map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))
-    }
-
-    /// Replaces a topic's config (IncrementalAlterConfigs computes the new one).
-    pub fn set_topic_config(&self, topic: &Topic, cfg: TopicConfig) -> Result<(), TopicError> {
-        let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
-        if crate::defects::active(crate::defects::Defect::AlterConfigsIsANoOp) {
-            return Ok(());
-        }
-        for i in 0..topic.partition_count() {
-            if let Some(p) = topic.partition(i) {
-                p.log().set_config(cfg.log_config());
-            }
-        }
-        *topic.config.write().unwrap_or_else(|p| p.into_inner()) = cfg;
-        self.persist().map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))
-    }
-
-    /// Writes topics.json through a temporary file and a rename, so a crash leaves the old or the
-    /// new file, never half of one.
-    fn persist(&self) -> std::io::Result<()> {
-        let stored: Vec<StoredTopic> = self
-            .topics()
-            .iter()
-            .map(|t| StoredTopic {
-                name: t.name.clone(),
-                id: t.id,
-                partitions: t.partition_count(),
-                configs: t.config().overrides().clone(),
-            })
-            .collect();
-        let json = serde_json::to_vec_pretty(&stored).map_err(std::io::Error::other)?;
-        let tmp = self.data_dir.join("topics.json.tmp");
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, &json)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, self.data_dir.join("topics.json"))
-    }
-
-    /// Wakes long-polling fetches.
+    /// Wakes long-polling fetches and acks=all waits.
     pub fn notify_append(&self) {
         self.appends.send_modify(|n| *n = n.wrapping_add(1));
     }
@@ -342,33 +227,681 @@ impl Broker {
         self.appends.subscribe()
     }
 
-    /// Flushes every log: called on a clean shutdown.
-    pub fn shutdown(&self) {
-        for t in self.topics() {
-            for i in 0..t.partition_count() {
-                if let Some(p) = t.partition(i)
-                    && let Err(e) = p.log().flush()
-                {
-                    tracing::warn!("flushing {}-{i}: {e}", t.name);
+    /// Resolves once the controller has unfenced this broker.
+    pub async fn wait_ready(&self) {
+        let mut ready = self.ready.subscribe();
+        let _ = ready.wait_for(|r| *r).await;
+    }
+
+    /// Starts the broker's background work: registration and heartbeats, metadata replay, and
+    /// the leader's ISR checks.
+    pub fn start(self: &Arc<Self>) {
+        tokio::spawn(heartbeat_loop(self.clone()));
+        tokio::spawn(metadata_loop(self.clone()));
+        tokio::spawn(isr_loop(self.clone()));
+    }
+
+    /// A controlled shutdown (KIP-631): asks the controller to move leadership away, waits until
+    /// it agrees (at most `limit`), then flushes every log.
+    pub async fn shutdown(&self, limit: Duration) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let mut done = self.shut_down.subscribe();
+        if tokio::time::timeout(limit, done.wait_for(|d| *d)).await.is_err() {
+            tracing::warn!("the controller did not confirm the controlled shutdown in time");
+        }
+        for p in self.local_partitions() {
+            let mut st = p.state();
+            if let Some(f) = st.fetcher.take() {
+                f.abort();
+            }
+            drop(st);
+            if let Err(e) = p.log().flush() {
+                tracing::warn!("flushing {}: {e}", p.name());
+            }
+        }
+    }
+
+    fn client_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.broker_session_timeout_ms.max(1000))
+    }
+
+    async fn connect(&self, addr: &str) -> Result<Client, crate::client::ClientError> {
+        Client::connect(addr, &format!("broker-{}", self.node_id()), self.client_timeout()).await
+    }
+
+    /// Sends an admin request to the controller and waits until this broker's metadata shows
+    /// its effect (bounded).
+    pub async fn forward(&self, request: RequestKind, version: i16) -> Result<ResponseKind, TopicError> {
+        let unavailable = |e: String| TopicError::new(ResponseError::RequestTimedOut, format!("controller: {e}"));
+        let mut client = self.connect(&self.controller).await.map_err(|e| unavailable(e.to_string()))?;
+        let response = client.request(request, version, Duration::ZERO).await.map_err(|e| unavailable(e.to_string()))?;
+        let end_request = ListOffsetsRequest::default().with_replica_id(BrokerId(self.node_id())).with_topics(vec![
+            list_offsets_request::ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+                .with_partitions(vec![list_offsets_request::ListOffsetsPartition::default().with_timestamp(-1)]),
+        ]);
+        if let Ok(ResponseKind::ListOffsets(r)) =
+            client.request(RequestKind::ListOffsets(end_request), 1, Duration::ZERO).await
+            && let Some(end) = r.topics.first().and_then(|t| t.partitions.first()).map(|p| p.offset)
+        {
+            let mut applied = self.applied.subscribe();
+            let _ = tokio::time::timeout(self.client_timeout(), applied.wait_for(|a| *a >= end)).await;
+        }
+        Ok(response)
+    }
+
+    /// Creates a topic through the controller, as CreateTopics or auto-creation do.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(String, Option<String>)],
+        validate_only: bool,
+    ) -> Result<Topic, TopicError> {
+        let topic = create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        create_topics_request::CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_string(k.clone()))
+                            .with_value(v.clone().map(StrBytes::from_string))
+                    })
+                    .collect(),
+            );
+        let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_validate_only(validate_only);
+        let ResponseKind::CreateTopics(r) = self.forward(RequestKind::CreateTopics(request), 7).await? else {
+            return Err(TopicError::new(ResponseError::UnknownServerError, "controller answered another API"));
+        };
+        let result = r.topics.into_iter().next().ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
+        if result.error_code != 0 {
+            let code = ResponseError::try_from_code(result.error_code).unwrap_or(ResponseError::UnknownServerError);
+            return Err(TopicError::new(code, result.error_message.map(|m| m.to_string()).unwrap_or_default()));
+        }
+        if validate_only {
+            let mut config = self.config.new_topic_config();
+            for (k, v) in configs {
+                match v {
+                    Some(v) => config.set(k, v)?,
+                    None => config.remove(k)?,
                 }
+            }
+            return Ok(Topic { name: name.to_string(), id: result.topic_id, config, partitions: Vec::new() });
+        }
+        self.topic(name).ok_or_else(|| TopicError::new(ResponseError::RequestTimedOut, "the new topic did not reach this broker's metadata in time"))
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<Uuid, TopicError> {
+        let request = DeleteTopicsRequest::default().with_topic_names(vec![TopicName(StrBytes::from_string(name.to_string()))]);
+        let ResponseKind::DeleteTopics(r) = self.forward(RequestKind::DeleteTopics(request), 5).await? else {
+            return Err(TopicError::new(ResponseError::UnknownServerError, "controller answered another API"));
+        };
+        let result = r.responses.into_iter().next().ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
+        if result.error_code != 0 {
+            let code = ResponseError::try_from_code(result.error_code).unwrap_or(ResponseError::UnknownServerError);
+            let message = if code == ResponseError::UnknownTopicOrPartition {
+                "This server does not host this topic-partition.".to_string()
+            } else {
+                result.error_message.map(|m| m.to_string()).unwrap_or_default()
+            };
+            return Err(TopicError::new(code, message));
+        }
+        Ok(result.topic_id)
+    }
+
+    pub async fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+        let request = CreatePartitionsRequest::default()
+            .with_topics(vec![
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                    .with_count(count),
+            ])
+            .with_timeout_ms(30_000)
+            .with_validate_only(validate_only);
+        let ResponseKind::CreatePartitions(r) = self.forward(RequestKind::CreatePartitions(request), 3).await? else {
+            return Err(TopicError::new(ResponseError::UnknownServerError, "controller answered another API"));
+        };
+        let result = r.results.into_iter().next().ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
+        if result.error_code != 0 {
+            let code = ResponseError::try_from_code(result.error_code).unwrap_or(ResponseError::UnknownServerError);
+            return Err(TopicError::new(code, result.error_message.map(|m| m.to_string()).unwrap_or_default()));
+        }
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides (IncrementalAlterConfigs computes the new ones).
+    pub async fn set_topic_config(&self, topic: &Topic, cfg: TopicConfig) -> Result<(), TopicError> {
+        let old = topic.config.overrides();
+        let new = cfg.overrides();
+        let mut configs: Vec<incremental_alter_configs_request::AlterableConfig> = new
+            .iter()
+            .map(|(k, v)| {
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(StrBytes::from_string(k.clone()))
+                    .with_config_operation(0)
+                    .with_value(Some(StrBytes::from_string(v.clone())))
+            })
+            .collect();
+        configs.extend(old.keys().filter(|k| !new.contains_key(*k)).map(|k| {
+            incremental_alter_configs_request::AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_config_operation(1)
+        }));
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_string(topic.name.clone()))
+                .with_configs(configs),
+        ]);
+        let ResponseKind::IncrementalAlterConfigs(r) =
+            self.forward(RequestKind::IncrementalAlterConfigs(request), 1).await?
+        else {
+            return Err(TopicError::new(ResponseError::UnknownServerError, "controller answered another API"));
+        };
+        match r.responses.into_iter().next() {
+            Some(x) if x.error_code != 0 => Err(TopicError::new(
+                ResponseError::try_from_code(x.error_code).unwrap_or(ResponseError::UnknownServerError),
+                x.error_message.map(|m| m.to_string()).unwrap_or_default(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The address to reach broker `id` at for replication.
+    fn peer_address(&self, id: i32) -> Option<String> {
+        if let Some(a) = self.peers.get(&id) {
+            return Some(a.clone());
+        }
+        self.image().brokers.get(&id).map(|b| format!("{}:{}", b.host, b.port))
+    }
+
+    /// Applies metadata records: the image, then this broker's replicas.
+    fn apply_metadata(self: &Arc<Self>, records: Vec<(i64, MetadataRecord)>) {
+        let mut image = (*self.image()).clone();
+        let mut touched: Vec<(Uuid, i32)> = Vec::new();
+        let mut removed: Vec<Uuid> = Vec::new();
+        let mut configs: Vec<Uuid> = Vec::new();
+        for (offset, r) in &records {
+            image.apply(*offset, r);
+            match r {
+                MetadataRecord::Partition { topic_id, partition, .. } => touched.push((*topic_id, *partition)),
+                MetadataRecord::RemoveTopic { id } => removed.push(*id),
+                MetadataRecord::TopicConfigs { id, .. } => configs.push(*id),
+                MetadataRecord::UnfenceBroker { id, epoch }
+                    if *id == self.node_id() && *epoch == self.epoch.load(Ordering::SeqCst) =>
+                {
+                    self.ready.send_replace(true);
+                }
+                _ => {}
+            }
+        }
+        let image = Arc::new(image);
+        *self.image.write().unwrap_or_else(|p| p.into_inner()) = image.clone();
+        for id in removed {
+            self.remove_topic(id);
+        }
+        for id in configs {
+            if let Some(t) = image.topic_by_id(id) {
+                let topic = self.topic_of(&image, t);
+                for p in self.local_partitions().into_iter().filter(|p| p.topic_id == id) {
+                    p.log().set_config(topic.config.log_config());
+                }
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for (topic_id, index) in touched {
+            let Some(t) = image.topic_by_id(topic_id) else { continue };
+            let Some(state) = usize::try_from(index).ok().and_then(|i| t.partitions.get(i)) else { continue };
+            if state.replicas.contains(&self.node_id()) {
+                let config = self.topic_of(&image, t).config.log_config();
+                self.apply_partition(&t.name, topic_id, index, state, config);
+            }
+        }
+        self.applied.send_replace(image.next_offset);
+        self.notify_append();
+    }
+
+    fn apply_partition(
+        self: &Arc<Self>,
+        topic: &str,
+        topic_id: Uuid,
+        index: i32,
+        s: &PartitionState,
+        config: crate::log::LogConfig,
+    ) {
+        let partition = match self.local(topic_id, index) {
+            Some(p) => p,
+            None => {
+                let dir = self.data_dir.join(format!("{topic}-{index}"));
+                match Partition::open(topic, topic_id, index, &dir, config) {
+                    Ok(p) => {
+                        let p = Arc::new(p);
+                        self.partitions.write().unwrap_or_else(|p| p.into_inner()).insert((topic_id, index), p.clone());
+                        p
+                    }
+                    Err(e) => {
+                        tracing::error!("opening {topic}-{index}: {e}");
+                        return;
+                    }
+                }
+            }
+        };
+        let mut st = partition.state();
+        if s.leader_epoch < st.leader_epoch
+            || (s.leader_epoch == st.leader_epoch && s.partition_epoch <= st.partition_epoch)
+        {
+            // Already known (an AlterPartition answer got here first).
+            return;
+        }
+        if s.leader == self.node_id() {
+            partition.become_leader(&mut st, self.node_id(), s);
+        } else if partition.become_follower(&mut st, s) && s.leader != NO_LEADER {
+            let task = tokio::spawn(follower_loop(self.clone(), partition.clone(), s.leader, s.leader_epoch));
+            st.fetcher = Some(task.abort_handle());
+        }
+    }
+
+    fn remove_topic(&self, id: Uuid) {
+        let gone: Vec<Arc<Partition>> = {
+            let mut parts = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<(Uuid, i32)> = parts.keys().filter(|(t, _)| *t == id).copied().collect();
+            keys.into_iter().filter_map(|k| parts.remove(&k)).collect()
+        };
+        for p in gone {
+            if let Some(f) = p.state().fetcher.take() {
+                f.abort();
+            }
+            if active(Defect::DeleteTopicKeepsLog) {
+                continue;
+            }
+            // A reader still holding the partition keeps its file handles; the directory goes now.
+            if let Err(e) = std::fs::remove_dir_all(&p.dir) {
+                tracing::warn!("deleting {}: {e}", p.dir.display());
+            }
+        }
+    }
+
+    /// An ISR change through the controller (KIP-497). The leader keeps using the larger ISR
+    /// until the controller answers.
+    fn propose_isr(self: &Arc<Self>, partition: &Arc<Partition>, st: &mut crate::replica::ReplicaState, isr: Vec<i32>) {
+        if st.pending_isr.is_some() || st.role != Role::Leader || isr == st.isr {
+            return;
+        }
+        st.pending_isr = Some(isr.clone());
+        let request = AlterPartitionRequest::default()
+            .with_broker_id(BrokerId(self.node_id()))
+            .with_broker_epoch(self.epoch.load(Ordering::SeqCst))
+            .with_topics(vec![
+                alter_partition_request::TopicData::default().with_topic_id(partition.topic_id).with_partitions(vec![
+                    alter_partition_request::PartitionData::default()
+                        .with_partition_index(partition.index)
+                        .with_leader_epoch(st.leader_epoch)
+                        .with_new_isr(isr.iter().map(|b| BrokerId(*b)).collect())
+                        .with_partition_epoch(st.partition_epoch),
+                ]),
+            ]);
+        let (broker, partition) = (self.clone(), partition.clone());
+        tokio::spawn(async move {
+            let answer = async {
+                let mut client = broker.connect(&broker.controller).await.ok()?;
+                match client.request(RequestKind::AlterPartition(request), 2, Duration::ZERO).await.ok()? {
+                    ResponseKind::AlterPartition(r) => Some(r),
+                    _ => None,
+                }
+            }
+            .await;
+            let mut st = partition.state();
+            st.pending_isr = None;
+            let Some(r) = answer else { return };
+            let Some(p) = r.topics.first().and_then(|t| t.partitions.first()) else { return };
+            if r.error_code != 0 || p.error_code != 0 {
+                tracing::info!("{}: AlterPartition refused: {} / {}", partition.name(), r.error_code, p.error_code);
+                return;
+            }
+            if st.role == Role::Leader && p.leader_epoch == st.leader_epoch && p.partition_epoch > st.partition_epoch {
+                st.isr = p.isr.iter().map(|b| b.0).collect();
+                st.partition_epoch = p.partition_epoch;
+                tracing::info!("{}: ISR is now {:?}", partition.name(), st.isr);
+                partition.maybe_advance_hw(&mut st);
+                drop(st);
+                broker.notify_append();
+            }
+        });
+    }
+
+    /// After a follower's fetch: maybe add it back to the ISR (Kafka's `maybeExpandIsr`).
+    pub fn follower_fetched(self: &Arc<Self>, partition: &Arc<Partition>, replica: i32, offset: i64) {
+        let mut st = partition.state();
+        if st.role != Role::Leader || !st.replicas.contains(&replica) {
+            return;
+        }
+        partition.record_follower_fetch(&mut st, replica, offset);
+        let epoch_start = st.epochs.last().map_or(0, |(_, s)| *s);
+        if !st.isr.contains(&replica) && offset >= st.hw && offset >= epoch_start && self.image().is_live(replica) {
+            let mut isr = st.isr.clone();
+            isr.push(replica);
+            self.propose_isr(partition, &mut st, isr);
+        }
+        let moved = partition.maybe_advance_hw(&mut st);
+        drop(st);
+        if moved {
+            self.notify_append();
+        }
+    }
+}
+
+/// Registers with the controller, then heartbeats every `broker.heartbeat.interval.ms`.
+async fn heartbeat_loop(broker: Arc<Broker>) {
+    let interval = Duration::from_millis(broker.config.broker_heartbeat_interval_ms);
+    loop {
+        let Ok(mut client) = broker.connect(&broker.controller).await else {
+            tokio::time::sleep(interval).await;
+            continue;
+        };
+        // Register (again): a new incarnation, or after the controller forgot this epoch.
+        let request = BrokerRegistrationRequest::default()
+            .with_broker_id(BrokerId(broker.node_id()))
+            .with_cluster_id(StrBytes::from_string(broker.cluster_id()))
+            .with_incarnation_id(broker.incarnation)
+            .with_listeners(vec![
+                broker_registration_request::Listener::default()
+                    .with_name(StrBytes::from_static_str("PLAINTEXT"))
+                    .with_host(StrBytes::from_string(broker.advertised.0.clone()))
+                    .with_port(u16::try_from(broker.advertised.1).unwrap_or(0))
+                    .with_security_protocol(0),
+            ]);
+        match client.request(RequestKind::BrokerRegistration(request), 0, Duration::ZERO).await {
+            Ok(ResponseKind::BrokerRegistration(r)) if r.error_code == 0 => {
+                broker.epoch.store(r.broker_epoch, Ordering::SeqCst);
+            }
+            Ok(ResponseKind::BrokerRegistration(r)) => {
+                tracing::info!("registration refused with error {}; retrying", r.error_code);
+                tokio::time::sleep(interval).await;
+                continue;
+            }
+            other => {
+                tracing::info!("registration failed: {:?}; retrying", other.err());
+                tokio::time::sleep(interval).await;
+                continue;
+            }
+        }
+        loop {
+            let request = BrokerHeartbeatRequest::default()
+                .with_broker_id(BrokerId(broker.node_id()))
+                .with_broker_epoch(broker.epoch.load(Ordering::SeqCst))
+                .with_current_metadata_offset(*broker.applied.borrow() - 1)
+                .with_want_shut_down(broker.shutting_down.load(Ordering::SeqCst));
+            match client.request(RequestKind::BrokerHeartbeat(request), 0, Duration::ZERO).await {
+                Ok(ResponseKind::BrokerHeartbeat(r)) if r.error_code == 0 => {
+                    if r.should_shut_down {
+                        broker.shut_down.send_replace(true);
+                    }
+                }
+                Ok(ResponseKind::BrokerHeartbeat(r)) => {
+                    tracing::info!("heartbeat refused with error {}: registering again", r.error_code);
+                    break;
+                }
+                _ => break,
+            }
+            if broker.shutting_down.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            } else {
+                tokio::time::sleep(interval).await;
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Replays the controller's metadata log, long-polling it with Fetch.
+async fn metadata_loop(broker: Arc<Broker>) {
+    let backoff = Duration::from_millis(100);
+    loop {
+        let Ok(mut client) = broker.connect(&broker.controller).await else {
+            tokio::time::sleep(backoff).await;
+            continue;
+        };
+        loop {
+            let offset = *broker.applied.borrow();
+            let request = FetchRequest::default()
+                .with_replica_id(BrokerId(broker.node_id()))
+                .with_max_wait_ms(500)
+                .with_min_bytes(1)
+                .with_max_bytes(8 << 20)
+                .with_topics(vec![
+                    fetch_request::FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+                        .with_partitions(vec![
+                            fetch_request::FetchPartition::default()
+                                .with_fetch_offset(offset)
+                                .with_partition_max_bytes(8 << 20),
+                        ]),
+                ]);
+            let response = match client.request(RequestKind::Fetch(request), 12, Duration::from_millis(500)).await {
+                Ok(ResponseKind::Fetch(r)) => r,
+                _ => break,
+            };
+            let Some(pd) = response.responses.first().and_then(|t| t.partitions.first()) else { break };
+            if pd.error_code != 0 {
+                tracing::error!("metadata fetch at {offset}: error {}", pd.error_code);
+                break;
+            }
+            let bytes = pd.records.clone().unwrap_or_default();
+            if bytes.is_empty() {
+                continue;
+            }
+            match metadata::decode(bytes) {
+                Ok(records) => broker.apply_metadata(records),
+                Err(e) => {
+                    tracing::error!("metadata at {offset}: {e}");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// The leader's periodic check (every half `replica.lag.time.max.ms`, as Kafka's
+/// `isr-expiration` task): followers not caught up for `replica.lag.time.max.ms` leave the ISR.
+async fn isr_loop(broker: Arc<Broker>) {
+    let lag = Duration::from_millis(broker.config.replica_lag_time_max_ms);
+    let mut interval = tokio::time::interval((lag / 2).max(Duration::from_millis(10)));
+    loop {
+        interval.tick().await;
+        if active(Defect::IsrNeverShrinks) {
+            continue;
+        }
+        for p in broker.local_partitions() {
+            let mut st = p.state();
+            if st.role != Role::Leader {
+                continue;
+            }
+            let me = broker.node_id();
+            let out: Vec<i32> = st
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| *r != me && st.followers.get(r).is_none_or(|f| f.last_caught_up.elapsed() > lag))
+                .collect();
+            if !out.is_empty() {
+                let isr: Vec<i32> = st.isr.iter().copied().filter(|r| !out.contains(r)).collect();
+                tracing::info!("{}: followers {out:?} are out of sync; shrinking the ISR to {isr:?}", p.name());
+                broker.propose_isr(&p, &mut st, isr);
             }
         }
     }
 }
 
-/// `meta.properties` as Kafka writes it: the cluster id survives restarts.
-fn load_or_create_cluster_id(dir: &Path, node_id: i32) -> anyhow::Result<String> {
-    let path = dir.join("meta.properties");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Some(id) = text.lines().find_map(|l| l.strip_prefix("cluster.id=")) {
-            return Ok(id.trim().to_string());
+/// A follower: truncate to where the log diverges from the leader's, then fetch from it until
+/// the leader or the epoch changes.
+async fn follower_loop(broker: Arc<Broker>, p: Arc<Partition>, leader: i32, epoch: i32) {
+    let backoff = Duration::from_millis(50);
+    let still = |p: &Partition| {
+        let st = p.state();
+        st.role == Role::Follower && st.leader == leader && st.leader_epoch == epoch
+    };
+    let wait = Duration::from_millis(broker.config.replica_fetch_wait_max_ms);
+    loop {
+        if !still(&p) {
+            return;
         }
-        anyhow::bail!("{} has no cluster.id", path.display());
+        let Some(addr) = broker.peer_address(leader) else {
+            tokio::time::sleep(backoff).await;
+            continue;
+        };
+        let Ok(mut client) = broker.connect(&addr).await else {
+            tokio::time::sleep(backoff).await;
+            continue;
+        };
+        if let Err(e) = truncate_to_leader(&broker, &p, &mut client, epoch).await {
+            tracing::debug!("{}: truncation against leader {leader}: {e}", p.name());
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        loop {
+            if !still(&p) {
+                return;
+            }
+            let (offset, last_epoch, start) = {
+                let st = p.state();
+                let log = p.log();
+                (log.log_end_offset(), st.epochs.last().map_or(-1, |(e, _)| *e), log.log_start_offset())
+            };
+            let request = FetchRequest::default()
+                .with_replica_id(BrokerId(broker.node_id()))
+                .with_max_wait_ms(wait.as_millis() as i32)
+                .with_min_bytes(1)
+                .with_max_bytes(16 << 20)
+                .with_topics(vec![
+                    fetch_request::FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(p.topic.clone())))
+                        .with_partitions(vec![
+                            fetch_request::FetchPartition::default()
+                                .with_partition(p.index)
+                                .with_current_leader_epoch(epoch)
+                                .with_fetch_offset(offset)
+                                .with_last_fetched_epoch(last_epoch)
+                                .with_log_start_offset(start)
+                                .with_partition_max_bytes(8 << 20),
+                        ]),
+                ]);
+            let response = match client.request(RequestKind::Fetch(request), 12, wait).await {
+                Ok(ResponseKind::Fetch(r)) => r,
+                _ => break,
+            };
+            let Some(pd) = response.responses.first().and_then(|t| t.partitions.first()) else { break };
+            match ResponseError::try_from_code(pd.error_code) {
+                None => {}
+                Some(ResponseError::OffsetOutOfRange) => break,
+                Some(e) => {
+                    tracing::debug!("{}: fetch from leader {leader}: {e:?}", p.name());
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            }
+            let batches = match split_batches(pd.records.clone().unwrap_or_default()) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!("{}: leader {leader} sent a batch that does not parse: {e}", p.name());
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            };
+            let outcome = {
+                let mut st = p.state();
+                if st.role != Role::Follower || st.leader != leader || st.leader_epoch != epoch {
+                    return;
+                }
+                let appended = append_as_follower(&p, &mut st, batches, offset);
+                if appended.is_ok() {
+                    let leo = p.log().log_end_offset();
+                    st.hw = st.hw.max(pd.high_watermark.min(leo));
+                }
+                appended
+            };
+            if let Err(e) = outcome {
+                tracing::error!("{}: appending as follower: {e}", p.name());
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+            broker.notify_append();
+        }
+        tokio::time::sleep(backoff).await;
     }
-    // Kafka's cluster ids are base64url-encoded UUIDs (22 characters).
-    let id = base64url(Uuid::new_v4().as_bytes());
-    std::fs::write(&path, format!("version=1\ncluster.id={id}\nnode.id={node_id}\n"))?;
-    Ok(id)
+}
+
+fn append_as_follower(
+    p: &Partition,
+    st: &mut crate::replica::ReplicaState,
+    batches: Vec<Batch>,
+    fetch_offset: i64,
+) -> Result<(), crate::log::LogError> {
+    let now = now_ms();
+    for b in batches {
+        if b.next_offset() <= fetch_offset {
+            continue;
+        }
+        let epoch = b.partition_leader_epoch();
+        let base = b.base_offset();
+        p.log().append_with_offsets(b, now)?;
+        if st.epochs.last().is_none_or(|(e, _)| *e < epoch) {
+            p.assign_epoch(st, epoch, base);
+        }
+    }
+    Ok(())
+}
+
+/// KIP-101/KIP-279: asks the leader where our latest epoch ends in its log and cuts ours there.
+async fn truncate_to_leader(
+    broker: &Broker,
+    p: &Partition,
+    client: &mut Client,
+    current_epoch: i32,
+) -> Result<(), String> {
+    let (latest, hw) = {
+        let st = p.state();
+        (st.epochs.last().map(|(e, _)| *e), st.hw)
+    };
+    if active(Defect::TruncateToHw) {
+        // The defect: Kafka before KIP-101, trusting the high watermark.
+        let mut st = p.state();
+        return p.truncate(&mut st, hw).map_err(|e| e.to_string());
+    }
+    let Some(latest) = latest else { return Ok(()) };
+    let request = OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(broker.node_id())).with_topics(vec![
+        offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(p.topic.clone())))
+            .with_partitions(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                    .with_partition(p.index)
+                    .with_current_leader_epoch(current_epoch)
+                    .with_leader_epoch(latest),
+            ]),
+    ]);
+    let response = client
+        .request(RequestKind::OffsetForLeaderEpoch(request), 3, Duration::ZERO)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ResponseKind::OffsetForLeaderEpoch(r) = response else { return Err("another response type".into()) };
+    let e = r.topics.first().and_then(|t| t.partitions.first()).ok_or("no partition in the answer")?;
+    if e.error_code != 0 {
+        return Err(format!("error {}", e.error_code));
+    }
+    let mut st = p.state();
+    let leo = p.log().log_end_offset();
+    let cut = crate::replica::truncation_offset(&st, leo, e.leader_epoch, e.end_offset);
+    p.truncate(&mut st, cut).map_err(|e| e.to_string())
+}
+
+/// A new cluster id: Kafka's are base64url-encoded UUIDs (22 characters).
+pub fn new_cluster_id() -> String {
+    base64url(Uuid::new_v4().as_bytes())
 }
 
 fn base64url(bytes: &[u8]) -> String {
@@ -402,26 +935,9 @@ mod tests {
     }
 
     #[test]
-    fn cluster_id_is_22_url_safe_characters_and_survives_reopen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let a = load_or_create_cluster_id(dir.path(), 1).expect("create");
+    fn cluster_ids_are_22_url_safe_characters() {
+        let a = new_cluster_id();
         assert_eq!(a.len(), 22);
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-        assert_eq!(load_or_create_cluster_id(dir.path(), 1).expect("reload"), a);
-    }
-
-    #[test]
-    fn topics_survive_reopen_with_their_configs() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let adv = ("127.0.0.1".to_string(), 9092);
-        let id = {
-            let b = Broker::open(BrokerConfig::default(), dir.path(), adv.clone()).expect("open");
-            let t = b.create_topic("t", 3, 1, &[("retention.ms".into(), Some("1000".into()))], false).expect("create");
-            t.id
-        };
-        let b = Broker::open(BrokerConfig::default(), dir.path(), adv).expect("reopen");
-        let t = b.topic("t").expect("topic survives");
-        assert_eq!((t.id, t.partition_count()), (id, 3));
-        assert_eq!(t.config().get("retention.ms").map(|(v, _)| v), Some("1000".into()));
     }
 }

@@ -4,12 +4,15 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::controller::Controller;
 use crate::defects;
 
 #[derive(Parser, Debug)]
@@ -28,8 +31,15 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run one broker. Prints the bound address on a line of its own once it accepts connections.
+    /// Run one broker. Prints the bound address on a line of its own once it serves clients.
+    /// Without --controller it runs standalone, with a controller of its own in the same process.
     Broker(BrokerArgs),
+    /// Run the cluster's controller, which owns metadata and elects leaders. Prints its address
+    /// on a line of its own once it accepts connections.
+    Controller(ControllerArgs),
+    /// Start a controller and N brokers, each its own process, on loopback, and print the
+    /// bootstrap address (`host:port,host:port,...`). Stops them all on SIGTERM or Ctrl-C.
+    Cluster(ClusterArgs),
     /// List the deliberate defects this build can turn on with `broker --defect NAME`.
     Defects,
 }
@@ -57,6 +67,47 @@ pub struct BrokerArgs {
     /// Turn on a named deliberate defect (builds with the `defects` feature only). Repeatable.
     #[arg(long = "defect", value_name = "NAME")]
     pub defects: Vec<String>,
+    /// HOST:PORT of the cluster's controller (`kafka-reference controller`). Without it the
+    /// broker runs its own controller in-process, on a loopback port, with data in
+    /// `<data-dir>/controller`: a one-broker cluster.
+    #[arg(long)]
+    pub controller: Option<String>,
+    /// `ID=HOST:PORT`: reach broker ID at this address for replication instead of the address
+    /// it advertises (e.g. a fault proxy on the link between two brokers). Repeatable.
+    #[arg(long = "peer-address", value_name = "ID=HOST:PORT")]
+    pub peer_addresses: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ControllerArgs {
+    /// Address to listen on. Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:9093")]
+    pub listen: SocketAddr,
+    /// Directory for the metadata log (`__cluster_metadata-0`). Created if missing.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// A config with Kafka's name; the controller uses broker.session.timeout.ms,
+    /// broker.heartbeat.interval.ms, auto.leader.rebalance.enable,
+    /// leader.imbalance.check.interval.seconds, num.partitions, default.replication.factor and
+    /// the topic defaults, and accepts every broker config so one list serves both. Repeatable.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub configs: Vec<String>,
+    /// Turn on a named deliberate defect (builds with the `defects` feature only). Repeatable.
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ClusterArgs {
+    /// How many brokers (node ids 1..=N).
+    #[arg(long, default_value_t = 3)]
+    pub brokers: u16,
+    /// Directory for every process's data: `controller/` and `broker-N/`. Created if missing.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// A broker config with Kafka's name, given to the controller and every broker. Repeatable.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub configs: Vec<String>,
 }
 
 /// Entry point for `kafka-reference` (and `kafka-conformance reference`).
@@ -92,29 +143,35 @@ where
             let _ = list();
             std::process::ExitCode::SUCCESS
         }
-        Command::Broker(args) => match run_broker(args) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("kafka-reference: {e:#}");
-                std::process::ExitCode::FAILURE
-            }
-        },
+        Command::Broker(args) => exit(run_broker(args)),
+        Command::Controller(args) => exit(run_controller(args)),
+        Command::Cluster(args) => exit(run_cluster(args)),
     }
 }
 
-fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
+fn exit(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kafka-reference: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logging, configs and defects: what every long-running command sets up first.
+fn prepare(configs: &[String], defect_names: &[String]) -> anyhow::Result<BrokerConfig> {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .try_init();
-
     let mut config = BrokerConfig::default();
-    for kv in &args.configs {
+    for kv in configs {
         let (k, v) = kv.split_once('=').ok_or_else(|| anyhow::anyhow!("--config {kv:?}: expected KEY=VALUE"))?;
         config.set(k.trim(), v.trim()).map_err(|e| anyhow::anyhow!("--config {kv}: {e}"))?;
     }
     let mut on = Vec::new();
-    for name in &args.defects {
+    for name in defect_names {
         let info = defects::by_name(name).ok_or_else(|| {
             let known: Vec<_> = defects::REGISTRY.iter().map(|d| d.name).collect();
             anyhow::anyhow!("unknown defect {name:?}; known: {}", known.join(", "))
@@ -122,6 +179,27 @@ fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
         on.push(info.defect);
     }
     defects::activate(on).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(config)
+}
+
+/// The one line a supervisor waits for: an address, alone.
+fn announce(line: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
+    let config = prepare(&args.configs, &args.defects)?;
+    let mut peers = BTreeMap::new();
+    for p in &args.peer_addresses {
+        let (id, addr) =
+            p.split_once('=').ok_or_else(|| anyhow::anyhow!("--peer-address {p:?}: expected ID=HOST:PORT"))?;
+        let id: i32 = id.trim().parse().map_err(|_| anyhow::anyhow!("--peer-address {p:?}: bad broker id"))?;
+        parse_host_port(addr.trim())?;
+        peers.insert(id, addr.trim().to_string());
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {
@@ -133,15 +211,129 @@ fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
             Some(a) => parse_host_port(a)?,
             None => (bound.ip().to_string(), i32::from(bound.port())),
         };
-        let broker = Arc::new(Broker::open(config, &args.data_dir, advertised)?);
-        // The one line a supervisor waits for: the address, alone, once connections are accepted.
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{bound}")?;
-        out.flush()?;
-        drop(out);
+        let controller = match &args.controller {
+            Some(c) => c.clone(),
+            None => {
+                // Standalone: this process is a one-broker cluster with its own controller.
+                let c = Controller::open(config.clone(), &args.data_dir.join("controller"), true)?;
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let addr = l.local_addr()?.to_string();
+                tokio::spawn(crate::controller::serve(l, c, std::future::pending()));
+                addr
+            }
+        };
+        let session = Duration::from_millis(config.broker_session_timeout_ms);
+        let broker = Broker::new(config, &args.data_dir, advertised, controller, peers)?;
+        broker.start();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::server::serve(listener, broker.clone(), async move {
+            let _ = stopped.await;
+        }));
+        let signal = shutdown_signal();
+        tokio::pin!(signal);
+        tokio::select! {
+            () = broker.wait_ready() => announce(&bound.to_string())?,
+            () = &mut signal => {
+                let _ = stop.send(());
+                return Ok(());
+            }
+        }
+        signal.await;
+        broker.shutdown(session).await;
+        let _ = stop.send(());
+        let _ = server.await;
+        Ok(())
+    })
+}
 
-        crate::server::serve(listener, broker.clone(), shutdown_signal()).await;
-        broker.shutdown();
+fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
+    let config = prepare(&args.configs, &args.defects)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+        let bound = listener.local_addr()?;
+        let controller = Controller::open(config, &args.data_dir, false)?;
+        announce(&bound.to_string())?;
+        crate::controller::serve(listener, controller, shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+/// Spawns this same program as `controller` and `broker` children and reads their address lines.
+fn run_cluster(args: ClusterArgs) -> anyhow::Result<()> {
+    let _ = prepare(&args.configs, &[])?;
+    if args.brokers == 0 {
+        anyhow::bail!("--brokers must be at least 1");
+    }
+    let exe = std::env::current_exe()?;
+    // The arguments before `cluster` (e.g. `reference` for kafka-conformance) run the same CLI.
+    let prefix: Vec<String> = std::env::args().skip(1).take_while(|a| a != "cluster").collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async move {
+        let mut children = Vec::new();
+        let spawn = |role: &str, extra: Vec<String>| -> anyhow::Result<tokio::process::Child> {
+            let mut cmd = tokio::process::Command::new(&exe);
+            cmd.args(&prefix).arg(role).args(extra);
+            for c in &args.configs {
+                cmd.arg("--config").arg(c);
+            }
+            cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).kill_on_drop(true);
+            Ok(cmd.spawn()?)
+        };
+        let first_line = |child: &mut tokio::process::Child, what: String| {
+            let stdout = child.stdout.take();
+            async move {
+                use tokio::io::AsyncBufReadExt;
+                let stdout = stdout.ok_or_else(|| anyhow::anyhow!("{what}: no stdout"))?;
+                let mut lines = tokio::io::BufReader::new(stdout).lines();
+                let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+                    .await
+                    .map_err(|_| anyhow::anyhow!("{what} did not start within 60 s"))??
+                    .ok_or_else(|| anyhow::anyhow!("{what} exited during start-up"))?;
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                anyhow::Ok(line.trim().to_string())
+            }
+        };
+        let dir = &args.data_dir;
+        let mut controller = spawn(
+            "controller",
+            vec!["--listen".into(), "127.0.0.1:0".into(), "--data-dir".into(), dir.join("controller").display().to_string()],
+        )?;
+        let controller_addr = first_line(&mut controller, "the controller".into()).await?;
+        let mut bootstrap = Vec::new();
+        for id in 1..=args.brokers {
+            let mut b = spawn(
+                "broker",
+                vec![
+                    "--listen".into(),
+                    "127.0.0.1:0".into(),
+                    "--data-dir".into(),
+                    dir.join(format!("broker-{id}")).display().to_string(),
+                    "--controller".into(),
+                    controller_addr.clone(),
+                    "--config".into(),
+                    format!("node.id={id}"),
+                ],
+            )?;
+            bootstrap.push(first_line(&mut b, format!("broker {id}")).await?);
+            children.push(b);
+        }
+        announce(&bootstrap.join(","))?;
+        shutdown_signal().await;
+        for c in &children {
+            if let Some(pid) = c.id() {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+            }
+        }
+        for mut c in children {
+            let _ = tokio::time::timeout(Duration::from_secs(30), c.wait()).await;
+        }
+        if let Some(pid) = controller.id() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), controller.wait()).await;
         Ok(())
     })
 }

@@ -319,6 +319,16 @@ impl TopicConfig {
         self.num("message.timestamp.after.max.ms")
     }
 
+    /// `min.insync.replicas`: how many in-sync replicas an acks=all write needs.
+    pub fn min_insync_replicas(&self) -> usize {
+        usize::try_from(self.num("min.insync.replicas")).unwrap_or(1).max(1)
+    }
+
+    /// `unclean.leader.election.enable`: may an out-of-sync replica lead (and lose data)?
+    pub fn unclean_leader_election(&self) -> bool {
+        self.get("unclean.leader.election.enable").is_some_and(|(v, _)| v == "true")
+    }
+
     pub fn compacted(&self) -> bool {
         self.get("cleanup.policy").is_some_and(|(v, _)| v.split(',').any(|p| p.trim() == "compact"))
     }
@@ -367,6 +377,21 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     /// Topic defaults set at broker level (`log.flush.interval.messages`, `log.segment.bytes`, ...).
     pub topic_defaults: BTreeMap<String, String>,
+    /// `broker.heartbeat.interval.ms`: how often a broker tells the controller it is alive.
+    pub broker_heartbeat_interval_ms: u64,
+    /// `broker.session.timeout.ms`: a broker silent this long is fenced and loses leadership.
+    pub broker_session_timeout_ms: u64,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
+    /// `replica.fetch.wait.max.ms`: how long a follower's fetch waits at the leader for data.
+    pub replica_fetch_wait_max_ms: u64,
+    /// `auto.leader.rebalance.enable`: the controller moves leadership back to preferred replicas.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub leader_imbalance_check_interval_seconds: u64,
+    /// `leader.imbalance.per.broker.percentage`: the share of a broker's preferred partitions led
+    /// elsewhere above which the controller rebalances.
+    pub leader_imbalance_per_broker_percentage: u32,
 }
 
 /// Broker config names that set a topic config's default, as Kafka's `ServerTopicConfigSynonyms`.
@@ -382,6 +407,7 @@ const BROKER_TOPIC_SYNONYMS: &[(&str, &str)] = &[
     ("log.message.timestamp.type", "message.timestamp.type"),
     ("message.max.bytes", "max.message.bytes"),
     ("min.insync.replicas", "min.insync.replicas"),
+    ("unclean.leader.election.enable", "unclean.leader.election.enable"),
 ];
 
 impl Default for BrokerConfig {
@@ -393,7 +419,23 @@ impl Default for BrokerConfig {
             num_partitions: 1,
             default_replication_factor: 1,
             topic_defaults: BTreeMap::new(),
+            broker_heartbeat_interval_ms: 2000,
+            broker_session_timeout_ms: 9000,
+            replica_lag_time_max_ms: 30_000,
+            replica_fetch_wait_max_ms: 500,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
+            leader_imbalance_per_broker_percentage: 10,
         }
+    }
+}
+
+/// A duration or count that must be at least 1.
+fn positive(value: &str) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -415,6 +457,21 @@ impl BrokerConfig {
             "default.replication.factor" => {
                 self.default_replication_factor = value.parse().map_err(|e| parse_err(&e))?
             }
+            "broker.heartbeat.interval.ms" => {
+                self.broker_heartbeat_interval_ms = positive(value).map_err(|e| parse_err(&e))?
+            }
+            "broker.session.timeout.ms" => self.broker_session_timeout_ms = positive(value).map_err(|e| parse_err(&e))?,
+            "replica.lag.time.max.ms" => self.replica_lag_time_max_ms = positive(value).map_err(|e| parse_err(&e))?,
+            "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max_ms = value.parse().map_err(|e| parse_err(&e))?,
+            "auto.leader.rebalance.enable" => {
+                self.auto_leader_rebalance_enable = value.parse().map_err(|e| parse_err(&e))?
+            }
+            "leader.imbalance.check.interval.seconds" => {
+                self.leader_imbalance_check_interval_seconds = positive(value).map_err(|e| parse_err(&e))?
+            }
+            "leader.imbalance.per.broker.percentage" => {
+                self.leader_imbalance_per_broker_percentage = value.parse().map_err(|e| parse_err(&e))?
+            }
             _ => {
                 let Some((_, topic_key)) = BROKER_TOPIC_SYNONYMS.iter().find(|(b, _)| *b == key) else {
                     let mut known: Vec<&str> = vec![
@@ -423,6 +480,13 @@ impl BrokerConfig {
                         "auto.create.topics.enable",
                         "num.partitions",
                         "default.replication.factor",
+                        "broker.heartbeat.interval.ms",
+                        "broker.session.timeout.ms",
+                        "replica.lag.time.max.ms",
+                        "replica.fetch.wait.max.ms",
+                        "auto.leader.rebalance.enable",
+                        "leader.imbalance.check.interval.seconds",
+                        "leader.imbalance.per.broker.percentage",
                     ];
                     known.extend(BROKER_TOPIC_SYNONYMS.iter().map(|(b, _)| *b));
                     return Err(format!("unknown broker config {key:?}; known: {}", known.join(", ")));

@@ -60,6 +60,28 @@ pub enum Defect {
     /// When a connection ends, the last batch it appended to each partition is rolled back,
     /// acknowledged or not (breaks "acknowledged records survive connection resets").
     LoseLastBatchOnDisconnect,
+    /// acks=all is answered as soon as the leader has the batch, without waiting for the ISR
+    /// (breaks acks=all durability).
+    AckAllBeforeReplicated,
+    /// The high watermark follows the leader's log end, whatever the followers have (breaks
+    /// "committed means on every ISR member").
+    HwIgnoresIsr,
+    /// Consumers may read up to the leader's log end, above the high watermark (breaks "no read
+    /// of a record that may be truncated").
+    ServeReadsAboveHw,
+    /// A returning follower truncates to its high watermark instead of to the leader's epoch end
+    /// offset (Kafka before KIP-101; breaks replica convergence).
+    TruncateToHw,
+    /// The controller prefers an out-of-sync replica as the new leader (breaks clean election).
+    ElectOutOfSyncLeader,
+    /// A follower that stops fetching is never removed from the ISR (breaks availability of
+    /// acks=all and the ISR's meaning).
+    IsrNeverShrinks,
+    /// acks=all is accepted with fewer in-sync replicas than min.insync.replicas.
+    IgnoreMinInsyncReplicas,
+    /// The controller never fences a broker whose heartbeats stopped, so a dead leader keeps its
+    /// partitions (breaks leader failover).
+    IgnoreBrokerSessionTimeout,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -234,6 +256,54 @@ pub const REGISTRY: &[DefectInfo] = &[
             "features/faults/network-faults.feature: a producer keeps every acknowledged record through connection resets",
             "features/faults/toxics.feature: connections closed after a few kilobytes lose no acknowledged record",
         ],
+    },
+    DefectInfo {
+        defect: Defect::AckAllBeforeReplicated,
+        name: "ack-all-before-replicated",
+        guarantee: "acks=all waits for every in-sync replica",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::HwIgnoresIsr,
+        name: "hw-ignores-isr",
+        guarantee: "the high watermark is what every in-sync replica has",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::ServeReadsAboveHw,
+        name: "serve-reads-above-hw",
+        guarantee: "consumers never read above the high watermark",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::TruncateToHw,
+        name: "truncate-to-hw",
+        guarantee: "a returning replica truncates by leader epoch and converges (KIP-101, KIP-279)",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::ElectOutOfSyncLeader,
+        name: "elect-out-of-sync-leader",
+        guarantee: "a new leader comes from the ISR unless unclean.leader.election.enable",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::IsrNeverShrinks,
+        name: "isr-never-shrinks",
+        guarantee: "a follower that falls behind leaves the ISR after replica.lag.time.max.ms",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::IgnoreMinInsyncReplicas,
+        name: "ignore-min-insync-replicas",
+        guarantee: "acks=all with fewer in-sync replicas than min.insync.replicas is refused",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::IgnoreBrokerSessionTimeout,
+        name: "ignore-broker-session-timeout",
+        guarantee: "a dead leader is replaced after broker.session.timeout.ms",
+        caught_by: &[],
     },
 ];
 

@@ -8,7 +8,14 @@
 //!   header decoding, protocol errors that close a connection, and writing responses in order.
 //! - [`api`]: one file per Kafka API; `api/mod.rs` holds the only dispatch on api key and the
 //!   ApiVersions table.
-//! - [`broker`]: the broker's state: topics, partitions, their logs, and how appends wake fetches.
+//! - [`broker`]: a broker: the metadata it replays from the controller, the replicas it hosts,
+//!   registration and heartbeats, and forwarding admin requests to the controller.
+//! - [`replica`]: one partition replica: its log, leader or follower role, high watermark, ISR
+//!   upkeep and leader epoch cache.
+//! - [`controller`]: the cluster's one controller: broker registration and fencing, topic
+//!   creation, leader election and ISR changes, written to the metadata log.
+//! - [`metadata`]: the metadata log's records and the image brokers build from them.
+//! - [`client`]: the client side of the protocol, for traffic between the cluster's processes.
 //! - [`config`]: broker and topic configuration with Kafka's names, types and defaults.
 //! - [`log`]: the storage contract ([`log::Log`]) and its implementations, with one reusable suite.
 //! - [`defects`]: the registry of deliberate defects (only with the `defects` feature).
@@ -18,7 +25,11 @@
 pub mod api;
 pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod controller;
 pub mod defects;
 pub mod log;
+pub mod metadata;
+pub mod replica;
 pub mod server;

@@ -85,7 +85,7 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>
     if active(Defect::LoseLastBatchOnDisconnect) {
         // The defect: the last batch this connection appended to each partition is undone.
         for (topic, partition, base) in appended {
-            if let Some(p) = broker.topic(topic.as_str()).and_then(|t| t.partition(partition)) {
+            if let Some(p) = broker.topic(topic.as_str()).and_then(|t| broker.local(t.id, partition)) {
                 let _ = p.log().truncate_to(base);
             }
         }
@@ -139,18 +139,18 @@ const REORDER_WINDOW: std::time::Duration = std::time::Duration::from_millis(50)
 
 /// Splits a connection's bytes into request frames. Reading into the buffer is cancel-safe, and
 /// a partial frame is "not yet", never an error.
-struct FrameReader {
+pub(crate) struct FrameReader {
     buf: BytesMut,
     max: usize,
 }
 
 impl FrameReader {
-    fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         FrameReader { buf: BytesMut::with_capacity(8 * 1024), max }
     }
 
     /// The next whole frame, `None` when the peer closed cleanly between frames.
-    async fn next(&mut self, stream: &mut TcpStream) -> Result<Option<Bytes>, ConnectionError> {
+    pub(crate) async fn next(&mut self, stream: &mut TcpStream) -> Result<Option<Bytes>, ConnectionError> {
         loop {
             if self.buf.len() >= 4 {
                 let size = i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
@@ -181,21 +181,24 @@ impl FrameReader {
     }
 }
 
-/// Decodes one request frame, applies it, and returns the encoded response frame (or nothing,
-/// for `acks=0` produce).
-async fn handle_frame(
+/// A request frame, decoded; or the answer to give without handling it (KIP-511).
+pub(crate) enum Decoded {
+    Request { key: ApiKey, version: i16, header: RequestHeader, request: RequestKind },
+    Answer(Bytes),
+}
+
+/// Decodes one request frame against a table of enabled versions.
+pub(crate) fn decode_frame(
     mut frame: Bytes,
-    broker: &Arc<Broker>,
-    peer: SocketAddr,
-    appended: &mut Vec<(String, i32, i64)>,
-) -> Result<Option<Bytes>, ConnectionError> {
+    versions_of: impl Fn(ApiKey) -> Option<Versions>,
+) -> Result<Decoded, ConnectionError> {
     if frame.len() < 4 {
         return Err(ConnectionError::ShortHeader(frame.len()));
     }
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let key = ApiKey::try_from(raw_key).map_err(|_| ConnectionError::UnknownApiKey(raw_key))?;
-    let versions = api::versions(key).ok_or(ConnectionError::UnsupportedApi { key })?;
+    let versions = versions_of(key).ok_or(ConnectionError::UnsupportedApi { key })?;
 
     if !versions.enabled(version) {
         // KIP-511: an ApiVersions request the broker cannot parse is still answered, in v0, with
@@ -210,7 +213,7 @@ async fn handle_frame(
                 correlation_id,
                 &kafka_protocol::messages::ResponseKind::ApiVersions(response),
             )
-            .map(Some);
+            .map(Decoded::Answer);
         }
         return Err(ConnectionError::VersionNotEnabled { key, version, enabled: versions });
     }
@@ -226,6 +229,21 @@ async fn handle_frame(
             message: format!("{} trailing bytes", frame.remaining()),
         });
     }
+    Ok(Decoded::Request { key, version, header, request })
+}
+
+/// Decodes one request frame, applies it, and returns the encoded response frame (or nothing,
+/// for `acks=0` produce).
+async fn handle_frame(
+    frame: Bytes,
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+    appended: &mut Vec<(String, i32, i64)>,
+) -> Result<Option<Bytes>, ConnectionError> {
+    let (key, version, header, request) = match decode_frame(frame, api::versions)? {
+        Decoded::Answer(bytes) => return Ok(Some(bytes)),
+        Decoded::Request { key, version, header, request } => (key, version, header, request),
+    };
     let ctx = api::RequestContext { broker: broker.clone(), header, version, peer };
     match api::handle(&ctx, request).await {
         api::Reply::Send(response) => {
@@ -246,7 +264,7 @@ async fn handle_frame(
     }
 }
 
-fn encode_response(
+pub(crate) fn encode_response(
     key: ApiKey,
     version: i16,
     correlation_id: i32,

@@ -12,15 +12,14 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::config::TOPIC_CONFIGS;
 
-pub fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for t in &request.topics {
         *seen.entry(t.name.0.to_string()).or_default() += 1;
     }
-    let topics = request
-        .topics
-        .iter()
-        .map(|t| {
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for t in &request.topics {
+        topics.push('one: {
             let name = t.name.0.to_string();
             let mut result = CreatableTopicResult::default().with_name(t.name.clone());
             let fail = |result: CreatableTopicResult, code: ResponseError, msg: String| {
@@ -28,23 +27,23 @@ pub fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopic
                 if ctx.version >= 1 { r.with_error_message(Some(StrBytes::from_string(msg))) } else { r }
             };
             if seen.get(&name).copied().unwrap_or(0) > 1 {
-                return fail(result, ResponseError::InvalidRequest, format!("Create topics request from client `{}` contains multiple entries for the following topics: {name}", ctx.header.client_id.as_ref().map(|c| c.as_str()).unwrap_or("")));
+                break 'one fail(result, ResponseError::InvalidRequest, format!("Create topics request from client `{}` contains multiple entries for the following topics: {name}", ctx.header.client_id.as_ref().map(|c| c.as_str()).unwrap_or("")));
             }
             if !t.assignments.is_empty() && (t.num_partitions != -1 || t.replication_factor != -1) {
-                return fail(result, ResponseError::InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into());
+                break 'one fail(result, ResponseError::InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into());
             }
             let (partitions, rf) = if t.assignments.is_empty() {
                 (t.num_partitions, t.replication_factor)
             } else {
                 let rf = t.assignments.first().map(|a| a.broker_ids.len() as i16).unwrap_or(0);
-                if t.assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != ctx.broker.config.node_id)) {
-                    return fail(result, ResponseError::InvalidReplicaAssignment, "Replica assignment names a broker that is not registered.".into());
+                if t.assignments.iter().any(|a| a.broker_ids.iter().any(|b| !ctx.broker.image().brokers.contains_key(&b.0))) {
+                    break 'one fail(result, ResponseError::InvalidReplicaAssignment, "Replica assignment names a broker that is not registered.".into());
                 }
                 (t.assignments.len() as i32, rf)
             };
             let configs: Vec<(String, Option<String>)> =
                 t.configs.iter().map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string()))).collect();
-            match ctx.broker.create_topic(&name, partitions, rf, &configs, request.validate_only) {
+            match ctx.broker.create_topic(&name, partitions, rf, &configs, request.validate_only).await {
                 Ok(topic) => {
                     if ctx.version >= 7 {
                         result = result.with_topic_id(topic.id);
@@ -72,7 +71,7 @@ pub fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopic
                 }
                 Err(e) => fail(result, e.code, e.message),
             }
-        })
-        .collect();
+        });
+    }
     CreateTopicsResponse::default().with_topics(topics)
 }

@@ -7,20 +7,20 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 
-pub fn handle(ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let targets: Vec<(Option<TopicName>, uuid::Uuid)> = if ctx.version >= 6 {
         request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
     } else {
         request.topic_names.into_iter().map(|n| (Some(n), uuid::Uuid::nil())).collect()
     };
-    let responses = targets
-        .into_iter()
-        .map(|(name, id)| {
+    let mut responses = Vec::new();
+    for (name, id) in targets {
+        responses.push({
             let name = name.map(|n| n.0.to_string()).or_else(|| ctx.broker.topic_by_id(id).map(|t| t.name.clone()));
             let mut result =
                 DeletableTopicResult::default().with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))));
             let outcome = match &name {
-                Some(n) => ctx.broker.delete_topic(n).map_err(|e| (e.code, e.message)),
+                Some(n) => ctx.broker.delete_topic(n).await.map_err(|e| (e.code, e.message)),
                 None if ctx.version >= 6 && !id.is_nil() => {
                     Err((ResponseError::UnknownTopicId, "This server does not host this topic ID.".to_string()))
                 }
@@ -43,7 +43,7 @@ pub fn handle(ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopic
                 }
             }
             result
-        })
-        .collect();
+        });
+    }
     DeleteTopicsResponse::default().with_responses(responses)
 }

@@ -19,14 +19,21 @@ pub fn handle(ctx: &RequestContext, request: DescribeClusterRequest) -> Describe
             )))
             .with_endpoint_type(request.endpoint_type);
     }
+    let image = b.image();
+    // KRaft brokers report a random live broker as the "controller" to clients (the real
+    // controller is not reachable by them); this reports itself.
     let node = BrokerId(b.config.node_id);
-    DescribeClusterResponse::default()
-        .with_cluster_id(StrBytes::from_string(b.cluster_id.clone()))
-        .with_controller_id(node)
-        .with_brokers(vec![
+    let brokers = image
+        .live_brokers()
+        .map(|x| {
             DescribeClusterBroker::default()
-                .with_broker_id(node)
-                .with_host(StrBytes::from_string(b.advertised.0.clone()))
-                .with_port(if active(Defect::DescribeClusterWrongPort) { b.advertised.1 + 1 } else { b.advertised.1 }),
-        ])
+                .with_broker_id(BrokerId(x.id))
+                .with_host(StrBytes::from_string(x.host.clone()))
+                .with_port(if active(Defect::DescribeClusterWrongPort) { x.port + 1 } else { x.port })
+        })
+        .collect();
+    DescribeClusterResponse::default()
+        .with_cluster_id(StrBytes::from_string(image.cluster_id.clone()))
+        .with_controller_id(node)
+        .with_brokers(brokers)
 }

@@ -18,27 +18,41 @@ use crate::defects::{Defect, active};
 use crate::log::LogError;
 
 pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+    // KIP-903 moved the replica id into ReplicaState from v15.
+    let replica_id = if ctx.version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
+    if replica_id >= 0 {
+        // A follower's fetch tells the leader how far it got, once, as it arrives.
+        for ft in &request.topics {
+            let topic =
+                if ctx.version >= 13 { ctx.broker.topic_by_id(ft.topic_id) } else { ctx.broker.topic(ft.topic.as_str()) };
+            for fp in &ft.partitions {
+                if let Ok(p) = ctx.broker.replica_for(topic.as_ref(), fp.partition, fp.current_leader_epoch, false) {
+                    ctx.broker.follower_fetched(&p, replica_id, fp.fetch_offset);
+                }
+            }
+        }
+    }
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let mut appends = ctx.broker.subscribe_appends();
     loop {
         // Mark the current append generation as seen before reading, so an append that lands
         // between the read and the wait still wakes us.
         appends.borrow_and_update();
-        let (response, bytes, errors) = read(ctx, &request);
+        let (response, bytes, errors) = read(ctx, &request, replica_id);
         let waited_enough = Instant::now() >= deadline || active(Defect::IgnoreMaxWait);
         if errors || bytes >= request.min_bytes.max(0) as usize || waited_enough {
             return response;
         }
         if tokio::time::timeout_at(deadline, appends.changed()).await.is_err() {
             // Timed out: answer with what is there now.
-            return read(ctx, &request).0;
+            return read(ctx, &request, replica_id).0;
         }
     }
 }
 
 /// One pass over the requested partitions: the response, its record bytes, and whether any
 /// partition had an error (which answers at once, as Kafka does).
-fn read(ctx: &RequestContext, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+fn read(ctx: &RequestContext, request: &FetchRequest, replica_id: i32) -> (FetchResponse, usize, bool) {
     let v = ctx.version;
     let ignore_limits = active(Defect::IgnoreMaxBytes);
     let mut remaining = if ignore_limits || request.max_bytes <= 0 { usize::MAX } else { request.max_bytes as usize };
@@ -52,15 +66,25 @@ fn read(ctx: &RequestContext, request: &FetchRequest) -> (FetchResponse, usize, 
         let mut partitions = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
             let mut pd = PartitionData::default().with_partition_index(fp.partition);
-            let Some(partition) = topic.as_ref().and_then(|t| t.partition(fp.partition)) else {
-                errors = true;
-                partitions.push(pd.with_error_code(unknown.code()).with_high_watermark(-1));
-                continue;
+            // Fetch v9+ carries the client's leader epoch (KIP-320). Consumers and followers read
+            // from the leader; Kafka's debugging consumer (replica id -2) from any replica.
+            let current = if v >= 9 { fp.current_leader_epoch } else { -1 };
+            let partition = match ctx.broker.replica_for(topic.as_ref(), fp.partition, current, replica_id == -2) {
+                Ok(p) => p,
+                Err(code) => {
+                    errors = true;
+                    let code = if code == ResponseError::UnknownTopicOrPartition { unknown } else { code };
+                    partitions.push(pd.with_error_code(code.code()).with_high_watermark(-1));
+                    continue;
+                }
             };
+            let hw = partition.state().hw;
             let log = partition.log();
             let (start, end) = (log.log_start_offset(), log.log_end_offset());
-            // A single broker's high watermark is its log end offset: there is no one to wait for.
-            let hw = end;
+            let hw = hw.min(end);
+            // Consumers never read above the high watermark; replicas read to the log end.
+            let max_offset =
+                if replica_id >= 0 || replica_id == -2 || active(Defect::ServeReadsAboveHw) { end } else { hw };
             pd = pd.with_high_watermark(hw);
             if v >= 4 {
                 pd = pd.with_last_stable_offset(hw).with_aborted_transactions(Some(Vec::new()));
@@ -70,7 +94,7 @@ fn read(ctx: &RequestContext, request: &FetchRequest) -> (FetchResponse, usize, 
             }
             let limit =
                 if ignore_limits { usize::MAX } else { (fp.partition_max_bytes.max(0) as usize).min(remaining) };
-            match log.read(fp.fetch_offset, limit, hw, min_one) {
+            match log.read(fp.fetch_offset, limit, max_offset, min_one) {
                 Ok(batches) => {
                     let mut buf = BytesMut::new();
                     for b in &batches {

@@ -16,27 +16,22 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-pub fn handle(ctx: &RequestContext, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
-    let responses = request
-        .resources
-        .iter()
-        .map(|res| {
-            let response = AlterConfigsResourceResponse::default()
-                .with_resource_type(res.resource_type)
-                .with_resource_name(res.resource_name.clone());
-            let outcome = alter(ctx, res, request.validate_only);
-            match outcome {
-                Ok(()) => response,
-                Err((code, msg)) => {
-                    response.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(msg)))
-                }
-            }
-        })
-        .collect();
+pub async fn handle(ctx: &RequestContext, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for res in &request.resources {
+        let response = AlterConfigsResourceResponse::default()
+            .with_resource_type(res.resource_type)
+            .with_resource_name(res.resource_name.clone());
+        let outcome = alter(ctx, res, request.validate_only).await;
+        responses.push(match outcome {
+            Ok(()) => response,
+            Err((code, msg)) => response.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(msg))),
+        });
+    }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-fn alter(
+async fn alter(
     ctx: &RequestContext,
     res: &kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource,
     validate_only: bool,
@@ -91,5 +86,5 @@ fn alter(
     if validate_only {
         return Ok(());
     }
-    ctx.broker.set_topic_config(&topic, cfg).map_err(|e| (e.code, e.message))
+    ctx.broker.set_topic_config(&topic, cfg).await.map_err(|e| (e.code, e.message))
 }

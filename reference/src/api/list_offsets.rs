@@ -29,17 +29,23 @@ pub fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsR
                         .with_partition_index(p.partition_index)
                         .with_offset(-1)
                         .with_timestamp(-1);
-                    let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition_index)) else {
-                        return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    // KIP-320: the client's leader epoch (v4+) must be the current one.
+                    let current = if v >= 4 { p.current_leader_epoch } else { -1 };
+                    let debugging = request.replica_id.0 == -2;
+                    let partition = match ctx.broker.replica_for(topic.as_ref(), p.partition_index, current, debugging) {
+                        Ok(p) => p,
+                        Err(code) => return r.with_error_code(code.code()),
                     };
-                    // The only leader epoch a single broker has is 0 (KIP-320 fencing).
-                    if v >= 4 && p.current_leader_epoch > 0 {
-                        return r.with_error_code(ResponseError::UnknownLeaderEpoch.code());
-                    }
+                    let (hw, epoch) = {
+                        let st = partition.state();
+                        (st.hw, st.leader_epoch)
+                    };
                     let log = partition.log();
+                    // Consumers see up to the high watermark; replicas (and debugging tools) the log end.
+                    let latest = if request.replica_id.0 == -1 { hw.min(log.log_end_offset()) } else { log.log_end_offset() };
                     let found = match p.timestamp {
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
-                        LATEST => Ok(Some((log.log_end_offset(), -1))),
+                        LATEST => Ok(Some((latest, -1))),
                         MAX_TIMESTAMP if v >= 7 => log.max_timestamp().map(|o| o.map(|o| (o.offset, o.timestamp))),
                         ts if ts >= 0 && active(Defect::ListOffsetsIgnoresTimestamp) => {
                             Ok(Some((log.log_end_offset(), ts)))
@@ -52,7 +58,7 @@ pub fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsR
                     match found {
                         Ok(Some((offset, timestamp))) => {
                             let r = r.with_offset(offset).with_timestamp(timestamp);
-                            if v >= 4 { r.with_leader_epoch(0) } else { r }
+                            if v >= 4 { r.with_leader_epoch(epoch) } else { r }
                         }
                         Ok(None) => r,
                         Err(e) => {

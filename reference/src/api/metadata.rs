@@ -12,7 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::broker::Topic;
 
-pub fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+pub async fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     let b = &ctx.broker;
     let v = ctx.version;
     let node = BrokerId(b.config.node_id);
@@ -26,77 +26,94 @@ pub fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataRespons
         b.topics().iter().map(|t| describe(ctx, t)).collect()
     } else {
         let allow_create = b.config.auto_create_topics_enable && (v < 4 || request.allow_auto_topic_creation);
-        request
-            .topics
-            .unwrap_or_default()
-            .into_iter()
-            .map(|req| {
-                let by_id = req.name.is_none() && !req.topic_id.is_nil();
-                let found = match &req.name {
-                    Some(n) => b.topic(n.as_str()),
-                    None => b.topic_by_id(req.topic_id),
-                };
-                if let Some(t) = found {
-                    return describe(ctx, &t);
-                }
-                let unknown = |code: ResponseError| {
-                    let t = MetadataResponseTopic::default().with_error_code(code.code()).with_name(req.name.clone());
-                    if v >= 10 { t.with_topic_id(req.topic_id) } else { t }
-                };
-                if by_id {
-                    return unknown(ResponseError::UnknownTopicId);
-                }
-                let Some(name) = req.name.clone() else {
-                    return unknown(ResponseError::InvalidRequest);
-                };
-                if let Err(msg) = crate::broker::validate_topic_name(name.as_str()) {
-                    tracing::debug!("metadata for invalid topic name: {msg}");
-                    return unknown(ResponseError::InvalidTopicException);
-                }
-                if !allow_create {
-                    return unknown(ResponseError::UnknownTopicOrPartition);
-                }
-                match b.create_topic(name.as_str(), -1, -1, &[], false) {
-                    Ok(t) => describe(ctx, &t),
-                    // Another client created it first: describe what exists.
-                    Err(_) => match b.topic(name.as_str()) {
-                        Some(t) => describe(ctx, &t),
-                        None => unknown(ResponseError::LeaderNotAvailable),
-                    },
-                }
-            })
-            .collect()
+        let mut out = Vec::new();
+        for req in request.topics.unwrap_or_default() {
+            let by_id = req.name.is_none() && !req.topic_id.is_nil();
+            let found = match &req.name {
+                Some(n) => b.topic(n.as_str()),
+                None => b.topic_by_id(req.topic_id),
+            };
+            if let Some(t) = found {
+                out.push(describe(ctx, &t));
+                continue;
+            }
+            let unknown = |code: ResponseError| {
+                let t = MetadataResponseTopic::default().with_error_code(code.code()).with_name(req.name.clone());
+                if v >= 10 { t.with_topic_id(req.topic_id) } else { t }
+            };
+            if by_id {
+                out.push(unknown(ResponseError::UnknownTopicId));
+                continue;
+            }
+            let Some(name) = req.name.clone() else {
+                out.push(unknown(ResponseError::InvalidRequest));
+                continue;
+            };
+            if let Err(msg) = crate::broker::validate_topic_name(name.as_str()) {
+                tracing::debug!("metadata for invalid topic name: {msg}");
+                out.push(unknown(ResponseError::InvalidTopicException));
+                continue;
+            }
+            if !allow_create {
+                out.push(unknown(ResponseError::UnknownTopicOrPartition));
+                continue;
+            }
+            out.push(match b.create_topic(name.as_str(), -1, -1, &[], false).await {
+                Ok(t) => describe(ctx, &t),
+                // Another client created it first: describe what exists.
+                Err(_) => match b.topic(name.as_str()) {
+                    Some(t) => describe(ctx, &t),
+                    None => unknown(ResponseError::LeaderNotAvailable),
+                },
+            });
+        }
+        out
     };
 
-    let mut broker = MetadataResponseBroker::default()
-        .with_node_id(node)
-        .with_host(StrBytes::from_string(b.advertised.0.clone()))
-        .with_port(b.advertised.1);
-    if v >= 1 {
-        broker = broker.with_rack(None);
-    }
-    let mut response = MetadataResponse::default().with_brokers(vec![broker]).with_topics(topics);
+    let image = b.image();
+    let brokers = image
+        .live_brokers()
+        .map(|x| {
+            let broker = MetadataResponseBroker::default()
+                .with_node_id(BrokerId(x.id))
+                .with_host(StrBytes::from_string(x.host.clone()))
+                .with_port(x.port);
+            if v >= 1 { broker.with_rack(None) } else { broker }
+        })
+        .collect();
+    let mut response = MetadataResponse::default().with_brokers(brokers).with_topics(topics);
     if v >= 1 {
         response = response.with_controller_id(node);
     }
     if v >= 2 {
-        response = response.with_cluster_id(Some(StrBytes::from_string(b.cluster_id.clone())));
+        response = response.with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())));
     }
     response
 }
 
 fn describe(ctx: &RequestContext, topic: &Topic) -> MetadataResponseTopic {
     let v = ctx.version;
-    let node = BrokerId(ctx.broker.config.node_id);
-    let partitions = (0..topic.partition_count())
-        .map(|i| {
+    let image = ctx.broker.image();
+    let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
+    let partitions = topic
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let offline: Vec<i32> = s.replicas.iter().copied().filter(|r| !image.is_live(*r)).collect();
             let mut p = MetadataResponsePartition::default()
-                .with_partition_index(i)
-                .with_leader_id(node)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node]);
+                .with_partition_index(i as i32)
+                .with_leader_id(BrokerId(s.leader))
+                .with_replica_nodes(ids(&s.replicas))
+                .with_isr_nodes(ids(&s.isr));
+            if s.leader == crate::metadata::NO_LEADER {
+                p = p.with_error_code(ResponseError::LeaderNotAvailable.code());
+            }
+            if v >= 5 {
+                p = p.with_offline_replicas(ids(&offline));
+            }
             if v >= 7 {
-                p = p.with_leader_epoch(0);
+                p = p.with_leader_epoch(s.leader_epoch);
             }
             p
         })

@@ -20,6 +20,7 @@ pub mod fetch;
 pub mod incremental_alter_configs;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 
 /// The versions of one API: what ApiVersions advertises, and what this broker accepts.
@@ -64,6 +65,7 @@ pub const SUPPORTED: &[(ApiKey, Versions)] = &[
     (ApiKey::CreatePartitions, v(0, 3)),
     (ApiKey::IncrementalAlterConfigs, v(0, 1)),
     (ApiKey::DescribeCluster, v(0, 1)),
+    (ApiKey::OffsetForLeaderEpoch, v(2, 4)),
 ];
 
 pub fn versions(key: ApiKey) -> Option<Versions> {
@@ -91,18 +93,21 @@ pub enum Reply {
 pub async fn handle(ctx: &RequestContext, request: RequestKind) -> Reply {
     let response = match request {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r)),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r).await),
         RequestKind::Produce(r) => return produce::handle(ctx, r).await,
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, r)),
-        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(ctx, r)),
-        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(ctx, r)),
-        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions::handle(ctx, r)),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(ctx, r).await),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(ctx, r).await),
+        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions::handle(ctx, r).await),
         RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(ctx, r)),
         RequestKind::IncrementalAlterConfigs(r) => {
-            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(ctx, r))
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(ctx, r).await)
         }
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, r)),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, r))
+        }
         // The server decodes only keys from SUPPORTED; anything else is a bug here, and closing
         // the connection is what Kafka does for a request it cannot serve.
         other => return Reply::Close(format!("no handler for {:?}", std::mem::discriminant(&other))),

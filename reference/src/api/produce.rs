@@ -18,8 +18,11 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+use std::sync::Arc;
+
 use super::{Reply, RequestContext};
-use crate::broker::{Partition, Topic, now_ms};
+use crate::broker::{Broker, Topic, now_ms};
+use crate::replica::{Partition, Role};
 use crate::defects::{Defect, active};
 use crate::log::{Batch, BatchError, split_batches};
 
@@ -31,29 +34,36 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
     let mut any_error = false;
     let mut appended = false;
     let mut responses = Vec::with_capacity(request.topic_data.len());
+    // acks=all: (topic index, partition index, replica, offset the high watermark must reach, min.insync.replicas)
+    let mut waits: Vec<(usize, usize, Arc<Partition>, i64, usize)> = Vec::new();
     for topic_data in &request.topic_data {
         let mut topic = ctx.broker.topic(topic_data.name.as_str());
         if topic.is_none() && active(Defect::ProduceCreatesUnknownTopics) {
             // The defect: Produce never creates topics in Kafka; Metadata does, when allowed.
-            topic = ctx.broker.create_topic(topic_data.name.as_str(), -1, -1, &[], false).ok();
+            topic = ctx.broker.create_topic(topic_data.name.as_str(), -1, -1, &[], false).await.ok();
         }
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in &topic_data.partition_data {
             let result = if ![-1, 0, 1].contains(&acks) && !active(Defect::AcceptAnyAcks) {
                 Err(Refusal(ResponseError::InvalidRequiredAcks, format!("Invalid required acks {acks}")))
             } else {
-                match topic.as_ref().and_then(|t| t.partition(pd.index).map(|p| (t, p))) {
-                    None => Err(Refusal(
-                        ResponseError::UnknownTopicOrPartition,
-                        "This server does not host this topic-partition.".into(),
-                    )),
-                    Some((t, p)) => append(t, &p, pd.records.clone().unwrap_or_default()),
+                match ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false) {
+                    Err(code) => Err(Refusal(code, refusal_message(code))),
+                    Ok(p) => match topic.as_ref() {
+                        Some(t) => append(t, &p, acks, pd.records.clone().unwrap_or_default()),
+                        None => Err(Refusal(ResponseError::UnknownTopicOrPartition, refusal_message(ResponseError::UnknownTopicOrPartition))),
+                    },
                 }
             };
             let mut r = PartitionProduceResponse::default().with_index(pd.index);
             match result {
                 Ok(ok) => {
                     appended = true;
+                    if acks == -1
+                        && let (Some(t), Ok(p)) = (topic.as_ref(), ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false))
+                    {
+                        waits.push((responses.len(), partition_responses.len(), p, ok.next_offset, t.config.min_insync_replicas()));
+                    }
                     r = r.with_base_offset(ok.base_offset).with_log_append_time_ms(ok.log_append_time);
                     if ctx.version >= 5 {
                         r = r.with_log_start_offset(ok.log_start_offset);
@@ -83,6 +93,24 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
     if appended {
         ctx.broker.notify_append();
     }
+    // Kafka's DelayedProduce: an acks=all answer waits until the high watermark passes the
+    // batch, i.e. every ISR member has it; if the ISR shrank below min.insync.replicas meanwhile,
+    // the batch is in the log but the answer is NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(request.timeout_ms.max(0) as u64);
+    for (t, i, partition, required, min_isr) in waits {
+        if active(Defect::AckAllBeforeReplicated) {
+            break;
+        }
+        if let Err(Refusal(code, message)) = await_replication(&ctx.broker, &partition, required, min_isr, deadline).await {
+            any_error = true;
+            let r = &mut responses[t].partition_responses[i];
+            r.error_code = code.code();
+            r.base_offset = -1;
+            if ctx.version >= 8 {
+                r.error_message = Some(StrBytes::from_string(message));
+            }
+        }
+    }
     if acks == 0 && !active(Defect::RespondToAcksZero) {
         return if any_error { Reply::Close("error in an acks=0 produce request".into()) } else { Reply::Nothing };
     }
@@ -91,11 +119,59 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
 
 struct Appended {
     base_offset: i64,
+    /// The offset after the appended batch.
+    next_offset: i64,
     log_append_time: i64,
     log_start_offset: i64,
 }
 
-fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result<Appended, Refusal> {
+fn refusal_message(code: ResponseError) -> String {
+    match code {
+        ResponseError::NotLeaderOrFollower => "This server is not the leader for that topic-partition.".into(),
+        ResponseError::UnknownTopicOrPartition => "This server does not host this topic-partition.".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+async fn await_replication(
+    broker: &Broker,
+    partition: &Partition,
+    required: i64,
+    min_isr: usize,
+    deadline: tokio::time::Instant,
+) -> Result<(), Refusal> {
+    let mut changes = broker.subscribe_appends();
+    loop {
+        changes.borrow_and_update();
+        {
+            let st = partition.state();
+            if st.role != Role::Leader {
+                return Err(Refusal(ResponseError::NotLeaderOrFollower, refusal_message(ResponseError::NotLeaderOrFollower)));
+            }
+            if st.hw >= required {
+                if st.isr.len() < min_isr {
+                    return Err(Refusal(
+                        ResponseError::NotEnoughReplicasAfterAppend,
+                        format!(
+                            "The size of the current ISR {:?} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}",
+                            st.isr,
+                            partition.name()
+                        ),
+                    ));
+                }
+                return Ok(());
+            }
+        }
+        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            return Err(Refusal(
+                ResponseError::RequestTimedOut,
+                format!("Replication of {} up to offset {required} did not complete in time", partition.name()),
+            ));
+        }
+    }
+}
+
+fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes) -> Result<Appended, Refusal> {
     let config = topic.config();
     let records = if active(Defect::SkipCrcCheck) { reseal_crc(records) } else { records };
     let batches = split_batches(records).map_err(|e| match e {
@@ -173,12 +249,30 @@ fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result
         batch
     };
 
+    let mut st = partition.state();
+    if st.role != Role::Leader {
+        return Err(Refusal(ResponseError::NotLeaderOrFollower, refusal_message(ResponseError::NotLeaderOrFollower)));
+    }
+    // Kafka's Partition.appendRecordsToLeader: acks=all needs min.insync.replicas in the ISR
+    // before anything is appended.
+    let min_isr = config.min_insync_replicas();
+    if acks == -1 && st.isr.len() < min_isr && !active(Defect::IgnoreMinInsyncReplicas) {
+        return Err(Refusal(
+            ResponseError::NotEnoughReplicas,
+            format!(
+                "The size of the current ISR {:?} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}",
+                st.isr,
+                partition.name()
+            ),
+        ));
+    }
     let mut log = partition.log();
     let copies = if active(Defect::DuplicateAppend) { 2 } else { 1 };
     let mut first = None;
+    let mut next = 0;
     for _ in 0..copies {
         let mut m = batch.clone().into_mut();
-        m.set_partition_leader_epoch(0);
+        m.set_partition_leader_epoch(st.leader_epoch);
         if log_append_time {
             m.set_log_append_time(now);
         }
@@ -191,11 +285,16 @@ fn append(topic: &Topic, partition: &Partition, records: bytes::Bytes) -> Result
         };
         let info = appended.map_err(|e| Refusal(ResponseError::KafkaStorageError, e.to_string()))?;
         first.get_or_insert(info.base_offset);
+        next = info.last_offset + 1;
     }
+    let log_start_offset = log.log_start_offset();
+    drop(log);
+    partition.maybe_advance_hw(&mut st);
     Ok(Appended {
         base_offset: first.unwrap_or(-1),
+        next_offset: next,
         log_append_time: if log_append_time { now } else { -1 },
-        log_start_offset: log.log_start_offset(),
+        log_start_offset,
     })
 }
 
