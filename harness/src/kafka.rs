@@ -105,6 +105,19 @@ impl Producer {
 
     /// Sends records in order, all enqueued before any is awaited, and records each send.
     pub async fn send(&self, s: &Session<'_>, topic: &str, partition: Option<i32>, records: &[Record]) {
+        self.send_observed(s, topic, partition, records, None).await;
+    }
+
+    /// [`Producer::send`], counting acknowledged sends into `acked` as they complete (in the
+    /// order sent), so that a step can act once some are acknowledged.
+    pub async fn send_observed(
+        &self,
+        s: &Session<'_>,
+        topic: &str,
+        partition: Option<i32>,
+        records: &[Record],
+        acked: Option<&tokio::sync::watch::Sender<usize>>,
+    ) {
         let producer = &self.inner;
         let mut pending = Vec::with_capacity(records.len());
         for r in records {
@@ -145,11 +158,15 @@ impl Producer {
                     ),
                 },
             };
+            let ok = outcome.is_ok();
             s.history.record(
                 s.process,
                 Op::Send { topic: topic.to_string(), partition: partition_seen, record: r.clone(), offset },
                 outcome,
             );
+            if let (true, Some(acked)) = (ok, acked) {
+                acked.send_modify(|n| *n += 1);
+            }
         }
     }
 }

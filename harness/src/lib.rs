@@ -5,6 +5,8 @@
 //! - [`target`]: target files (`fixtures/targets/*.yaml`), one schema, validated with clear errors.
 //! - [`cluster`]: the brokers a scenario talks to; starts reference brokers as real processes.
 //! - [`faults`]: network faults through toxiproxy's REST API (one registry of named faults).
+//! - [`metadata`]: what Metadata says (brokers, leaders, ISR), for waiting on elections and for
+//!   sending wire requests to a partition's leader.
 //! - [`wire`]: a wire-level client on `kafka-protocol` for exact broker checks.
 //! - [`kafka`]: librdkafka (`rdkafka`) producers and consumers, recorded in the history.
 //! - [`history`]: every operation with its outcome: ok, fail, or unknown.
@@ -20,6 +22,7 @@ pub mod cluster;
 pub mod faults;
 pub mod history;
 pub mod kafka;
+pub mod metadata;
 pub mod report;
 pub mod runner;
 pub mod steps;
