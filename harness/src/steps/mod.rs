@@ -7,6 +7,7 @@ pub mod fault;
 pub mod offsets;
 pub mod produce;
 pub mod protocol;
+pub mod replication;
 pub mod topic;
 
 use std::collections::BTreeMap;
