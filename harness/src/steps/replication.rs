@@ -526,6 +526,13 @@ async fn offline_replica(w: &mut KafkaWorld, node: i32, partition: i32, topic: S
     await_partition(w, &real, partition, within, &what, |_, p| p.offline.contains(&node)).await.map(|_| ())
 }
 
+#[then(expr = "Metadata shows the old leader of partition {int} of {string} as an offline replica")]
+async fn old_leader_offline(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
+    let real = w.topic(&topic);
+    let old = old_leader(w, &real, partition)?;
+    offline_replica(w, old.broker, partition, topic).await
+}
+
 fn leaderless(p: &PartitionState) -> bool {
     !p.has_leader()
 }
