@@ -189,7 +189,11 @@ pub struct Consumed {
     pub transient_errors: usize,
 }
 
-/// Errors after which a consumer makes no progress without the application's help.
+/// Errors after which a consumer makes no progress without the application's help. Everything
+/// a leader change raises is transient and keeps the read going: NOT_LEADER_OR_FOLLOWER,
+/// FENCED_LEADER_EPOCH and UNKNOWN_LEADER_EPOCH make librdkafka refresh Metadata and fetch from
+/// the new leader, and a new leader epoch makes it validate its position first (KIP-320),
+/// reporting a truncated log as an error event it recovers from.
 fn ends_consumption(err: &KafkaError) -> bool {
     let code = match err {
         KafkaError::MessageConsumption(c) | KafkaError::Global(c) => Some(*c),
