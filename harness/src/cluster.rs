@@ -1,7 +1,20 @@
 //! The brokers a scenario talks to: reference broker processes the harness starts itself (each
 //! a real OS process with its own data directory, so SIGKILL and restarts are real), or an
 //! external target's bootstrap addresses.
+//!
+//! A reference cluster of one broker is one standalone process (it runs its own controller). A
+//! cluster of N > 1 is a controller process and N broker processes, wired through toxiproxy so
+//! that every connection can be faulted on its own:
+//!
+//! ```text
+//!  clients ──broker-N──▶ broker N ──link-N-L──▶ broker L   (N's follower fetches from L)
+//!                           └────controller-link-N──▶ controller
+//! ```
+//!
+//! Every broker advertises its client proxy, reaches each other broker through its own link
+//! proxy (`--peer-address`), and the controller through its own controller link.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -12,6 +25,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::faults::Link;
 use crate::target::{Target, TargetKind};
 
 /// How to start the reference broker: a program and the arguments before `broker ...`.
@@ -29,15 +43,33 @@ impl Launcher {
     }
 }
 
+/// What a scenario asks of its cluster before the cluster starts: how many brokers, and broker
+/// configs (Kafka's names) on top of the target's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSpec {
+    pub brokers: i32,
+    pub configs: BTreeMap<String, String>,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        ClusterSpec { brokers: 1, configs: BTreeMap::new() }
+    }
+}
+
 /// Trouble in the harness or the environment, never a verdict on the broker.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("cannot start reference broker {program}: {source}")]
     Spawn { program: String, source: std::io::Error },
-    #[error("reference broker {node} did not report its address within {ms} ms; its log:\n{log}")]
-    StartTimeout { node: i32, ms: u64, log: String },
-    #[error("reference broker {node} exited during start-up ({status}); its log:\n{log}")]
-    StartFailed { node: i32, status: String, log: String },
+    #[error("reference {node} did not report its address within {ms} ms; its log:\n{log}")]
+    StartTimeout { node: String, ms: u64, log: String },
+    #[error("reference {node} exited during start-up ({status}); its log:\n{log}")]
+    StartFailed { node: String, status: String, log: String },
+    #[error(
+        "Metadata did not list broker(s) {nodes:?} within {ms} ms (registered and unfenced); last answer: {last}; log:\n{log}"
+    )]
+    NotListed { nodes: Vec<i32>, ms: u64, last: String, log: String },
     #[error("this target cannot {action} brokers: its target file has no `process` commands")]
     NoProcessControl { action: &'static str },
     #[error("process command `{command}` failed: {message}")]
@@ -50,21 +82,48 @@ pub enum ClusterError {
     Io(#[from] std::io::Error),
 }
 
-struct ReferenceBroker {
+impl ClusterError {
+    /// A broker that does not come back (or does not rejoin) is the broker's failure.
+    pub fn is_broker_failure(&self) -> bool {
+        matches!(
+            self,
+            ClusterError::StartFailed { .. } | ClusterError::StartTimeout { .. } | ClusterError::NotListed { .. }
+        )
+    }
+}
+
+/// One process the harness started: a broker (standalone or in a cluster) or the controller.
+struct Process {
+    /// The broker's node id; 0 for the controller, which is never named by scenarios.
     node_id: i32,
+    /// `broker` or `controller`.
+    command: &'static str,
+    /// Where it listens: port 0 at first, then the port it bound, reused on restart so the
+    /// proxies in front of it stay valid.
     addr: SocketAddr,
-    /// The address Metadata gives clients: the broker's proxy, so faults cannot be bypassed.
-    advertise: Option<String>,
+    /// Arguments after `--listen` and `--data-dir`: node id, advertised address, controller and
+    /// peer addresses, configs and defects. The same on every start.
+    args: Vec<String>,
     data_dir: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
 }
 
+impl Process {
+    fn label(&self) -> String {
+        if self.node_id == 0 { "controller".into() } else { format!("broker-{}", self.node_id) }
+    }
+}
+
 pub struct Cluster {
     target: Target,
     launcher: Option<Launcher>,
-    brokers: Vec<ReferenceBroker>,
+    brokers: Vec<Process>,
+    /// The controller of a reference cluster of more than one broker. Tests never stop it.
+    controller: Option<Process>,
     bootstrap: Vec<String>,
+    /// Each reference broker's client proxy (what it advertises), by node id.
+    client_addrs: BTreeMap<i32, String>,
     /// Network faults between the clients and the brokers, where the target has toxiproxy.
     faults: Option<crate::faults::Faults>,
     faults_refused: Option<String>,
@@ -85,14 +144,23 @@ pub enum Stop {
     Kill,
 }
 
+/// A proxy's upstream until its target has bound a port: the discard port, refused at once.
+const NOWHERE: &str = "127.0.0.1:9";
+
 impl Cluster {
-    pub async fn start(target: &Target, launcher: Option<&Launcher>) -> Result<Cluster, ClusterError> {
+    pub async fn start(
+        target: &Target,
+        launcher: Option<&Launcher>,
+        spec: &ClusterSpec,
+    ) -> Result<Cluster, ClusterError> {
         match &target.kind {
             TargetKind::External { bootstrap, toxiproxy, .. } => Ok(Cluster {
                 target: target.clone(),
                 launcher: None,
                 brokers: Vec::new(),
+                controller: None,
                 bootstrap: bootstrap.clone(),
+                client_addrs: BTreeMap::new(),
                 paused: Default::default(),
                 faults: match toxiproxy {
                     Some(t) => {
@@ -112,10 +180,11 @@ impl Cluster {
                 let dir = tempfile::Builder::new().prefix("kafka-conformance-mock-").tempdir()?;
                 let (child, bootstrap) =
                     spawn_mock(&launcher, *brokers, target.timeouts.startup_ms, &dir.path().join("mock.log")).await?;
-                let broker = ReferenceBroker {
+                let broker = Process {
                     node_id: 1,
+                    command: "mock-cluster",
                     addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                    advertise: None,
+                    args: Vec::new(),
                     data_dir: dir.path().to_path_buf(),
                     log_path: dir.path().join("mock.log"),
                     child: Some(child),
@@ -125,7 +194,9 @@ impl Cluster {
                     target: target.clone(),
                     launcher: None,
                     brokers: vec![broker],
+                    controller: None,
                     bootstrap,
+                    client_addrs: BTreeMap::new(),
                     paused: Default::default(),
                     faults: None,
                     faults_refused: None,
@@ -133,38 +204,106 @@ impl Cluster {
                     _dir: Some(dir),
                 })
             }
-            TargetKind::Reference { .. } => {
+            TargetKind::Reference { config, defects } => {
                 let launcher = launcher.cloned().map_or_else(Launcher::current_exe, Ok)?;
                 let dir = tempfile::Builder::new().prefix("kafka-conformance-").tempdir()?;
-                // Every client connection goes through the broker's proxy on an embedded
-                // toxiproxy: the broker advertises the proxy, so clients cannot bypass it.
+                // Every connection goes through a proxy on an embedded toxiproxy: the brokers
+                // advertise their client proxies, so clients cannot bypass them, and reach each
+                // other and the controller through link proxies.
                 let toxiproxy = crate::toxiproxy::Server::start("127.0.0.1:0").await?;
                 let mut faults = crate::faults::Faults::new(toxiproxy.addr.to_string());
-                let node_id = 1;
-                // The proxy's port must be known before the broker starts (it advertises it);
-                // its upstream is set once the broker has bound its own port.
-                let proxy = faults.create_proxy(node_id, "127.0.0.1:0", "127.0.0.1:9").await?;
-                let mut broker = ReferenceBroker {
-                    node_id,
-                    addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                    advertise: Some(proxy.clone()),
-                    data_dir: dir.path().join(format!("broker-{node_id}")),
-                    log_path: dir.path().join(format!("broker-{node_id}.log")),
-                    child: None,
-                };
-                spawn(&launcher, target, &mut broker).await?;
-                faults.set_upstream(node_id, &broker.addr.to_string()).await?;
-                Ok(Cluster {
+                let n = spec.brokers.max(1);
+                let ids: Vec<i32> = (1..=n).collect();
+                // Every proxy's port must be known before the processes start (they are told
+                // these addresses); upstreams are set once each target has bound its own port.
+                let mut client_addrs = BTreeMap::new();
+                for &id in &ids {
+                    client_addrs.insert(id, faults.create_proxy(Link::Client(id), "127.0.0.1:0", NOWHERE).await?);
+                }
+                // Settings every process gets: the target's, then the scenario's (later wins).
+                let mut common = Vec::new();
+                for (k, v) in config.iter().chain(spec.configs.iter()) {
+                    common.push("--config".to_string());
+                    common.push(format!("{k}={v}"));
+                }
+                for d in defects {
+                    common.push("--defect".to_string());
+                    common.push(d.clone());
+                }
+                let mut controller = None;
+                let mut broker_args: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+                if n > 1 {
+                    let mut controller_links = BTreeMap::new();
+                    for &id in &ids {
+                        let link = Link::Controller(id);
+                        controller_links.insert(id, faults.create_proxy(link, "127.0.0.1:0", NOWHERE).await?);
+                    }
+                    let mut c = Process {
+                        node_id: 0,
+                        command: "controller",
+                        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                        args: common.clone(),
+                        data_dir: dir.path().join("controller"),
+                        log_path: dir.path().join("controller.log"),
+                        child: None,
+                    };
+                    spawn(&launcher, target, &mut c).await?;
+                    for &id in &ids {
+                        faults.set_upstream(Link::Controller(id), &c.addr.to_string()).await?;
+                    }
+                    controller = Some(c);
+                    for &from in &ids {
+                        let mut args = vec!["--controller".to_string(), controller_links[&from].clone()];
+                        for &to in ids.iter().filter(|&&to| to != from) {
+                            let link = Link::Replication { from, to };
+                            let listen = faults.create_proxy(link, "127.0.0.1:0", NOWHERE).await?;
+                            args.push("--peer-address".into());
+                            args.push(format!("{to}={listen}"));
+                        }
+                        broker_args.insert(from, args);
+                    }
+                }
+                let mut brokers = Vec::new();
+                for &id in &ids {
+                    let mut args = vec!["--config".to_string(), format!("node.id={id}")];
+                    args.push("--advertise".into());
+                    args.push(client_addrs[&id].clone());
+                    args.extend(broker_args.remove(&id).unwrap_or_default());
+                    args.extend(common.iter().cloned());
+                    let mut b = Process {
+                        node_id: id,
+                        command: "broker",
+                        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                        args,
+                        data_dir: dir.path().join(format!("broker-{id}")),
+                        log_path: dir.path().join(format!("broker-{id}.log")),
+                        child: None,
+                    };
+                    spawn(&launcher, target, &mut b).await?;
+                    let upstream = b.addr.to_string();
+                    faults.set_upstream(Link::Client(id), &upstream).await?;
+                    for &from in ids.iter().filter(|&&from| from != id && n > 1) {
+                        faults.set_upstream(Link::Replication { from, to: id }, &upstream).await?;
+                    }
+                    brokers.push(b);
+                }
+                let cluster = Cluster {
                     target: target.clone(),
                     launcher: Some(launcher),
-                    brokers: vec![broker],
-                    bootstrap: vec![proxy],
+                    brokers,
+                    controller,
+                    bootstrap: client_addrs.values().cloned().collect(),
+                    client_addrs,
                     paused: Default::default(),
                     faults: Some(faults),
                     faults_refused: None,
                     _toxiproxy: Some(toxiproxy),
                     _dir: Some(dir),
-                })
+                };
+                // Started is not yet a cluster: every broker must be registered and unfenced,
+                // as every broker's Metadata says, before a scenario may rely on it.
+                cluster.wait_listed(&ids, &ids).await?;
+                Ok(cluster)
             }
         }
     }
@@ -175,6 +314,36 @@ impl Cluster {
 
     pub fn bootstrap_addrs(&self) -> &[String] {
         &self.bootstrap
+    }
+
+    /// The bootstrap addresses, those of brokers that are running and not paused first: a
+    /// wire client tries them in this order, so a killed broker costs nothing and a paused
+    /// one (which accepts connections and answers nothing) is asked last.
+    pub fn live_bootstrap_addrs(&self) -> Vec<String> {
+        if self.client_addrs.is_empty() {
+            return self.bootstrap.clone();
+        }
+        let mut addrs: Vec<(bool, String)> = self
+            .client_addrs
+            .iter()
+            .map(|(id, a)| (self.is_running(*id) && !self.paused.contains(id), a.clone()))
+            .collect();
+        addrs.sort_by_key(|(live, _)| !*live);
+        addrs.into_iter().map(|(_, a)| a).collect()
+    }
+
+    /// The address broker `node` advertises (its client proxy), for a reference cluster.
+    pub fn client_addr(&self, node: i32) -> Option<&str> {
+        self.client_addrs.get(&node).map(String::as_str)
+    }
+
+    /// Whether the harness started broker `node` and it has not been stopped since.
+    pub fn is_running(&self, node: i32) -> bool {
+        self.brokers.iter().any(|b| b.node_id == node && b.child.is_some())
+    }
+
+    pub fn is_paused(&self, node: i32) -> bool {
+        self.paused.contains(&node)
     }
 
     pub fn target(&self) -> &Target {
@@ -209,6 +378,15 @@ impl Cluster {
         std::fs::read_to_string(&b.log_path).ok().map(|s| tail(&s, 60))
     }
 
+    /// The tails of every log this cluster wrote, labelled `controller` and `broker-N`.
+    pub fn logs(&self) -> Vec<(String, String)> {
+        self.controller
+            .iter()
+            .chain(self.brokers.iter())
+            .filter_map(|p| std::fs::read_to_string(&p.log_path).ok().map(|s| (p.label(), tail(&s, 60))))
+            .collect()
+    }
+
     pub async fn stop(&mut self, node: i32, how: Stop) -> Result<(), ClusterError> {
         if matches!(self.target.kind, TargetKind::LibrdkafkaMock { .. }) {
             return Err(ClusterError::NoProcessControl { action: "stop" });
@@ -235,6 +413,8 @@ impl Cluster {
                 }
             }
         }
+        // A stopped process is not paused any more: nothing to resume after the scenario.
+        self.paused.remove(&node);
         Ok(())
     }
 
@@ -274,7 +454,8 @@ impl Cluster {
         Ok(())
     }
 
-    /// Undoes every process fault still in place: run after every scenario, so the next one
+    /// Undoes every process and network fault still in place (paused brokers, cut links
+    /// between brokers and to the controller, toxics): run after every scenario, so the next one
     /// (on a shared external cluster) finds every broker running.
     pub async fn heal(&mut self) -> Vec<ClusterError> {
         let paused: Vec<i32> = self.paused.iter().copied().collect();
@@ -292,7 +473,8 @@ impl Cluster {
         errors
     }
 
-    /// Starts a stopped broker on the same address with the same data directory.
+    /// Starts a stopped broker on the same address with the same data directory, and waits
+    /// until it lists itself in Metadata (registered with the controller and unfenced).
     pub async fn start_broker(&mut self, node: i32) -> Result<(), ClusterError> {
         if let TargetKind::External { process, .. } = &self.target.kind {
             let p = process.as_ref().ok_or(ClusterError::NoProcessControl { action: "start" })?;
@@ -301,18 +483,74 @@ impl Cluster {
         let launcher = self.launcher.clone().ok_or(ClusterError::UnknownBroker(node))?;
         let target = self.target.clone();
         let b = self.brokers.iter_mut().find(|b| b.node_id == node).ok_or(ClusterError::UnknownBroker(node))?;
-        spawn(&launcher, &target, b).await
+        if b.child.is_some() {
+            return Ok(());
+        }
+        spawn(&launcher, &target, b).await?;
+        self.wait_listed(&[node], &[node]).await
     }
 
     pub async fn restart(&mut self, node: i32, how: Stop) -> Result<(), ClusterError> {
         self.stop(node, how).await?;
         self.start_broker(node).await
     }
+
+    /// Polls Metadata every 50 ms on the client proxies of `ask` (those running and not
+    /// paused) until each lists every broker of `expect`, for at most `timeouts.startup_ms`.
+    async fn wait_listed(&self, ask: &[i32], expect: &[i32]) -> Result<(), ClusterError> {
+        let ms = self.target.timeouts.startup_ms;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+        let per_request = Duration::from_millis(self.target.timeouts.request_ms.min(ms));
+        let mut pace = tokio::time::interval(Duration::from_millis(50));
+        let mut last = String::from("no answer yet");
+        loop {
+            pace.tick().await;
+            let mut all = true;
+            for id in ask.iter().filter(|id| self.is_running(**id) && !self.paused.contains(id)) {
+                let Some(addr) = self.client_addrs.get(id) else { continue };
+                let listed = match listed_brokers(addr, per_request).await {
+                    Ok(listed) => listed,
+                    Err(e) => {
+                        last = format!("broker {id}: {e}");
+                        all = false;
+                        break;
+                    }
+                };
+                if !expect.iter().all(|e| listed.contains(e)) {
+                    last = format!("broker {id} lists {listed:?}");
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let log = self
+                    .logs()
+                    .into_iter()
+                    .map(|(label, log)| format!("--- {label} ---\n{}", tail(&log, 15)))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                return Err(ClusterError::NotListed { nodes: expect.to_vec(), ms, last, log });
+            }
+        }
+    }
+}
+
+/// The node ids one broker's Metadata lists.
+async fn listed_brokers(addr: &str, timeout: Duration) -> Result<Vec<i32>, crate::wire::WireError> {
+    use kafka_protocol::messages::{MetadataRequest, RequestKind, ResponseKind};
+    let mut client = crate::wire::WireClient::connect(addr, timeout).await?;
+    match client.request(RequestKind::Metadata(MetadataRequest::default().with_topics(Some(Vec::new())))).await? {
+        ResponseKind::Metadata(m) => Ok(m.brokers.iter().map(|b| b.node_id.0).collect()),
+        _ => Ok(Vec::new()),
+    }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for b in &mut self.brokers {
+        for b in self.brokers.iter_mut().chain(self.controller.iter_mut()) {
             if let Some(child) = b.child.as_mut() {
                 let _ = child.start_kill();
             }
@@ -320,28 +558,18 @@ impl Drop for Cluster {
     }
 }
 
-async fn spawn(launcher: &Launcher, target: &Target, b: &mut ReferenceBroker) -> Result<(), ClusterError> {
-    let TargetKind::Reference { config, defects } = &target.kind else {
+async fn spawn(launcher: &Launcher, target: &Target, b: &mut Process) -> Result<(), ClusterError> {
+    if !matches!(target.kind, TargetKind::Reference { .. }) {
         return Ok(());
-    };
+    }
     let mut cmd = Command::new(&launcher.program);
     cmd.args(&launcher.args)
-        .arg("broker")
+        .arg(b.command)
         .arg("--listen")
         .arg(b.addr.to_string())
         .arg("--data-dir")
         .arg(&b.data_dir)
-        .arg("--config")
-        .arg(format!("node.id={}", b.node_id));
-    if let Some(a) = &b.advertise {
-        cmd.arg("--advertise").arg(a);
-    }
-    for (k, v) in config {
-        cmd.arg("--config").arg(format!("{k}={v}"));
-    }
-    for d in defects {
-        cmd.arg("--defect").arg(d);
-    }
+        .args(&b.args);
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&b.log_path)?;
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log)).kill_on_drop(true);
     let mut child = cmd
@@ -355,18 +583,18 @@ async fn spawn(launcher: &Launcher, target: &Target, b: &mut ReferenceBroker) ->
     match first {
         Ok(Ok(Some(line))) => {
             b.addr = line.trim().parse().map_err(|_| ClusterError::StartFailed {
-                node: b.node_id,
+                node: b.label(),
                 status: format!("printed {line:?} instead of its address"),
                 log: read_log(),
             })?;
         }
         Ok(_) => {
             let status = child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-            return Err(ClusterError::StartFailed { node: b.node_id, status, log: read_log() });
+            return Err(ClusterError::StartFailed { node: b.label(), status, log: read_log() });
         }
         Err(_) => {
             let _ = child.kill().await;
-            return Err(ClusterError::StartTimeout { node: b.node_id, ms, log: read_log() });
+            return Err(ClusterError::StartTimeout { node: b.label(), ms, log: read_log() });
         }
     }
     // Keep draining stdout so the broker never blocks on a full pipe.
@@ -401,11 +629,11 @@ async fn spawn_mock(
         }
         Ok(_) => {
             let status = child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-            Err(ClusterError::StartFailed { node: 1, status, log: read_log() })
+            Err(ClusterError::StartFailed { node: "mock cluster".into(), status, log: read_log() })
         }
         Err(_) => {
             let _ = child.kill().await;
-            Err(ClusterError::StartTimeout { node: 1, ms, log: read_log() })
+            Err(ClusterError::StartTimeout { node: "mock cluster".into(), ms, log: read_log() })
         }
     }
 }

@@ -2,7 +2,9 @@
 //! ([`crate::toxiproxy`]) and a user's own toxiproxy 2.x are the same to the harness.
 //!
 //! This is the one registry of named network faults (kafkatest's `failures` dict); process
-//! faults (pause, kill, restart) live with the brokers in [`crate::cluster`]. Calls go through
+//! faults (pause, kill, restart) live with the brokers in [`crate::cluster`]. A proxy stands on
+//! one [`Link`]: between the clients and a broker, between two brokers (one direction of
+//! replication), or between a broker and the controller. Calls go through
 //! the `toxiproxy_rust` client where it has the operation; it is blocking (reqwest blocking),
 //! so every call runs on a blocking thread, never on a tokio worker. What it lacks (changing a
 //! proxy's upstream, `reset_peer`, removing one toxic) goes over the same REST API directly.
@@ -13,6 +15,35 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use toxiproxy_rust::client::Client;
+
+/// What one proxy stands between. Every connection a reference cluster makes goes through one,
+/// so a fault on a link reaches exactly that traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Link {
+    /// The clients to broker N: the address broker N advertises in Metadata.
+    Client(i32),
+    /// Broker `from`'s connections to broker `to`: `from`'s follower fetches from `to`.
+    Replication { from: i32, to: i32 },
+    /// Broker N's connections to the controller: registration and heartbeats.
+    Controller(i32),
+}
+
+impl Link {
+    /// The toxiproxy proxy's name. Client proxies keep the name they always had (`broker-N`),
+    /// which is also what an external target's file maps node ids to.
+    pub fn proxy_name(self) -> String {
+        match self {
+            Link::Client(n) => format!("broker-{n}"),
+            Link::Replication { from, to } => format!("link-{from}-{to}"),
+            Link::Controller(n) => format!("controller-link-{n}"),
+        }
+    }
+
+    /// Whether this is a replication link touching broker `n`, in either direction.
+    fn replicates_with(self, n: i32) -> bool {
+        matches!(self, Link::Replication { from, to } if from == n || to == n)
+    }
+}
 
 /// A network fault between the clients and one broker, by its registry name.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,12 +93,12 @@ pub struct FaultError {
     pub message: String,
 }
 
-/// The proxies in front of a cluster's brokers, by node id.
+/// The proxies of a cluster, by the link each stands on.
 #[derive(Debug, Clone)]
 pub struct Faults {
     /// `host:port` of toxiproxy's API.
     addr: String,
-    proxies: BTreeMap<i32, String>,
+    proxies: BTreeMap<Link, String>,
     /// Whether a fault was applied since the last heal: healing a clean network costs a call.
     dirty: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -75,6 +106,7 @@ pub struct Faults {
 impl Faults {
     /// The proxies an external target's file names, on the user's own toxiproxy.
     pub fn existing(addr: String, proxies: BTreeMap<i32, String>) -> Faults {
+        let proxies = proxies.into_iter().map(|(node, name)| (Link::Client(node), name)).collect();
         Faults { addr, proxies, dirty: Default::default() }
     }
 
@@ -84,10 +116,11 @@ impl Faults {
         self.heal().await
     }
 
-    /// Where each broker's proxy listens, as toxiproxy reports it.
+    /// Where each broker's client proxy listens, as toxiproxy reports it.
     pub async fn listen_addresses(&self) -> Result<BTreeMap<i32, String>, FaultError> {
         let mut out = BTreeMap::new();
-        for (node, name) in &self.proxies {
+        for (link, name) in &self.proxies {
+            let Link::Client(node) = link else { continue };
             let path = format!("/proxies/{name}");
             let answer = self.blocking(move |addr| http(&addr, "GET", &path, None)).await?;
             let json: serde_json::Value =
@@ -118,11 +151,11 @@ impl Faults {
             .map_err(|e| self.err(e))
     }
 
-    /// Creates (or replaces) the proxy for a broker and returns the address it listens on.
+    /// Creates (or replaces) the proxy on a link and returns the address it listens on.
     /// Set-up, not a fault: it goes over the REST API directly, which is much cheaper than
     /// toxiproxy_rust's client (a blocking reqwest client with its own runtime per call).
-    pub async fn create_proxy(&mut self, node: i32, listen: &str, upstream: &str) -> Result<String, FaultError> {
-        let name = format!("broker-{node}");
+    pub async fn create_proxy(&mut self, link: Link, listen: &str, upstream: &str) -> Result<String, FaultError> {
+        let name = link.proxy_name();
         let body =
             serde_json::json!([{ "name": name, "listen": listen, "upstream": upstream, "enabled": true }]).to_string();
         let answer = self.blocking(move |addr| http(&addr, "POST", "/populate", Some(&body))).await?;
@@ -134,28 +167,80 @@ impl Faults {
             .and_then(|p| p["listen"].as_str())
             .map(str::to_string)
             .ok_or_else(|| self.err(format!("populate did not return proxy {name}: {answer}")))?;
-        self.proxies.insert(node, name);
+        self.proxies.insert(link, name);
         Ok(listen)
     }
 
-    /// Points a broker's proxy at the broker's real address (known once it has started).
-    pub async fn set_upstream(&self, node: i32, upstream: &str) -> Result<(), FaultError> {
-        let name = self.proxy(node)?;
+    /// Points a link's proxy at its target's real address (known once the target has started).
+    pub async fn set_upstream(&self, link: Link, upstream: &str) -> Result<(), FaultError> {
+        let name = self.proxy(link)?;
         let body = serde_json::json!({ "upstream": upstream }).to_string();
         self.blocking(move |addr| http(&addr, "POST", &format!("/proxies/{name}"), Some(&body)).map(|_| ())).await
     }
 
-    fn proxy(&self, node: i32) -> Result<String, FaultError> {
-        self.proxies.get(&node).cloned().ok_or_else(|| self.err(format!("no proxy for broker {node}")))
+    fn proxy(&self, link: Link) -> Result<String, FaultError> {
+        self.proxies.get(&link).cloned().ok_or_else(|| self.err(format!("no proxy on {link:?}")))
     }
 
+    /// The brokers with a proxy between them and the clients.
     pub fn proxied_brokers(&self) -> Vec<i32> {
-        self.proxies.keys().copied().collect()
+        self.proxies.keys().filter_map(|l| if let Link::Client(n) = l { Some(*n) } else { None }).collect()
+    }
+
+    /// Whether the brokers' links to each other and to the controller have proxies (a reference
+    /// cluster of more than one broker), so faults between brokers can be injected.
+    pub fn has_broker_links(&self) -> bool {
+        self.proxies.keys().any(|l| matches!(l, Link::Replication { .. }))
+    }
+
+    /// The replication links between brokers `a` and `b`, both directions.
+    pub fn links_between(&self, a: i32, b: i32) -> Vec<Link> {
+        [Link::Replication { from: a, to: b }, Link::Replication { from: b, to: a }]
+            .into_iter()
+            .filter(|l| self.proxies.contains_key(l))
+            .collect()
+    }
+
+    /// Every replication link of broker `n`, both directions: neither its client proxy nor its
+    /// controller link.
+    pub fn replication_links_of(&self, n: i32) -> Vec<Link> {
+        self.proxies.keys().copied().filter(|l| l.replicates_with(n)).collect()
+    }
+
+    /// `partition` on each link: live connections are cut and new ones refused, as toxiproxy
+    /// does for a disabled proxy; the same mechanism as [`NetworkFault::Partition`].
+    pub async fn cut(&self, links: &[Link]) -> Result<(), FaultError> {
+        let names = links.iter().map(|l| self.proxy(*l)).collect::<Result<Vec<_>, _>>()?;
+        if names.is_empty() {
+            return Err(self.err("no link to cut"));
+        }
+        self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.blocking(move |addr| {
+            for name in names {
+                http(&addr, "POST", &format!("/proxies/{name}"), Some(r#"{"enabled":false}"#))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Re-enables every proxy between brokers and to the controller; client proxies and their
+    /// toxics stay as they are.
+    pub async fn heal_links(&self) -> Result<(), FaultError> {
+        let names: Vec<String> =
+            self.proxies.iter().filter(|(l, _)| !matches!(l, Link::Client(_))).map(|(_, n)| n.clone()).collect();
+        self.blocking(move |addr| {
+            for name in names {
+                http(&addr, "POST", &format!("/proxies/{name}"), Some(r#"{"enabled":true}"#))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Puts a fault in place between the clients and one broker.
     pub async fn apply(&self, node: i32, fault: NetworkFault) -> Result<(), FaultError> {
-        let name = self.proxy(node)?;
+        let name = self.proxy(Link::Client(node))?;
         self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
         self.blocking(move |addr| {
             let client = Client::new(addr.as_str());
@@ -204,7 +289,8 @@ impl Faults {
         .await
     }
 
-    /// Removes every toxic and re-enables every proxy (toxiproxy's `POST /reset`).
+    /// Removes every toxic and re-enables every proxy (toxiproxy's `POST /reset`): client
+    /// proxies, links between brokers and controller links alike.
     pub async fn heal(&self) -> Result<(), FaultError> {
         if !self.dirty.swap(false, std::sync::atomic::Ordering::SeqCst) {
             return Ok(());

@@ -105,6 +105,19 @@ impl Producer {
 
     /// Sends records in order, all enqueued before any is awaited, and records each send.
     pub async fn send(&self, s: &Session<'_>, topic: &str, partition: Option<i32>, records: &[Record]) {
+        self.send_observed(s, topic, partition, records, None).await;
+    }
+
+    /// [`Producer::send`], counting acknowledged sends into `acked` as they complete (in the
+    /// order sent), so that a step can act once some are acknowledged.
+    pub async fn send_observed(
+        &self,
+        s: &Session<'_>,
+        topic: &str,
+        partition: Option<i32>,
+        records: &[Record],
+        acked: Option<&tokio::sync::watch::Sender<usize>>,
+    ) {
         let producer = &self.inner;
         let mut pending = Vec::with_capacity(records.len());
         for r in records {
@@ -145,11 +158,15 @@ impl Producer {
                     ),
                 },
             };
+            let ok = outcome.is_ok();
             s.history.record(
                 s.process,
                 Op::Send { topic: topic.to_string(), partition: partition_seen, record: r.clone(), offset },
                 outcome,
             );
+            if let (true, Some(acked)) = (ok, acked) {
+                acked.send_modify(|n| *n += 1);
+            }
         }
     }
 }
@@ -172,7 +189,11 @@ pub struct Consumed {
     pub transient_errors: usize,
 }
 
-/// Errors after which a consumer makes no progress without the application's help.
+/// Errors after which a consumer makes no progress without the application's help. Everything
+/// a leader change raises is transient and keeps the read going: NOT_LEADER_OR_FOLLOWER,
+/// FENCED_LEADER_EPOCH and UNKNOWN_LEADER_EPOCH make librdkafka refresh Metadata and fetch from
+/// the new leader, and a new leader epoch makes it validate its position first (KIP-320),
+/// reporting a truncated log as an error event it recovers from.
 fn ends_consumption(err: &KafkaError) -> bool {
     let code = match err {
         KafkaError::MessageConsumption(c) | KafkaError::Global(c) => Some(*c),

@@ -5,6 +5,9 @@
 //! - [`target`]: target files (`fixtures/targets/*.yaml`), one schema, validated with clear errors.
 //! - [`cluster`]: the brokers a scenario talks to; starts reference brokers as real processes.
 //! - [`faults`]: network faults through toxiproxy's REST API (one registry of named faults).
+//! - [`metadata`]: what Metadata says (brokers, leaders, ISR), for waiting on elections and for
+//!   sending wire requests to a partition's leader.
+//! - [`bench`]: `kafka-conformance bench`, produce throughput and latency (not a test).
 //! - [`wire`]: a wire-level client on `kafka-protocol` for exact broker checks.
 //! - [`kafka`]: librdkafka (`rdkafka`) producers and consumers, recorded in the history.
 //! - [`history`]: every operation with its outcome: ok, fail, or unknown.
@@ -15,11 +18,13 @@
 //! - [`toxiproxy`]: an embedded toxiproxy-compatible server (REST API and toxics of toxiproxy
 //!   2.x) for network faults, also runnable alone as `kafka-conformance toxiproxy`.
 
+pub mod bench;
 pub mod checker;
 pub mod cluster;
 pub mod faults;
 pub mod history;
 pub mod kafka;
+pub mod metadata;
 pub mod report;
 pub mod runner;
 pub mod steps;

@@ -55,6 +55,23 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         jobs: usize,
     },
+    /// Measure produce throughput (records/s, MB/s) and acknowledgement latency (p50, p99) with
+    /// librdkafka: acks=1 with replication factor 1, and acks=all with replication factor 3.
+    ///
+    /// Not a test: nothing is judged. On the reference target (the default) it starts a
+    /// reference cluster of 3 brokers; on another target it uses the brokers it has (and says
+    /// so when they are fewer than 3).
+    Bench {
+        /// Target file (see fixtures/targets/). Default: the embedded reference broker.
+        #[arg(long)]
+        target: Option<PathBuf>,
+        /// Records per case.
+        #[arg(long, default_value_t = 20_000)]
+        records: usize,
+        /// Size of each record's value in bytes.
+        #[arg(long, default_value_t = 1024)]
+        record_bytes: usize,
+    },
     /// List the scenarios (test names) under a features directory.
     List {
         #[arg(long, default_value = "features")]
@@ -128,6 +145,43 @@ fn main() -> ExitCode {
             }
         },
         Command::Certify { target, features, tags, report, jobs } => certify(target, &features, tags, &report, jobs),
+        Command::Bench { target, records, record_bytes } => bench(target, records, record_bytes),
+    }
+}
+
+fn load_target(target: Option<PathBuf>) -> Result<Target, ExitCode> {
+    match target {
+        Some(path) => Target::load(&path).map_err(|e| {
+            eprintln!("kafka-conformance: {e}");
+            ExitCode::from(2)
+        }),
+        None => Ok(Target::reference()),
+    }
+}
+
+fn bench(target: Option<PathBuf>, records: usize, record_bytes: usize) -> ExitCode {
+    let target = match load_target(target) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    if records == 0 {
+        eprintln!("kafka-conformance: --records must be at least 1");
+        return ExitCode::from(2);
+    }
+    let launcher = Launcher::current_exe().ok();
+    let options = kafka_conformance::bench::Options { records, record_bytes };
+    eprintln!("benchmarking target {:?}: {records} records of {record_bytes} bytes per case", target.name);
+    match kafka_conformance::bench::run(&target, launcher.as_ref(), &options) {
+        Ok(rows) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "\nTarget {:?}\n", target.name);
+            let _ = write!(out, "{}", kafka_conformance::bench::table(&rows));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kafka-conformance: bench: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

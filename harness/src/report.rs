@@ -120,8 +120,8 @@ pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult]) -> std::io
             std::fs::write(dir.join(&rel), h)?;
             history_files.insert(r.scenario.name(), rel);
         }
-        for (id, log) in &r.artifacts.broker_logs {
-            std::fs::write(dir.join(format!("histories/{base}.broker-{id}.log")), log)?;
+        for (label, log) in &r.artifacts.broker_logs {
+            std::fs::write(dir.join(format!("histories/{base}.{label}.log")), log)?;
         }
         std::fs::write(dir.join(format!("histories/{base}.steps.txt")), &r.output)?;
     }

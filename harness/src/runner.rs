@@ -256,11 +256,7 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
                         for e in cluster.heal().await {
                             tracing::warn!("healing after the scenario: {e}");
                         }
-                        for id in cluster.broker_ids() {
-                            if let Some(log) = cluster.broker_log(id) {
-                                artifacts.broker_logs.push((id, log));
-                            }
-                        }
+                        artifacts.broker_logs = cluster.logs();
                         // Dropping the cluster kills its broker processes and removes their data.
                         drop(cluster);
                     }

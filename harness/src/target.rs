@@ -128,13 +128,28 @@ pub enum TargetError {
     Invalid { path: PathBuf, field: String, message: String },
 }
 
+/// Broker configs the reference target runs with (also in `fixtures/targets/reference.yaml`).
+/// Kafka's defaults take seconds to notice a dead broker (broker.session.timeout.ms 9000) or a
+/// lagging follower (replica.lag.time.max.ms 30000) and minutes to restore preferred leaders
+/// (leader.imbalance.check.interval.seconds 300); these make failure detection fast, and they
+/// are what the `within <n> ms` bounds of the replication scenarios assume.
+pub const REFERENCE_FAST_FAILURE_DETECTION: &[(&str, &str)] = &[
+    ("broker.heartbeat.interval.ms", "100"),
+    ("broker.session.timeout.ms", "1500"),
+    ("replica.lag.time.max.ms", "1500"),
+    ("replica.fetch.wait.max.ms", "100"),
+    ("leader.imbalance.check.interval.seconds", "1"),
+];
+
 impl Target {
-    /// The embedded reference broker with Kafka's defaults.
+    /// The embedded reference broker with Kafka's defaults, except that failures are detected
+    /// fast ([`REFERENCE_FAST_FAILURE_DETECTION`]).
     pub fn reference() -> Target {
+        let config = REFERENCE_FAST_FAILURE_DETECTION.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Target {
             name: "reference".into(),
             description: "The embedded reference broker, started fresh for each scenario.".into(),
-            kind: TargetKind::Reference { config: BTreeMap::new(), defects: Vec::new() },
+            kind: TargetKind::Reference { config, defects: Vec::new() },
             timeouts: Timeouts::default(),
             expected_failures: BTreeMap::new(),
         }
@@ -272,6 +287,13 @@ mod tests {
             }
         }
         assert!(n >= 2, "expected the reference and at least one external target, found {n}");
+    }
+
+    #[test]
+    fn the_reference_file_and_the_builtin_reference_agree() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/targets/reference.yaml");
+        let file = Target::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.kind, Target::reference().kind, "reference.yaml and Target::reference() differ");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::checker::{self, AnomalyKind};
-use crate::cluster::{Cluster, Launcher};
+use crate::cluster::{Cluster, ClusterSpec, Launcher};
 use crate::history::History;
 use crate::target::Target;
 use crate::wire::{WireClient, WireError};
@@ -38,7 +38,8 @@ pub struct RunContext {
 #[derive(Debug, Default, Clone)]
 pub struct Artifacts {
     pub history_jsonl: Option<String>,
-    pub broker_logs: Vec<(i32, String)>,
+    /// Log tails labelled `controller` or `broker-N`.
+    pub broker_logs: Vec<(String, String)>,
 }
 
 impl RunContext {
@@ -95,11 +96,25 @@ pub struct FetchSummary {
     pub records: usize,
 }
 
+/// A leader a step killed: who it was and the ISR Metadata showed just before, for the steps
+/// that judge the election that follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldLeader {
+    pub broker: i32,
+    pub isr: Vec<i32>,
+    pub leader_epoch: i32,
+}
+
 #[derive(cucumber::World)]
 #[world(init = Self::new)]
 pub struct KafkaWorld {
     pub ctx: Option<Arc<RunContext>>,
     pub cluster: Option<Cluster>,
+    /// The brokers and broker configs the cluster starts with (a Given step sets them before
+    /// the cluster starts on first use).
+    pub cluster_spec: ClusterSpec,
+    /// Leaders killed by a step, by (real topic, partition).
+    pub old_leaders: BTreeMap<(String, i32), OldLeader>,
     pub history: History,
     pub producer_config: BTreeMap<String, String>,
     pub consumer_config: BTreeMap<String, String>,
@@ -140,6 +155,8 @@ impl KafkaWorld {
         KafkaWorld {
             ctx: None,
             cluster: None,
+            cluster_spec: ClusterSpec::default(),
+            old_leaders: BTreeMap::new(),
             history: History::new(),
             producer_config: BTreeMap::new(),
             consumer_config: BTreeMap::new(),
@@ -199,8 +216,9 @@ impl KafkaWorld {
     pub async fn cluster(&mut self) -> Result<&mut Cluster, StepError> {
         if self.cluster.is_none() {
             let ctx = self.ctx()?.clone();
-            let cluster =
-                Cluster::start(&ctx.target, ctx.launcher.as_ref()).await.map_err(|e| self.harness(e.to_string()))?;
+            let cluster = Cluster::start(&ctx.target, ctx.launcher.as_ref(), &self.cluster_spec)
+                .await
+                .map_err(|e| self.harness(e.to_string()))?;
             self.cluster = Some(cluster);
             self.check_wiring().await?;
         }
@@ -253,11 +271,76 @@ impl KafkaWorld {
         Ok(self.cluster().await?.bootstrap())
     }
 
-    /// A fresh wire-level connection to the first bootstrap broker.
+    /// A fresh wire-level connection to a bootstrap broker: the first that answers, trying
+    /// running brokers before stopped or paused ones (a scenario may have killed broker 1).
     pub async fn wire(&mut self) -> Result<WireClient, StepError> {
-        let addr = self.cluster().await?.bootstrap_addrs().first().cloned().unwrap_or_default();
+        match self.try_wire().await? {
+            Ok((c, _)) => Ok(c),
+            Err(e) => Err(self.wire_error(e)),
+        }
+    }
+
+    /// Like [`KafkaWorld::wire`], but a connection failure is returned, not recorded as the
+    /// scenario's failure: for steps that retry. The outer error is a cluster that cannot start.
+    pub async fn try_wire(&mut self) -> Result<Result<(WireClient, String), WireError>, StepError> {
+        let addrs = self.cluster().await?.live_bootstrap_addrs();
         let timeout = self.timeout();
-        WireClient::connect(&addr, timeout).await.map_err(|e| self.wire_error(e))
+        let mut last = WireError::Closed;
+        for addr in addrs {
+            match WireClient::connect(&addr, timeout).await {
+                Ok(c) => return Ok(Ok((c, addr))),
+                Err(e) => last = e,
+            }
+        }
+        Ok(Err(last))
+    }
+
+    /// Metadata about the brokers and the given (real) topics, from the first broker that
+    /// answers; a failure is returned, not recorded (see [`KafkaWorld::view`]).
+    pub async fn try_view(&mut self, topics: &[String]) -> Result<Result<crate::metadata::View, WireError>, StepError> {
+        let (mut client, addr) = match self.try_wire().await? {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(crate::metadata::fetch(&mut client, &addr, topics).await)
+    }
+
+    /// Metadata about the brokers and the given (real) topics, from the first broker that
+    /// answers.
+    pub async fn view(&mut self, topics: &[String]) -> Result<crate::metadata::View, StepError> {
+        match self.try_view(topics).await? {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.wire_error(e)),
+        }
+    }
+
+    /// A connection to the leader of a (real) topic's partition, as Metadata names it: Kafka
+    /// clients send Produce, Fetch and ListOffsets there. Without a leader (or for an unknown
+    /// topic) it is a bootstrap broker, which then answers with the error a client would see.
+    pub async fn try_leader_wire(
+        &mut self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Result<WireClient, WireError>, StepError> {
+        let view = match self.try_view(&[topic.to_string()]).await? {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        let leader = view.partition(topic, partition).filter(|p| p.has_leader()).map(|p| p.leader);
+        if let Some(addr) = leader.and_then(|l| view.brokers.get(&l))
+            && let Ok(c) = WireClient::connect(addr, self.timeout()).await
+        {
+            return Ok(Ok(c));
+        }
+        Ok(self.try_wire().await?.map(|(c, _)| c))
+    }
+
+    /// [`KafkaWorld::try_leader_wire`], with a failure recorded as the scenario's.
+    pub async fn leader_wire(&mut self, topic: &str, partition: i32) -> Result<WireClient, StepError> {
+        match self.try_leader_wire(topic, partition).await? {
+            Ok(c) => Ok(c),
+            Err(e) => Err(self.wire_error(e)),
+        }
     }
 
     /// The real topic name for a scenario's topic.

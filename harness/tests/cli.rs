@@ -75,10 +75,12 @@ fn certify_an_external_target_reports_process_and_fault_scenarios_as_not_support
     assert_eq!(totals["failed"], 0, "{totals}");
     assert_eq!(totals["errors"], 0, "{totals}");
     // Every @process or @fault scenario, and only those, is not supported without process
-    // commands and a toxiproxy in front of the brokers.
+    // commands and a toxiproxy in front of the brokers; nor is a @replication one on a target
+    // of one broker.
     let scenarios = json["scenarios"].as_array().expect("scenarios");
     for s in scenarios {
-        let needs_control = s["tags"].as_array().expect("tags").iter().any(|t| t == "process" || t == "fault");
+        let needs_control =
+            s["tags"].as_array().expect("tags").iter().any(|t| t == "process" || t == "fault" || t == "replication");
         let expected = if needs_control { "not supported" } else { "passed" };
         assert_eq!(s["outcome"], expected, "{}", s["name"]);
     }
@@ -296,5 +298,15 @@ fn fault_scenarios_are_refused_when_clients_could_bypass_the_proxy() {
     for s in json["scenarios"].as_array().expect("scenarios") {
         assert_eq!(s["outcome"], "not supported", "{}", s["name"]);
         assert!(s["detail"].as_str().unwrap_or("").contains("bypass"), "{}", s["detail"]);
+    }
+}
+
+#[test]
+fn bench_prints_a_row_per_case() {
+    let out = bin().current_dir(repo()).args(["bench", "--records", "200"]).output().expect("run bench");
+    assert!(out.status.success(), "bench failed:\n{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    for row in ["records/s", "acks=1, replication factor 1", "acks=all, replication factor 3"] {
+        assert!(table.contains(row), "the table has no {row:?}:\n{table}");
     }
 }

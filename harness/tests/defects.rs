@@ -45,8 +45,12 @@ fn main() {
             let (defect, name) = (d.name, name.to_string());
             trials.push(Trial::test(format!("defect {defect} is caught by {name}"), move || {
                 let scenario = scenario.ok_or_else(|| Failed::from(format!("no scenario is named {name:?}")))?;
+                // The reference target's own configs (fast failure detection) stay: the
+                // replication scenarios' bounds assume them.
                 let mut target = Target::reference();
-                target.kind = TargetKind::Reference { config: BTreeMap::new(), defects: vec![defect.to_string()] };
+                if let TargetKind::Reference { defects, .. } = &mut target.kind {
+                    *defects = vec![defect.to_string()];
+                }
                 let result = runner::run(&scenario, &target, Some(launcher));
                 match result.outcome {
                     Outcome::Failed(verdict) => {

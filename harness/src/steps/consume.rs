@@ -197,26 +197,26 @@ fn named_fetch_version(w: &KafkaWorld, client: &crate::wire::WireClient) -> Resu
     client.version_for(kafka_protocol::messages::ApiKey::Fetch).map(|v| v.min(12)).map_err(|e| w.wire_error(e))
 }
 
-/// Fetches with the wire client. The requests name topics, so the negotiated version must be
-/// below 13 (topic ids); `fetch_request` is built for that.
-async fn fetch(w: &mut KafkaWorld, req: RequestKind) -> StepResult {
-    let mut client = w.wire().await?;
-    let v = named_fetch_version(w, &client)?;
-    let resp = client.request_at(req, v).await.map_err(|e| w.wire_error(e))?;
+/// Fetches from the partition's leader with the wire client. The requests name topics, so the
+/// negotiated version must be below 13 (topic ids); `fetch_request` is built for that.
+async fn fetch(w: &mut KafkaWorld, topic: &str, partition: i32, req: RequestKind) -> StepResult {
+    let mut client = w.leader_wire(topic, partition).await?;
+    let resp = super::to_leader(w, &mut client, topic, partition, &req, Some(12)).await?;
+    let resp = resp.map_err(|e| w.wire_error(e))?;
     remember_fetch(w, &resp)
 }
 
 #[when(expr = "{int} batches of {int} records are produced to partition {int} of {string} by the wire client")]
 async fn batches(w: &mut KafkaWorld, n: usize, per: usize, partition: i32, topic: String) -> StepResult {
-    let mut client = w.wire().await?;
-    let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
+    let mut client = w.leader_wire(&real, partition).await?;
+    let process = w.next_process("wire-producer");
     for _ in 0..n {
         let records: Vec<Record> =
             (0..per).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
         let batch = encode_now(w, &records)?;
         // The outcome is in the history; Then steps judge it.
-        let _ = send_batch(w, &mut client, &process, &real, partition, &records, batch).await;
+        let _ = send_batch(w, &mut client, &process, &real, partition, &records, batch).await?;
     }
     Ok(())
 }
@@ -224,7 +224,7 @@ async fn batches(w: &mut KafkaWorld, n: usize, per: usize, partition: i32, topic
 #[when(expr = "partition {int} of {string} is fetched from offset {int} with partition_max_bytes {int}")]
 async fn fetch_limited(w: &mut KafkaWorld, partition: i32, topic: String, offset: i64, max: i32) -> StepResult {
     let real = w.topic(&topic);
-    fetch(w, fetch_request(&real, partition, offset, max, 0, 0)).await
+    fetch(w, &real, partition, fetch_request(&real, partition, offset, max, 0, 0)).await
 }
 
 #[when(
@@ -240,18 +240,18 @@ async fn long_poll(
     n: usize,
 ) -> StepResult {
     let real = w.topic(&topic);
-    let mut fetcher = w.wire().await?;
+    let mut fetcher = w.leader_wire(&real, partition).await?;
     let req = fetch_request(&real, partition, offset, 1 << 20, wait_ms, min_bytes);
     let v = named_fetch_version(w, &fetcher)?;
     // The fetch is on the wire before the producer even connects (a connection and an
     // ApiVersions round trip later), so it is waiting at the broker when the records arrive.
     let in_flight = fetcher.send_at(&req, v).await.map_err(|e| w.wire_error(e))?;
-    let mut producer = w.wire().await?;
+    let mut producer = w.leader_wire(&real, partition).await?;
     let process = w.next_process("wire-producer");
     let records: Vec<Record> =
         (0..n).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
     let batch = encode_now(w, &records)?;
-    let _ = send_batch(w, &mut producer, &process, &real, partition, &records, batch).await;
+    let _ = send_batch(w, &mut producer, &process, &real, partition, &records, batch).await?;
     let resp = fetcher.receive(in_flight).await.map_err(|e| w.wire_error(e))?;
     remember_fetch(w, &resp)
 }
@@ -310,7 +310,7 @@ async fn read_while_producing(w: &mut KafkaWorld, n: usize, partition: i32, topi
     let real = w.topic(&topic);
     let process = w.next_process("consumer");
     let producer_process = w.next_process("wire-producer");
-    let mut producer = w.wire().await?;
+    let mut producer = w.leader_wire(&real, partition).await?;
     let (history, configs, timeout) = (w.history.clone(), w.consumer_config.clone(), w.timeout());
     let before = history.len();
     let session = crate::kafka::Session {
@@ -331,7 +331,7 @@ async fn read_while_producing(w: &mut KafkaWorld, n: usize, partition: i32, topi
                 sent += 1;
                 let records = vec![Record { key: None, value: Some(format!("{producer_process}-{sent}")), headers: Vec::new() }];
                 let batch = encode_now(w, &records)?;
-                let _ = send_batch(w, &mut producer, &producer_process, &real, partition, &records, batch).await;
+                let _ = send_batch(w, &mut producer, &producer_process, &real, partition, &records, batch).await?;
             }
         }
     };

@@ -9,15 +9,18 @@ use super::name;
 use crate::history::{Op, Outcome};
 use crate::world::{KafkaWorld, StepError, StepResult};
 
-/// ListOffsets for one partition: the offset, or a verdict naming the error the broker gave.
+/// ListOffsets for one partition, asked of its leader (a follower answers
+/// NOT_LEADER_OR_FOLLOWER; the latest offset is the leader's high watermark): the offset, or a
+/// verdict naming the error the broker gave.
 pub async fn list_offset(w: &mut KafkaWorld, topic: &str, partition: i32, timestamp: i64) -> Result<i64, StepError> {
-    let mut client = w.wire().await?;
+    let mut client = w.leader_wire(topic, partition).await?;
     let req = ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(vec![
         ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
             vec![ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(timestamp)],
         ),
     ]);
-    let resp = client.request(RequestKind::ListOffsets(req)).await.map_err(|e| w.wire_error(e))?;
+    let resp = super::to_leader(w, &mut client, topic, partition, &RequestKind::ListOffsets(req), None).await?;
+    let resp = resp.map_err(|e| w.wire_error(e))?;
     let ResponseKind::ListOffsets(r) = resp else {
         return Err(w.harness("ListOffsets answered with another response type"));
     };

@@ -191,20 +191,37 @@ pub fn record_sends(
     }
 }
 
-/// Sends one encoded batch with acks=all over `client` and records each of its records in the
-/// history with the outcome the response gives.
+/// Sends one encoded batch with acks=all over `client` (a connection to the partition's
+/// leader) and records each of its records in the history with the outcome the response gives.
+/// A broker that is not the leader is left for the one Metadata names ([`super::to_leader`]).
 pub async fn send_batch(
-    w: &KafkaWorld,
+    w: &mut KafkaWorld,
     client: &mut WireClient,
     process: &str,
     topic: &str,
     partition: i32,
     records: &[Record],
     batch: Bytes,
-) -> Result<ResponseKind, crate::wire::WireError> {
-    let result = client.request(produce_request(topic, partition, batch, -1, w.timeout().as_millis() as i32)).await;
+) -> Result<Result<ResponseKind, crate::wire::WireError>, StepError> {
+    send_batch_with_acks(w, client, process, topic, partition, records, batch, -1).await
+}
+
+/// [`send_batch`] with an explicit `acks` (not 0: acks=0 has no answer to wait for).
+#[allow(clippy::too_many_arguments)]
+pub async fn send_batch_with_acks(
+    w: &mut KafkaWorld,
+    client: &mut WireClient,
+    process: &str,
+    topic: &str,
+    partition: i32,
+    records: &[Record],
+    batch: Bytes,
+    acks: i16,
+) -> Result<Result<ResponseKind, crate::wire::WireError>, StepError> {
+    let req = produce_request(topic, partition, batch, acks, w.timeout().as_millis() as i32);
+    let result = super::to_leader(w, client, topic, partition, &req, None).await?;
     record_sends(w, process, topic, partition, records, result.as_ref());
-    result
+    Ok(result)
 }
 
 /// Keeps a produce response's error name for `Then the request fails with ...`.
@@ -224,9 +241,9 @@ pub fn encode_now(w: &KafkaWorld, records: &[Record]) -> Result<Bytes, StepError
 
 #[when(expr = "{int} produce requests of {int} records each are pipelined to partition {int} of {string}")]
 async fn pipelined(w: &mut KafkaWorld, requests: usize, per: usize, partition: i32, topic: String) -> StepResult {
-    let mut client = w.wire().await?;
-    let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
+    let mut client = w.leader_wire(&real, partition).await?;
+    let process = w.next_process("wire-producer");
     let timeout_ms = w.timeout().as_millis() as i32;
     let mut batches = Vec::new();
     let mut reqs = Vec::new();
@@ -245,30 +262,30 @@ async fn pipelined(w: &mut KafkaWorld, requests: usize, per: usize, partition: i
 
 #[when(expr = "a record of {int} bytes is produced to partition {int} of {string} by the wire client")]
 async fn oversized(w: &mut KafkaWorld, size: usize, partition: i32, topic: String) -> StepResult {
-    let mut client = w.wire().await?;
-    let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
+    let mut client = w.leader_wire(&real, partition).await?;
+    let process = w.next_process("wire-producer");
     let value = w.next_value(&process);
     // Pad the unique value up to the requested size so the checker can still identify it.
     let padded = format!("{value}:{}", "x".repeat(size.saturating_sub(value.len() + 1)));
     let records = vec![Record { key: None, value: Some(padded), headers: Vec::new() }];
     let batch = encode_now(w, &records)?;
-    let result = send_batch(w, &mut client, &process, &real, partition, &records, batch).await;
+    let result = send_batch(w, &mut client, &process, &real, partition, &records, batch).await?;
     remember_produce_error(w, result)?;
     Ok(())
 }
 
 #[when(expr = "records with the timestamps {string} are produced to partition {int} of {string} by the wire client")]
 async fn with_timestamps(w: &mut KafkaWorld, timestamps: String, partition: i32, topic: String) -> StepResult {
-    let mut client = w.wire().await?;
-    let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
+    let mut client = w.leader_wire(&real, partition).await?;
+    let process = w.next_process("wire-producer");
     for ts in timestamps.split(',') {
         let ts: i64 = ts.trim().parse().map_err(|_| w.harness(format!("{ts:?} is not a timestamp in ms")))?;
         let records = plain(w, &process, 1);
         let batch = encode_batch(&records, Compression::None, ts).map_err(|e| w.harness(e))?;
         // The outcome is in the history; Then steps judge it.
-        let _ = send_batch(w, &mut client, &process, &real, partition, &records, batch).await;
+        let _ = send_batch(w, &mut client, &process, &real, partition, &records, batch).await?;
     }
     Ok(())
 }
@@ -277,9 +294,9 @@ async fn with_timestamps(w: &mut KafkaWorld, timestamps: String, partition: i32,
 /// encoding, so the batch still parses and only the CRC check can tell.
 #[when(expr = "a batch with a corrupted CRC is produced to partition {int} of {string} by the wire client")]
 async fn corrupted(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
-    let mut client = w.wire().await?;
-    let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
+    let mut client = w.leader_wire(&real, partition).await?;
+    let process = w.next_process("wire-producer");
     let value = format!("{}:{}", w.next_value(&process), "x".repeat(200));
     let records = vec![Record { key: None, value: Some(value), headers: Vec::new() }];
     let batch = encode_now(w, &records)?;
@@ -287,7 +304,7 @@ async fn corrupted(w: &mut KafkaWorld, partition: i32, topic: String) -> StepRes
     // The last bytes of an uncompressed batch are the value's tail and the header count.
     let at = corrupt.len() - 20;
     corrupt[at] ^= 0x01;
-    let result = send_batch(w, &mut client, &process, &real, partition, &records, corrupt.freeze()).await;
+    let result = send_batch(w, &mut client, &process, &real, partition, &records, corrupt.freeze()).await?;
     remember_produce_error(w, result)?;
     Ok(())
 }
@@ -296,9 +313,9 @@ async fn corrupted(w: &mut KafkaWorld, partition: i32, topic: String) -> StepRes
 /// leaves the connection open for the Then steps that check that (or that it was closed).
 #[when(expr = "a record is produced to partition {int} of {string} with acks={int} by the wire client")]
 async fn with_acks(w: &mut KafkaWorld, partition: i32, topic: String, acks: i16) -> StepResult {
-    let mut client = w.wire().await?;
-    let process = w.next_process("wire-producer");
     let real = w.topic(&topic);
+    let mut client = w.leader_wire(&real, partition).await?;
+    let process = w.next_process("wire-producer");
     let records = vec![Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }];
     let batch = encode_now(w, &records)?;
     let req = produce_request(&real, partition, batch, acks, w.timeout().as_millis() as i32);
@@ -315,9 +332,78 @@ async fn with_acks(w: &mut KafkaWorld, partition: i32, topic: String, acks: i16)
         w.raw = Some(client);
         return Ok(());
     }
-    let result = client.request(req).await;
+    let result = super::to_leader(w, &mut client, &real, partition, &req, None).await?;
     record_sends(w, &process, &real, partition, &records, result.as_ref());
     remember_produce_error(w, result)?;
+    Ok(())
+}
+
+/// Kafka's `acks` values: `all` (or -1), 1, 0.
+fn parse_acks(w: &KafkaWorld, acks: &str) -> Result<i16, StepError> {
+    match acks {
+        "all" => Ok(-1),
+        other => other.parse().map_err(|_| w.harness(format!("acks={other} is not all, -1, 0 or 1"))),
+    }
+}
+
+/// One produce request per record, each to the partition's leader, each recorded with the
+/// outcome its answer gives: an exact, deterministic producer for error codes such as
+/// NOT_ENOUGH_REPLICAS (librdkafka retries those until its message timeout). The last error
+/// is kept for `Then the request fails with ...`.
+#[when(expr = "{int} records are produced to partition {int} of {string} with acks={word} by the wire client")]
+async fn n_with_acks(w: &mut KafkaWorld, n: usize, partition: i32, topic: String, acks: String) -> StepResult {
+    let acks = parse_acks(w, &acks)?;
+    if acks == 0 {
+        return Err(w.harness("use `a record is produced ... with acks=0 by the wire client` for acks=0"));
+    }
+    let real = w.topic(&topic);
+    let mut client = w.leader_wire(&real, partition).await?;
+    let process = w.next_process("wire-producer");
+    for _ in 0..n {
+        let records = plain(w, &process, 1);
+        let batch = encode_now(w, &records)?;
+        let result = send_batch_with_acks(w, &mut client, &process, &real, partition, &records, batch, acks).await?;
+        match result {
+            Ok(resp) => {
+                w.last_error = produce_result(&resp).map(|(e, _)| e);
+            }
+            // The outcome (unknown) is in the history; a new connection serves the next record.
+            Err(e) => {
+                w.last_error = Some(e.to_string());
+                client = w.leader_wire(&real, partition).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every send in the history failed with this error (none acknowledged, none unknown).
+#[then(expr = "every send fails with {word}")]
+async fn every_send_fails_with(w: &mut KafkaWorld, expected: String) -> StepResult {
+    let events = w.history.events();
+    let sends: Vec<(&Record, &Outcome)> = events
+        .iter()
+        .filter_map(|e| match &e.op {
+            Op::Send { record, .. } => Some((record, &e.outcome)),
+            _ => None,
+        })
+        .collect();
+    if sends.is_empty() {
+        return Err(w.harness("no record was sent before this step"));
+    }
+    let other: Vec<String> = sends
+        .iter()
+        .filter(|(_, o)| !matches!(o, Outcome::Fail { error } if *error == expected))
+        .map(|(r, o)| format!("{:?}: {o:?}", r.value))
+        .collect();
+    if !other.is_empty() {
+        let n = other.len();
+        return Err(w.verdict(format!(
+            "{n} of {} sends did not fail with {expected}, e.g. {}",
+            sends.len(),
+            other.into_iter().take(5).collect::<Vec<_>>().join("; ")
+        )));
+    }
     Ok(())
 }
 

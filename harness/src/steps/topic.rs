@@ -10,19 +10,34 @@ use kafka_protocol::protocol::StrBytes;
 use super::{config_table, name};
 use crate::world::{KafkaWorld, StepResult};
 
-async fn create(
+/// CreateTopics for one topic; the topic's error name. With `assignments` (partition ->
+/// replicas, the first the preferred leader) the partition count and replication factor are
+/// -1, as Kafka requires of a manual assignment.
+pub(crate) async fn create(
     w: &mut KafkaWorld,
     topic: &str,
     partitions: i32,
     rf: i16,
     configs: Vec<(String, String)>,
+    assignments: Vec<(i32, Vec<i32>)>,
 ) -> Result<String, crate::world::StepError> {
+    use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
     let mut client = w.wire().await?;
     let real = w.topic(topic);
     let t = CreatableTopic::default()
         .with_name(TopicName(StrBytes::from_string(real)))
         .with_num_partitions(partitions)
         .with_replication_factor(rf)
+        .with_assignments(
+            assignments
+                .into_iter()
+                .map(|(p, replicas)| {
+                    CreatableReplicaAssignment::default()
+                        .with_partition_index(p)
+                        .with_broker_ids(replicas.into_iter().map(kafka_protocol::messages::BrokerId).collect())
+                })
+                .collect(),
+        )
         .with_configs(
             configs
                 .into_iter()
@@ -46,7 +61,7 @@ async fn a_topic(w: &mut KafkaWorld, topic: String, partitions: i32) -> StepResu
     if client.advertised(kafka_protocol::messages::ApiKey::CreateTopics).is_none() {
         return auto_create(w, &mut client, &topic, partitions).await;
     }
-    let err = create(w, &topic, partitions, -1, Vec::new()).await?;
+    let err = create(w, &topic, partitions, -1, Vec::new(), Vec::new()).await?;
     if err != "NONE" {
         return Err(w.harness(format!("creating topic {topic:?} failed with {err}")));
     }
@@ -100,7 +115,7 @@ async fn auto_create(
 #[given(expr = "a topic {string} with {int} partition(s) and the configs:")]
 async fn a_topic_with_configs(w: &mut KafkaWorld, step: &Step, topic: String, partitions: i32) -> StepResult {
     let configs = config_table(w, step)?.into_iter().collect();
-    let err = create(w, &topic, partitions, -1, configs).await?;
+    let err = create(w, &topic, partitions, -1, configs, Vec::new()).await?;
     if err != "NONE" {
         return Err(w.harness(format!("creating topic {topic:?} failed with {err}")));
     }
@@ -109,13 +124,13 @@ async fn a_topic_with_configs(w: &mut KafkaWorld, step: &Step, topic: String, pa
 
 #[when(expr = "a topic {string} is created with {int} partition(s) and replication factor {int}")]
 async fn create_with_rf(w: &mut KafkaWorld, topic: String, partitions: i32, rf: i16) -> StepResult {
-    w.last_error = Some(create(w, &topic, partitions, rf, Vec::new()).await?);
+    w.last_error = Some(create(w, &topic, partitions, rf, Vec::new(), Vec::new()).await?);
     Ok(())
 }
 
 #[when(expr = "a topic {string} is created with {string} set to {string}")]
 async fn create_with_config(w: &mut KafkaWorld, topic: String, key: String, value: String) -> StepResult {
-    w.last_error = Some(create(w, &topic, 1, -1, vec![(key, value)]).await?);
+    w.last_error = Some(create(w, &topic, 1, -1, vec![(key, value)], Vec::new()).await?);
     Ok(())
 }
 

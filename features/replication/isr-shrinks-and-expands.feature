@@ -1,0 +1,32 @@
+@replication @wire @fault @kip-497
+Feature: The ISR drops a follower that falls behind and takes it back once it catches up
+  A follower that has not caught up with the leader's log end for replica.lag.time.max.ms
+  leaves the ISR; once it has caught up again it rejoins. The leader proposes both changes to
+  the controller (KIP-497, AlterPartition), and Metadata shows the ISR the controller holds.
+  While the ISR is smaller than min.insync.replicas, a produce with acks=all is refused with
+  NOT_ENOUGH_REPLICAS and nothing is appended (Kafka's topic configs, min.insync.replicas).
+  Partition 0 is assigned to brokers 1, 2 and 3, so broker 1 leads it.
+
+  Scenario: the ISR drops a follower cut off from the leader and takes it back after the network heals
+    Given a cluster of 3 brokers configured with:
+      | replica.lag.time.max.ms   | 1500 |
+      | replica.fetch.wait.max.ms | 100  |
+    And a topic "tracked" with the replica assignment "1:2:3"
+    When broker 3 is isolated from the other brokers
+    Then within 5000 ms the ISR of partition 0 of "tracked" is "1,2"
+    When 20 records are produced to partition 0 of "tracked" with acks=all by the wire client
+    Then every send is acknowledged
+    When the network between the brokers heals
+    Then within 5000 ms the ISR of partition 0 of "tracked" is "1,2,3"
+    And within 5000 ms all replicas of partition 0 of "tracked" hold the same log
+
+  Scenario: acks=all is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than min.insync.replicas
+    Given a cluster of 3 brokers configured with:
+      | replica.lag.time.max.ms | 1500 |
+    And a topic "strict" with the replica assignment "1:2:3" and the configs:
+      | min.insync.replicas | 3 |
+    When broker 3 is isolated from the other brokers
+    Then within 5000 ms the ISR of partition 0 of "strict" is "1,2"
+    When 5 records are produced to partition 0 of "strict" with acks=all by the wire client
+    Then every send fails with NOT_ENOUGH_REPLICAS
+    And the log end offset of partition 0 of "strict" is 0
