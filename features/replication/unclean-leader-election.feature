@@ -6,7 +6,9 @@ Feature: unclean.leader.election.enable trades acknowledged records for availabi
   replicas not in the ISR set to be elected as leader as a last resort, even though doing so
   may result in data loss" (Kafka's topic configs). Here the leader is cut off from its
   followers until, after replica.lag.time.max.ms, the ISR is the leader alone; it then
-  acknowledges records with acks=1 that no follower has, and dies.
+  acknowledges records with acks=1 that no follower has, and dies. When it returns, its log
+  holds records the new leader wrote other records over; it truncates them by leader epoch
+  (KIP-101, KIP-279), not to its high watermark, which is above where the logs diverge.
 
   Scenario: with unclean leader election an out-of-sync replica leads and acknowledged records are lost
     Given a cluster of 3 brokers configured with:
@@ -27,6 +29,8 @@ Feature: unclean.leader.election.enable trades acknowledged records for availabi
     When 20 records are produced to partition 0 of "ledger"
     And a consumer reads partition 0 of "ledger" from the beginning
     Then the checker finds lost-write
+    When the old leader of partition 0 of "ledger" is started again
+    Then within 10000 ms all replicas of partition 0 of "ledger" hold the same log
 
   Scenario: without unclean leader election the partition waits for its last in-sync replica and loses nothing
     Given a cluster of 3 brokers configured with:

@@ -131,7 +131,8 @@ pub enum TargetError {
 /// Broker configs the reference target runs with (also in `fixtures/targets/reference.yaml`).
 /// Kafka's defaults take seconds to notice a dead broker (broker.session.timeout.ms 9000) or a
 /// lagging follower (replica.lag.time.max.ms 30000) and minutes to restore preferred leaders
-/// (leader.imbalance.check.interval.seconds 300); these make failure detection fast, and they
+/// (leader.imbalance.check.interval.seconds 300), and checkpoint high watermarks every 5 s
+/// (replica.high.watermark.checkpoint.interval.ms); these make failure detection fast, and they
 /// are what the `within <n> ms` bounds of the replication scenarios assume.
 pub const REFERENCE_FAST_FAILURE_DETECTION: &[(&str, &str)] = &[
     ("broker.heartbeat.interval.ms", "100"),
@@ -139,6 +140,7 @@ pub const REFERENCE_FAST_FAILURE_DETECTION: &[(&str, &str)] = &[
     ("replica.lag.time.max.ms", "1500"),
     ("replica.fetch.wait.max.ms", "100"),
     ("leader.imbalance.check.interval.seconds", "1"),
+    ("replica.high.watermark.checkpoint.interval.ms", "100"),
 ];
 
 impl Target {

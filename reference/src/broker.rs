@@ -107,6 +107,8 @@ pub struct Broker {
     /// Unfenced by the controller at least once: the broker is ready.
     ready: tokio::sync::watch::Sender<bool>,
     shutting_down: AtomicBool,
+    /// High watermarks read from `replication-offset-checkpoint` at start, by topic and partition.
+    checkpointed: BTreeMap<(String, i32), i64>,
     /// Set once the controller agreed to a controlled shutdown.
     shut_down: tokio::sync::watch::Sender<bool>,
 }
@@ -124,7 +126,9 @@ impl Broker {
         if !meta.exists() {
             std::fs::write(&meta, format!("version=1\nnode.id={}\n", config.node_id))?;
         }
+        let checkpointed = read_hw_checkpoint(&data_dir.join(HW_CHECKPOINT));
         Ok(Arc::new(Broker {
+            checkpointed,
             config,
             advertised,
             data_dir: data_dir.to_path_buf(),
@@ -239,6 +243,31 @@ impl Broker {
         tokio::spawn(heartbeat_loop(self.clone()));
         tokio::spawn(metadata_loop(self.clone()));
         tokio::spawn(isr_loop(self.clone()));
+        let broker = self.clone();
+        tokio::spawn(async move {
+            let every = Duration::from_millis(broker.config.replica_high_watermark_checkpoint_interval_ms);
+            let mut interval = tokio::time::interval(every);
+            loop {
+                interval.tick().await;
+                broker.checkpoint_hw();
+            }
+        });
+    }
+
+    /// Writes every hosted partition's high watermark to `replication-offset-checkpoint`, in
+    /// Kafka's format (version, count, then `topic partition offset` lines).
+    pub fn checkpoint_hw(&self) {
+        let parts = self.local_partitions();
+        let mut text = format!("0\n{}\n", parts.len());
+        for p in &parts {
+            text.push_str(&format!("{} {} {}\n", p.topic, p.index, p.state().hw));
+        }
+        let tmp = self.data_dir.join(format!("{HW_CHECKPOINT}.tmp"));
+        if let Err(e) =
+            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, self.data_dir.join(HW_CHECKPOINT)))
+        {
+            tracing::warn!("writing {HW_CHECKPOINT}: {e}");
+        }
     }
 
     /// A controlled shutdown (KIP-631): asks the controller to move leadership away, waits until
@@ -259,6 +288,7 @@ impl Broker {
                 tracing::warn!("flushing {}: {e}", p.name());
             }
         }
+        self.checkpoint_hw();
     }
 
     fn client_timeout(&self) -> Duration {
@@ -274,7 +304,8 @@ impl Broker {
     pub async fn forward(&self, request: RequestKind, version: i16) -> Result<ResponseKind, TopicError> {
         let unavailable = |e: String| TopicError::new(ResponseError::RequestTimedOut, format!("controller: {e}"));
         let mut client = self.connect(&self.controller).await.map_err(|e| unavailable(e.to_string()))?;
-        let response = client.request(request, version, Duration::ZERO).await.map_err(|e| unavailable(e.to_string()))?;
+        let response =
+            client.request(request, version, Duration::ZERO).await.map_err(|e| unavailable(e.to_string()))?;
         let end_request = ListOffsetsRequest::default().with_replica_id(BrokerId(self.node_id())).with_topics(vec![
             list_offsets_request::ListOffsetsTopic::default()
                 .with_name(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
@@ -297,9 +328,20 @@ impl Broker {
         partitions: i32,
         replication_factor: i16,
         configs: &[(String, Option<String>)],
+        assignment: &[Vec<i32>],
         validate_only: bool,
     ) -> Result<Topic, TopicError> {
+        let assignments = assignment
+            .iter()
+            .enumerate()
+            .map(|(i, replicas)| {
+                create_topics_request::CreatableReplicaAssignment::default()
+                    .with_partition_index(i as i32)
+                    .with_broker_ids(replicas.iter().map(|b| BrokerId(*b)).collect())
+            })
+            .collect();
         let topic = create_topics_request::CreatableTopic::default()
+            .with_assignments(assignments)
             .with_name(TopicName(StrBytes::from_string(name.to_string())))
             .with_num_partitions(partitions)
             .with_replication_factor(replication_factor)
@@ -317,7 +359,11 @@ impl Broker {
         let ResponseKind::CreateTopics(r) = self.forward(RequestKind::CreateTopics(request), 7).await? else {
             return Err(TopicError::new(ResponseError::UnknownServerError, "controller answered another API"));
         };
-        let result = r.topics.into_iter().next().ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
+        let result = r
+            .topics
+            .into_iter()
+            .next()
+            .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
         if result.error_code != 0 {
             let code = ResponseError::try_from_code(result.error_code).unwrap_or(ResponseError::UnknownServerError);
             return Err(TopicError::new(code, result.error_message.map(|m| m.to_string()).unwrap_or_default()));
@@ -332,15 +378,25 @@ impl Broker {
             }
             return Ok(Topic { name: name.to_string(), id: result.topic_id, config, partitions: Vec::new() });
         }
-        self.topic(name).ok_or_else(|| TopicError::new(ResponseError::RequestTimedOut, "the new topic did not reach this broker's metadata in time"))
+        self.topic(name).ok_or_else(|| {
+            TopicError::new(
+                ResponseError::RequestTimedOut,
+                "the new topic did not reach this broker's metadata in time",
+            )
+        })
     }
 
     pub async fn delete_topic(&self, name: &str) -> Result<Uuid, TopicError> {
-        let request = DeleteTopicsRequest::default().with_topic_names(vec![TopicName(StrBytes::from_string(name.to_string()))]);
+        let request =
+            DeleteTopicsRequest::default().with_topic_names(vec![TopicName(StrBytes::from_string(name.to_string()))]);
         let ResponseKind::DeleteTopics(r) = self.forward(RequestKind::DeleteTopics(request), 5).await? else {
             return Err(TopicError::new(ResponseError::UnknownServerError, "controller answered another API"));
         };
-        let result = r.responses.into_iter().next().ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
+        let result = r
+            .responses
+            .into_iter()
+            .next()
+            .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
         if result.error_code != 0 {
             let code = ResponseError::try_from_code(result.error_code).unwrap_or(ResponseError::UnknownServerError);
             let message = if code == ResponseError::UnknownTopicOrPartition {
@@ -365,7 +421,11 @@ impl Broker {
         let ResponseKind::CreatePartitions(r) = self.forward(RequestKind::CreatePartitions(request), 3).await? else {
             return Err(TopicError::new(ResponseError::UnknownServerError, "controller answered another API"));
         };
-        let result = r.results.into_iter().next().ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
+        let result = r
+            .results
+            .into_iter()
+            .next()
+            .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
         if result.error_code != 0 {
             let code = ResponseError::try_from_code(result.error_code).unwrap_or(ResponseError::UnknownServerError);
             return Err(TopicError::new(code, result.error_message.map(|m| m.to_string()).unwrap_or_default()));
@@ -478,7 +538,8 @@ impl Broker {
             Some(p) => p,
             None => {
                 let dir = self.data_dir.join(format!("{topic}-{index}"));
-                match Partition::open(topic, topic_id, index, &dir, config) {
+                let hw = self.checkpointed.get(&(topic.to_string(), index)).copied().unwrap_or(0);
+                match Partition::open(topic, topic_id, index, &dir, config, hw) {
                     Ok(p) => {
                         let p = Arc::new(p);
                         self.partitions.write().unwrap_or_else(|p| p.into_inner()).insert((topic_id, index), p.clone());
@@ -897,6 +958,20 @@ async fn truncate_to_leader(
     let leo = p.log().log_end_offset();
     let cut = crate::replica::truncation_offset(&st, leo, e.leader_epoch, e.end_offset);
     p.truncate(&mut st, cut).map_err(|e| e.to_string())
+}
+
+const HW_CHECKPOINT: &str = "replication-offset-checkpoint";
+
+fn read_hw_checkpoint(path: &Path) -> BTreeMap<(String, i32), i64> {
+    let Ok(text) = std::fs::read_to_string(path) else { return BTreeMap::new() };
+    text.lines()
+        .skip(2)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (t, p, o) = (f.next()?, f.next()?.parse().ok()?, f.next()?.parse().ok()?);
+            Some(((t.to_string(), p), o))
+        })
+        .collect()
 }
 
 /// A new cluster id: Kafka's are base64url-encoded UUIDs (22 characters).

@@ -299,7 +299,12 @@ fn run_cluster(args: ClusterArgs) -> anyhow::Result<()> {
         let dir = &args.data_dir;
         let mut controller = spawn(
             "controller",
-            vec!["--listen".into(), "127.0.0.1:0".into(), "--data-dir".into(), dir.join("controller").display().to_string()],
+            vec![
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+                "--data-dir".into(),
+                dir.join("controller").display().to_string(),
+            ],
         )?;
         let controller_addr = first_line(&mut controller, "the controller".into()).await?;
         let mut bootstrap = Vec::new();
@@ -324,7 +329,8 @@ fn run_cluster(args: ClusterArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
         for c in &children {
             if let Some(pid) = c.id() {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+                let _ =
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
             }
         }
         for mut c in children {

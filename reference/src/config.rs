@@ -389,6 +389,9 @@ pub struct BrokerConfig {
     pub auto_leader_rebalance_enable: bool,
     /// `leader.imbalance.check.interval.seconds`.
     pub leader_imbalance_check_interval_seconds: u64,
+    /// `replica.high.watermark.checkpoint.interval.ms`: how often high watermarks are written to
+    /// `replication-offset-checkpoint`.
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
     /// `leader.imbalance.per.broker.percentage`: the share of a broker's preferred partitions led
     /// elsewhere above which the controller rebalances.
     pub leader_imbalance_per_broker_percentage: u32,
@@ -426,6 +429,7 @@ impl Default for BrokerConfig {
             auto_leader_rebalance_enable: true,
             leader_imbalance_check_interval_seconds: 300,
             leader_imbalance_per_broker_percentage: 10,
+            replica_high_watermark_checkpoint_interval_ms: 5000,
         }
     }
 }
@@ -460,7 +464,9 @@ impl BrokerConfig {
             "broker.heartbeat.interval.ms" => {
                 self.broker_heartbeat_interval_ms = positive(value).map_err(|e| parse_err(&e))?
             }
-            "broker.session.timeout.ms" => self.broker_session_timeout_ms = positive(value).map_err(|e| parse_err(&e))?,
+            "broker.session.timeout.ms" => {
+                self.broker_session_timeout_ms = positive(value).map_err(|e| parse_err(&e))?
+            }
             "replica.lag.time.max.ms" => self.replica_lag_time_max_ms = positive(value).map_err(|e| parse_err(&e))?,
             "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max_ms = value.parse().map_err(|e| parse_err(&e))?,
             "auto.leader.rebalance.enable" => {
@@ -468,6 +474,9 @@ impl BrokerConfig {
             }
             "leader.imbalance.check.interval.seconds" => {
                 self.leader_imbalance_check_interval_seconds = positive(value).map_err(|e| parse_err(&e))?
+            }
+            "replica.high.watermark.checkpoint.interval.ms" => {
+                self.replica_high_watermark_checkpoint_interval_ms = positive(value).map_err(|e| parse_err(&e))?
             }
             "leader.imbalance.per.broker.percentage" => {
                 self.leader_imbalance_per_broker_percentage = value.parse().map_err(|e| parse_err(&e))?
@@ -487,6 +496,7 @@ impl BrokerConfig {
                         "auto.leader.rebalance.enable",
                         "leader.imbalance.check.interval.seconds",
                         "leader.imbalance.per.broker.percentage",
+                        "replica.high.watermark.checkpoint.interval.ms",
                     ];
                     known.extend(BROKER_TOPIC_SYNONYMS.iter().map(|(b, _)| *b));
                     return Err(format!("unknown broker config {key:?}; known: {}", known.join(", ")));

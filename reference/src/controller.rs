@@ -117,7 +117,7 @@ impl Controller {
             if fence_all {
                 let live: Vec<i32> = st.image.live_brokers().map(|b| b.id).collect();
                 for id in live {
-                    let records = fence(&st.image, id);
+                    let records = fence(&st.image, &controller.config.topic_defaults, id);
                     controller.commit(&mut st, records).map_err(|r| anyhow::anyhow!(r.1))?;
                 }
             }
@@ -162,17 +162,20 @@ impl Controller {
                 break;
             }
             tracing::info!("broker {id}: session expired, fencing it");
-            let records = fence(&st.image, id);
+            let records = fence(&st.image, &self.config.topic_defaults, id);
             if let Err(Refusal(_, e)) = self.commit(&mut st, records) {
                 tracing::error!("fencing broker {id}: {e}");
             }
         }
-        let records = elect_leaderless(&st.image);
+        let records = elect_leaderless(&st.image, &self.config.topic_defaults);
         if let Err(Refusal(_, e)) = self.commit(&mut st, records) {
             tracing::error!("electing leaders: {e}");
         }
         let interval = Duration::from_secs(self.config.leader_imbalance_check_interval_seconds);
-        if self.config.auto_leader_rebalance_enable && st.last_rebalance.elapsed() >= interval {
+        if self.config.auto_leader_rebalance_enable
+            && !active(Defect::NoPreferredLeaderElection)
+            && st.last_rebalance.elapsed() >= interval
+        {
             st.last_rebalance = Instant::now();
             let records = preferred_elections(&st.image, self.config.leader_imbalance_per_broker_percentage);
             if let Err(Refusal(_, e)) = self.commit(&mut st, records) {
@@ -203,9 +206,7 @@ impl Controller {
             RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(self.create_topics(r, version)),
             RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(self.delete_topics(r, version)),
             RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(self.create_partitions(r)),
-            RequestKind::IncrementalAlterConfigs(r) => {
-                ResponseKind::IncrementalAlterConfigs(self.alter_configs(r))
-            }
+            RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(self.alter_configs(r)),
             _ => return None,
         })
     }
@@ -282,7 +283,8 @@ impl Controller {
     fn register(&self, r: BrokerRegistrationRequest) -> BrokerRegistrationResponse {
         let id = r.broker_id.0;
         let mut st = self.lock();
-        let fail = |e: ResponseError| BrokerRegistrationResponse::default().with_error_code(e.code()).with_broker_epoch(-1);
+        let fail =
+            |e: ResponseError| BrokerRegistrationResponse::default().with_error_code(e.code()).with_broker_epoch(-1);
         if !r.cluster_id.is_empty() && r.cluster_id.as_str() != st.image.cluster_id {
             return fail(ResponseError::InconsistentClusterId);
         }
@@ -300,7 +302,7 @@ impl Controller {
                 return fail(ResponseError::DuplicateBrokerRegistration);
             }
             if !b.fenced {
-                records.extend(fence(&st.image, id));
+                records.extend(fence(&st.image, &self.config.topic_defaults, id));
             }
         }
         let Some(listener) = r.listeners.first() else {
@@ -338,7 +340,7 @@ impl Controller {
         if r.want_shut_down {
             // Controlled shutdown: leadership moves away before the broker goes.
             if !b.fenced {
-                let records = fence(&st.image, id);
+                let records = fence(&st.image, &self.config.topic_defaults, id);
                 if let Err(Refusal(code, e)) = self.commit(&mut st, records) {
                     tracing::error!("controlled shutdown of broker {id}: {e}");
                     return response.with_error_code(code.code()).with_is_fenced(false);
@@ -350,7 +352,7 @@ impl Controller {
             let mut records = vec![MetadataRecord::UnfenceBroker { id, epoch: b.epoch }];
             let mut after = st.image.clone();
             after.apply(st.log.log_end_offset(), &records[0]);
-            records.extend(elect_leaderless(&after));
+            records.extend(elect_leaderless(&after, &self.config.topic_defaults));
             if let Err(Refusal(code, e)) = self.commit(&mut st, records) {
                 tracing::error!("unfencing broker {id}: {e}");
                 return response.with_error_code(code.code()).with_is_fenced(true);
@@ -380,7 +382,8 @@ impl Controller {
                     p.new_isr.iter().map(|b| b.0).collect()
                 };
                 let result = self.change_isr(&mut st, t.topic_id, p.partition_index, leader, p, new_isr);
-                let mut out = alter_partition_response::PartitionData::default().with_partition_index(p.partition_index);
+                let mut out =
+                    alter_partition_response::PartitionData::default().with_partition_index(p.partition_index);
                 match result {
                     Ok(s) => {
                         out = out
@@ -396,7 +399,9 @@ impl Controller {
                 }
                 partitions.push(out);
             }
-            topics.push(alter_partition_response::TopicData::default().with_topic_id(t.topic_id).with_partitions(partitions));
+            topics.push(
+                alter_partition_response::TopicData::default().with_topic_id(t.topic_id).with_partitions(partitions),
+            );
         }
         AlterPartitionResponse::default().with_topics(topics)
     }
@@ -434,11 +439,7 @@ impl Controller {
         if new_isr.iter().any(|r| !current.isr.contains(r) && !st.image.is_live(*r)) {
             return Err(Refusal(ResponseError::IneligibleReplica, format!("ISR {new_isr:?} names a fenced broker")));
         }
-        let state = PartitionState {
-            isr: new_isr,
-            partition_epoch: current.partition_epoch + 1,
-            ..current
-        };
+        let state = PartitionState { isr: new_isr, partition_epoch: current.partition_epoch + 1, ..current };
         self.commit(st, vec![MetadataRecord::Partition { topic_id, partition, state: state.clone() }])?;
         Ok(state)
     }
@@ -461,9 +462,9 @@ impl Controller {
                         }
                         result
                     }
-                    Err(Refusal(code, message)) => result
-                        .with_error_code(code.code())
-                        .with_error_message(Some(StrBytes::from_string(message))),
+                    Err(Refusal(code, message)) => {
+                        result.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(message)))
+                    }
                 }
             })
             .collect();
@@ -485,15 +486,20 @@ impl Controller {
         let assignment: Vec<Vec<i32>> = if t.assignments.is_empty() {
             let partitions = if t.num_partitions == -1 { self.config.num_partitions } else { t.num_partitions };
             if partitions < 1 {
-                return Err(Refusal(ResponseError::InvalidPartitions, "Number of partitions must be larger than 0.".into()));
+                return Err(Refusal(
+                    ResponseError::InvalidPartitions,
+                    "Number of partitions must be larger than 0.".into(),
+                ));
             }
-            let rf = if t.replication_factor == -1 { self.config.default_replication_factor } else { t.replication_factor };
+            let rf =
+                if t.replication_factor == -1 { self.config.default_replication_factor } else { t.replication_factor };
             if rf < 1 {
                 return Err(Refusal(
                     ResponseError::InvalidReplicationFactor,
                     "Replication factor must be larger than 0, or -1 to use the default value.".into(),
                 ));
             }
+            let rf = if active(Defect::AcceptAnyReplicationFactor) { rf.min(live.len().max(1) as i16) } else { rf };
             if rf as usize > live.len() {
                 return Err(Refusal(
                     ResponseError::InvalidReplicationFactor,
@@ -616,7 +622,10 @@ impl Controller {
         if rf > live.len() {
             return Err(Refusal(
                 ResponseError::InvalidReplicationFactor,
-                format!("Unable to replicate the partition {rf} time(s): only {} broker(s) are registered.", live.len()),
+                format!(
+                    "Unable to replicate the partition {rf} time(s): only {} broker(s) are registered.",
+                    live.len()
+                ),
             ));
         }
         if validate_only || active(Defect::CreatePartitionsIsANoOp) {
@@ -626,8 +635,13 @@ impl Controller {
         let records = (current..count)
             .map(|i| {
                 let replicas = assignment[i as usize].clone();
-                let state =
-                    PartitionState { isr: replicas.clone(), leader: replicas[0], replicas, leader_epoch: 0, partition_epoch: 0 };
+                let state = PartitionState {
+                    isr: replicas.clone(),
+                    leader: replicas[0],
+                    replicas,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                };
                 MetadataRecord::Partition { topic_id: topic.id, partition: i, state }
             })
             .collect();
@@ -668,7 +682,10 @@ impl Controller {
             ));
         }
         let topic = st.image.topic(res.resource_name.as_str()).cloned().ok_or_else(|| {
-            Refusal(ResponseError::UnknownTopicOrPartition, format!("Topic {} does not exist", res.resource_name.as_str()))
+            Refusal(
+                ResponseError::UnknownTopicOrPartition,
+                format!("Topic {} does not exist", res.resource_name.as_str()),
+            )
         })?;
         let mut cfg = TopicConfig::new(self.config.topic_defaults.clone());
         for (k, v) in &topic.configs {
@@ -725,9 +742,9 @@ fn choose_leader(image: &Image, s: &PartitionState, fenced: Option<i32>, unclean
     None
 }
 
-fn unclean_enabled(image: &Image, defaults: Option<&BTreeMap<String, String>>, topic: &metadata::TopicImage) -> bool {
-    let _ = image;
-    let mut cfg = TopicConfig::new(defaults.cloned().unwrap_or_default());
+/// The topic's `unclean.leader.election.enable`, its override or the broker-level default.
+fn unclean_enabled(defaults: &BTreeMap<String, String>, topic: &metadata::TopicImage) -> bool {
+    let mut cfg = TopicConfig::new(defaults.clone());
     for (k, v) in &topic.configs {
         let _ = cfg.set(k, v);
     }
@@ -736,11 +753,11 @@ fn unclean_enabled(image: &Image, defaults: Option<&BTreeMap<String, String>>, t
 
 /// The records that fence broker `id`: it leaves every ISR (unless it is the last member) and
 /// its leaderships move to other in-sync replicas.
-fn fence(image: &Image, id: i32) -> Vec<MetadataRecord> {
+fn fence(image: &Image, defaults: &BTreeMap<String, String>, id: i32) -> Vec<MetadataRecord> {
     let Some(b) = image.brokers.get(&id) else { return Vec::new() };
     let mut records = vec![MetadataRecord::FenceBroker { id, epoch: b.epoch }];
     for t in image.topics.values() {
-        let unclean = unclean_enabled(image, None, t);
+        let unclean = unclean_enabled(defaults, t);
         for (i, s) in t.partitions.iter().enumerate() {
             if !s.replicas.contains(&id) {
                 continue;
@@ -769,10 +786,10 @@ fn fence(image: &Image, id: i32) -> Vec<MetadataRecord> {
 }
 
 /// Leaders for partitions that have none, where a replica can now lead.
-fn elect_leaderless(image: &Image) -> Vec<MetadataRecord> {
+fn elect_leaderless(image: &Image, defaults: &BTreeMap<String, String>) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
     for t in image.topics.values() {
-        let unclean = unclean_enabled(image, None, t);
+        let unclean = unclean_enabled(defaults, t);
         for (i, s) in t.partitions.iter().enumerate() {
             if s.leader != NO_LEADER {
                 continue;
@@ -833,7 +850,11 @@ fn preferred_elections(image: &Image, percentage: u32) -> Vec<MetadataRecord> {
 
 /// Serves controller connections until `shutdown` resolves, and runs the controller's periodic
 /// work meanwhile.
-pub async fn serve(listener: TcpListener, controller: Arc<Controller>, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    controller: Arc<Controller>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let ticker = {
         let controller = controller.clone();
         let every = Duration::from_millis((controller.config.broker_heartbeat_interval_ms / 2).clamp(10, 500));
@@ -869,7 +890,11 @@ pub async fn serve(listener: TcpListener, controller: Arc<Controller>, shutdown:
     }
 }
 
-async fn connection(mut stream: TcpStream, _peer: SocketAddr, controller: Arc<Controller>) -> Result<(), ConnectionError> {
+async fn connection(
+    mut stream: TcpStream,
+    _peer: SocketAddr,
+    controller: Arc<Controller>,
+) -> Result<(), ConnectionError> {
     stream.set_nodelay(true)?;
     let mut frames = FrameReader::new(controller.config.socket_request_max_bytes);
     loop {
@@ -881,10 +906,109 @@ async fn connection(mut stream: TcpStream, _peer: SocketAddr, controller: Arc<Co
             }
             Decoded::Request { key, version, header, request } => (key, version, header, request),
         };
-        let Some(response) = controller.handle(request, version).await else {
+        let Some(response) = controller.handle(*request, version).await else {
             return Err(ConnectionError::UnsupportedApi { key });
         };
         let bytes = encode_response(key, version, header.correlation_id, &response)?;
         stream.write_all(&bytes).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(live: &[i32], state: PartitionState, unclean: bool) -> Image {
+        let mut image = Image::default();
+        let mut offset = 0;
+        let mut apply = |image: &mut Image, r: MetadataRecord| {
+            image.apply(offset, &r);
+            offset += 1;
+        };
+        for id in 1..=3 {
+            apply(
+                &mut image,
+                MetadataRecord::RegisterBroker {
+                    id,
+                    epoch: id as i64,
+                    incarnation: Uuid::nil(),
+                    host: "h".into(),
+                    port: 1,
+                },
+            );
+            if live.contains(&id) {
+                apply(&mut image, MetadataRecord::UnfenceBroker { id, epoch: id as i64 });
+            }
+        }
+        let id = Uuid::from_u128(7);
+        apply(&mut image, MetadataRecord::Topic { name: "t".into(), id });
+        let mut configs = BTreeMap::new();
+        configs.insert("unclean.leader.election.enable".to_string(), unclean.to_string());
+        apply(&mut image, MetadataRecord::TopicConfigs { id, configs });
+        apply(&mut image, MetadataRecord::Partition { topic_id: id, partition: 0, state });
+        image
+    }
+
+    fn partition_after(records: &[MetadataRecord]) -> Option<PartitionState> {
+        records.iter().rev().find_map(|r| match r {
+            MetadataRecord::Partition { state, .. } => Some(state.clone()),
+            _ => None,
+        })
+    }
+
+    fn ps(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionState {
+        PartitionState { replicas: replicas.to_vec(), isr: isr.to_vec(), leader, leader_epoch: 4, partition_epoch: 9 }
+    }
+
+    #[test]
+    fn fencing_the_leader_elects_the_next_in_sync_replica_in_assignment_order() {
+        let img = image(&[1, 2, 3], ps(&[1, 2, 3], &[1, 3, 2], 1), false);
+        let after = partition_after(&fence(&img, &BTreeMap::new(), 1)).expect("a change");
+        assert_eq!((after.leader, after.isr, after.leader_epoch, after.partition_epoch), (2, vec![3, 2], 5, 10));
+    }
+
+    #[test]
+    fn the_last_in_sync_replica_stays_in_the_isr_and_the_partition_waits_for_it() {
+        let img = image(&[1, 2, 3], ps(&[1, 2, 3], &[1], 1), false);
+        let after = partition_after(&fence(&img, &BTreeMap::new(), 1)).expect("a change");
+        assert_eq!((after.leader, after.isr), (NO_LEADER, vec![1]));
+    }
+
+    #[test]
+    fn unclean_election_picks_a_live_out_of_sync_replica_and_makes_it_the_isr() {
+        let img = image(&[1, 2, 3], ps(&[1, 2, 3], &[1], 1), true);
+        let after = partition_after(&fence(&img, &BTreeMap::new(), 1)).expect("a change");
+        assert_eq!((after.leader, after.isr), (2, vec![2]));
+    }
+
+    #[test]
+    fn a_fenced_follower_leaves_the_isr_and_the_leader_stays() {
+        let img = image(&[1, 2, 3], ps(&[1, 2, 3], &[1, 2, 3], 1), false);
+        let after = partition_after(&fence(&img, &BTreeMap::new(), 3)).expect("a change");
+        assert_eq!((after.leader, after.isr, after.leader_epoch), (1, vec![1, 2], 4));
+    }
+
+    #[test]
+    fn leaderless_partitions_get_a_leader_when_an_isr_member_is_back() {
+        let img = image(&[1, 2, 3], ps(&[1, 2, 3], &[1], NO_LEADER), false);
+        let after = partition_after(&elect_leaderless(&img, &BTreeMap::new())).expect("a change");
+        assert_eq!((after.leader, after.leader_epoch), (1, 5));
+        let img = image(&[2, 3], ps(&[1, 2, 3], &[1], NO_LEADER), false);
+        assert!(elect_leaderless(&img, &BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn the_preferred_replica_leads_again_once_it_is_in_sync() {
+        let img = image(&[1, 2, 3], ps(&[1, 2, 3], &[2, 3, 1], 2), false);
+        let after = partition_after(&preferred_elections(&img, 10)).expect("a change");
+        assert_eq!(after.leader, 1);
+        let img = image(&[1, 2, 3], ps(&[1, 2, 3], &[2, 3], 2), false);
+        assert!(preferred_elections(&img, 10).is_empty(), "not in the ISR: no election");
+    }
+
+    #[test]
+    fn replicas_are_spread_and_never_repeat_a_broker() {
+        let a = assign(&[1, 2, 3], 3, 3, 0);
+        assert_eq!(a, vec![vec![1, 2, 3], vec![2, 3, 1], vec![3, 1, 2]]);
     }
 }

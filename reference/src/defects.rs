@@ -66,8 +66,8 @@ pub enum Defect {
     /// The high watermark follows the leader's log end, whatever the followers have (breaks
     /// "committed means on every ISR member").
     HwIgnoresIsr,
-    /// Consumers may read up to the leader's log end, above the high watermark (breaks "no read
-    /// of a record that may be truncated").
+    /// Consumers may read up to the leader's log end, above the high watermark: Fetch serves it
+    /// and ListOffsets latest answers it (breaks "no read of a record that may be truncated").
     ServeReadsAboveHw,
     /// A returning follower truncates to its high watermark instead of to the leader's epoch end
     /// offset (Kafka before KIP-101; breaks replica convergence).
@@ -82,6 +82,12 @@ pub enum Defect {
     /// The controller never fences a broker whose heartbeats stopped, so a dead leader keeps its
     /// partitions (breaks leader failover).
     IgnoreBrokerSessionTimeout,
+    /// The controller never moves leadership back to preferred replicas, whatever
+    /// auto.leader.rebalance.enable says.
+    NoPreferredLeaderElection,
+    /// CreateTopics accepts a replication factor larger than the broker count and places as
+    /// many replicas as there are brokers.
+    AcceptAnyReplicationFactor,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -261,49 +267,82 @@ pub const REGISTRY: &[DefectInfo] = &[
         defect: Defect::AckAllBeforeReplicated,
         name: "ack-all-before-replicated",
         guarantee: "acks=all waits for every in-sync replica",
-        caught_by: &[],
+        caught_by: &[
+            "features/replication/returning-leader-truncates.feature: an isolated leader's unacknowledged records are truncated when it returns, and no consumer ever saw them",
+        ],
     },
     DefectInfo {
         defect: Defect::HwIgnoresIsr,
         name: "hw-ignores-isr",
         guarantee: "the high watermark is what every in-sync replica has",
-        caught_by: &[],
+        caught_by: &[
+            "features/replication/returning-leader-truncates.feature: an isolated leader's unacknowledged records are truncated when it returns, and no consumer ever saw them",
+        ],
     },
     DefectInfo {
         defect: Defect::ServeReadsAboveHw,
         name: "serve-reads-above-hw",
         guarantee: "consumers never read above the high watermark",
-        caught_by: &[],
+        caught_by: &[
+            "features/replication/returning-leader-truncates.feature: an isolated leader's unacknowledged records are truncated when it returns, and no consumer ever saw them",
+        ],
     },
     DefectInfo {
         defect: Defect::TruncateToHw,
         name: "truncate-to-hw",
         guarantee: "a returning replica truncates by leader epoch and converges (KIP-101, KIP-279)",
-        caught_by: &[],
+        caught_by: &[
+            "features/replication/unclean-leader-election.feature: with unclean leader election an out-of-sync replica leads and acknowledged records are lost",
+        ],
     },
     DefectInfo {
         defect: Defect::ElectOutOfSyncLeader,
         name: "elect-out-of-sync-leader",
         guarantee: "a new leader comes from the ISR unless unclean.leader.election.enable",
-        caught_by: &[],
+        caught_by: &[
+            "features/replication/unclean-leader-election.feature: without unclean leader election the partition waits for its last in-sync replica and loses nothing",
+        ],
     },
     DefectInfo {
         defect: Defect::IsrNeverShrinks,
         name: "isr-never-shrinks",
         guarantee: "a follower that falls behind leaves the ISR after replica.lag.time.max.ms",
-        caught_by: &[],
+        caught_by: &[
+            "features/replication/isr-shrinks-and-expands.feature: the ISR drops a follower cut off from the leader and takes it back after the network heals",
+        ],
     },
     DefectInfo {
         defect: Defect::IgnoreMinInsyncReplicas,
         name: "ignore-min-insync-replicas",
         guarantee: "acks=all with fewer in-sync replicas than min.insync.replicas is refused",
-        caught_by: &[],
+        caught_by: &[
+            "features/replication/isr-shrinks-and-expands.feature: acks=all is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than min.insync.replicas",
+        ],
     },
     DefectInfo {
         defect: Defect::IgnoreBrokerSessionTimeout,
         name: "ignore-broker-session-timeout",
         guarantee: "a dead leader is replaced after broker.session.timeout.ms",
-        caught_by: &[],
+        caught_by: &[
+            "features/replication/leader-failover.feature: when the leader of orders-0 dies, an in-sync replica leads and clients carry on",
+            "features/replication/acks-all-survives-leader-loss.feature: records acknowledged before and after the leader dies are all read, in order",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::NoPreferredLeaderElection,
+        name: "no-preferred-leader-election",
+        guarantee: "with auto.leader.rebalance.enable the preferred replica leads again",
+        caught_by: &[
+            "features/replication/preferred-leader.feature: the preferred leader leads again after it is killed and started again",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::AcceptAnyReplicationFactor,
+        name: "accept-any-replication-factor",
+        guarantee: "a replication factor above the broker count is INVALID_REPLICATION_FACTOR",
+        caught_by: &[
+            "features/replication/replication-factor.feature: a cluster of 3 brokers refuses replication factor 4",
+        ],
     },
 ];
 

@@ -27,19 +27,45 @@ pub const NO_LEADER: i32 = -1;
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum MetadataRecord {
     /// The first record: the cluster's id.
-    Cluster { id: String },
+    Cluster {
+        id: String,
+    },
     /// A broker (re-)registered; it starts fenced. Its epoch is the offset of this record.
-    RegisterBroker { id: i32, epoch: i64, incarnation: Uuid, host: String, port: i32 },
+    RegisterBroker {
+        id: i32,
+        epoch: i64,
+        incarnation: Uuid,
+        host: String,
+        port: i32,
+    },
     /// A broker may not lead or be in an ISR (its session expired, or it shut down).
-    FenceBroker { id: i32, epoch: i64 },
+    FenceBroker {
+        id: i32,
+        epoch: i64,
+    },
     /// A registered broker caught up with the metadata log and serves again.
-    UnfenceBroker { id: i32, epoch: i64 },
-    Topic { name: String, id: Uuid },
+    UnfenceBroker {
+        id: i32,
+        epoch: i64,
+    },
+    Topic {
+        name: String,
+        id: Uuid,
+    },
     /// A topic's config overrides, all of them.
-    TopicConfigs { id: Uuid, configs: BTreeMap<String, String> },
+    TopicConfigs {
+        id: Uuid,
+        configs: BTreeMap<String, String>,
+    },
     /// A partition's whole state: written at creation and on every change.
-    Partition { topic_id: Uuid, partition: i32, state: PartitionState },
-    RemoveTopic { id: Uuid },
+    Partition {
+        topic_id: Uuid,
+        partition: i32,
+        state: PartitionState,
+    },
+    RemoveTopic {
+        id: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,7 +213,11 @@ pub fn encode(records: &[MetadataRecord], now_ms: i64) -> anyhow::Result<Bytes> 
         })
         .collect::<anyhow::Result<_>>()?;
     let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })?;
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )?;
     Ok(buf.freeze())
 }
 
@@ -213,7 +243,8 @@ mod tests {
     #[test]
     fn records_round_trip_through_a_batch_and_build_an_image() {
         let id = Uuid::new_v4();
-        let state = PartitionState { replicas: vec![1, 2], isr: vec![1, 2], leader: 1, leader_epoch: 0, partition_epoch: 0 };
+        let state =
+            PartitionState { replicas: vec![1, 2], isr: vec![1, 2], leader: 1, leader_epoch: 0, partition_epoch: 0 };
         let records = vec![
             MetadataRecord::Cluster { id: "c".into() },
             MetadataRecord::RegisterBroker { id: 1, epoch: 1, incarnation: Uuid::nil(), host: "h".into(), port: 1 },

@@ -68,7 +68,15 @@ pub struct Partition {
 }
 
 impl Partition {
-    pub fn open(topic: &str, topic_id: Uuid, index: i32, dir: &Path, config: LogConfig) -> Result<Partition, LogError> {
+    /// Opens the replica's log; `hw` is the last checkpointed high watermark.
+    pub fn open(
+        topic: &str,
+        topic_id: Uuid,
+        index: i32,
+        dir: &Path,
+        config: LogConfig,
+        hw: i64,
+    ) -> Result<Partition, LogError> {
         let log = DiskLog::open(dir, config)?;
         let leo = log.log_end_offset();
         let epochs = read_epoch_checkpoint(dir).into_iter().filter(|(_, start)| *start <= leo).collect();
@@ -86,7 +94,7 @@ impl Partition {
                 replicas: Vec::new(),
                 isr: Vec::new(),
                 pending_isr: None,
-                hw: 0,
+                hw: hw.clamp(0, leo),
                 epochs,
                 followers: BTreeMap::new(),
                 fetcher: None,
@@ -123,7 +131,8 @@ impl Partition {
             text.push_str(&format!("{e} {o}\n"));
         }
         let tmp = self.dir.join("leader-epoch-checkpoint.tmp");
-        let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, self.dir.join("leader-epoch-checkpoint")));
+        let result =
+            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, self.dir.join("leader-epoch-checkpoint")));
         if let Err(e) = result {
             tracing::warn!("{}: writing leader-epoch-checkpoint: {e}", self.name());
         }
@@ -237,7 +246,15 @@ impl Partition {
                 .filter(|r| **r != me)
                 .map(|r| {
                     let caught = if s.isr.contains(r) { now } else { now - Duration::from_secs(3600) };
-                    (*r, FollowerState { leo: -1, last_caught_up: caught, last_fetch: now, leader_leo_at_last_fetch: leo })
+                    (
+                        *r,
+                        FollowerState {
+                            leo: -1,
+                            last_caught_up: caught,
+                            last_fetch: now,
+                            leader_leo_at_last_fetch: leo,
+                        },
+                    )
                 })
                 .collect();
             self.assign_epoch(st, s.leader_epoch, leo);
@@ -293,3 +310,51 @@ pub fn truncation_offset(st: &ReplicaState, leo: i64, leader_epoch: i32, leader_
 }
 
 pub type SharedPartition = Arc<Partition>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(epochs: Vec<(i32, i64)>, hw: i64) -> ReplicaState {
+        ReplicaState {
+            role: Role::Follower,
+            leader: 2,
+            leader_epoch: 3,
+            partition_epoch: 0,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            pending_isr: None,
+            hw,
+            epochs,
+            followers: BTreeMap::new(),
+            fetcher: None,
+        }
+    }
+
+    #[test]
+    fn end_offset_for_follows_kafkas_leader_epoch_cache() {
+        let st = state(vec![(0, 0), (2, 20), (5, 35)], 0);
+        // The latest epoch ends at the log end.
+        assert_eq!(Partition::end_offset_for(&st, 40, 5), (5, 40));
+        // An older epoch ends where the next one starts.
+        assert_eq!(Partition::end_offset_for(&st, 40, 2), (2, 35));
+        // An epoch the cache skipped answers with the one below it.
+        assert_eq!(Partition::end_offset_for(&st, 40, 3), (2, 35));
+        // Above the latest: unknown.
+        assert_eq!(Partition::end_offset_for(&st, 40, 9), (-1, -1));
+        assert_eq!(Partition::end_offset_for(&state(vec![], 0), 40, 1), (-1, -1));
+    }
+
+    #[test]
+    fn a_returning_replica_cuts_where_the_epochs_diverge_not_at_its_high_watermark() {
+        // KIP-279's example: the old leader wrote offsets 20..40 in epoch 0 that no one else
+        // has; the new leader's epoch 0 ended at 20. Its high watermark (40) would keep them.
+        let st = state(vec![(0, 0)], 40);
+        assert_eq!(truncation_offset(&st, 40, 0, 20), 20);
+        // Nothing to cut when the leader has at least as much of the shared epoch.
+        assert_eq!(truncation_offset(&st, 40, 0, 50), 40);
+        // The leader answers an older epoch: cut at the smaller of the two ends of that epoch.
+        let st = state(vec![(0, 0), (1, 10)], 40);
+        assert_eq!(truncation_offset(&st, 40, 0, 15), 10);
+    }
+}

@@ -183,7 +183,7 @@ impl FrameReader {
 
 /// A request frame, decoded; or the answer to give without handling it (KIP-511).
 pub(crate) enum Decoded {
-    Request { key: ApiKey, version: i16, header: RequestHeader, request: RequestKind },
+    Request { key: ApiKey, version: i16, header: RequestHeader, request: Box<RequestKind> },
     Answer(Bytes),
 }
 
@@ -229,7 +229,7 @@ pub(crate) fn decode_frame(
             message: format!("{} trailing bytes", frame.remaining()),
         });
     }
-    Ok(Decoded::Request { key, version, header, request })
+    Ok(Decoded::Request { key, version, header, request: Box::new(request) })
 }
 
 /// Decodes one request frame, applies it, and returns the encoded response frame (or nothing,
@@ -245,7 +245,7 @@ async fn handle_frame(
         Decoded::Request { key, version, header, request } => (key, version, header, request),
     };
     let ctx = api::RequestContext { broker: broker.clone(), header, version, peer };
-    match api::handle(&ctx, request).await {
+    match api::handle(&ctx, *request).await {
         api::Reply::Send(response) => {
             if active(Defect::LoseLastBatchOnDisconnect)
                 && let kafka_protocol::messages::ResponseKind::Produce(p) = response.as_ref()

@@ -32,6 +32,8 @@ pub async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> Creat
             if !t.assignments.is_empty() && (t.num_partitions != -1 || t.replication_factor != -1) {
                 break 'one fail(result, ResponseError::InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into());
             }
+            let assignment: Vec<Vec<i32>> =
+                t.assignments.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect();
             let (partitions, rf) = if t.assignments.is_empty() {
                 (t.num_partitions, t.replication_factor)
             } else {
@@ -43,7 +45,8 @@ pub async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> Creat
             };
             let configs: Vec<(String, Option<String>)> =
                 t.configs.iter().map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string()))).collect();
-            match ctx.broker.create_topic(&name, partitions, rf, &configs, request.validate_only).await {
+            let (forward_partitions, forward_rf) = if assignment.is_empty() { (partitions, rf) } else { (-1, -1) };
+            match ctx.broker.create_topic(&name, forward_partitions, forward_rf, &configs, &assignment, request.validate_only).await {
                 Ok(topic) => {
                     if ctx.version >= 7 {
                         result = result.with_topic_id(topic.id);

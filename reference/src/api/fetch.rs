@@ -23,8 +23,11 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> FetchRespons
     if replica_id >= 0 {
         // A follower's fetch tells the leader how far it got, once, as it arrives.
         for ft in &request.topics {
-            let topic =
-                if ctx.version >= 13 { ctx.broker.topic_by_id(ft.topic_id) } else { ctx.broker.topic(ft.topic.as_str()) };
+            let topic = if ctx.version >= 13 {
+                ctx.broker.topic_by_id(ft.topic_id)
+            } else {
+                ctx.broker.topic(ft.topic.as_str())
+            };
             for fp in &ft.partitions {
                 if let Ok(p) = ctx.broker.replica_for(topic.as_ref(), fp.partition, fp.current_leader_epoch, false) {
                     ctx.broker.follower_fetched(&p, replica_id, fp.fetch_offset);

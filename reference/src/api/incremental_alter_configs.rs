@@ -25,7 +25,9 @@ pub async fn handle(ctx: &RequestContext, request: IncrementalAlterConfigsReques
         let outcome = alter(ctx, res, request.validate_only).await;
         responses.push(match outcome {
             Ok(()) => response,
-            Err((code, msg)) => response.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(msg))),
+            Err((code, msg)) => {
+                response.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(msg)))
+            }
         });
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)

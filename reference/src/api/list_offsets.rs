@@ -32,7 +32,8 @@ pub fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsR
                     // KIP-320: the client's leader epoch (v4+) must be the current one.
                     let current = if v >= 4 { p.current_leader_epoch } else { -1 };
                     let debugging = request.replica_id.0 == -2;
-                    let partition = match ctx.broker.replica_for(topic.as_ref(), p.partition_index, current, debugging) {
+                    let partition = match ctx.broker.replica_for(topic.as_ref(), p.partition_index, current, debugging)
+                    {
                         Ok(p) => p,
                         Err(code) => return r.with_error_code(code.code()),
                     };
@@ -42,7 +43,11 @@ pub fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsR
                     };
                     let log = partition.log();
                     // Consumers see up to the high watermark; replicas (and debugging tools) the log end.
-                    let latest = if request.replica_id.0 == -1 { hw.min(log.log_end_offset()) } else { log.log_end_offset() };
+                    let latest = if request.replica_id.0 == -1 && !active(Defect::ServeReadsAboveHw) {
+                        hw.min(log.log_end_offset())
+                    } else {
+                        log.log_end_offset()
+                    };
                     let found = match p.timestamp {
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
                         LATEST => Ok(Some((latest, -1))),

@@ -58,7 +58,7 @@ pub async fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataR
                 out.push(unknown(ResponseError::UnknownTopicOrPartition));
                 continue;
             }
-            out.push(match b.create_topic(name.as_str(), -1, -1, &[], false).await {
+            out.push(match b.create_topic(name.as_str(), -1, -1, &[], &[], false).await {
                 Ok(t) => describe(ctx, &t),
                 // Another client created it first: describe what exists.
                 Err(_) => match b.topic(name.as_str()) {

@@ -18,7 +18,8 @@ pub fn handle(ctx: &RequestContext, request: OffsetForLeaderEpochRequest) -> Off
                 .partitions
                 .iter()
                 .map(|p| {
-                    let r = EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
+                    let r =
+                        EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
                     match ctx.broker.replica_for(topic.as_ref(), p.partition, p.current_leader_epoch, false) {
                         Err(code) => r.with_error_code(code.code()),
                         Ok(partition) => {

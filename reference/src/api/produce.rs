@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 use super::{Reply, RequestContext};
 use crate::broker::{Broker, Topic, now_ms};
-use crate::replica::{Partition, Role};
 use crate::defects::{Defect, active};
 use crate::log::{Batch, BatchError, split_batches};
+use crate::replica::{Partition, Role};
 
 /// A partition's refusal: the code Kafka gives and the message it puts in `error_message` (v8+).
 struct Refusal(ResponseError, String);
@@ -40,7 +40,7 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
         let mut topic = ctx.broker.topic(topic_data.name.as_str());
         if topic.is_none() && active(Defect::ProduceCreatesUnknownTopics) {
             // The defect: Produce never creates topics in Kafka; Metadata does, when allowed.
-            topic = ctx.broker.create_topic(topic_data.name.as_str(), -1, -1, &[], false).await.ok();
+            topic = ctx.broker.create_topic(topic_data.name.as_str(), -1, -1, &[], &[], false).await.ok();
         }
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in &topic_data.partition_data {
@@ -51,7 +51,10 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
                     Err(code) => Err(Refusal(code, refusal_message(code))),
                     Ok(p) => match topic.as_ref() {
                         Some(t) => append(t, &p, acks, pd.records.clone().unwrap_or_default()),
-                        None => Err(Refusal(ResponseError::UnknownTopicOrPartition, refusal_message(ResponseError::UnknownTopicOrPartition))),
+                        None => Err(Refusal(
+                            ResponseError::UnknownTopicOrPartition,
+                            refusal_message(ResponseError::UnknownTopicOrPartition),
+                        )),
                     },
                 }
             };
@@ -60,9 +63,16 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
                 Ok(ok) => {
                     appended = true;
                     if acks == -1
-                        && let (Some(t), Ok(p)) = (topic.as_ref(), ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false))
+                        && let (Some(t), Ok(p)) =
+                            (topic.as_ref(), ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false))
                     {
-                        waits.push((responses.len(), partition_responses.len(), p, ok.next_offset, t.config.min_insync_replicas()));
+                        waits.push((
+                            responses.len(),
+                            partition_responses.len(),
+                            p,
+                            ok.next_offset,
+                            t.config.min_insync_replicas(),
+                        ));
                     }
                     r = r.with_base_offset(ok.base_offset).with_log_append_time_ms(ok.log_append_time);
                     if ctx.version >= 5 {
@@ -101,7 +111,9 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
         if active(Defect::AckAllBeforeReplicated) {
             break;
         }
-        if let Err(Refusal(code, message)) = await_replication(&ctx.broker, &partition, required, min_isr, deadline).await {
+        if let Err(Refusal(code, message)) =
+            await_replication(&ctx.broker, &partition, required, min_isr, deadline).await
+        {
             any_error = true;
             let r = &mut responses[t].partition_responses[i];
             r.error_code = code.code();
@@ -146,7 +158,10 @@ async fn await_replication(
         {
             let st = partition.state();
             if st.role != Role::Leader {
-                return Err(Refusal(ResponseError::NotLeaderOrFollower, refusal_message(ResponseError::NotLeaderOrFollower)));
+                return Err(Refusal(
+                    ResponseError::NotLeaderOrFollower,
+                    refusal_message(ResponseError::NotLeaderOrFollower),
+                ));
             }
             if st.hw >= required {
                 if st.isr.len() < min_isr {
