@@ -4,7 +4,10 @@ Feature: The ISR drops a follower that falls behind and takes it back once it ca
   leaves the ISR; once it has caught up again it rejoins. The leader proposes both changes to
   the controller (KIP-497, AlterPartition), and Metadata shows the ISR the controller holds.
   While the ISR is smaller than min.insync.replicas, a produce with acks=all is refused with
-  NOT_ENOUGH_REPLICAS and nothing is appended (Kafka's topic configs, min.insync.replicas).
+  NOT_ENOUGH_REPLICAS and nothing is appended (Kafka's topic configs, min.insync.replicas). A
+  produce already appended and waiting for a follower when the ISR shrinks below it is answered
+  NOT_ENOUGH_REPLICAS_AFTER_APPEND: the record stays in the log, unacknowledged (Kafka's
+  `Partition.checkEnoughReplicasReachOffset`).
   Partition 0 is assigned to brokers 1, 2 and 3, so broker 1 leads it.
 
   Scenario: the ISR drops a follower cut off from the leader and takes it back after the network heals
@@ -30,3 +33,13 @@ Feature: The ISR drops a follower that falls behind and takes it back once it ca
     When 5 records are produced to partition 0 of "strict" with acks=all by the wire client
     Then every send fails with NOT_ENOUGH_REPLICAS
     And the log end offset of partition 0 of "strict" is 0
+
+  Scenario: acks=all waiting for a follower that stopped fetching ends NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below min.insync.replicas
+    Given a cluster of 3 brokers configured with:
+      | replica.lag.time.max.ms | 1500 |
+    And a topic "waiting" with the replica assignment "1:2:3" and the configs:
+      | min.insync.replicas | 3 |
+    When broker 3 is isolated from the other brokers
+    And a record is produced to partition 0 of "waiting" with acks=-1 by the wire client
+    Then every send fails with NOT_ENOUGH_REPLICAS_AFTER_APPEND
+    And the log end offset of partition 0 of "waiting" is 1

@@ -107,6 +107,8 @@ pub struct Broker {
     /// Unfenced by the controller at least once: the broker is ready.
     ready: tokio::sync::watch::Sender<bool>,
     shutting_down: AtomicBool,
+    /// Wakes the heartbeat loop so a controlled shutdown starts at once.
+    shutdown_requested: tokio::sync::Notify,
     /// High watermarks read from `replication-offset-checkpoint` at start, by topic and partition.
     checkpointed: BTreeMap<(String, i32), i64>,
     /// Set once the controller agreed to a controlled shutdown.
@@ -142,6 +144,7 @@ impl Broker {
             incarnation: Uuid::new_v4(),
             ready: tokio::sync::watch::channel(false).0,
             shutting_down: AtomicBool::new(false),
+            shutdown_requested: tokio::sync::Notify::new(),
             shut_down: tokio::sync::watch::channel(false).0,
         }))
     }
@@ -274,6 +277,7 @@ impl Broker {
     /// it agrees (at most `limit`), then flushes every log.
     pub async fn shutdown(&self, limit: Duration) {
         self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown_requested.notify_one();
         let mut done = self.shut_down.subscribe();
         if tokio::time::timeout(limit, done.wait_for(|d| *d)).await.is_err() {
             tracing::warn!("the controller did not confirm the controlled shutdown in time");
@@ -711,8 +715,14 @@ async fn heartbeat_loop(broker: Arc<Broker>) {
             }
             if broker.shutting_down.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
+            } else if !*broker.ready.borrow() {
+                // Still fenced: tell the controller as soon as the metadata log is replayed.
+                tokio::time::sleep(interval.min(Duration::from_millis(20))).await;
             } else {
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = broker.shutdown_requested.notified() => {}
+                }
             }
         }
         tokio::time::sleep(interval).await;

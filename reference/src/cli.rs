@@ -202,7 +202,7 @@ fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -243,7 +243,11 @@ fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
         let _ = stop.send(());
         let _ = server.await;
         Ok(())
-    })
+    });
+    // Everything is flushed; background tasks (a long-polling fetch, a name lookup on the
+    // blocking pool) need not finish.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
 }
 
 fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {

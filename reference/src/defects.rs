@@ -268,6 +268,7 @@ pub const REGISTRY: &[DefectInfo] = &[
         name: "ack-all-before-replicated",
         guarantee: "acks=all waits for every in-sync replica",
         caught_by: &[
+            "features/replication/isr-shrinks-and-expands.feature: acks=all waiting for a follower that stopped fetching ends NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below min.insync.replicas",
             "features/replication/returning-leader-truncates.feature: an isolated leader's unacknowledged records are truncated when it returns, and no consumer ever saw them",
         ],
     },

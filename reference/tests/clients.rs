@@ -146,3 +146,101 @@ fn an_unknown_defect_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-defect"), "{err}");
 }
+
+/// `kafka-reference cluster`: a controller and N broker processes.
+struct Cluster {
+    child: Child,
+    bootstrap: String,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(brokers: u16) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-reference"))
+            .args(["cluster", "--brokers", &brokers.to_string(), "--data-dir"])
+            .arg(dir.path())
+            .args(["--config", "default.replication.factor=3", "--config", "broker.heartbeat.interval.ms=100"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn kafka-reference cluster");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the bootstrap line");
+        let bootstrap = line.trim().to_string();
+        assert_eq!(bootstrap.split(',').count(), usize::from(brokers), "one address per broker, got {line:?}");
+        Cluster { child, bootstrap, dir }
+    }
+}
+
+impl Drop for Cluster {
+    /// SIGTERM, so the cluster stops its controller and brokers; SIGKILL would orphan them.
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        for _ in 0..300 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_three_broker_cluster_replicates_every_record_to_every_broker_and_stops_on_sigterm() {
+    require("kcat");
+    let mut cluster = Cluster::start(3);
+    let input: String = (0..100).map(|i| format!("record-{i}\n")).collect();
+    run(
+        Command::new("kcat").args(["-P", "-b", &cluster.bootstrap, "-t", "replicated", "-X", "acks=all"]),
+        Some(&input),
+    );
+    let listing = run(Command::new("kcat").args(["-L", "-b", &cluster.bootstrap, "-t", "replicated"]), None);
+    assert!(listing.contains("3 brokers"), "{listing}");
+    assert!(listing.contains("replicas: 1,2,3, isrs: 1,2,3"), "{listing}");
+    let out = run(
+        Command::new("kcat").args(["-C", "-b", &cluster.bootstrap, "-t", "replicated", "-e", "-q", "-f", "%s\n"]),
+        None,
+    );
+    assert_eq!(out, input, "a consumer reads what was produced, in order");
+    // Each broker holds the same bytes in its own data directory (followers copy batches verbatim).
+    let log = |b: u16| {
+        let dir = cluster.dir.path().join(format!("broker-{b}/replicated-0"));
+        std::fs::read(dir.join("00000000000000000000.log")).expect("the segment")
+    };
+    assert!(!log(1).is_empty());
+    assert_eq!(log(1), log(2));
+    assert_eq!(log(1), log(3));
+    let pid = cluster.child.id().to_string();
+    run(Command::new("kill").args(["-TERM", &pid]), None);
+    let status = cluster.child.wait().expect("wait");
+    assert!(status.success(), "SIGTERM must stop the cluster with status 0, got {status}");
+}
+
+#[test]
+fn python_clients_work_against_a_three_broker_cluster() {
+    require("python3");
+    let cluster = Cluster::start(3);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/interop_python.py");
+    let out = run(Command::new("python3").arg(script).args([&cluster.bootstrap, "cluster"]), None);
+    assert!(out.contains("ok:"), "{out}");
+}
+
+#[rstest::rstest]
+#[case(&["cluster", "--brokers", "0", "--data-dir", "{dir}"], "--brokers must be at least 1")]
+#[case(&["broker", "--listen", "127.0.0.1:0", "--data-dir", "{dir}", "--peer-address", "two"], "expected ID=HOST:PORT")]
+#[case(&["broker", "--listen", "127.0.0.1:0", "--data-dir", "{dir}", "--peer-address", "x=127.0.0.1:1"], "bad broker id")]
+#[case(&["controller", "--listen", "127.0.0.1:0", "--data-dir", "{dir}", "--config", "broker.session.timeout.ms=0"], "broker.session.timeout.ms")]
+#[case(&["controller", "--listen", "127.0.0.1:0", "--data-dir", "{dir}", "--config", "replica.lag.time.max.ms=soon"], "replica.lag.time.max.ms")]
+fn bad_cluster_arguments_are_refused_with_a_clear_message(#[case] args: &[&str], #[case] says: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let args: Vec<String> = args.iter().map(|a| a.replace("{dir}", &d)).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_kafka-reference")).args(&args).output().expect("run");
+    assert!(!out.status.success(), "{args:?} was accepted");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(says), "{args:?}: {err}");
+}
