@@ -361,17 +361,10 @@ impl Broker {
             );
         let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_validate_only(validate_only);
         let ResponseKind::CreateTopics(r) = self.forward(RequestKind::CreateTopics(request), 7).await? else {
-            return Err(TopicError::new(ResponseError::UnknownServerError, "controller answered another API"));
+            return Err(other_api());
         };
-        let result = r
-            .topics
-            .into_iter()
-            .next()
-            .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
-        if result.error_code != 0 {
-            let code = ResponseError::try_from_code(result.error_code).unwrap_or(ResponseError::UnknownServerError);
-            return Err(TopicError::new(code, result.error_message.map(|m| m.to_string()).unwrap_or_default()));
-        }
+        let result = only(r.topics)?;
+        refused(result.error_code, result.error_message)?;
         if validate_only {
             let mut config = self.config.new_topic_config();
             for (k, v) in configs {
@@ -394,22 +387,15 @@ impl Broker {
         let request =
             DeleteTopicsRequest::default().with_topic_names(vec![TopicName(StrBytes::from_string(name.to_string()))]);
         let ResponseKind::DeleteTopics(r) = self.forward(RequestKind::DeleteTopics(request), 5).await? else {
-            return Err(TopicError::new(ResponseError::UnknownServerError, "controller answered another API"));
+            return Err(other_api());
         };
-        let result = r
-            .responses
-            .into_iter()
-            .next()
-            .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
-        if result.error_code != 0 {
-            let code = ResponseError::try_from_code(result.error_code).unwrap_or(ResponseError::UnknownServerError);
-            let message = if code == ResponseError::UnknownTopicOrPartition {
-                "This server does not host this topic-partition.".to_string()
-            } else {
-                result.error_message.map(|m| m.to_string()).unwrap_or_default()
-            };
-            return Err(TopicError::new(code, message));
-        }
+        let result = only(r.responses)?;
+        refused(result.error_code, result.error_message).map_err(|mut e| {
+            if e.code == ResponseError::UnknownTopicOrPartition {
+                e.message = "This server does not host this topic-partition.".into();
+            }
+            e
+        })?;
         Ok(result.topic_id)
     }
 
@@ -423,18 +409,10 @@ impl Broker {
             .with_timeout_ms(30_000)
             .with_validate_only(validate_only);
         let ResponseKind::CreatePartitions(r) = self.forward(RequestKind::CreatePartitions(request), 3).await? else {
-            return Err(TopicError::new(ResponseError::UnknownServerError, "controller answered another API"));
+            return Err(other_api());
         };
-        let result = r
-            .results
-            .into_iter()
-            .next()
-            .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "no result"))?;
-        if result.error_code != 0 {
-            let code = ResponseError::try_from_code(result.error_code).unwrap_or(ResponseError::UnknownServerError);
-            return Err(TopicError::new(code, result.error_message.map(|m| m.to_string()).unwrap_or_default()));
-        }
-        Ok(())
+        let result = only(r.results)?;
+        refused(result.error_code, result.error_message)
     }
 
     /// Replaces a topic's config overrides (IncrementalAlterConfigs computes the new ones).
@@ -464,15 +442,10 @@ impl Broker {
         let ResponseKind::IncrementalAlterConfigs(r) =
             self.forward(RequestKind::IncrementalAlterConfigs(request), 1).await?
         else {
-            return Err(TopicError::new(ResponseError::UnknownServerError, "controller answered another API"));
+            return Err(other_api());
         };
-        match r.responses.into_iter().next() {
-            Some(x) if x.error_code != 0 => Err(TopicError::new(
-                ResponseError::try_from_code(x.error_code).unwrap_or(ResponseError::UnknownServerError),
-                x.error_message.map(|m| m.to_string()).unwrap_or_default(),
-            )),
-            _ => Ok(()),
-        }
+        let result = only(r.responses)?;
+        refused(result.error_code, result.error_message)
     }
 
     /// The address to reach broker `id` at for replication.
@@ -658,6 +631,27 @@ impl Broker {
             self.notify_append();
         }
     }
+}
+
+/// The one result a forwarded single-topic request answers with.
+fn only<T>(results: Vec<T>) -> Result<T, TopicError> {
+    results
+        .into_iter()
+        .next()
+        .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "the controller answered no result"))
+}
+
+/// A per-topic error code and message from the controller, as a `TopicError`.
+fn refused(code: i16, message: Option<StrBytes>) -> Result<(), TopicError> {
+    if code == 0 {
+        return Ok(());
+    }
+    let code = ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError);
+    Err(TopicError::new(code, message.map(|m| m.to_string()).unwrap_or_default()))
+}
+
+fn other_api() -> TopicError {
+    TopicError::new(ResponseError::UnknownServerError, "the controller answered with another API")
 }
 
 /// Registers with the controller, then heartbeats every `broker.heartbeat.interval.ms`.

@@ -866,23 +866,11 @@ pub async fn serve(
             }
         })
     };
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let controller = controller.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = connection(stream, peer, controller).await {
-                            tracing::info!("controller: closing connection from {peer}: {e}");
-                        }
-                    });
-                }
-                Err(e) => tracing::warn!("controller: accept failed: {e}"),
-            },
-        }
-    }
+    let serving = controller.clone();
+    crate::server::accept_loop(listener, shutdown, "controller", move |stream, peer| {
+        connection(stream, peer, serving.clone())
+    })
+    .await;
     ticker.abort();
     let mut st = controller.lock();
     if let Err(e) = st.log.flush() {

@@ -59,21 +59,34 @@ impl ConnectionError {
 
 /// Accepts connections until `shutdown` resolves.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl std::future::Future<Output = ()>) {
+    accept_loop(listener, shutdown, "broker", move |stream, peer| connection(stream, peer, broker.clone())).await;
+}
+
+/// Accepts connections until `shutdown` resolves, one task each, logging how each ended.
+pub(crate) async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+    what: &'static str,
+    on_connection: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ConnectionError>> + Send + 'static,
+{
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let broker = broker.clone();
+                    let work = on_connection(stream, peer);
                     tokio::spawn(async move {
-                        if let Err(e) = connection(stream, peer, broker).await {
-                            tracing::info!("closing connection from {peer}: {e}");
+                        if let Err(e) = work.await {
+                            tracing::info!("{what}: closing connection from {peer}: {e}");
                         }
                     });
                 }
                 // EMFILE and friends: keep serving the connections we have.
-                Err(e) => tracing::warn!("accept failed: {e}"),
+                Err(e) => tracing::warn!("{what}: accept failed: {e}"),
             },
         }
     }

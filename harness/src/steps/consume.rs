@@ -144,7 +144,7 @@ fn show(r: &Record) -> String {
     )
 }
 
-fn fetch_request(
+pub(crate) fn fetch_request(
     topic: &str,
     partition: i32,
     offset: i64,

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::messages::{BrokerId, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{config_table, name};
@@ -610,21 +609,10 @@ async fn replica_log(addr: &str, topic: &str, partition: i32, timeout: Duration)
     let mut out: Batches = Vec::new();
     let mut offset = 0;
     loop {
-        let req = FetchRequest::default()
-            .with_replica_id(BrokerId(-2))
-            .with_max_wait_ms(0)
-            .with_min_bytes(0)
-            .with_max_bytes(i32::MAX)
-            .with_topics(vec![
-                FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
-                    vec![
-                        FetchPartition::default()
-                            .with_partition(partition)
-                            .with_fetch_offset(offset)
-                            .with_partition_max_bytes(1 << 20),
-                    ],
-                ),
-            ]);
+        let RequestKind::Fetch(req) = super::consume::fetch_request(topic, partition, offset, 1 << 20, 0, 0) else {
+            return Err("unreachable: fetch_request builds a Fetch".into());
+        };
+        let req = req.with_replica_id(BrokerId(-2));
         let resp = client.request_at(RequestKind::Fetch(req), version).await.map_err(|e| e.to_string())?;
         let ResponseKind::Fetch(r) = resp else { return Err("Fetch answered with another response type".into()) };
         let p = r
