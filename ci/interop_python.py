@@ -50,10 +50,10 @@ def kafka_python_read(bootstrap, topic, expected):
 
 
 def kafka_python_produce(bootstrap, topic, prefix):
-    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                      # kafka-python 3 enables idempotence by default (as KIP-679 does for the
-                      # Java client); the reference has no InitProducerId until idempotence lands.
-                      enable_idempotence=False)
+    # kafka-python 3 enables idempotence by default (as KIP-679 does for the Java client): it
+    # asks InitProducerId for a producer id and numbers its batches, so this also checks that
+    # the broker accepts an idempotent producer it did not write.
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     futures = [p.send(topic, key=f"k{i}".encode(), value=f"{prefix}-{i}".encode(), partition=0) for i in range(N)]
     for f in futures:
         f.get(timeout=15)
