@@ -67,6 +67,17 @@ fn client_config(bootstrap: &str, configs: &BTreeMap<String, String>) -> ClientC
     cfg
 }
 
+/// What librdkafka says when a producer is created with these configs (Kafka's names), before
+/// it connects anywhere: `None` when it accepts them. No bootstrap servers are set, so the
+/// producer, if created, is dropped without ever reaching a broker.
+pub fn producer_config_error(configs: &BTreeMap<String, String>) -> Option<String> {
+    let mut cfg = ClientConfig::new();
+    for (k, v) in configs {
+        cfg.set(k, v);
+    }
+    cfg.create::<FutureProducer>().err().map(|e| e.to_string())
+}
+
 /// Who is acting, where, and where it is recorded: shared by every librdkafka operation.
 pub struct Session<'a> {
     pub bootstrap: &'a str,
@@ -301,6 +312,23 @@ pub async fn consume(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// librdkafka checks this when the producer is created (`rd_kafka_new`), before any
+    /// connection: the idempotent producer keeps at most 5 requests in flight, the window the
+    /// broker deduplicates (KIP-98).
+    #[test]
+    fn librdkafka_refuses_more_than_five_in_flight_with_idempotence() {
+        let configs = |in_flight: &str| {
+            BTreeMap::from([
+                ("enable.idempotence".to_string(), "true".to_string()),
+                ("max.in.flight.requests.per.connection".to_string(), in_flight.to_string()),
+            ])
+        };
+        let refused = producer_config_error(&configs("6"));
+        println!("librdkafka says: {refused:?}");
+        assert!(refused.is_some_and(|e| e.contains("max.in.flight")));
+        assert_eq!(producer_config_error(&configs("5")), None);
+    }
 
     #[test]
     fn error_names_are_kafkas() {

@@ -123,6 +123,8 @@ pub struct KafkaWorld {
     pub last_fetch: Option<FetchSummary>,
     /// A raw connection a malformed-input step wrote to.
     pub raw: Option<WireClient>,
+    /// The wire-level producer of the idempotence steps: its producer id and every batch it made.
+    pub wire_producer: Option<crate::steps::idempotence::WireProducer>,
     /// The first error the last consumer reported, and what it read.
     pub consumer_error: Option<String>,
     pub consumer_reads: Vec<(i64, Option<String>)>,
@@ -163,6 +165,7 @@ impl KafkaWorld {
             last_error: None,
             last_fetch: None,
             raw: None,
+            wire_producer: None,
             consumer_error: None,
             consumer_reads: Vec::new(),
             suffix: String::new(),

@@ -204,6 +204,15 @@ async fn answers_lost(w: &mut KafkaWorld, partition: i32, topic: String, ms: u64
     produce_during(w, 1, partition, &topic, NetworkFault::AnswersLost, ms).await
 }
 
+/// [`answers_lost`] for several records: with max.in.flight.requests.per.connection above 1,
+/// several requests lose their answers together and are retried together.
+#[when(
+    expr = "{int} records are produced to partition {int} of {string} while the broker's answers are lost for {int} ms"
+)]
+async fn answers_lost_n(w: &mut KafkaWorld, n: usize, partition: i32, topic: String, ms: u64) -> StepResult {
+    produce_during(w, n, partition, &topic, NetworkFault::AnswersLost, ms).await
+}
+
 #[when(
     expr = "{int} records are produced to partition {int} of {string} while the network between the client and the broker is cut for {int} ms"
 )]

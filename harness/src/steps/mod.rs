@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod consume;
 pub mod fault;
+pub mod idempotence;
 pub mod offsets;
 pub mod produce;
 pub mod protocol;

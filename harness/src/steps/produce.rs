@@ -114,8 +114,34 @@ async fn every_send_acknowledged(w: &mut KafkaWorld) -> StepResult {
     Ok(())
 }
 
-/// Encodes records as one v2 batch, as a producer would.
+/// Encodes records as one v2 batch, as a producer without idempotence would (producer id,
+/// epoch and base sequence all -1).
 pub fn encode_batch(records: &[Record], compression: Compression, timestamp: i64) -> Result<Bytes, String> {
+    encode_batch_as(records, compression, timestamp, ProducerFields::NONE)
+}
+
+/// The batch header fields that identify an idempotent producer's batch (KIP-98).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerFields {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// The first record's sequence; the others follow it, wrapping after i32::MAX as Kafka's
+    /// `DefaultRecordBatch.incrementSequence` does.
+    pub base_sequence: i32,
+}
+
+impl ProducerFields {
+    /// No producer id: Kafka's `RecordBatch.NO_PRODUCER_ID`, `NO_PRODUCER_EPOCH`, `NO_SEQUENCE`.
+    pub const NONE: ProducerFields = ProducerFields { producer_id: -1, epoch: -1, base_sequence: -1 };
+}
+
+/// Encodes records as one v2 batch with the given producer fields.
+pub fn encode_batch_as(
+    records: &[Record],
+    compression: Compression,
+    timestamp: i64,
+    producer: ProducerFields,
+) -> Result<Bytes, String> {
     let wire: Vec<WireRecord> = records
         .iter()
         .enumerate()
@@ -124,13 +150,14 @@ pub fn encode_batch(records: &[Record], compression: Compression, timestamp: i64
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id: producer.producer_id,
+            producer_epoch: producer.epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            // kafka-protocol keeps records in one batch only while offset - sequence is constant;
-            // counting up from -1 keeps the batch whole with base sequence -1 (no producer id).
-            sequence: i as i32 - 1,
+            // kafka-protocol keeps records in one batch only while offset - sequence is constant
+            // and takes the first record's sequence as the batch's base sequence; counting up
+            // from the base keeps the batch whole (from -1 when there is no producer id).
+            sequence: producer.base_sequence.wrapping_add(i as i32),
             timestamp,
             key: r.key.clone().map(Bytes::from),
             value: r.value.clone().map(Bytes::from),

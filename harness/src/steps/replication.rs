@@ -578,12 +578,12 @@ async fn no_leader_for(w: &mut KafkaWorld, partition: i32, topic: String, ms: u6
 // Each replica's log, byte for byte
 
 /// One replica's log as whole record batches: (base offset, last offset, bytes).
-type Batches = Vec<(i64, i64, Vec<u8>)>;
+pub(crate) type Batches = Vec<(i64, i64, Vec<u8>)>;
 
 /// Splits fetched record bytes into whole v2 batches (a trailing partial batch is dropped, as
 /// consumers do): baseOffset int64, batchLength int32, then batchLength bytes, of which
 /// lastOffsetDelta is the int32 at byte 23.
-fn whole_batches(bytes: &[u8]) -> Batches {
+pub(crate) fn whole_batches(bytes: &[u8]) -> Batches {
     let mut out = Vec::new();
     let mut at = 0;
     while bytes.len() >= at + 27 {
