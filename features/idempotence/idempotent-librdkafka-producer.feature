@@ -73,6 +73,30 @@ Feature: An idempotent librdkafka producer writes each record once, in order, th
       | 1         |
       | 5         |
 
+  @fault
+  Scenario Outline: an idempotent librdkafka producer whose answers are lost writes each record once, in order (max.in.flight.requests.per.connection=<in_flight>)
+    Given a topic "net" with 1 partition
+    And the brokers support idempotent producers
+    And a producer configured with:
+      | enable.idempotence                    | true        |
+      | acks                                  | all         |
+      | max.in.flight.requests.per.connection | <in_flight> |
+      | batch.num.messages                    | 5           |
+      | linger.ms                             | 5           |
+      | socket.timeout.ms                     | 400         |
+      | retry.backoff.ms                      | 50          |
+      | message.timeout.ms                    | 20000       |
+    When 50 records are produced to partition 0 of "net" while the broker's answers are lost for 3000 ms
+    And a consumer reads partition 0 of "net" from the beginning
+    Then every send is acknowledged
+    And every acknowledged record is read exactly once
+    And the records are read in the order they were acknowledged
+
+    Examples:
+      | in_flight |
+      | 1         |
+      | 5         |
+
   Scenario: librdkafka refuses more than 5 requests in flight with idempotence
     Given a producer configured with:
       | enable.idempotence                    | true |
