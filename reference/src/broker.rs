@@ -109,6 +109,8 @@ pub struct Broker {
     shutting_down: AtomicBool,
     /// Wakes the heartbeat loop so a controlled shutdown starts at once.
     shutdown_requested: tokio::sync::Notify,
+    /// The producer id block from the controller: the next id to give out and the block's end.
+    producer_ids: tokio::sync::Mutex<(i64, i64)>,
     /// High watermarks read from `replication-offset-checkpoint` at start, by topic and partition.
     checkpointed: BTreeMap<(String, i32), i64>,
     /// Set once the controller agreed to a controlled shutdown.
@@ -131,6 +133,7 @@ impl Broker {
         let checkpointed = read_hw_checkpoint(&data_dir.join(HW_CHECKPOINT));
         Ok(Arc::new(Broker {
             checkpointed,
+            producer_ids: tokio::sync::Mutex::new((0, 0)),
             config,
             advertised,
             data_dir: data_dir.to_path_buf(),
@@ -248,6 +251,21 @@ impl Broker {
         tokio::spawn(isr_loop(self.clone()));
         let broker = self.clone();
         tokio::spawn(async move {
+            let every = Duration::from_millis(broker.config.producer_id_expiration_check_interval_ms);
+            let mut interval = tokio::time::interval(every);
+            loop {
+                interval.tick().await;
+                let expiration = i64::try_from(broker.config.producer_id_expiration_ms).unwrap_or(i64::MAX);
+                for p in broker.local_partitions() {
+                    let gone = p.state().producers.expire(now_ms(), expiration);
+                    if gone > 0 {
+                        tracing::info!("{}: {gone} idempotent producers expired", p.name());
+                    }
+                }
+            }
+        });
+        let broker = self.clone();
+        tokio::spawn(async move {
             let every = Duration::from_millis(broker.config.replica_high_watermark_checkpoint_interval_ms);
             let mut interval = tokio::time::interval(every);
             loop {
@@ -255,6 +273,33 @@ impl Broker {
                 broker.checkpoint_hw();
             }
         });
+    }
+
+    /// A producer id no one else has (InitProducerId): from this broker's block, asking the
+    /// controller for a new block (AllocateProducerIds) when it is used up.
+    pub async fn new_producer_id(&self) -> Result<i64, TopicError> {
+        let mut ids = self.producer_ids.lock().await;
+        if ids.0 >= ids.1 {
+            // Kafka's answer while no block of ids is at hand: retriable.
+            let unavailable =
+                |e: String| TopicError::new(ResponseError::CoordinatorLoadInProgress, format!("controller: {e}"));
+            let mut client = self.connect(&self.controller).await.map_err(|e| unavailable(e.to_string()))?;
+            let request = AllocateProducerIdsRequest::default()
+                .with_broker_id(BrokerId(self.node_id()))
+                .with_broker_epoch(self.epoch.load(Ordering::SeqCst));
+            let ResponseKind::AllocateProducerIds(r) = client
+                .request(RequestKind::AllocateProducerIds(request), 0, Duration::ZERO)
+                .await
+                .map_err(|e| unavailable(e.to_string()))?
+            else {
+                return Err(other_api());
+            };
+            refused(r.error_code, None)?;
+            *ids = (r.producer_id_start.0, r.producer_id_start.0 + i64::from(r.producer_id_len));
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
     }
 
     /// Writes every hosted partition's high watermark to `replication-offset-checkpoint`, in
@@ -914,7 +959,11 @@ fn append_as_follower(
         }
         let epoch = b.partition_leader_epoch();
         let base = b.base_offset();
+        let copy = b.clone();
         p.log().append_with_offsets(b, now)?;
+        if !active(Defect::ForgetProducerStateOnRestart) {
+            st.producers.record_batch(&copy);
+        }
         if st.epochs.last().is_none_or(|(e, _)| *e < epoch) {
             p.assign_epoch(st, epoch, base);
         }

@@ -118,6 +118,7 @@ fn api_key(request: &RequestKind) -> ApiKey {
         RequestKind::AlterPartition(_) => ApiKey::AlterPartition,
         RequestKind::OffsetForLeaderEpoch(_) => ApiKey::OffsetForLeaderEpoch,
         RequestKind::ElectLeaders(_) => ApiKey::ElectLeaders,
+        RequestKind::AllocateProducerIds(_) => ApiKey::AllocateProducerIds,
         _ => ApiKey::ApiVersions,
     }
 }

@@ -392,6 +392,10 @@ pub struct BrokerConfig {
     /// `replica.high.watermark.checkpoint.interval.ms`: how often high watermarks are written to
     /// `replication-offset-checkpoint`.
     pub replica_high_watermark_checkpoint_interval_ms: u64,
+    /// `producer.id.expiration.ms`: an idempotent producer silent this long is forgotten.
+    pub producer_id_expiration_ms: u64,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval_ms: u64,
     /// `leader.imbalance.per.broker.percentage`: the share of a broker's preferred partitions led
     /// elsewhere above which the controller rebalances.
     pub leader_imbalance_per_broker_percentage: u32,
@@ -430,6 +434,8 @@ impl Default for BrokerConfig {
             leader_imbalance_check_interval_seconds: 300,
             leader_imbalance_per_broker_percentage: 10,
             replica_high_watermark_checkpoint_interval_ms: 5000,
+            producer_id_expiration_ms: 86_400_000,
+            producer_id_expiration_check_interval_ms: 600_000,
         }
     }
 }
@@ -478,6 +484,12 @@ impl BrokerConfig {
             "replica.high.watermark.checkpoint.interval.ms" => {
                 self.replica_high_watermark_checkpoint_interval_ms = positive(value).map_err(|e| parse_err(&e))?
             }
+            "producer.id.expiration.ms" => {
+                self.producer_id_expiration_ms = positive(value).map_err(|e| parse_err(&e))?
+            }
+            "producer.id.expiration.check.interval.ms" => {
+                self.producer_id_expiration_check_interval_ms = positive(value).map_err(|e| parse_err(&e))?
+            }
             "leader.imbalance.per.broker.percentage" => {
                 self.leader_imbalance_per_broker_percentage = value.parse().map_err(|e| parse_err(&e))?
             }
@@ -497,6 +509,8 @@ impl BrokerConfig {
                         "leader.imbalance.check.interval.seconds",
                         "leader.imbalance.per.broker.percentage",
                         "replica.high.watermark.checkpoint.interval.ms",
+                        "producer.id.expiration.ms",
+                        "producer.id.expiration.check.interval.ms",
                     ];
                     known.extend(BROKER_TOPIC_SYNONYMS.iter().map(|(b, _)| *b));
                     return Err(format!("unknown broker config {key:?}; known: {}", known.join(", ")));

@@ -51,7 +51,11 @@ const SUPPORTED: &[(ApiKey, Versions)] = &[
     (ApiKey::DeleteTopics, v(1, 6)),
     (ApiKey::CreatePartitions, v(0, 3)),
     (ApiKey::IncrementalAlterConfigs, v(0, 1)),
+    (ApiKey::AllocateProducerIds, v(0, 0)),
 ];
+
+/// Producer ids per AllocateProducerIds answer: Kafka's `ProducerIdManager` block size.
+const PRODUCER_ID_BLOCK: i32 = 1000;
 
 const fn v(min: i16, max: i16) -> Versions {
     Versions { advertised_min: min, min, max }
@@ -207,6 +211,7 @@ impl Controller {
             RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(self.delete_topics(r, version)),
             RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(self.create_partitions(r)),
             RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(self.alter_configs(r)),
+            RequestKind::AllocateProducerIds(r) => ResponseKind::AllocateProducerIds(self.allocate_producer_ids(r)),
             _ => return None,
         })
     }
@@ -323,6 +328,25 @@ impl Controller {
         st.sessions.insert(id, Instant::now());
         tracing::info!("broker {id} registered at {}:{} with epoch {epoch}", listener.host.as_str(), listener.port);
         BrokerRegistrationResponse::default().with_broker_epoch(epoch)
+    }
+
+    /// A block of producer ids for a broker's InitProducerId answers, never handed out twice.
+    fn allocate_producer_ids(&self, r: AllocateProducerIdsRequest) -> AllocateProducerIdsResponse {
+        let mut st = self.lock();
+        let fail = |e: ResponseError| AllocateProducerIdsResponse::default().with_error_code(e.code());
+        match st.image.brokers.get(&r.broker_id.0) {
+            Some(b) if b.epoch == r.broker_epoch => {}
+            _ => return fail(ResponseError::StaleBrokerEpoch),
+        }
+        let start = st.image.next_producer_id;
+        let next = start + i64::from(PRODUCER_ID_BLOCK);
+        if let Err(Refusal(code, e)) = self.commit(&mut st, vec![MetadataRecord::ProducerIds { next }]) {
+            tracing::error!("allocating producer ids: {e}");
+            return fail(code);
+        }
+        AllocateProducerIdsResponse::default()
+            .with_producer_id_start(ProducerId(start))
+            .with_producer_id_len(PRODUCER_ID_BLOCK)
     }
 
     fn heartbeat(&self, r: BrokerHeartbeatRequest) -> BrokerHeartbeatResponse {

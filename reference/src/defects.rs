@@ -88,6 +88,20 @@ pub enum Defect {
     /// CreateTopics accepts a replication factor larger than the broker count and places as
     /// many replicas as there are brokers.
     AcceptAnyReplicationFactor,
+    /// Only an idempotent producer's last batch is remembered, not its last five (breaks dedup
+    /// with up to five requests in flight).
+    DedupWindowOfOne,
+    /// A sequence gap (or a new epoch not starting at 0) is appended instead of refused with
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER (breaks idempotent ordering).
+    AcceptSequenceGap,
+    /// Producer state is not rebuilt from the log when a replica opens, nor kept by followers,
+    /// so a restart or a new leader forgets the dedup window.
+    ForgetProducerStateOnRestart,
+    /// A duplicate of a cached batch is appended again and answered with its new offset.
+    NewOffsetForDuplicate,
+    /// A batch from an older producer epoch is appended instead of refused with
+    /// INVALID_PRODUCER_EPOCH (breaks fencing of a producer's old epoch).
+    AcceptStaleEpoch,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -343,6 +357,55 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "a replication factor above the broker count is INVALID_REPLICATION_FACTOR",
         caught_by: &[
             "features/replication/replication-factor.feature: a cluster of 3 brokers refuses replication factor 4",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::DedupWindowOfOne,
+        name: "dedup-window-of-1",
+        guarantee: "idempotence dedups any of the last five batches (max.in.flight <= 5)",
+        caught_by: &[
+            "features/idempotence/duplicate-batches.feature: the batch with sequence 0 of 5 pipelined batches is acknowledged again with its original offset",
+            "features/idempotence/duplicate-batches.feature: the batch with sequence 10 of 5 pipelined batches is acknowledged again with its original offset",
+            "features/idempotence/sequence-numbers.feature: sequence numbers wrap to 0 after 2147483647",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::AcceptSequenceGap,
+        name: "accept-sequence-gap",
+        guarantee: "a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER",
+        caught_by: &[
+            "features/idempotence/sequence-numbers.feature: a batch that skips sequence numbers is refused with OUT_OF_ORDER_SEQUENCE_NUMBER and appends nothing",
+            "features/idempotence/sequence-numbers.feature: a batch sent again after five later batches is refused with OUT_OF_ORDER_SEQUENCE_NUMBER",
+            "features/idempotence/sequence-numbers.feature: with idempotence the batch behind a corrupted one is refused, and the retries keep the order",
+            "features/idempotence/producer-epochs.feature: a new epoch that does not start at sequence 0 is refused with OUT_OF_ORDER_SEQUENCE_NUMBER",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::ForgetProducerStateOnRestart,
+        name: "forget-producer-state-on-restart",
+        guarantee: "the dedup window survives restarts and leader changes",
+        caught_by: &[
+            "features/idempotence/producer-state-survives-restart-and-failover.feature: a batch sent again after a kill -9 and restart is acknowledged with its original offset",
+            "features/idempotence/producer-state-survives-restart-and-failover.feature: a batch sent again after a clean restart is acknowledged with its original offset",
+            "features/idempotence/producer-state-survives-restart-and-failover.feature: a batch sent again to a new leader is acknowledged with its original offset",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::NewOffsetForDuplicate,
+        name: "new-offset-for-duplicate",
+        guarantee: "a duplicate batch is acknowledged with its original offset and not appended",
+        caught_by: &[
+            "features/idempotence/duplicate-batches.feature: the batch with sequence 40 of 5 pipelined batches is acknowledged again with its original offset",
+            "features/idempotence/duplicate-batches.feature: with idempotence a batch sent again after its answer was lost is acknowledged with its original offset",
+            "features/idempotence/idempotent-librdkafka-producer.feature: an idempotent librdkafka producer whose answers are lost writes each record once, in order (max.in.flight.requests.per.connection=5)",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::AcceptStaleEpoch,
+        name: "accept-stale-epoch",
+        guarantee: "a batch of an older producer epoch is INVALID_PRODUCER_EPOCH",
+        caught_by: &[
+            "features/idempotence/producer-epochs.feature: a batch of an older epoch is refused with INVALID_PRODUCER_EPOCH",
         ],
     },
 ];

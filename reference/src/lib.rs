@@ -31,5 +31,6 @@ pub mod controller;
 pub mod defects;
 pub mod log;
 pub mod metadata;
+pub mod producer_state;
 pub mod replica;
 pub mod server;

@@ -66,6 +66,10 @@ pub enum MetadataRecord {
     RemoveTopic {
         id: Uuid,
     },
+    /// Producer ids below `next` are handed out (AllocateProducerIds).
+    ProducerIds {
+        next: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +110,8 @@ pub struct Image {
     by_id: HashMap<Uuid, String>,
     /// The offset after the last applied record (0 for an empty log).
     pub next_offset: i64,
+    /// The first producer id no broker has been given.
+    pub next_producer_id: i64,
 }
 
 impl Image {
@@ -178,6 +184,7 @@ impl Image {
                     }
                 }
             }
+            MetadataRecord::ProducerIds { next } => self.next_producer_id = self.next_producer_id.max(*next),
             MetadataRecord::RemoveTopic { id } => {
                 if let Some(name) = self.by_id.remove(id) {
                     self.topics.shift_remove(&name);

@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::defects::{Defect, active};
 use crate::log::{DiskLog, Log, LogConfig, LogError};
 use crate::metadata::{NO_LEADER, PartitionState};
+use crate::producer_state::ProducerStates;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -56,6 +57,8 @@ pub struct ReplicaState {
     pub epochs: Vec<(i32, i64)>,
     pub followers: BTreeMap<i32, FollowerState>,
     pub fetcher: Option<tokio::task::AbortHandle>,
+    /// Idempotent producers' last batches, rebuilt from the log.
+    pub producers: ProducerStates,
 }
 
 pub struct Partition {
@@ -79,6 +82,11 @@ impl Partition {
     ) -> Result<Partition, LogError> {
         let log = DiskLog::open(dir, config)?;
         let leo = log.log_end_offset();
+        let producers = if active(Defect::ForgetProducerStateOnRestart) {
+            ProducerStates::default()
+        } else {
+            ProducerStates::rebuild(&log)?
+        };
         let epochs = read_epoch_checkpoint(dir).into_iter().filter(|(_, start)| *start <= leo).collect();
         Ok(Partition {
             topic: topic.to_string(),
@@ -98,6 +106,7 @@ impl Partition {
                 epochs,
                 followers: BTreeMap::new(),
                 fetcher: None,
+                producers,
             }),
         })
     }
@@ -147,6 +156,8 @@ impl Partition {
         tracing::info!("{}: truncating from {} to {offset}", self.name(), log.log_end_offset());
         log.truncate_to(offset)?;
         let leo = log.log_end_offset();
+        // The truncated batches may have been some producer's last ones.
+        st.producers = ProducerStates::rebuild(log.as_ref())?;
         drop(log);
         let before = st.epochs.len();
         st.epochs.retain(|(_, start)| *start < leo);
@@ -328,6 +339,7 @@ mod tests {
             epochs,
             followers: BTreeMap::new(),
             fetcher: None,
+            producers: ProducerStates::default(),
         }
     }
 

@@ -255,7 +255,7 @@ fn make_batch(
             let key = (real.to_string(), partition);
             let p = producer(w);
             let base = sequence.unwrap_or_else(|| p.next_sequence.get(&key).copied().unwrap_or(0));
-            p.next_sequence.insert(key, base.wrapping_add(n as i32));
+            p.next_sequence.insert(key, increment_sequence(base, n as i32));
             ProducerFields { producer_id, epoch: epoch.unwrap_or(current_epoch), base_sequence: base }
         }
     };
@@ -329,7 +329,7 @@ async fn pipeline(
     let real = w.topic(topic);
     let mut made = Vec::with_capacity(n);
     for k in 0..n {
-        let sequence = from.map(|f| f.wrapping_add((k * per) as i32));
+        let sequence = from.map(|f| increment_sequence(f, (k * per) as i32));
         made.push(make_batch(w, &real, partition, per, sequence, None)?);
     }
     let timeout_ms = w.timeout().as_millis() as i32;
@@ -778,9 +778,22 @@ async fn config_refused(w: &mut KafkaWorld, mention: String) -> StepResult {
     }
 }
 
+/// Kafka's `DefaultRecordBatch.incrementSequence`: sequences wrap from 2147483647 to 0, never
+/// to a negative number.
+pub(crate) fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    if sequence > i32::MAX - increment { increment - (i32::MAX - sequence) - 1 } else { sequence + increment }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn sequences_wrap_to_zero_as_kafka_increments_them() {
+        assert_eq!(super::increment_sequence(i32::MAX - 9, 10), 0);
+        assert_eq!(super::increment_sequence(i32::MAX - 9, 20), 10);
+        assert_eq!(super::increment_sequence(5, 10), 15);
+    }
+
     use super::*;
 
     fn producer_with(batches: &[(i32, usize, Option<i64>, &str)]) -> WireProducer {

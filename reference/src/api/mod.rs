@@ -18,6 +18,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod fetch;
 pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
@@ -66,6 +67,7 @@ pub const SUPPORTED: &[(ApiKey, Versions)] = &[
     (ApiKey::IncrementalAlterConfigs, v(0, 1)),
     (ApiKey::DescribeCluster, v(0, 1)),
     (ApiKey::OffsetForLeaderEpoch, v(2, 4)),
+    (ApiKey::InitProducerId, v(0, 5)),
 ];
 
 pub fn versions(key: ApiKey) -> Option<Versions> {
@@ -105,6 +107,7 @@ pub async fn handle(ctx: &RequestContext, request: RequestKind) -> Reply {
             ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(ctx, r).await)
         }
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, r)),
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(ctx, r).await),
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, r))
         }

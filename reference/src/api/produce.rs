@@ -24,6 +24,7 @@ use super::{Reply, RequestContext};
 use crate::broker::{Broker, Topic, now_ms};
 use crate::defects::{Defect, active};
 use crate::log::{Batch, BatchError, split_batches};
+use crate::producer_state::{BatchMeta, Verdict, last_sequence};
 use crate::replica::{Partition, Role};
 
 /// A partition's refusal: the code Kafka gives and the message it puts in `error_message` (v8+).
@@ -214,9 +215,13 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
     if batch.is_control() {
         return Err(Refusal(ResponseError::InvalidRecord, "Clients are not allowed to write control records".into()));
     }
-    if batch.producer_id() >= 0 {
-        // No InitProducerId is advertised, so no producer id can be known here.
-        return Err(Refusal(ResponseError::UnknownProducerId, format!("Unknown producer id {}", batch.producer_id())));
+    if batch.is_transactional() {
+        // No transaction coordinator here (FindCoordinator for transactions is not served), so
+        // no transaction can be ongoing: Kafka's answer to a transactional batch outside one.
+        return Err(Refusal(
+            ResponseError::InvalidTxnState,
+            "This broker does not coordinate transactions; transactional batches are refused".into(),
+        ));
     }
     let records = batch.records().map_err(|e| Refusal(ResponseError::CorruptMessage, e.to_string()))?;
     if records.len() != batch.record_count().max(0) as usize {
@@ -253,6 +258,7 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
         }
     }
 
+    let batch_max_timestamp = if log_append_time { now } else { batch.max_timestamp() };
     let batch = if active(Defect::DropHeaders) {
         let stripped = records.into_iter().map(|mut r| {
             r.headers.clear();
@@ -281,6 +287,26 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
             ),
         ));
     }
+    // KIP-98: an idempotent producer's batch is checked against its last five (duplicates are
+    // answered with their original offsets, gaps and stale epochs refused).
+    let pid = batch.producer_id();
+    let (epoch, first_seq, last_seq) = (batch.producer_epoch(), batch.base_sequence(), last_sequence(&batch));
+    if pid >= 0 {
+        match st.producers.check(pid, epoch, first_seq, last_seq) {
+            Err((code, message)) => return Err(Refusal(code, message)),
+            Ok(Verdict::Duplicate(meta)) if !active(Defect::NewOffsetForDuplicate) => {
+                return Ok(Appended {
+                    base_offset: meta.first_offset,
+                    next_offset: meta.last_offset + 1,
+                    // Kafka answers a duplicate with the cached batch's timestamp, whatever the
+                    // topic's timestamp type (UnifiedLog.append's early return).
+                    log_append_time: meta.timestamp,
+                    log_start_offset: partition.log().log_start_offset(),
+                });
+            }
+            Ok(_) => {}
+        }
+    }
     let mut log = partition.log();
     let copies = if active(Defect::DuplicateAppend) { 2 } else { 1 };
     let mut first = None;
@@ -304,6 +330,13 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
     }
     let log_start_offset = log.log_start_offset();
     drop(log);
+    if pid >= 0
+        && let Some(first_offset) = first
+    {
+        let meta =
+            BatchMeta { first_seq, last_seq, first_offset, last_offset: next - 1, timestamp: batch_max_timestamp };
+        st.producers.record(pid, epoch, meta);
+    }
     partition.maybe_advance_hw(&mut st);
     Ok(Appended {
         base_offset: first.unwrap_or(-1),
