@@ -102,6 +102,22 @@ pub enum Defect {
     /// A batch from an older producer epoch is appended instead of refused with
     /// INVALID_PRODUCER_EPOCH (breaks fencing of a producer's old epoch).
     AcceptStaleEpoch,
+    /// Retention treats the active segment like any other: once its records are past
+    /// `retention.ms` (or the log past `retention.bytes`) it is deleted and a new empty one
+    /// started, taking the newest records with it (breaks "the active segment is never deleted").
+    RetentionDeletesActiveSegment,
+    /// Time retention looks at when a segment was created on this broker instead of its largest
+    /// record timestamp, so records produced with old CreateTime timestamps outlive `retention.ms`
+    /// (breaks retention by record timestamp).
+    RetentionIgnoresTimestamps,
+    /// The cleaner keeps the first value of each key instead of the last (breaks compaction).
+    CompactionKeepsOldest,
+    /// The cleaner gives the records it keeps new contiguous offsets from each segment's base
+    /// offset (breaks "compaction never changes an offset").
+    CompactionRenumbersOffsets,
+    /// The cleaner drops a tombstone on the first pass, without waiting `delete.retention.ms`
+    /// (breaks KIP-534: consumers get delete.retention.ms to see a delete).
+    TombstoneDroppedEarly,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -407,6 +423,36 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/idempotence/producer-epochs.feature: a batch of an older epoch is refused with INVALID_PRODUCER_EPOCH",
         ],
+    },
+    DefectInfo {
+        defect: Defect::RetentionDeletesActiveSegment,
+        name: "retention-deletes-active-segment",
+        guarantee: "retention never deletes the active segment",
+        caught_by: &["TBD"],
+    },
+    DefectInfo {
+        defect: Defect::RetentionIgnoresTimestamps,
+        name: "retention-ignores-timestamps",
+        guarantee: "retention.ms counts from the largest record timestamp of a segment",
+        caught_by: &["TBD"],
+    },
+    DefectInfo {
+        defect: Defect::CompactionKeepsOldest,
+        name: "compaction-keeps-oldest",
+        guarantee: "compaction keeps the latest value of each key",
+        caught_by: &["TBD"],
+    },
+    DefectInfo {
+        defect: Defect::CompactionRenumbersOffsets,
+        name: "compaction-renumbers-offsets",
+        guarantee: "compaction never changes a record's offset",
+        caught_by: &["TBD"],
+    },
+    DefectInfo {
+        defect: Defect::TombstoneDroppedEarly,
+        name: "tombstone-dropped-early",
+        guarantee: "a tombstone stays readable for delete.retention.ms after it is first cleaned (KIP-534)",
+        caught_by: &["TBD"],
     },
 ];
 

@@ -10,12 +10,12 @@ use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBat
 pub const HEADER_LEN: usize = 61;
 
 /// `baseOffset` and `batchLength`: the bytes that `batchLength` does not count.
-const LOG_OVERHEAD: usize = 12;
+pub(super) const LOG_OVERHEAD: usize = 12;
 const MIN_BATCH_LENGTH: i32 = (HEADER_LEN - LOG_OVERHEAD) as i32;
-const MAGIC_V2: i8 = 2;
+pub(super) const MAGIC_V2: i8 = 2;
 
 /// Field positions in the header; every field is big-endian.
-mod at {
+pub(super) mod at {
     pub const BASE_OFFSET: usize = 0;
     pub const BATCH_LENGTH: usize = 8;
     pub const PARTITION_LEADER_EPOCH: usize = 12;
@@ -33,10 +33,12 @@ mod at {
     pub const RECORDS_COUNT: usize = 57;
 }
 
-const COMPRESSION_MASK: i16 = 0x07;
+pub(super) const COMPRESSION_MASK: i16 = 0x07;
 const LOG_APPEND_TIME_FLAG: i16 = 1 << 3;
 const TRANSACTIONAL_FLAG: i16 = 1 << 4;
 const CONTROL_FLAG: i16 = 1 << 5;
+/// KIP-534: the base timestamp is the delete horizon, set by the cleaner.
+pub(super) const DELETE_HORIZON_FLAG: i16 = 1 << 6;
 
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum BatchError {
@@ -119,6 +121,11 @@ macro_rules! header_accessors {
         }
         pub fn is_control(&self) -> bool {
             self.attributes() & CONTROL_FLAG != 0
+        }
+        /// KIP-534: when the cleaner first retained a tombstone in this batch it set the
+        /// delete-horizon flag and stored the horizon as the base timestamp.
+        pub fn delete_horizon_ms(&self) -> Option<i64> {
+            (self.attributes() & DELETE_HORIZON_FLAG != 0).then(|| self.base_timestamp())
         }
         pub fn last_offset_delta(&self) -> i32 {
             i32::from_be_bytes(be(self.header_bytes(), at::LAST_OFFSET_DELTA))

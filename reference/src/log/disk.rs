@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 
 use crate::defects::{self, Defect};
 
-use super::segment::Segment;
+use super::checkpoint::{self, CLEANER, LOG_START};
+use super::cleaner::{self, Plan, SegmentSummary};
+use super::retention::{self, Candidate, Rules};
+use super::segment::{CLEANED_SUFFIX, Segment};
 use super::{
-    AppendInfo, Batch, BatchMut, Log, LogConfig, LogError, ReadLimits, SegmentInfo, TimestampOffset,
-    check_append_offset, check_read_offset, out_of_range, should_roll, wall_clock_ms,
+    AppendInfo, Batch, BatchMut, CleanOutcome, CleanerConfig, Log, LogConfig, LogError, ReadLimits, RetentionOutcome,
+    SegmentInfo, TimestampOffset, check_append_offset, check_read_offset, out_of_range, should_roll, wall_clock_ms,
 };
 
 pub struct DiskLog {
@@ -25,6 +28,11 @@ pub struct DiskLog {
     oldest_unflushed_ms: Option<i64>,
     /// A segment file was created or removed since the last fsync of the directory.
     dir_dirty: bool,
+    /// At least the first segment's base offset; may lie inside a segment. Persisted in
+    /// `log-start-offset-checkpoint` whenever it changes.
+    log_start: i64,
+    /// The cleaner's first dirty offset, persisted in `cleaner-offset-checkpoint`.
+    cleaner_checkpoint: Option<i64>,
 }
 
 impl DiskLog {
@@ -35,7 +43,15 @@ impl DiskLog {
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let name = entry?.file_name();
-            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".log")) else {
+            let Some(name) = name.to_str() else { continue };
+            // What a crash left half-written: a cleaned segment not yet renamed over its
+            // original, a checkpoint not yet renamed over the old one.
+            if name.ends_with(CLEANED_SUFFIX) || checkpoint::is_leftover(name) {
+                tracing::warn!(file = name, dir = %dir.display(), "removing an unfinished file left by a crash");
+                std::fs::remove_file(dir.join(name))?;
+                continue;
+            }
+            let Some(stem) = name.strip_suffix(".log") else {
                 continue;
             };
             if stem.len() == 20
@@ -55,7 +71,9 @@ impl DiskLog {
             Some(base) => (Segment::open(dir, base, &config, true)?, false),
             None => (Segment::create(dir, 0, &config, wall_clock_ms())?, true),
         };
-        let log = DiskLog {
+        let stored_log_start = checkpoint::read(dir, LOG_START)?;
+        let stored_cleaner = checkpoint::read(dir, CLEANER)?;
+        let mut log = DiskLog {
             dir: dir.to_owned(),
             config,
             older,
@@ -63,6 +81,8 @@ impl DiskLog {
             unflushed_records: 0,
             oldest_unflushed_ms: None,
             dir_dirty,
+            log_start: 0,
+            cleaner_checkpoint: None,
         };
         let segments: Vec<&Segment> = log.segments_iter().collect();
         for pair in segments.windows(2) {
@@ -76,7 +96,60 @@ impl DiskLog {
             }
         }
         drop(segments);
+        // Kafka's `LogLoader`: the log start is the checkpoint or the first segment's base,
+        // whichever is higher. A checkpoint past the log end (a crash between a truncation and
+        // its checkpoint) comes down to it, and a cleaner checkpoint past it starts over, both
+        // written back at once so that later appends do not make the stale values look right.
+        let log_end = log.log_end_offset();
+        log.log_start = stored_log_start.unwrap_or(0).max(log.first_base()).min(log_end);
+        if stored_log_start.is_some_and(|stored| stored != log.log_start) {
+            checkpoint::write(dir, LOG_START, log.log_start)?;
+        }
+        log.cleaner_checkpoint = stored_cleaner.filter(|&c| c <= log_end);
+        if stored_cleaner.is_some() && log.cleaner_checkpoint.is_none() {
+            checkpoint::write(dir, CLEANER, log.log_start)?;
+            log.cleaner_checkpoint = Some(log.log_start);
+        }
         Ok(log)
+    }
+
+    fn first_base(&self) -> i64 {
+        self.older.first().unwrap_or(&self.active).base_offset()
+    }
+
+    fn set_log_start(&mut self, offset: i64) -> Result<(), LogError> {
+        if offset != self.log_start {
+            checkpoint::write(&self.dir, LOG_START, offset)?;
+            self.log_start = offset;
+        }
+        Ok(())
+    }
+
+    fn set_cleaner_checkpoint(&mut self, offset: i64) -> Result<(), LogError> {
+        if Some(offset) != self.cleaner_checkpoint {
+            checkpoint::write(&self.dir, CLEANER, offset)?;
+            self.cleaner_checkpoint = Some(offset);
+        }
+        Ok(())
+    }
+
+    /// Deletes the `n` oldest segments (all of them but a new empty active one when `n` covers
+    /// the active segment too), as Kafka's `deleteSegments`: the log start offset is
+    /// checkpointed first, so a crash part-way leaves segments that are already unreadable.
+    fn delete_oldest(&mut self, n: usize) -> Result<(), LogError> {
+        if n == 0 {
+            return Ok(());
+        }
+        if n > self.older.len() {
+            self.roll(wall_clock_ms())?;
+        }
+        let first_left = self.older.get(n).unwrap_or(&self.active).base_offset();
+        self.set_log_start(self.log_start.max(first_left))?;
+        for segment in self.older.drain(..n) {
+            segment.delete()?;
+        }
+        self.dir_dirty = true;
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -156,7 +229,7 @@ impl Log for DiskLog {
     }
 
     fn log_start_offset(&self) -> i64 {
-        self.older.first().unwrap_or(&self.active).base_offset()
+        self.log_start
     }
 
     fn log_end_offset(&self) -> i64 {
@@ -213,8 +286,10 @@ impl Log for DiskLog {
         if offset < 0 {
             return Err(out_of_range(offset, log_start, log_end));
         }
-        if offset < log_start {
-            return self.truncate_fully_and_start_at(offset);
+        if offset < self.first_base() {
+            self.truncate_fully_and_start_at(offset)?;
+            self.set_log_start(offset)?;
+            return self.set_cleaner_checkpoint(offset);
         }
         // Kafka's `LocalLog.truncateTo`: segments based after the offset go whole.
         while self.active.base_offset() > offset {
@@ -224,7 +299,16 @@ impl Log for DiskLog {
             std::mem::replace(&mut self.active, previous).delete()?;
             self.dir_dirty = true;
         }
-        self.active.truncate_to(offset)
+        self.active.truncate_to(offset)?;
+        // Kafka's `UnifiedLog.truncateTo` lowers the log start with the log, and
+        // `LogCleaner.maybeTruncateCheckpoint` the cleaner checkpoint. Written after the
+        // truncation: opening repairs either value if a crash comes between.
+        let log_end = self.log_end_offset();
+        self.set_log_start(self.log_start.min(log_end))?;
+        match self.cleaner_checkpoint {
+            Some(c) if c > log_end => self.set_cleaner_checkpoint(log_end),
+            _ => Ok(()),
+        }
     }
 
     fn flush(&mut self) -> Result<(), LogError> {
@@ -247,6 +331,76 @@ impl Log for DiskLog {
 
     fn segments(&self) -> Vec<SegmentInfo> {
         self.segments_iter().map(Segment::info).collect()
+    }
+
+    fn apply_retention(
+        &mut self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+        high_watermark: i64,
+    ) -> Result<RetentionOutcome, LogError> {
+        let candidates: Vec<Candidate> = self.segments_iter().map(Segment::candidate).collect();
+        let rules = Rules {
+            now_ms,
+            retention_ms,
+            retention_bytes,
+            high_watermark,
+            log_start_offset: self.log_start,
+            log_end_offset: self.log_end_offset(),
+        };
+        let deleted = retention::deletable(&candidates, &rules);
+        self.delete_oldest(deleted)?;
+        Ok(RetentionOutcome { deleted_segments: deleted, log_start_offset: self.log_start })
+    }
+
+    fn advance_log_start(&mut self, offset: i64) -> Result<(), LogError> {
+        let log_end = self.log_end_offset();
+        if offset > log_end {
+            return Err(out_of_range(offset, self.log_start, log_end));
+        }
+        if offset <= self.log_start {
+            return Ok(());
+        }
+        self.set_log_start(offset)?;
+        let next_bases: Vec<i64> = self.segments_iter().skip(1).map(Segment::base_offset).collect();
+        let below = next_bases.iter().take_while(|&&next| next <= offset).count();
+        self.delete_oldest(below)
+    }
+
+    fn compact(&mut self, cfg: &CleanerConfig) -> Result<CleanOutcome, LogError> {
+        let summaries = self.segments_iter().map(Segment::summary).collect::<Result<Vec<SegmentSummary>, _>>()?;
+        let plan = cleaner::plan(&summaries, self.log_start, self.log_end_offset(), self.cleaner_checkpoint, cfg);
+        let mut pass = match plan {
+            Plan::Skip(outcome) => return Ok(outcome),
+            Plan::Run(pass) => pass,
+        };
+        let first_uncleanable = pass.first_uncleanable();
+        // Two reads of each segment, as Kafka's cleaner: one for the map, one to rewrite.
+        for segment in self.older.iter().filter(|s| s.base_offset() < first_uncleanable) {
+            for batch in segment.batches()? {
+                pass.add_to_map(&batch)?;
+            }
+        }
+        for segment in self.older.iter_mut().filter(|s| s.base_offset() < first_uncleanable) {
+            if let Some(batches) = pass.clean_segment(segment.base_offset(), &segment.batches()?)? {
+                segment.rewrite(&self.dir, &self.config, &batches)?;
+            }
+        }
+        // A segment the pass emptied goes, except the first, whose base offset the log start
+        // rests on.
+        let mut i = self.older.len();
+        while i > 1 {
+            i -= 1;
+            if self.older[i].size() == 0 {
+                self.older.remove(i).delete()?;
+                self.dir_dirty = true;
+            }
+        }
+        // Last: a crash before this point leaves the old checkpoint, and the next pass cleans
+        // the same range again, which changes nothing that was already cleaned.
+        self.set_cleaner_checkpoint(pass.first_uncleanable())?;
+        Ok(pass.outcome())
     }
 
     fn delete(self: Box<Self>) -> Result<(), LogError> {

@@ -1,9 +1,12 @@
 //! [`MemoryLog`]: the contract with nothing but vectors, so that the suite checks the contract
 //! and not one implementation's accidents. It rolls segments by the same rule as the disk log.
 
+use super::cleaner::{self, Plan, SegmentSummary};
+use super::retention::{self, Candidate, Rules};
 use super::{
-    AppendInfo, Batch, BatchMut, Log, LogConfig, LogError, ReadLimits, RollState, SegmentInfo, TimestampOffset,
-    check_append_offset, check_read_offset, out_of_range, should_roll, wall_clock_ms,
+    AppendInfo, Batch, BatchMut, CleanOutcome, CleanerConfig, Log, LogConfig, LogError, ReadLimits, RetentionOutcome,
+    RollState, SegmentInfo, TimestampOffset, check_append_offset, check_read_offset, out_of_range, should_roll,
+    wall_clock_ms,
 };
 
 struct MemorySegment {
@@ -26,6 +29,23 @@ impl MemorySegment {
         self.batches.iter().map(Batch::max_timestamp).fold(-1, i64::max)
     }
 
+    fn summary(&self) -> SegmentSummary {
+        SegmentSummary {
+            base_offset: self.base_offset,
+            max_timestamp: self.max_timestamp(),
+            batches: self.batches.iter().map(|b| b.header().into()).collect(),
+        }
+    }
+
+    fn candidate(&self) -> Candidate {
+        Candidate {
+            base_offset: self.base_offset,
+            size_bytes: self.size_bytes,
+            max_timestamp: self.max_timestamp(),
+            created_ms: self.created_ms,
+        }
+    }
+
     fn roll_state(&self) -> RollState {
         RollState {
             base_offset: self.base_offset,
@@ -40,11 +60,33 @@ pub struct MemoryLog {
     config: LogConfig,
     older: Vec<MemorySegment>,
     active: MemorySegment,
+    /// At least the first segment's base offset; may lie inside a segment.
+    log_start: i64,
+    /// The cleaner checkpoint: the first dirty offset, once a pass has run.
+    cleaner_checkpoint: Option<i64>,
 }
 
 impl MemoryLog {
     pub fn new(config: LogConfig) -> MemoryLog {
-        MemoryLog { config, older: Vec::new(), active: MemorySegment::new(0, wall_clock_ms()) }
+        MemoryLog {
+            config,
+            older: Vec::new(),
+            active: MemorySegment::new(0, wall_clock_ms()),
+            log_start: 0,
+            cleaner_checkpoint: None,
+        }
+    }
+
+    /// Deletes the `n` oldest segments (all of them but a new empty active one when `n` covers
+    /// the active segment too) and moves the log start up to the first one left.
+    fn delete_oldest(&mut self, n: usize) {
+        if n > self.older.len() {
+            let fresh = MemorySegment::new(self.log_end_offset(), wall_clock_ms());
+            self.older.push(std::mem::replace(&mut self.active, fresh));
+        }
+        self.older.drain(..n.min(self.older.len()));
+        let first_base = self.older.first().unwrap_or(&self.active).base_offset;
+        self.log_start = self.log_start.max(first_base);
     }
 
     fn segments_iter(&self) -> impl Iterator<Item = &MemorySegment> {
@@ -83,7 +125,7 @@ impl Log for MemoryLog {
     }
 
     fn log_start_offset(&self) -> i64 {
-        self.older.first().unwrap_or(&self.active).base_offset
+        self.log_start
     }
 
     fn log_end_offset(&self) -> i64 {
@@ -136,9 +178,12 @@ impl Log for MemoryLog {
         if offset < 0 {
             return Err(out_of_range(offset, log_start, log_end));
         }
-        if offset < log_start {
+        let first_base = self.older.first().unwrap_or(&self.active).base_offset;
+        if offset < first_base {
             self.older.clear();
             self.active = MemorySegment::new(offset, wall_clock_ms());
+            self.log_start = offset;
+            self.cleaner_checkpoint = None;
             return Ok(());
         }
         while self.active.base_offset > offset {
@@ -153,6 +198,11 @@ impl Log for MemoryLog {
         if self.active.batches.is_empty() {
             self.active.created_ms = wall_clock_ms();
         }
+        // Kafka's `UnifiedLog.truncateTo` lowers the log start with the log, and
+        // `LogCleaner.maybeTruncateCheckpoint` the cleaner checkpoint.
+        let log_end = self.log_end_offset();
+        self.log_start = self.log_start.min(log_end);
+        self.cleaner_checkpoint = self.cleaner_checkpoint.map(|c| c.min(log_end));
         Ok(())
     }
 
@@ -174,6 +224,76 @@ impl Log for MemoryLog {
                 index_entries: 0,
             })
             .collect()
+    }
+
+    fn apply_retention(
+        &mut self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+        high_watermark: i64,
+    ) -> Result<RetentionOutcome, LogError> {
+        let candidates: Vec<Candidate> = self.segments_iter().map(MemorySegment::candidate).collect();
+        let rules = Rules {
+            now_ms,
+            retention_ms,
+            retention_bytes,
+            high_watermark,
+            log_start_offset: self.log_start,
+            log_end_offset: self.log_end_offset(),
+        };
+        let deleted = retention::deletable(&candidates, &rules);
+        self.delete_oldest(deleted);
+        Ok(RetentionOutcome { deleted_segments: deleted, log_start_offset: self.log_start })
+    }
+
+    fn advance_log_start(&mut self, offset: i64) -> Result<(), LogError> {
+        let log_end = self.log_end_offset();
+        if offset > log_end {
+            return Err(out_of_range(offset, self.log_start, log_end));
+        }
+        if offset <= self.log_start {
+            return Ok(());
+        }
+        self.log_start = offset;
+        let below = self.older.iter().enumerate().take_while(|(i, _)| {
+            self.older.get(i + 1).map_or(self.active.base_offset, |next| next.base_offset) <= offset
+        });
+        let n = below.count();
+        self.delete_oldest(n);
+        Ok(())
+    }
+
+    fn compact(&mut self, cfg: &CleanerConfig) -> Result<CleanOutcome, LogError> {
+        let summaries: Vec<SegmentSummary> = self.segments_iter().map(MemorySegment::summary).collect();
+        let plan = cleaner::plan(&summaries, self.log_start, self.log_end_offset(), self.cleaner_checkpoint, cfg);
+        let mut pass = match plan {
+            Plan::Skip(outcome) => return Ok(outcome),
+            Plan::Run(pass) => pass,
+        };
+        let first_uncleanable = pass.first_uncleanable();
+        for segment in self.older.iter().filter(|s| s.base_offset < first_uncleanable) {
+            for batch in &segment.batches {
+                pass.add_to_map(batch)?;
+            }
+        }
+        for segment in self.older.iter_mut().filter(|s| s.base_offset < first_uncleanable) {
+            if let Some(batches) = pass.clean_segment(segment.base_offset, &segment.batches)? {
+                segment.size_bytes = batches.iter().map(|b| b.len() as u64).sum();
+                segment.batches = batches;
+            }
+        }
+        // A segment the pass emptied goes, except the first, whose base offset the log start
+        // rests on.
+        let mut i = self.older.len();
+        while i > 1 {
+            i -= 1;
+            if self.older[i].batches.is_empty() {
+                self.older.remove(i);
+            }
+        }
+        self.cleaner_checkpoint = Some(pass.first_uncleanable());
+        Ok(pass.outcome())
     }
 
     fn delete(self: Box<Self>) -> Result<(), LogError> {

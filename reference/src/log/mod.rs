@@ -7,6 +7,10 @@
 //!   is a `.log` file of batches plus a sparse `.index` and `.timeindex` (`index.rs`, Kafka's
 //!   `OffsetIndex` and `TimeIndex`); opening a log recovers a torn tail and rebuilds lost indexes
 //!   as Kafka's `LogLoader` does.
+//! - `retention.rs`: which segments retention deletes (Kafka's `UnifiedLog.deleteOldSegments`).
+//! - `cleaner.rs`: one compaction pass (Kafka's `LogCleaner`), shared by both implementations;
+//!   `rewrite.rs` re-frames a batch's surviving records.
+//! - `checkpoint.rs`: the small files [`DiskLog`] keeps its log start offset and cleaner offset in.
 //! - `suite.rs`: one set of named cases run against every implementation.
 //!
 //! Both implementations share the roll rule (`should_roll`, Kafka's `LogSegment.shouldRoll`) and
@@ -14,9 +18,13 @@
 //! runs on.
 
 pub mod batch;
+mod checkpoint;
+mod cleaner;
 pub mod disk;
 mod index;
 pub mod memory;
+mod retention;
+mod rewrite;
 mod segment;
 #[cfg(test)]
 mod suite;
@@ -81,6 +89,57 @@ pub struct TimestampOffset {
     pub offset: i64,
 }
 
+/// What retention removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    pub deleted_segments: usize,
+    pub log_start_offset: i64,
+}
+
+/// One cleaner pass's settings, with Kafka's topic-level names.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CleanerConfig {
+    pub now_ms: i64,
+    /// `min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms` (`i64::MAX` turns it off).
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`.
+    pub min_cleanable_dirty_ratio: f64,
+    /// Nothing at or above this offset is cleaned: the high watermark (Kafka bounds cleaning by
+    /// the last stable offset, which is never above it).
+    pub upper_bound: i64,
+}
+
+impl CleanerConfig {
+    /// Kafka's defaults, at `now_ms`, bounded by `upper_bound`.
+    pub fn new(now_ms: i64, upper_bound: i64) -> Self {
+        CleanerConfig {
+            now_ms,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            upper_bound,
+        }
+    }
+}
+
+/// What one cleaner pass did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanOutcome {
+    /// Whether the pass ran; when false nothing changed.
+    pub cleaned: bool,
+    pub first_dirty_offset: i64,
+    pub first_uncleanable_offset: i64,
+    /// Records removed, tombstones included.
+    pub records_removed: u64,
+    /// Tombstones removed because their delete horizon had passed.
+    pub tombstones_removed: u64,
+}
+
 #[derive(thiserror::Error, Debug)]
 pub enum LogError {
     #[error("offset {offset} is out of range: the log holds [{log_start}, {log_end})")]
@@ -106,6 +165,9 @@ pub trait Log: Send + 'static {
     /// for a follower's copy of the leader's batch. The base offset may leave a gap after the
     /// log end (compaction and transaction markers leave gaps too) but must not be below it.
     fn append_with_offsets(&mut self, batch: Batch, now_ms: i64) -> Result<AppendInfo, LogError>;
+
+    /// The first offset a reader may ask for. Retention and `advance_log_start` move it up, and
+    /// it may lie inside a segment or a batch (Kafka's `logStartOffset`).
     fn log_start_offset(&self) -> i64;
 
     fn log_end_offset(&self) -> i64;
@@ -141,6 +203,38 @@ pub trait Log: Send + 'static {
     fn tick(&mut self, now_ms: i64) -> Result<(), LogError>;
 
     fn segments(&self) -> Vec<SegmentInfo>;
+
+    /// Kafka's `UnifiedLog.deleteOldSegments`: deletes whole segments, oldest first, never the
+    /// active one, and never one whose successor starts above `high_watermark` (Kafka's
+    /// `deletableSegments` bound, so that the log start never passes the high watermark).
+    /// Three walks from the oldest segment, in Kafka's order, each stopping at the first segment
+    /// it may not delete:
+    /// 1. `deleteLogStartOffsetBreachedSegments`: the next segment starts at or below the log
+    ///    start offset;
+    /// 2. `deleteRetentionSizeBreachedSegments` (`retention_bytes` >= 0): while the log's size
+    ///    minus `retention_bytes` is at least the segment's size;
+    /// 3. `deleteRetentionMsBreachedSegments` (`retention_ms` >= 0): `now_ms` minus the
+    ///    segment's largest record timestamp is more than `retention_ms`. A segment without
+    ///    timestamps (-1) never expires by time; an empty one always does.
+    ///
+    /// The log start offset becomes at least the base offset of the first remaining segment.
+    fn apply_retention(
+        &mut self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+        high_watermark: i64,
+    ) -> Result<RetentionOutcome, LogError>;
+
+    /// DeleteRecords (KIP-107), and followers following their leader's log start: the log start
+    /// offset moves up to `offset` (a no-op at or below the current one; above the log end it is
+    /// OffsetOutOfRange). Reads below it are OffsetOutOfRange from then on, and whole non-active
+    /// segments below it are deleted. It survives a restart (Kafka's
+    /// `log-start-offset-checkpoint`).
+    fn advance_log_start(&mut self, offset: i64) -> Result<(), LogError>;
+
+    /// One pass of Kafka's `LogCleaner` (`cleanup.policy=compact`); see `cleaner.rs`.
+    fn compact(&mut self, cfg: &CleanerConfig) -> Result<CleanOutcome, LogError>;
 
     /// Deletes the whole log (topic deletion).
     fn delete(self: Box<Self>) -> Result<(), LogError>;

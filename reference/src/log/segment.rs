@@ -2,14 +2,16 @@
 //! indexes, following Kafka's `LogSegment`.
 
 use std::fs::{File, OpenOptions};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
 use super::batch::{BatchHeader, HEADER_LEN, PrefixEnd, split_batches, split_valid_prefix};
+use super::cleaner::SegmentSummary;
 use super::index::{OffsetIndex, TimeIndex};
+use super::retention::Candidate;
 use super::{Batch, LogConfig, LogError, ReadLimits, RollState, SegmentInfo, TimestampOffset, wall_clock_ms};
 
 /// How much of a log file recovery validates per read.
@@ -19,6 +21,10 @@ const RECOVERY_CHUNK: u64 = 1024 * 1024;
 pub(crate) fn file_name(base_offset: i64, extension: &str) -> String {
     format!("{base_offset:020}.{extension}")
 }
+
+/// The suffix of a segment rewritten by the cleaner before it replaces the original (Kafka's
+/// `.cleaned`). One left by a crash is incomplete and is deleted when the log is opened.
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
 
 pub(crate) struct Segment {
     base_offset: i64,
@@ -161,6 +167,56 @@ impl Segment {
             max_timestamp: self.max_timestamp.timestamp,
             index_entries: self.offset_index.entries().len(),
         }
+    }
+
+    /// What the cleaner plans with: every batch header.
+    pub fn summary(&self) -> Result<SegmentSummary, LogError> {
+        let batches = self.headers_from(0).map(|item| item.map(|(_, header)| header.into())).collect::<Result<_, _>>()?;
+        Ok(SegmentSummary { base_offset: self.base_offset, max_timestamp: self.max_timestamp.timestamp, batches })
+    }
+
+    /// What retention decides on.
+    pub fn candidate(&self) -> Candidate {
+        Candidate {
+            base_offset: self.base_offset,
+            size_bytes: self.size(),
+            max_timestamp: self.max_timestamp.timestamp,
+            created_ms: self.created_ms,
+        }
+    }
+
+    /// Every batch, validated.
+    pub fn batches(&self) -> Result<Vec<Batch>, LogError> {
+        let bytes = self.read_bytes(0, self.size() as usize)?;
+        Ok(split_batches(Bytes::from(bytes))?)
+    }
+
+    /// Replaces the segment's batches with `batches` (the cleaner's output, same base offset),
+    /// crash-safely: the new contents are written and fsynced to `<base>.log.cleaned`, the
+    /// indexes are removed, and the new file is renamed over the old one, each step made durable
+    /// before the next. A crash leaves either the old `.log` or the new one, never indexes that
+    /// describe the other file: opening rebuilds missing indexes and deletes a `.cleaned` file.
+    pub fn rewrite(&mut self, dir: &Path, config: &LogConfig, batches: &[Batch]) -> Result<(), LogError> {
+        let cleaned = dir.join(format!("{}{CLEANED_SUFFIX}", file_name(self.base_offset, "log")));
+        let mut file = File::create(&cleaned)?;
+        for batch in batches {
+            file.write_all(batch.as_bytes())?;
+        }
+        file.sync_all()?;
+        drop(file);
+        for path in [self.offset_index.path(), self.time_index.path()] {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        File::open(dir)?.sync_all()?;
+        std::fs::rename(&cleaned, &self.log_path)?;
+        File::open(dir)?.sync_all()?;
+        // Opening with recovery rebuilds both indexes from the new file.
+        *self = Segment::open(dir, self.base_offset, config, true)?;
+        self.dirty = true;
+        self.flush()
     }
 
     /// Appends a batch whose offsets were assigned. `buffered` keeps the bytes in memory until
