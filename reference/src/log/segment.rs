@@ -171,7 +171,8 @@ impl Segment {
 
     /// What the cleaner plans with: every batch header.
     pub fn summary(&self) -> Result<SegmentSummary, LogError> {
-        let batches = self.headers_from(0).map(|item| item.map(|(_, header)| header.into())).collect::<Result<_, _>>()?;
+        let batches =
+            self.headers_from(0).map(|item| item.map(|(_, header)| header.into())).collect::<Result<_, _>>()?;
         Ok(SegmentSummary { base_offset: self.base_offset, max_timestamp: self.max_timestamp.timestamp, batches })
     }
 

@@ -37,6 +37,19 @@ macro_rules! log_suite {
                 append_with_offsets_keeps_them_and_may_leave_a_gap,
                 offset_for_timestamp_is_record_level,
                 max_timestamp,
+                time_retention_deletes_only_breached_segments_and_never_the_active_one,
+                size_retention_deletes_while_the_rest_still_reaches_retention_bytes,
+                retention_never_passes_the_high_watermark,
+                advance_log_start_makes_reads_below_it_out_of_range,
+                compaction_keeps_the_latest_value_per_key_at_its_original_offset,
+                compaction_keeps_the_last_offset_delta_of_a_batch,
+                compaction_stops_below_the_upper_bound,
+                the_dirty_ratio_gates_a_pass,
+                min_compaction_lag_keeps_recent_segments_dirty,
+                max_compaction_lag_forces_a_pass,
+                a_tombstone_stays_until_delete_retention_ms_after_its_first_cleaning,
+                a_producers_last_batch_is_kept_empty,
+                a_second_pass_with_nothing_dirty_changes_nothing,
                 $($($extra,)*)?
             );
         }
@@ -61,6 +74,9 @@ log_suite!(
         rebuild_a_lost_index,
         index_is_sparse,
         delete_removes_the_directory,
+        advance_log_start_survives_reopen,
+        reopen_after_compaction_reads_the_same,
+        a_leftover_cleaned_file_is_ignored_and_removed,
     ]
 );
 
@@ -110,6 +126,40 @@ fn sized_batch(compression: Compression, count: usize, timestamp: i64, value_len
     encode(compression, &records)
 }
 
+/// A record with a key, and a value unless it is a tombstone.
+fn keyed(offset: i64, key: &str, value: Option<&str>, timestamp: i64) -> Record {
+    Record {
+        key: Some(key.to_owned().into_bytes().into()),
+        value: value.map(|v| v.to_owned().into_bytes().into()),
+        ..record(offset, timestamp, 0)
+    }
+}
+
+/// One batch of keyed records at one timestamp.
+fn kv_batch(compression: Compression, pairs: &[(&str, Option<&str>)], timestamp: i64) -> BatchMut {
+    let records: Vec<Record> = pairs.iter().enumerate().map(|(i, (k, v))| keyed(i as i64, k, *v, timestamp)).collect();
+    encode(compression, &records)
+}
+
+fn kv(key: &str, value: &str, timestamp: i64) -> BatchMut {
+    kv_batch(Compression::None, &[(key, Some(value))], timestamp)
+}
+
+/// An idempotent producer's batch: sequence numbers from `base_sequence`.
+fn producer_batch(producer_id: i64, base_sequence: i32, pairs: &[(&str, Option<&str>)], timestamp: i64) -> BatchMut {
+    let records: Vec<Record> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            producer_id,
+            producer_epoch: 0,
+            sequence: base_sequence + i as i32,
+            ..keyed(i as i64, k, *v, timestamp)
+        })
+        .collect();
+    encode(Compression::None, &records)
+}
+
 // ---- helpers -------------------------------------------------------------------------------
 
 fn log_dir(tmp: &tempfile::TempDir) -> PathBuf {
@@ -142,6 +192,34 @@ fn batch_len(batch: &BatchMut) -> u64 {
 
 fn at(timestamp: i64, offset: i64) -> Option<TimestampOffset> {
     Some(TimestampOffset { timestamp, offset })
+}
+
+/// Every batch in a segment of its own (a segment rolls once it holds anything).
+fn one_batch_per_segment() -> LogConfig {
+    LogConfig { segment_bytes: 1, index_interval_bytes: 1, ..LogConfig::default() }
+}
+
+/// Every record readable from the log start: offset, key and value.
+fn contents(log: &dyn Log) -> Vec<(i64, String, Option<String>)> {
+    let text = |b: Option<bytes::Bytes>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+    read_all(log, log.log_start_offset())
+        .iter()
+        .flat_map(|b| b.records().expect("records"))
+        .map(|r| (r.offset, text(r.key).unwrap_or_default(), text(r.value)))
+        .collect()
+}
+
+fn entry(offset: i64, key: &str, value: Option<&str>) -> (i64, String, Option<String>) {
+    (offset, key.to_owned(), value.map(str::to_owned))
+}
+
+/// A pass that cleans whatever is dirty, at `now`, up to the log end.
+fn eager(log: &dyn Log, now_ms: i64) -> CleanerConfig {
+    CleanerConfig { min_cleanable_dirty_ratio: 0.0, ..CleanerConfig::new(now_ms, log.log_end_offset()) }
+}
+
+fn out_of_range_at(log: &dyn Log, offset: i64) -> bool {
+    matches!(log.read(offset, ALL, log.log_end_offset(), true), Err(LogError::OffsetOutOfRange { .. }))
 }
 
 fn small_segments(batches_per_segment: u64, batch_len: u64) -> LogConfig {
@@ -417,6 +495,365 @@ fn max_timestamp(open: &Open) {
     assert_eq!(log.max_timestamp().expect("max"), at(700, 6));
 }
 
+// ---- retention ------------------------------------------------------------------------------
+
+fn time_retention_deletes_only_breached_segments_and_never_the_active_one(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    // Old CreateTime timestamps: retention goes by the records' time, not the append time.
+    for ts in [NOW - 5000, NOW - 1001, NOW - 1000, NOW - 6000, NOW - 7000] {
+        append(&mut *log, records_batch(Compression::None, 1, ts), NOW);
+    }
+    let end = log.log_end_offset();
+    let outcome = log.apply_retention(NOW, -1, -1, end).expect("retention");
+    assert_eq!(outcome, RetentionOutcome { deleted_segments: 0, log_start_offset: 0 });
+    // Kafka's `startMs - largestTimestamp > retentionMs`: exactly retention.ms old is kept, and
+    // the walk stops there even though an older segment follows.
+    let outcome = log.apply_retention(NOW, 1000, -1, end).expect("retention");
+    assert_eq!(outcome, RetentionOutcome { deleted_segments: 2, log_start_offset: 2 });
+    assert_eq!(ranges(&*log), vec![(2, 3), (3, 4), (4, 5)]);
+    assert!(out_of_range_at(&*log, 1));
+    assert_eq!(bases(&read_all(&*log, 2)), vec![2, 3, 4]);
+
+    // Everything breached: every segment goes but the active one.
+    let outcome = log.apply_retention(NOW + 100_000, 1000, -1, end).expect("retention");
+    assert_eq!(outcome, RetentionOutcome { deleted_segments: 2, log_start_offset: 4 });
+    assert_eq!(ranges(&*log), vec![(4, 5)]);
+    assert_eq!(bases(&read_all(&*log, 4)), vec![4]);
+    assert_eq!(append(&mut *log, records_batch(Compression::None, 1, NOW), NOW).base_offset, 5);
+
+    // A segment without timestamps never expires by time, and stops the walk.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    for ts in [-1, NOW - 5000, NOW - 5000] {
+        append(&mut *log, records_batch(Compression::None, 1, ts), NOW);
+    }
+    let outcome = log.apply_retention(NOW, 1000, -1, log.log_end_offset()).expect("retention");
+    assert_eq!(outcome.deleted_segments, 0);
+}
+
+fn size_retention_deletes_while_the_rest_still_reaches_retention_bytes(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    let len = batch_len(&records_batch(Compression::None, 2, NOW));
+    for _ in 0..5 {
+        append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
+    }
+    let end = log.log_end_offset();
+    assert_eq!(log.apply_retention(NOW, -1, 5 * len as i64 + 1, end).expect("retention").deleted_segments, 0);
+    // 5 segments against 2 * len + 1 bytes: deleting a third would leave less than the limit.
+    let outcome = log.apply_retention(NOW, -1, 2 * len as i64 + 1, end).expect("retention");
+    assert_eq!(outcome, RetentionOutcome { deleted_segments: 2, log_start_offset: 4 });
+    assert_eq!(log.segments().iter().map(|s| s.size_bytes).sum::<u64>(), 3 * len);
+    assert_eq!(log.apply_retention(NOW, -1, 2 * len as i64, end).expect("retention").deleted_segments, 1);
+    // Zero bytes: everything but the active segment.
+    let outcome = log.apply_retention(NOW, -1, 0, end).expect("retention");
+    assert_eq!(outcome, RetentionOutcome { deleted_segments: 1, log_start_offset: 8 });
+    assert_eq!(ranges(&*log), vec![(8, 10)]);
+}
+
+fn retention_never_passes_the_high_watermark(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    for _ in 0..4 {
+        append(&mut *log, records_batch(Compression::None, 2, NOW - 10_000), NOW);
+    }
+    assert_eq!(log.apply_retention(NOW, 1000, -1, 0).expect("retention").deleted_segments, 0);
+    assert_eq!(log.apply_retention(NOW, -1, 0, 1).expect("retention").deleted_segments, 0);
+    // The high watermark inside the second segment: only the first one, which ends before it.
+    let outcome = log.apply_retention(NOW, 1000, 0, 3).expect("retention");
+    assert_eq!(outcome, RetentionOutcome { deleted_segments: 1, log_start_offset: 2 });
+    let outcome = log.apply_retention(NOW, 1000, -1, 6).expect("retention");
+    assert_eq!(outcome, RetentionOutcome { deleted_segments: 2, log_start_offset: 6 });
+    assert_eq!(ranges(&*log), vec![(6, 8)]);
+}
+
+fn advance_log_start_makes_reads_below_it_out_of_range(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    for i in 0..4 {
+        append(&mut *log, timed_batch(Compression::None, &[NOW + 10 * i, NOW + 10 * i + 5]), NOW);
+    }
+    log.advance_log_start(3).expect("advance");
+    assert_eq!(log.log_start_offset(), 3);
+    // The segment wholly below the new start is gone; the one it falls inside stays.
+    assert_eq!(ranges(&*log), vec![(2, 4), (4, 6), (6, 8)]);
+    assert!(matches!(
+        log.read(2, ALL, 8, true),
+        Err(LogError::OffsetOutOfRange { offset: 2, log_start: 3, log_end: 8 })
+    ));
+    // Reading at the start returns the whole batch holding it, as Kafka does.
+    assert_eq!(bases(&read_all(&*log, 3)), vec![2, 4, 6]);
+    assert_eq!(log.offset_for_timestamp(0).expect("lookup"), at(NOW + 15, 3));
+
+    log.advance_log_start(1).expect("a lower offset is a no-op");
+    assert_eq!(log.log_start_offset(), 3);
+    assert!(matches!(log.advance_log_start(9), Err(LogError::OffsetOutOfRange { offset: 9, .. })));
+    // Retention keeps the advanced start even when it deletes nothing.
+    assert_eq!(log.apply_retention(NOW, -1, -1, 8).expect("retention").log_start_offset, 3);
+
+    // Up to the log end: everything but the active segment goes, and appends carry on.
+    log.advance_log_start(8).expect("advance to the end");
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (8, 8));
+    assert_eq!(ranges(&*log), vec![(6, 8)]);
+    assert!(out_of_range_at(&*log, 7));
+    assert!(read_all(&*log, 8).is_empty());
+    assert_eq!(log.offset_for_timestamp(0).expect("lookup"), None);
+    assert_eq!(append(&mut *log, records_batch(Compression::None, 1, NOW), NOW).base_offset, 8);
+    assert_eq!(bases(&read_all(&*log, 8)), vec![8]);
+}
+
+// ---- compaction -----------------------------------------------------------------------------
+
+fn compaction_keeps_the_latest_value_per_key_at_its_original_offset(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let len = batch_len(&kv("k1", "a", NOW));
+    let mut log = open(&log_dir(&tmp), small_segments(3, len));
+    let writes = [("k1", "a"), ("k2", "b"), ("k1", "c"), ("k2", "d"), ("k3", "e"), ("k4", "f"), ("k1", "g")];
+    for (key, value) in writes {
+        append(&mut *log, kv(key, value, NOW), NOW);
+    }
+    assert_eq!(ranges(&*log), vec![(0, 3), (3, 6), (6, 7)]);
+    let outcome = log.compact(&eager(&*log, NOW)).expect("compact");
+    assert_eq!(
+        outcome,
+        CleanOutcome {
+            cleaned: true,
+            first_dirty_offset: 0,
+            first_uncleanable_offset: 6,
+            records_removed: 2,
+            tombstones_removed: 0
+        }
+    );
+    // The active segment is not cleaned: k1 keeps "c" below it.
+    assert_eq!(
+        contents(&*log),
+        vec![
+            entry(2, "k1", Some("c")),
+            entry(3, "k2", Some("d")),
+            entry(4, "k3", Some("e")),
+            entry(5, "k4", Some("f")),
+            entry(6, "k1", Some("g")),
+        ]
+    );
+    // Offsets stay: the log start and end do not move, a read in a gap starts at the next batch.
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 7));
+    assert_eq!(bases(&read_all(&*log, 0)), vec![2, 3, 4, 5, 6]);
+    assert_eq!(bases(&read_all(&*log, 1)), vec![2, 3, 4, 5, 6]);
+    assert_eq!(ranges(&*log), vec![(0, 3), (3, 6), (6, 7)]);
+    assert_eq!(log.offset_for_timestamp(0).expect("lookup"), at(NOW, 2));
+    // Every rewritten batch has a valid CRC.
+    for batch in read_all(&*log, 0) {
+        Batch::parse(batch.as_bytes().clone()).expect("valid batch");
+    }
+
+    // Segments the pass empties go, but the first, where the log starts.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    for (key, value) in [("k1", "a"), ("k2", "b"), ("k1", "c"), ("k2", "d"), ("k3", "e")] {
+        append(&mut *log, kv(key, value, NOW), NOW);
+    }
+    assert!(log.compact(&eager(&*log, NOW)).expect("compact").cleaned);
+    assert_eq!(ranges(&*log), vec![(0, 0), (2, 3), (3, 4), (4, 5)]);
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(bases(&read_all(&*log, 0)), vec![2, 3, 4]);
+}
+
+fn compaction_keeps_the_last_offset_delta_of_a_batch(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    let pairs = [("k1", Some("a")), ("k2", Some("b")), ("k3", Some("c"))];
+    append(&mut *log, kv_batch(Compression::Gzip, &pairs, NOW), NOW); // 0..=2
+    append(&mut *log, kv("k3", "x", NOW), NOW); // 3
+    append(&mut *log, kv("k4", "y", NOW), NOW); // 4, active
+    assert!(log.compact(&eager(&*log, NOW)).expect("compact").cleaned);
+    let batches = read_all(&*log, 0);
+    // The batch lost its last record but still covers offsets 0..=2, so the next batch follows it.
+    assert_eq!((batches[0].base_offset(), batches[0].last_offset(), batches[0].record_count()), (0, 2, 2));
+    assert_eq!(batches[0].compression(), Compression::Gzip);
+    assert_eq!(record_offsets(&batches), vec![0, 1, 3, 4]);
+    assert_eq!(ranges(&*log), vec![(0, 3), (3, 4), (4, 5)]);
+}
+
+fn compaction_stops_below_the_upper_bound(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    append(&mut *log, kv("k1", "a", NOW), NOW); // 0
+    append(&mut *log, kv("k1", "b", NOW), NOW); // 1
+    append(&mut *log, kv_batch(Compression::None, &[("k1", Some("c")), ("k2", Some("d"))], NOW), NOW); // 2..=3
+    append(&mut *log, kv("k2", "e", NOW), NOW); // 4, active
+    // A high watermark inside a batch: the batch is not cleaned, nor anything after it.
+    let cfg = CleanerConfig { upper_bound: 3, ..eager(&*log, NOW) };
+    let outcome = log.compact(&cfg).expect("compact");
+    assert_eq!((outcome.cleaned, outcome.first_uncleanable_offset, outcome.records_removed), (true, 2, 1));
+    assert_eq!(
+        contents(&*log),
+        vec![
+            entry(1, "k1", Some("b")),
+            entry(2, "k1", Some("c")),
+            entry(3, "k2", Some("d")),
+            entry(4, "k2", Some("e"))
+        ]
+    );
+    let outcome = log.compact(&eager(&*log, NOW)).expect("compact");
+    assert_eq!((outcome.first_dirty_offset, outcome.first_uncleanable_offset, outcome.records_removed), (2, 4, 1));
+    assert_eq!(contents(&*log), vec![entry(2, "k1", Some("c")), entry(3, "k2", Some("d")), entry(4, "k2", Some("e"))]);
+}
+
+fn the_dirty_ratio_gates_a_pass(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    for key in ["k1", "k2", "k3", "k4", "k5"] {
+        append(&mut *log, kv(key, "v", NOW), NOW);
+    }
+    // Everything below the active segment is dirty: ratio 1, which passes any ratio below 1
+    // (Kafka cleans when the ratio is above min.cleanable.dirty.ratio, not equal to it).
+    let at_ratio = |log: &dyn Log, ratio| CleanerConfig { min_cleanable_dirty_ratio: ratio, ..eager(log, NOW) };
+    assert!(!log.compact(&at_ratio(&*log, 1.0)).expect("compact").cleaned);
+    let outcome = log.compact(&at_ratio(&*log, 0.5)).expect("compact");
+    assert_eq!((outcome.cleaned, outcome.records_removed, outcome.first_uncleanable_offset), (true, 0, 4));
+
+    // One dirty batch of five: 0.2.
+    append(&mut *log, kv("k1", "new", NOW), NOW);
+    let before = contents(&*log);
+    let outcome = log.compact(&at_ratio(&*log, 0.5)).expect("compact");
+    assert_eq!(
+        outcome,
+        CleanOutcome {
+            cleaned: false,
+            first_dirty_offset: 4,
+            first_uncleanable_offset: 5,
+            records_removed: 0,
+            tombstones_removed: 0
+        }
+    );
+    assert_eq!(contents(&*log), before);
+    // Two of six: 0.33.
+    append(&mut *log, kv("k2", "new", NOW), NOW);
+    assert!(!log.compact(&at_ratio(&*log, 0.34)).expect("compact").cleaned);
+    let outcome = log.compact(&at_ratio(&*log, 0.33)).expect("compact");
+    assert_eq!((outcome.cleaned, outcome.first_dirty_offset, outcome.records_removed), (true, 4, 1));
+    assert_eq!(contents(&*log)[0], entry(1, "k2", Some("v")));
+}
+
+fn min_compaction_lag_keeps_recent_segments_dirty(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    append(&mut *log, kv("k1", "a", NOW - 10_000), NOW);
+    append(&mut *log, kv("k1", "b", NOW - 10_000), NOW);
+    append(&mut *log, kv("k1", "c", NOW - 100), NOW);
+    append(&mut *log, kv("k2", "d", NOW - 100), NOW); // active
+    let lagged = |log: &dyn Log, now| CleanerConfig { min_compaction_lag_ms: 1000, ..eager(log, now) };
+    let outcome = log.compact(&lagged(&*log, NOW)).expect("compact");
+    assert_eq!((outcome.cleaned, outcome.first_uncleanable_offset, outcome.records_removed), (true, 2, 1));
+    assert_eq!(contents(&*log), vec![entry(1, "k1", Some("b")), entry(2, "k1", Some("c")), entry(3, "k2", Some("d"))]);
+    // Once the lag has passed, the segment is cleaned like any other.
+    let outcome = log.compact(&lagged(&*log, NOW + 1000)).expect("compact");
+    assert_eq!((outcome.cleaned, outcome.first_uncleanable_offset, outcome.records_removed), (true, 3, 1));
+    assert_eq!(contents(&*log), vec![entry(2, "k1", Some("c")), entry(3, "k2", Some("d"))]);
+}
+
+fn max_compaction_lag_forces_a_pass(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    append(&mut *log, kv("k1", "a", NOW - 10_000), NOW);
+    append(&mut *log, kv("k1", "b", NOW - 5_000), NOW);
+    append(&mut *log, kv("k2", "c", NOW), NOW); // active
+    // A ratio no log reaches: only KIP-354's max.compaction.lag.ms can start a pass.
+    let never = |log: &dyn Log, max_lag| CleanerConfig {
+        min_cleanable_dirty_ratio: 1.0,
+        max_compaction_lag_ms: max_lag,
+        ..CleanerConfig::new(NOW, log.log_end_offset())
+    };
+    assert!(!log.compact(&never(&*log, i64::MAX)).expect("compact").cleaned);
+    assert!(!log.compact(&never(&*log, 10_000)).expect("compact").cleaned);
+    let outcome = log.compact(&never(&*log, 9_999)).expect("compact");
+    assert_eq!((outcome.cleaned, outcome.records_removed), (true, 1));
+    assert_eq!(contents(&*log), vec![entry(1, "k1", Some("b")), entry(2, "k2", Some("c"))]);
+}
+
+fn a_tombstone_stays_until_delete_retention_ms_after_its_first_cleaning(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    append(&mut *log, kv("k1", "a", NOW - 50), NOW);
+    append(&mut *log, kv_batch(Compression::None, &[("k1", None)], NOW - 40), NOW); // 1
+    append(&mut *log, kv("k2", "b", NOW), NOW); // active
+    let pass = |log: &dyn Log, now| CleanerConfig { delete_retention_ms: 1000, ..eager(log, now) };
+    let outcome = log.compact(&pass(&*log, NOW)).expect("compact");
+    assert_eq!((outcome.records_removed, outcome.tombstones_removed), (1, 0));
+    assert_eq!(contents(&*log), vec![entry(1, "k1", None), entry(2, "k2", Some("b"))]);
+    // KIP-534: the batch carries its delete horizon; the record keeps its own timestamp.
+    let tombstone = read_all(&*log, 1).remove(0);
+    assert_eq!(tombstone.delete_horizon_ms(), Some(NOW + 1000));
+    assert_eq!(tombstone.records().expect("records")[0].timestamp, NOW - 40);
+    assert_eq!(tombstone.max_timestamp(), NOW - 40);
+
+    // A later pass before the horizon keeps it, and does not move the horizon.
+    append(&mut *log, kv("k3", "c", NOW), NOW);
+    let outcome = log.compact(&pass(&*log, NOW + 999)).expect("compact");
+    assert_eq!((outcome.cleaned, outcome.tombstones_removed), (true, 0));
+    assert_eq!(read_all(&*log, 1)[0].delete_horizon_ms(), Some(NOW + 1000));
+    assert_eq!(contents(&*log)[0], entry(1, "k1", None));
+
+    // The first pass at the horizon drops it.
+    append(&mut *log, kv("k4", "d", NOW), NOW);
+    let outcome = log.compact(&pass(&*log, NOW + 1000)).expect("compact");
+    assert_eq!((outcome.cleaned, outcome.records_removed, outcome.tombstones_removed), (true, 1, 1));
+    assert_eq!(contents(&*log), vec![entry(2, "k2", Some("b")), entry(3, "k3", Some("c")), entry(4, "k4", Some("d"))]);
+}
+
+fn a_producers_last_batch_is_kept_empty(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    append(&mut *log, producer_batch(7, 0, &[("k1", Some("a"))], NOW), NOW); // 0
+    append(&mut *log, producer_batch(7, 1, &[("k2", Some("b")), ("k1", Some("b"))], NOW), NOW); // 1..=2
+    append(&mut *log, kv("k1", "c", NOW), NOW); // 3
+    append(&mut *log, kv("k2", "d", NOW), NOW); // 4
+    append(&mut *log, kv("k9", "z", NOW), NOW); // 5, active
+    let outcome = log.compact(&eager(&*log, NOW)).expect("compact");
+    assert_eq!(outcome.records_removed, 3);
+    let batches = read_all(&*log, 0);
+    // The producer's first batch went; its last stays as a header, so its sequence numbers and
+    // epoch survive compaction.
+    assert_eq!(bases(&batches), vec![1, 3, 4, 5]);
+    let empty = &batches[0];
+    assert_eq!((empty.base_offset(), empty.last_offset(), empty.record_count()), (1, 2, 0));
+    assert_eq!((empty.producer_id(), empty.producer_epoch(), empty.base_sequence()), (7, 0, 1));
+    assert_eq!(empty.len(), HEADER_LEN);
+    assert_eq!(record_offsets(&batches), vec![3, 4, 5]);
+
+    // Another pass keeps it while it is still the producer's last batch, and drops it after.
+    append(&mut *log, kv("k8", "y", NOW), NOW);
+    log.compact(&eager(&*log, NOW)).expect("compact");
+    assert_eq!(bases(&read_all(&*log, 0)), vec![1, 3, 4, 5, 6]);
+    append(&mut *log, producer_batch(7, 3, &[("k7", Some("x"))], NOW), NOW); // 7
+    append(&mut *log, kv("k6", "w", NOW), NOW);
+    log.compact(&eager(&*log, NOW)).expect("compact");
+    assert_eq!(bases(&read_all(&*log, 0)), vec![3, 4, 5, 6, 7, 8]);
+}
+
+fn a_second_pass_with_nothing_dirty_changes_nothing(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    for (key, value) in [("k1", "a"), ("k2", "b"), ("k1", "c"), ("k3", "d")] {
+        append(&mut *log, kv(key, value, NOW), NOW);
+    }
+    assert!(log.compact(&eager(&*log, NOW)).expect("compact").cleaned);
+    let before = (log.segments(), read_all(&*log, 0));
+    let outcome = log.compact(&eager(&*log, NOW + 1_000_000)).expect("compact");
+    assert_eq!(
+        outcome,
+        CleanOutcome {
+            cleaned: false,
+            first_dirty_offset: 3,
+            first_uncleanable_offset: 3,
+            records_removed: 0,
+            tombstones_removed: 0
+        }
+    );
+    assert_eq!((log.segments(), read_all(&*log, 0)), before);
+}
+
 // ---- disk only -----------------------------------------------------------------------------
 
 fn segment_file(dir: &Path, base_offset: i64, extension: &str) -> PathBuf {
@@ -562,4 +999,84 @@ fn delete_removes_the_directory(open: &Open) {
     log.flush().expect("flush");
     log.delete().expect("delete");
     assert!(!dir.exists());
+}
+
+fn advance_log_start_survives_reopen(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = log_dir(&tmp);
+    let mut log = open(&dir, one_batch_per_segment());
+    for _ in 0..4 {
+        append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
+    }
+    log.advance_log_start(3).expect("advance");
+    drop(log);
+    let mut log = open(&dir, one_batch_per_segment());
+    assert_eq!(log.log_start_offset(), 3);
+    assert!(out_of_range_at(&*log, 2));
+    assert_eq!(bases(&read_all(&*log, 3)), vec![2, 4, 6]);
+
+    // Retention's start too, and a truncation below the start brings it down with the log.
+    log.apply_retention(NOW + 1, 0, -1, 8).expect("retention");
+    drop(log);
+    let mut log = open(&dir, one_batch_per_segment());
+    assert_eq!((log.log_start_offset(), ranges(&*log)), (6, vec![(6, 8)]));
+    log.truncate_to(2).expect("truncate");
+    drop(log);
+    let log = open(&dir, one_batch_per_segment());
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (2, 2));
+}
+
+fn reopen_after_compaction_reads_the_same(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = log_dir(&tmp);
+    let mut log = open(&dir, one_batch_per_segment());
+    for i in 0..12 {
+        let key = format!("k{}", i % 4);
+        let value = (i % 5 != 0).then(|| format!("v{i}"));
+        let compression = if i % 3 == 0 { Compression::Gzip } else { Compression::None };
+        append(&mut *log, kv_batch(compression, &[(&key, value.as_deref())], NOW + i), NOW);
+    }
+    let outcome = log.compact(&eager(&*log, NOW + 100)).expect("compact");
+    assert!(outcome.cleaned && outcome.records_removed > 0);
+    let before = observe(&*log);
+    let contents_before = contents(&*log);
+    drop(log);
+
+    let mut log = open(&dir, one_batch_per_segment());
+    assert_eq!(observe(&*log), before);
+    assert_eq!(contents(&*log), contents_before);
+    // The cleaner checkpoint survived: nothing is dirty.
+    assert!(!log.compact(&eager(&*log, NOW + 100)).expect("compact").cleaned);
+    assert!(
+        !dir.read_dir()
+            .expect("dir")
+            .any(|e| { e.expect("entry").file_name().to_string_lossy().ends_with(".cleaned") })
+    );
+}
+
+fn a_leftover_cleaned_file_is_ignored_and_removed(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = log_dir(&tmp);
+    let mut log = open(&dir, one_batch_per_segment());
+    for (key, value) in [("k1", "a"), ("k2", "b"), ("k1", "c"), ("k3", "d")] {
+        append(&mut *log, kv(key, value, NOW), NOW);
+    }
+    let before = observe(&*log);
+    drop(log);
+    // A crash after the cleaner wrote a segment's replacement, before the rename: a valid but
+    // different batch, and a torn one; and a checkpoint caught before its rename.
+    let cleaned = segment_file(&dir, 0, "log.cleaned");
+    let mut other = kv("k1", "other", NOW);
+    other.set_base_offset(0);
+    std::fs::write(&cleaned, other.freeze().as_bytes()).expect("write");
+    std::fs::write(segment_file(&dir, 1, "log.cleaned"), [0xAB; 30]).expect("write");
+    std::fs::write(dir.join("cleaner-offset-checkpoint.tmp"), "0\n3\n").expect("write");
+
+    let mut log = open(&dir, one_batch_per_segment());
+    assert_eq!(observe(&*log), before);
+    assert!(!cleaned.exists() && !segment_file(&dir, 1, "log.cleaned").exists());
+    assert!(!dir.join("cleaner-offset-checkpoint.tmp").exists());
+    // The unfinished checkpoint did not count: the whole log is still dirty.
+    let outcome = log.compact(&eager(&*log, NOW)).expect("compact");
+    assert_eq!((outcome.first_dirty_offset, outcome.records_removed), (0, 1));
 }
