@@ -135,6 +135,11 @@ pub(crate) fn plan(
     })
 }
 
+/// A batch's records; bytes that do not parse as records are a corrupt log.
+fn records_of(batch: &Batch) -> Result<Vec<RawRecord>, LogError> {
+    batch.raw_records().map_err(|e| LogError::Corrupt(format!("batch at offset {}: {e}", batch.base_offset())))
+}
+
 /// What a pass does with one record.
 enum Fate {
     Kept,
@@ -170,7 +175,7 @@ impl Pass {
             return Ok(());
         }
         let keeps_oldest = active(Defect::CompactionKeepsOldest);
-        for record in batch.raw_records()? {
+        for record in records_of(batch)? {
             let offset = batch.base_offset() + i64::from(record.offset_delta);
             let Some(key) = record.key else { continue };
             if offset < self.first_dirty {
@@ -235,7 +240,7 @@ impl Pass {
                 out.push(kept);
                 continue;
             }
-            let records = batch.raw_records()?;
+            let records = records_of(batch)?;
             let total = records.len();
             let mut kept = Vec::with_capacity(total);
             for record in records {

@@ -189,8 +189,10 @@ pub trait Log: Send + 'static {
 
     /// Removes every batch whose last offset is >= `offset`, as Kafka's `LogSegment.truncateTo`:
     /// truncation is by whole batch, so an offset inside a batch removes that batch too. An
-    /// offset at or past the log end is a no-op; one below the log start empties the log and
-    /// restarts it at `offset` (Kafka's `truncateFullyAndStartAt`).
+    /// offset at or past the log end is a no-op; one below the first segment's base offset
+    /// empties the log and restarts it at `offset` (Kafka's `truncateFullyAndStartAt`). The log
+    /// start offset and the cleaner checkpoint come down with the log end when it falls below
+    /// them.
     fn truncate_to(&mut self, offset: i64) -> Result<(), LogError>;
 
     /// Applies a changed topic config (IncrementalAlterConfigs): rolling and flushing follow it

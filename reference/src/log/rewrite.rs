@@ -113,7 +113,8 @@ impl Batch {
     pub(crate) fn raw_records(&self) -> Result<Vec<RawRecord>, BatchError> {
         let body = decompress(self.compression(), self.as_bytes().slice(HEADER_LEN..))?;
         let count = usize::try_from(self.record_count()).unwrap_or(0);
-        let mut records = Vec::with_capacity(count);
+        // A record takes at least 7 bytes: the count cannot make this allocate more than the body.
+        let mut records = Vec::with_capacity(count.min(body.len() / 7));
         let mut pos = 0;
         for _ in 0..count {
             let len = usize::try_from(read_varint(&body, &mut pos)?).map_err(|_| corrupt("a negative length"))?;
@@ -282,6 +283,29 @@ mod tests {
         let ts: Vec<i64> = rebuilt.records().expect("decodes").iter().map(|r| r.timestamp).collect();
         assert_eq!(ts, vec![100, 300]);
         assert!(rebuilt.records().expect("decodes").iter().all(|r| r.delete_horizon));
+    }
+
+    /// Record bytes under a valid CRC can still be nonsense: every damage is an error, never a
+    /// panic or a huge allocation.
+    #[test]
+    fn damaged_record_bytes_are_an_error() {
+        let original = timed_batch(Compression::None, &[100, 300, 200]).freeze();
+        let bytes = original.as_bytes();
+        for at in HEADER_LEN..bytes.len() {
+            for value in [0x00, 0x7f, 0x80, 0xff] {
+                let mut damaged = BytesMut::from(&bytes[..]);
+                damaged[at] = value;
+                let crc = crc32c::crc32c(&damaged[at::ATTRIBUTES..]);
+                damaged[at::CRC..at::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+                let batch = Batch::parse(damaged.freeze()).expect("valid CRC");
+                let _ = batch.raw_records();
+            }
+        }
+        let mut huge = BytesMut::from(&bytes[..]);
+        huge[at::RECORDS_COUNT..at::RECORDS_COUNT + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&huge[at::ATTRIBUTES..]);
+        huge[at::CRC..at::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(Batch::parse(huge.freeze()).expect("valid CRC").raw_records().is_err());
     }
 
     #[test]
