@@ -251,6 +251,25 @@ impl Broker {
         tokio::spawn(isr_loop(self.clone()));
         let broker = self.clone();
         tokio::spawn(async move {
+            let mut interval =
+                tokio::time::interval(Duration::from_millis(broker.config.log_retention_check_interval_ms));
+            loop {
+                interval.tick().await;
+                broker.apply_retention();
+            }
+        });
+        if self.config.log_cleaner_enable {
+            let broker = self.clone();
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(Duration::from_millis(broker.config.log_cleaner_backoff_ms));
+                loop {
+                    interval.tick().await;
+                    broker.clean_logs();
+                }
+            });
+        }
+        let broker = self.clone();
+        tokio::spawn(async move {
             let every = Duration::from_millis(broker.config.producer_id_expiration_check_interval_ms);
             let mut interval = tokio::time::interval(every);
             loop {
@@ -300,6 +319,56 @@ impl Broker {
         let id = ids.0;
         ids.0 += 1;
         Ok(id)
+    }
+
+    /// Kafka's retention pass (every `log.retention.check.interval.ms`), on every replica: whole
+    /// segments below the high watermark go by `retention.ms` and `retention.bytes` when the
+    /// topic's cleanup.policy includes delete, and below the log start offset always.
+    fn apply_retention(&self) {
+        for p in self.local_partitions() {
+            let Some(topic) = self.topic_by_id(p.topic_id) else { continue };
+            let cfg = topic.config;
+            let (ms, bytes) = if cfg.deletes() { (cfg.retention_ms(), cfg.retention_bytes()) } else { (-1, -1) };
+            let st = p.state();
+            let result = p.log().apply_retention(now_ms(), ms, bytes, st.hw);
+            drop(st);
+            match result {
+                Ok(o) if o.deleted_segments > 0 => tracing::info!(
+                    "{}: retention deleted {} segments; the log starts at {}",
+                    p.name(),
+                    o.deleted_segments,
+                    o.log_start_offset
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!("{}: retention: {e}", p.name()),
+            }
+        }
+    }
+
+    /// One cleaner pass over the compacted partitions hosted here (Kafka's LogCleaner, which
+    /// runs on every replica), below each one's high watermark.
+    fn clean_logs(&self) {
+        for p in self.local_partitions() {
+            let Some(topic) = self.topic_by_id(p.topic_id) else { continue };
+            if !topic.config.compacted() {
+                continue;
+            }
+            let st = p.state();
+            let cfg = topic.config.cleaner_config(now_ms(), st.hw);
+            let result = p.log().compact(&cfg);
+            drop(st);
+            match result {
+                Ok(o) if o.cleaned => tracing::info!(
+                    "{}: cleaned up to {}: {} records and {} tombstones removed",
+                    p.name(),
+                    o.first_uncleanable_offset,
+                    o.records_removed,
+                    o.tombstones_removed
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!("{}: cleaning: {e}", p.name()),
+            }
+        }
     }
 
     /// Writes every hosted partition's high watermark to `replication-offset-checkpoint`, in
@@ -908,6 +977,16 @@ async fn follower_loop(broker: Arc<Broker>, p: Arc<Partition>, leader: i32, epoc
             let Some(pd) = response.responses.first().and_then(|t| t.partitions.first()) else { break };
             match ResponseError::try_from_code(pd.error_code) {
                 None => {}
+                Some(ResponseError::OffsetOutOfRange) if pd.log_start_offset > offset => {
+                    // The leader deleted what this replica still needs (retention or
+                    // DeleteRecords): start over at the leader's log start, as Kafka's
+                    // truncateFullyAndStartAt does.
+                    let mut st = p.state();
+                    if let Err(e) = p.restart_at(&mut st, pd.log_start_offset) {
+                        tracing::error!("{}: restarting at the leader's log start: {e}", p.name());
+                    }
+                    continue;
+                }
                 Some(ResponseError::OffsetOutOfRange) => break,
                 Some(e) => {
                     tracing::debug!("{}: fetch from leader {leader}: {e:?}", p.name());
@@ -930,8 +1009,16 @@ async fn follower_loop(broker: Arc<Broker>, p: Arc<Partition>, leader: i32, epoc
                 }
                 let appended = append_as_follower(&p, &mut st, batches, offset);
                 if appended.is_ok() {
-                    let leo = p.log().log_end_offset();
+                    let mut log = p.log();
+                    let leo = log.log_end_offset();
                     st.hw = st.hw.max(pd.high_watermark.min(leo));
+                    // Kafka's maybeIncrementLogStartOffset: the leader's retention and
+                    // DeleteRecords reach the followers through its log start offset.
+                    if pd.log_start_offset > log.log_start_offset() {
+                        if let Err(e) = log.advance_log_start(pd.log_start_offset.min(leo)) {
+                            tracing::warn!("{}: following the leader's log start: {e}", p.name());
+                        }
+                    }
                 }
                 appended
             };

@@ -329,6 +329,34 @@ impl TopicConfig {
         self.get("unclean.leader.election.enable").is_some_and(|(v, _)| v == "true")
     }
 
+    /// `cleanup.policy` contains `delete`: retention applies.
+    pub fn deletes(&self) -> bool {
+        self.get("cleanup.policy").is_some_and(|(v, _)| v.split(',').any(|p| p.trim() == "delete"))
+    }
+
+    pub fn retention_ms(&self) -> i64 {
+        self.num("retention.ms")
+    }
+
+    pub fn retention_bytes(&self) -> i64 {
+        self.num("retention.bytes")
+    }
+
+    /// The cleaner's settings for this topic at `now_ms`, cleaning below `upper_bound`.
+    pub fn cleaner_config(&self, now_ms: i64, upper_bound: i64) -> crate::log::CleanerConfig {
+        crate::log::CleanerConfig {
+            now_ms,
+            min_compaction_lag_ms: self.num("min.compaction.lag.ms"),
+            max_compaction_lag_ms: self.num("max.compaction.lag.ms"),
+            delete_retention_ms: self.num("delete.retention.ms"),
+            min_cleanable_dirty_ratio: self
+                .get("min.cleanable.dirty.ratio")
+                .and_then(|(v, _)| v.parse().ok())
+                .unwrap_or(0.5),
+            upper_bound,
+        }
+    }
+
     pub fn compacted(&self) -> bool {
         self.get("cleanup.policy").is_some_and(|(v, _)| v.split(',').any(|p| p.trim() == "compact"))
     }
@@ -392,6 +420,12 @@ pub struct BrokerConfig {
     /// `replica.high.watermark.checkpoint.interval.ms`: how often high watermarks are written to
     /// `replication-offset-checkpoint`.
     pub replica_high_watermark_checkpoint_interval_ms: u64,
+    /// `log.retention.check.interval.ms`: how often retention runs.
+    pub log_retention_check_interval_ms: u64,
+    /// `log.cleaner.backoff.ms`: how long the cleaner sleeps when there is nothing to clean.
+    pub log_cleaner_backoff_ms: u64,
+    /// `log.cleaner.enable`.
+    pub log_cleaner_enable: bool,
     /// `producer.id.expiration.ms`: an idempotent producer silent this long is forgotten.
     pub producer_id_expiration_ms: u64,
     /// `producer.id.expiration.check.interval.ms`.
@@ -435,6 +469,9 @@ impl Default for BrokerConfig {
             leader_imbalance_per_broker_percentage: 10,
             replica_high_watermark_checkpoint_interval_ms: 5000,
             producer_id_expiration_ms: 86_400_000,
+            log_retention_check_interval_ms: 300_000,
+            log_cleaner_backoff_ms: 15_000,
+            log_cleaner_enable: true,
             producer_id_expiration_check_interval_ms: 600_000,
         }
     }
@@ -484,6 +521,11 @@ impl BrokerConfig {
             "replica.high.watermark.checkpoint.interval.ms" => {
                 self.replica_high_watermark_checkpoint_interval_ms = positive(value).map_err(|e| parse_err(&e))?
             }
+            "log.retention.check.interval.ms" => {
+                self.log_retention_check_interval_ms = positive(value).map_err(|e| parse_err(&e))?
+            }
+            "log.cleaner.backoff.ms" => self.log_cleaner_backoff_ms = positive(value).map_err(|e| parse_err(&e))?,
+            "log.cleaner.enable" => self.log_cleaner_enable = value.parse().map_err(|e| parse_err(&e))?,
             "producer.id.expiration.ms" => {
                 self.producer_id_expiration_ms = positive(value).map_err(|e| parse_err(&e))?
             }
@@ -511,6 +553,9 @@ impl BrokerConfig {
                         "replica.high.watermark.checkpoint.interval.ms",
                         "producer.id.expiration.ms",
                         "producer.id.expiration.check.interval.ms",
+                        "log.retention.check.interval.ms",
+                        "log.cleaner.backoff.ms",
+                        "log.cleaner.enable",
                     ];
                     known.extend(BROKER_TOPIC_SYNONYMS.iter().map(|(b, _)| *b));
                     return Err(format!("unknown broker config {key:?}; known: {}", known.join(", ")));

@@ -168,6 +168,19 @@ impl Partition {
         Ok(())
     }
 
+    /// Empties the log and restarts it at `offset` (Kafka's `truncateFullyAndStartAt`): for a
+    /// follower whose leader no longer has the records after this replica's log end.
+    pub fn restart_at(&self, st: &mut ReplicaState, offset: i64) -> Result<(), LogError> {
+        let mut log = self.log();
+        tracing::info!("{}: restarting the log at {offset}", self.name());
+        log.truncate_fully_and_start_at(offset)?;
+        st.producers = ProducerStates::default();
+        st.epochs.clear();
+        self.write_epochs(st);
+        st.hw = offset;
+        Ok(())
+    }
+
     /// Kafka's `LeaderEpochFileCache.endOffsetFor`: the largest epoch at or below `requested`,
     /// and the offset where it ended (the log end for the latest epoch); (-1, -1) when unknown.
     pub fn end_offset_for(st: &ReplicaState, leo: i64, requested: i32) -> (i32, i64) {

@@ -13,6 +13,7 @@ use crate::broker::Broker;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -68,6 +69,7 @@ pub const SUPPORTED: &[(ApiKey, Versions)] = &[
     (ApiKey::DescribeCluster, v(0, 1)),
     (ApiKey::OffsetForLeaderEpoch, v(2, 4)),
     (ApiKey::InitProducerId, v(0, 5)),
+    (ApiKey::DeleteRecords, v(0, 2)),
 ];
 
 pub fn versions(key: ApiKey) -> Option<Versions> {
@@ -107,6 +109,7 @@ pub async fn handle(ctx: &RequestContext, request: RequestKind) -> Reply {
             ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(ctx, r).await)
         }
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, r)),
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(ctx, r)),
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(ctx, r).await),
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, r))

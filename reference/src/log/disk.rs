@@ -190,7 +190,7 @@ impl DiskLog {
     }
 
     /// Kafka's `truncateFullyAndStartAt`: every segment goes, a new empty one starts at `offset`.
-    fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+    fn restart_empty_at(&mut self, offset: i64) -> Result<(), LogError> {
         for segment in self.older.drain(..) {
             segment.delete()?;
         }
@@ -278,6 +278,15 @@ impl Log for DiskLog {
         }
     }
 
+    fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        if offset < 0 {
+            return Err(out_of_range(offset, self.log_start_offset(), self.log_end_offset()));
+        }
+        self.restart_empty_at(offset)?;
+        self.set_log_start(offset)?;
+        self.set_cleaner_checkpoint(offset)
+    }
+
     fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
         let (log_start, log_end) = (self.log_start_offset(), self.log_end_offset());
         if offset >= log_end {
@@ -287,9 +296,7 @@ impl Log for DiskLog {
             return Err(out_of_range(offset, log_start, log_end));
         }
         if offset < self.first_base() {
-            self.truncate_fully_and_start_at(offset)?;
-            self.set_log_start(offset)?;
-            return self.set_cleaner_checkpoint(offset);
+            return Log::truncate_fully_and_start_at(self, offset);
         }
         // Kafka's `LocalLog.truncateTo`: segments based after the offset go whole.
         while self.active.base_offset() > offset {

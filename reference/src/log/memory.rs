@@ -170,6 +170,17 @@ impl Log for MemoryLog {
         Ok(Some(TimestampOffset { timestamp: ts, offset }))
     }
 
+    fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        if offset < 0 {
+            return Err(out_of_range(offset, self.log_start_offset(), self.log_end_offset()));
+        }
+        self.older.clear();
+        self.active = MemorySegment::new(offset, wall_clock_ms());
+        self.log_start = offset;
+        self.cleaner_checkpoint = None;
+        Ok(())
+    }
+
     fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
         let (log_start, log_end) = (self.log_start_offset(), self.log_end_offset());
         if offset >= log_end {
@@ -180,11 +191,7 @@ impl Log for MemoryLog {
         }
         let first_base = self.older.first().unwrap_or(&self.active).base_offset;
         if offset < first_base {
-            self.older.clear();
-            self.active = MemorySegment::new(offset, wall_clock_ms());
-            self.log_start = offset;
-            self.cleaner_checkpoint = None;
-            return Ok(());
+            return self.truncate_fully_and_start_at(offset);
         }
         while self.active.base_offset > offset {
             let Some(previous) = self.older.pop() else {

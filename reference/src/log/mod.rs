@@ -195,6 +195,11 @@ pub trait Log: Send + 'static {
     /// them.
     fn truncate_to(&mut self, offset: i64) -> Result<(), LogError>;
 
+    /// Kafka's `truncateFullyAndStartAt`: deletes every segment and restarts the log empty at
+    /// `offset` (which may be past the old log end), log start and cleaner checkpoint included.
+    /// For a follower whose leader deleted the records after this replica's log end.
+    fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError>;
+
     /// Applies a changed topic config (IncrementalAlterConfigs): rolling and flushing follow it
     /// from the next append; existing segments and index entries stay as they are, as in Kafka.
     fn set_config(&mut self, config: LogConfig);
