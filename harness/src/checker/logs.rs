@@ -308,7 +308,8 @@ fn lost_latest(tp: Tp, facts: &Facts, claim: &TopicClaim, out: &mut Vec<Anomaly>
 fn kept_superseded(tp: Tp, facts: &Facts, out: &mut Vec<Anomaly>) {
     let Some(first_marker) = facts.compacted.iter().map(|(_, e)| *e).min() else { return };
     // offset -> (key, the later offset superseding it, events)
-    let mut found: BTreeMap<i64, (Option<&[u8]>, i64, Vec<u64>)> = BTreeMap::new();
+    type Found<'k> = BTreeMap<i64, (Option<&'k [u8]>, i64, Vec<u64>)>;
+    let mut found: Found = BTreeMap::new();
     for &(event, r) in facts.reads.iter().filter(|(ev, _)| *ev > first_marker) {
         // The highest cleaned point any marker before this read claimed.
         let Some(below) = facts.compacted.iter().filter(|(_, m)| *m < event).map(|(b, _)| *b).max() else {
@@ -386,7 +387,10 @@ fn retention(tp: Tp, facts: &Facts, claim: &TopicClaim, out: &mut Vec<Anomaly>) 
         out.push(anomaly(
             AnomalyKind::RetentionDeletedIneligible,
             tp,
-            format!("the log start offset was {start} at {at_ms}, past records no rule allowed deleting: {}{more}", bad.join("; ")),
+            format!(
+                "the log start offset was {start} at {at_ms}, past records no rule allowed deleting: {}{more}",
+                bad.join("; ")
+            ),
             events,
         ));
     }
@@ -436,9 +440,10 @@ mod tests {
                     let outcome = if unknown { Outcome::Unknown { error: "timed out".into() } } else { Outcome::Ok };
                     (op, outcome)
                 }
-                "seek" => {
-                    (Op::Seek { topic: "t".into(), partition: 0, offset: w.get(2).map(|o| o.parse().unwrap()) }, Outcome::Ok)
-                }
+                "seek" => (
+                    Op::Seek { topic: "t".into(), partition: 0, offset: w.get(2).map(|o| o.parse().unwrap()) },
+                    Outcome::Ok,
+                ),
                 "poll" => {
                     let reads = w[2..]
                         .iter()
@@ -450,14 +455,24 @@ mod tests {
                     (Op::Poll { reads }, Outcome::Ok)
                 }
                 "start" => (
-                    Op::LogStart { topic: "t".into(), partition: 0, offset: w[2].parse().unwrap(), at_ms: arg("at=").unwrap() },
+                    Op::LogStart {
+                        topic: "t".into(),
+                        partition: 0,
+                        offset: w[2].parse().unwrap(),
+                        at_ms: arg("at=").unwrap(),
+                    },
                     Outcome::Ok,
                 ),
                 "delete" => {
                     let o = w[2].parse().unwrap();
-                    (Op::DeleteRecords { topic: "t".into(), partition: 0, offset: o, low_watermark: Some(o) }, Outcome::Ok)
+                    (
+                        Op::DeleteRecords { topic: "t".into(), partition: 0, offset: o, low_watermark: Some(o) },
+                        Outcome::Ok,
+                    )
                 }
-                "compacted" => (Op::Compacted { topic: "t".into(), partition: 0, below: w[2].parse().unwrap() }, Outcome::Ok),
+                "compacted" => {
+                    (Op::Compacted { topic: "t".into(), partition: 0, below: w[2].parse().unwrap() }, Outcome::Ok)
+                }
                 other => panic!("unknown verb {other}"),
             };
             events.push(Event { index: events.len() as u64, process: w[0].into(), time_ms: now, op, outcome });
@@ -641,7 +656,11 @@ mod tests {
                       c1 poll 0=k1:a";
         let report = check_with(&kh(script), &LogClaims::default());
         assert_eq!(
-            report.kinds().into_iter().filter(|k| *k == CompactionKeptSuperseded || *k == RetentionDeletedIneligible).collect::<Vec<_>>(),
+            report
+                .kinds()
+                .into_iter()
+                .filter(|k| *k == CompactionKeptSuperseded || *k == RetentionDeletedIneligible)
+                .collect::<Vec<_>>(),
             vec![CompactionKeptSuperseded]
         );
     }
