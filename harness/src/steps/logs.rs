@@ -121,7 +121,7 @@ async fn tombstone(w: &mut KafkaWorld, key: String, partition: i32, topic: Strin
 /// Keyless records with unique values, each its own batch, stamped `hours` hours before now
 /// (one millisecond apart, in order): CreateTime is the producer's to choose, and time
 /// retention judges segments by it, not by when they were appended.
-#[when(expr = "{int} records stamped {int} hours ago are produced to partition {int} of {string}")]
+#[when(expr = "{int} record(s) stamped {int} hours ago are produced to partition {int} of {string}")]
 async fn stamped_ago(w: &mut KafkaWorld, n: usize, hours: i64, partition: i32, topic: String) -> StepResult {
     let base = now_ms() - hours * HOUR_MS;
     let process = w.next_process("stamped");
@@ -129,7 +129,7 @@ async fn stamped_ago(w: &mut KafkaWorld, n: usize, hours: i64, partition: i32, t
     produce_all(w, partition, &topic, records).await
 }
 
-#[when(expr = "{int} records stamped now are produced to partition {int} of {string}")]
+#[when(expr = "{int} record(s) stamped now are produced to partition {int} of {string}")]
 async fn stamped_now(w: &mut KafkaWorld, n: usize, partition: i32, topic: String) -> StepResult {
     stamped_ago(w, n, 0, partition, topic).await
 }
