@@ -14,6 +14,12 @@
 //! contribute reads, and only `ok` sends contribute acknowledged offsets: a failed or unknown
 //! send that turns up in a read is allowed, one that never does is not lost.
 //!
+//! Retention, DeleteRecords and compaction remove records on purpose; [`check_with`] also runs
+//! the checks that judge those removals against what the scenario declared about each topic
+//! (`retention-deleted-ineligible`, `compaction-lost-latest`, `compaction-kept-superseded`,
+//! `tombstone-removed-early`; see [`logs`]). A scenario on such a topic forbids those instead of
+//! `lost-write` and `unseen`, which count a record retention deleted as lost.
+//!
 //! Unlike Jepsen, which first collapses offsets into a dense "version order", the poll checks
 //! compare raw offsets and treat an offset gap as a skip only when some offset inside it is
 //! known to hold a record. The effect is the same: gaps left by compaction, transaction markers
@@ -25,6 +31,9 @@ use std::fmt::{self, Write as _};
 use serde::{Deserialize, Serialize};
 
 use crate::history::{Event, Header, Op, Outcome, Record};
+
+pub mod logs;
+pub use logs::{LogClaims, TopicClaim};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -39,6 +48,10 @@ pub enum AnomalyKind {
     PollSkip,
     IntPollSkip,
     AlteredRecord,
+    RetentionDeletedIneligible,
+    CompactionLostLatest,
+    CompactionKeptSuperseded,
+    TombstoneRemovedEarly,
 }
 
 impl AnomalyKind {
@@ -53,6 +66,10 @@ impl AnomalyKind {
         AnomalyKind::PollSkip,
         AnomalyKind::IntPollSkip,
         AnomalyKind::AlteredRecord,
+        AnomalyKind::RetentionDeletedIneligible,
+        AnomalyKind::CompactionLostLatest,
+        AnomalyKind::CompactionKeptSuperseded,
+        AnomalyKind::TombstoneRemovedEarly,
     ];
 
     /// Jepsen's name for the anomaly.
@@ -68,6 +85,10 @@ impl AnomalyKind {
             AnomalyKind::PollSkip => "poll-skip",
             AnomalyKind::IntPollSkip => "int-poll-skip",
             AnomalyKind::AlteredRecord => "altered-record",
+            AnomalyKind::RetentionDeletedIneligible => "retention-deleted-ineligible",
+            AnomalyKind::CompactionLostLatest => "compaction-lost-latest",
+            AnomalyKind::CompactionKeptSuperseded => "compaction-kept-superseded",
+            AnomalyKind::TombstoneRemovedEarly => "tombstone-removed-early",
         }
     }
 
@@ -95,6 +116,22 @@ impl AnomalyKind {
             AnomalyKind::PollSkip => "A consumer jumps over offsets it should have read, from one poll to the next.",
             AnomalyKind::IntPollSkip => "A consumer jumps over offsets it should have read, within a single poll.",
             AnomalyKind::AlteredRecord => "A record is read with a key or headers other than those it was sent with.",
+            AnomalyKind::RetentionDeletedIneligible => {
+                "The log start offset passed a record that neither retention.ms, retention.bytes nor \
+                 DeleteRecords allowed to be deleted."
+            }
+            AnomalyKind::CompactionLostLatest => {
+                "On a compacted topic, a key's latest acknowledged value is missing from reads that \
+                 covered its offset."
+            }
+            AnomalyKind::CompactionKeptSuperseded => {
+                "After the partition was read compacted below an offset, a later read below it returns a \
+                 record whose key has a later record below it."
+            }
+            AnomalyKind::TombstoneRemovedEarly => {
+                "A key's latest record, a tombstone, is missing from reads that covered its offset before \
+                 delete.retention.ms had passed since it was acknowledged."
+            }
         }
     }
 }
@@ -236,8 +273,14 @@ impl<'a> Partition<'a> {
 }
 
 /// Finds every anomaly in `events`. Events are taken in index order, whatever order the slice
-/// holds them in. Runs in O(n log n) in the number of events and reads.
+/// holds them in. Runs in O(n log n) in the number of events and reads. The retention and
+/// compaction checks that need a topic's claims run only for the topics [`check_with`] is given.
 pub fn check(events: &[Event]) -> Report {
+    check_with(events, &LogClaims::default())
+}
+
+/// [`check`], with the retention and compaction checks judging the topics `claims` declares.
+pub fn check_with(events: &[Event], claims: &LogClaims) -> Report {
     let mut order: Vec<&Event> = events.iter().collect();
     order.sort_by_key(|e| e.index);
 
@@ -247,7 +290,7 @@ pub fn check(events: &[Event]) -> Report {
     // Pass 1: everything known about each partition, regardless of who learned it when.
     for e in &order {
         match &e.op {
-            Op::Send { topic, partition, record, offset } => {
+            Op::Send { topic, partition, record, offset, .. } => {
                 let part = parts.entry((topic.as_str(), *partition)).or_default();
                 let value = record.value.as_deref();
                 match e.outcome {
@@ -290,6 +333,7 @@ pub fn check(events: &[Event]) -> Report {
                 }
             }
             Op::Poll { .. } | Op::Seek { .. } => {}
+            Op::LogStart { .. } | Op::DeleteRecords { .. } | Op::Compacted { .. } => {}
         }
     }
 
@@ -298,6 +342,7 @@ pub fn check(events: &[Event]) -> Report {
     for (&(topic, partition), part) in &parts {
         per_partition(topic, partition, part, &mut anomalies);
     }
+    logs::check(&order, claims, &mut anomalies);
     for a in &mut anomalies {
         a.events.sort_unstable();
         a.events.dedup();
@@ -333,7 +378,7 @@ fn per_process<'a>(order: &[&'a Event], parts: &HashMap<Tp<'a>, Partition<'a>>, 
     for e in order {
         let process = e.process.as_str();
         match &e.op {
-            Op::Send { topic, partition, record, offset: Some(offset) } if e.outcome.is_ok() => {
+            Op::Send { topic, partition, record, offset: Some(offset), .. } if e.outcome.is_ok() => {
                 let tp = (topic.as_str(), *partition);
                 let value = record.value.as_deref();
                 if let Some((prev, prev_value, prev_event)) = last_send.insert((process, tp), (*offset, value, e.index))
@@ -381,6 +426,7 @@ fn per_process<'a>(order: &[&'a Event], parts: &HashMap<Tp<'a>, Partition<'a>>, 
                 }
             }
             Op::Send { .. } | Op::Poll { .. } => {}
+            Op::LogStart { .. } | Op::DeleteRecords { .. } | Op::Compacted { .. } => {}
         }
     }
 
@@ -632,6 +678,7 @@ mod tests {
                     partition: args[0].parse().unwrap(),
                     record: Record::value(args[1]),
                     offset: args.get(2).map(|o| o.trim_start_matches('@').parse().unwrap()),
+                    timestamp: None,
                 },
                 "poll" => Op::Poll {
                     reads: args
@@ -892,7 +939,7 @@ mod tests {
             let history = History::new();
             history.record(
                 "p1",
-                Op::Send { topic: "t".into(), partition: 0, record: sent.clone(), offset: Some(0) },
+                Op::Send { topic: "t".into(), partition: 0, record: sent.clone(), offset: Some(0), timestamp: None },
                 Outcome::Ok,
             );
             history.record(
@@ -923,7 +970,7 @@ mod tests {
         let send = |record: &Record, outcome| {
             history.record(
                 "p1",
-                Op::Send { topic: "t".into(), partition: 0, record: record.clone(), offset: None },
+                Op::Send { topic: "t".into(), partition: 0, record: record.clone(), offset: None, timestamp: None },
                 outcome,
             );
         };
@@ -953,6 +1000,7 @@ mod tests {
                 partition: 0,
                 record: Record { key: Some(b"k".to_vec()), ..Record::value("a") },
                 offset: Some(0),
+                timestamp: None,
             },
             Outcome::Ok,
         );
@@ -1010,7 +1058,7 @@ mod tests {
             assert_eq!(serde_json::to_value(k).unwrap(), serde_json::Value::from(k.name()));
             assert!(k.meaning().ends_with('.'));
         }
-        assert_eq!(AnomalyKind::ALL.len(), 10);
+        assert_eq!(AnomalyKind::ALL.len(), 14);
         assert_eq!(AnomalyKind::from_name("G1a"), None);
     }
 
@@ -1054,7 +1102,13 @@ mod tests {
         for i in 0..50_000i64 {
             history.record(
                 "p1",
-                Op::Send { topic: "t".into(), partition: 0, record: Record::value(format!("p1-{i}")), offset: Some(i) },
+                Op::Send {
+                    topic: "t".into(),
+                    partition: 0,
+                    record: Record::value(format!("p1-{i}")),
+                    offset: Some(i),
+                    timestamp: None,
+                },
                 Outcome::Ok,
             );
             // Offset 40_000 is never read: one lost write, one skip.

@@ -66,13 +66,32 @@ impl Record {
 #[serde(tag = "f", rename_all = "kebab-case")]
 pub enum Op {
     /// One record sent to one partition; `offset` is the offset the broker acknowledged (None:
-    /// no offset known, e.g. acks=0, fail, or unknown).
-    Send { topic: String, partition: i32, record: Record, offset: Option<i64> },
+    /// no offset known, e.g. acks=0, fail, or unknown). `timestamp` is the CreateTime the
+    /// producer stamped on it, when the harness chose it (the wire client); retention judges it.
+    Send {
+        topic: String,
+        partition: i32,
+        record: Record,
+        offset: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timestamp: Option<i64>,
+    },
     /// What one poll returned: reads in the order the client delivered them.
     Poll { reads: Vec<Read> },
     /// The consumer was (re)positioned: assign/seek/reset. Clears that process's "previous
     /// offset" for monotonic/skip checks in the named partition.
     Seek { topic: String, partition: i32, offset: Option<i64> },
+    /// The partition's log start offset as the broker reported it (ListOffsets earliest, a
+    /// Fetch's log_start_offset, DeleteRecords' low watermark), and the harness's wall clock
+    /// (Unix ms) when it answered: every record below `offset` was gone by `at_ms`.
+    LogStart { topic: String, partition: i32, offset: i64, at_ms: i64 },
+    /// A DeleteRecords request (KIP-107) asking to delete every record below `offset` (-1: the
+    /// high watermark); an `ok` one answered with the low watermark `low_watermark`.
+    DeleteRecords { topic: String, partition: i32, offset: i64, low_watermark: Option<i64> },
+    /// The harness read the partition from its log start and found it compacted below `below`:
+    /// of each key's records below that offset, only the last is left (see
+    /// `steps::logs::compacted_below`). Later reads below it must not find a superseded record.
+    Compacted { topic: String, partition: i32, below: i64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,7 +260,7 @@ mod tests {
     use super::*;
 
     fn send(value: &str, offset: Option<i64>) -> Op {
-        Op::Send { topic: "t".into(), partition: 0, record: Record::value(value), offset }
+        Op::Send { topic: "t".into(), partition: 0, record: Record::value(value), offset, timestamp: None }
     }
 
     #[test]
@@ -305,7 +324,7 @@ mod tests {
         };
         h.record(
             "p1",
-            Op::Send { topic: "t".into(), partition: 2, record: record.clone(), offset: Some(7) },
+            Op::Send { topic: "t".into(), partition: 2, record: record.clone(), offset: Some(7), timestamp: Some(1) },
             Outcome::Ok,
         );
         h.record("p1", send("p1-1", None), Outcome::Fail { error: "NOT_ENOUGH_REPLICAS".into() });

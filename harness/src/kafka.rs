@@ -172,7 +172,13 @@ impl Producer {
             let ok = outcome.is_ok();
             s.history.record(
                 s.process,
-                Op::Send { topic: topic.to_string(), partition: partition_seen, record: r.clone(), offset },
+                Op::Send {
+                    topic: topic.to_string(),
+                    partition: partition_seen,
+                    record: r.clone(),
+                    offset,
+                    timestamp: None,
+                },
                 outcome,
             );
             if let (true, Some(acked)) = (ok, acked) {

@@ -132,22 +132,27 @@ pub enum TargetError {
 /// Kafka's defaults take seconds to notice a dead broker (broker.session.timeout.ms 9000) or a
 /// lagging follower (replica.lag.time.max.ms 30000) and minutes to restore preferred leaders
 /// (leader.imbalance.check.interval.seconds 300), and checkpoint high watermarks every 5 s
-/// (replica.high.watermark.checkpoint.interval.ms); these make failure detection fast, and they
-/// are what the `within <n> ms` bounds of the replication scenarios assume.
-pub const REFERENCE_FAST_FAILURE_DETECTION: &[(&str, &str)] = &[
+/// (replica.high.watermark.checkpoint.interval.ms); it looks for segments retention may delete
+/// every 5 minutes (log.retention.check.interval.ms 300000) and lets the log cleaner sleep 15 s
+/// when there is nothing to clean (log.cleaner.backoff.ms 15000). These make failure detection,
+/// retention and compaction fast, and they are what the `within <n> ms` bounds of the
+/// replication, retention and compaction scenarios assume.
+pub const REFERENCE_FAST_TIMERS: &[(&str, &str)] = &[
     ("broker.heartbeat.interval.ms", "100"),
     ("broker.session.timeout.ms", "1500"),
     ("replica.lag.time.max.ms", "1500"),
     ("replica.fetch.wait.max.ms", "100"),
     ("leader.imbalance.check.interval.seconds", "1"),
     ("replica.high.watermark.checkpoint.interval.ms", "100"),
+    ("log.retention.check.interval.ms", "200"),
+    ("log.cleaner.backoff.ms", "200"),
 ];
 
 impl Target {
     /// The embedded reference broker with Kafka's defaults, except that failures are detected
-    /// fast ([`REFERENCE_FAST_FAILURE_DETECTION`]).
+    /// and logs retained and cleaned fast ([`REFERENCE_FAST_TIMERS`]).
     pub fn reference() -> Target {
-        let config = REFERENCE_FAST_FAILURE_DETECTION.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = REFERENCE_FAST_TIMERS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Target {
             name: "reference".into(),
             description: "The embedded reference broker, started fresh for each scenario.".into(),

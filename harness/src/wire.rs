@@ -73,6 +73,7 @@ pub fn api_key(req: &RequestKind) -> ApiKey {
         RequestKind::DescribeCluster(_) => ApiKey::DescribeCluster,
         RequestKind::FindCoordinator(_) => ApiKey::FindCoordinator,
         RequestKind::InitProducerId(_) => ApiKey::InitProducerId,
+        RequestKind::DeleteRecords(_) => ApiKey::DeleteRecords,
         _ => ApiKey::ApiVersions,
     }
 }

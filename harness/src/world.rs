@@ -128,6 +128,14 @@ pub struct KafkaWorld {
     /// The first error the last consumer reported, and what it read.
     pub consumer_error: Option<String>,
     pub consumer_reads: Vec<(i64, Option<String>)>,
+    /// The history's name for the last consumer a step ran, to find its reads with keys.
+    pub last_consumer: Option<String>,
+    /// The configs each (real) topic was created or altered with, as the scenario declared
+    /// them: the retention and compaction checks judge against these (Kafka's defaults
+    /// otherwise).
+    pub topic_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The low watermark the last DeleteRecords answered with.
+    pub low_watermark: Option<i64>,
     /// Distinguishes this scenario's topics on a shared (external) cluster.
     pub suffix: String,
     next_value: u64,
@@ -168,6 +176,9 @@ impl KafkaWorld {
             wire_producer: None,
             consumer_error: None,
             consumer_reads: Vec::new(),
+            last_consumer: None,
+            topic_configs: BTreeMap::new(),
+            low_watermark: None,
             suffix: String::new(),
             next_value: 0,
             next_process: 0,

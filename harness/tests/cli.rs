@@ -270,7 +270,10 @@ fn fault_scenarios_run_through_a_users_toxiproxy_and_leave_no_toxic_behind() {
     let (_procs, target, toxi_addr) = external_behind_toxiproxy(true, work.path());
     let report = work.path().join("report");
     let target = target.to_string_lossy().into_owned();
-    let out = certify(&["--tags", "@fault and not @process and not @replication and not @idempotence", "--target", &target], &report);
+    let out = certify(
+        &["--tags", "@fault and not @process and not @replication and not @idempotence", "--target", &target],
+        &report,
+    );
     assert!(out.status.success(), "{}", text(&out));
     let json = report_json(&report);
     assert_eq!(json["totals"]["unsupported"], 0, "{}", json["totals"]);
@@ -292,7 +295,10 @@ fn fault_scenarios_are_refused_when_clients_could_bypass_the_proxy() {
     let (_procs, target, _) = external_behind_toxiproxy(false, work.path());
     let report = work.path().join("report");
     let target = target.to_string_lossy().into_owned();
-    let out = certify(&["--tags", "@fault and not @process and not @replication and not @idempotence", "--target", &target], &report);
+    let out = certify(
+        &["--tags", "@fault and not @process and not @replication and not @idempotence", "--target", &target],
+        &report,
+    );
     assert!(out.status.success(), "refused scenarios are not failures:\n{}", text(&out));
     let json = report_json(&report);
     for s in json["scenarios"].as_array().expect("scenarios") {

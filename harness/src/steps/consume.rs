@@ -32,6 +32,7 @@ async fn read(w: &mut KafkaWorld, partition: i32, topic: &str, start: Start) -> 
     let consumed = consumed.map_err(|e| w.harness(e))?;
     w.consumer_error = consumed.error;
     w.consumer_reads = reads_since(w, before, &process);
+    w.last_consumer = Some(process);
     Ok(())
 }
 
@@ -107,7 +108,7 @@ async fn unchanged(w: &mut KafkaWorld) -> StepResult {
     let mut altered = Vec::new();
     let mut sends = 0;
     for e in &events {
-        if let (Op::Send { topic, partition, record, offset: Some(o) }, Outcome::Ok) = (&e.op, &e.outcome) {
+        if let (Op::Send { topic, partition, record, offset: Some(o), .. }, Outcome::Ok) = (&e.op, &e.outcome) {
             sends += 1;
             match reads.get(&(topic.clone(), *partition, *o)) {
                 None => altered.push(format!("offset {o}: sent {}, never read", show(record))),
@@ -338,6 +339,7 @@ async fn read_while_producing(w: &mut KafkaWorld, n: usize, partition: i32, topi
     let consumed = consumed.map_err(|e| w.harness(e))?;
     w.consumer_error = consumed.error;
     w.consumer_reads = reads_since(w, before, &process);
+    w.last_consumer = Some(process.clone());
     Ok(())
 }
 

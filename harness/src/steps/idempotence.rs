@@ -456,7 +456,7 @@ async fn answer_lost(w: &mut KafkaWorld, n: usize, partition: i32, topic: String
     for r in &records {
         w.history.record(
             &process,
-            Op::Send { topic: real.clone(), partition, record: r.clone(), offset: None },
+            Op::Send { topic: real.clone(), partition, record: r.clone(), offset: None, timestamp: None },
             Outcome::Unknown { error: "the answer was lost: the connection was closed unread".into() },
         );
     }

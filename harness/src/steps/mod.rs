@@ -5,6 +5,7 @@ pub mod broker;
 pub mod consume;
 pub mod fault;
 pub mod idempotence;
+pub mod logs;
 pub mod offsets;
 pub mod produce;
 pub mod protocol;
@@ -44,12 +45,13 @@ pub fn name(code: i16) -> String {
     crate::kafka::error_name(code)
 }
 
-/// The first partition's error name in a Produce, Fetch or ListOffsets response.
+/// The first partition's error name in a Produce, Fetch, ListOffsets or DeleteRecords response.
 pub fn partition_error(resp: &ResponseKind) -> Option<String> {
     let code = match resp {
         ResponseKind::Produce(r) => r.responses.first()?.partition_responses.first()?.error_code,
         ResponseKind::Fetch(r) => r.responses.first()?.partitions.first()?.error_code,
         ResponseKind::ListOffsets(r) => r.topics.first()?.partitions.first()?.error_code,
+        ResponseKind::DeleteRecords(r) => r.topics.first()?.partitions.first()?.error_code,
         _ => return None,
     };
     Some(name(code))

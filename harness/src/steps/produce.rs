@@ -200,6 +200,20 @@ pub fn record_sends(
     records: &[Record],
     result: Result<&ResponseKind, &crate::wire::WireError>,
 ) {
+    record_sends_stamped(w, process, topic, partition, records, result, None);
+}
+
+/// [`record_sends`] for records stamped with a CreateTime the harness chose, kept in the
+/// history for the retention check.
+pub fn record_sends_stamped(
+    w: &KafkaWorld,
+    process: &str,
+    topic: &str,
+    partition: i32,
+    records: &[Record],
+    result: Result<&ResponseKind, &crate::wire::WireError>,
+    timestamp: Option<i64>,
+) {
     let (outcome, base) = match result {
         Ok(resp) => match produce_result(resp) {
             Some((e, base)) if e == "NONE" => (Outcome::Ok, Some(base)),
@@ -212,7 +226,13 @@ pub fn record_sends(
     for (i, r) in records.iter().enumerate() {
         w.history.record(
             process,
-            Op::Send { topic: topic.to_string(), partition, record: r.clone(), offset: base.map(|b| b + i as i64) },
+            Op::Send {
+                topic: topic.to_string(),
+                partition,
+                record: r.clone(),
+                offset: base.map(|b| b + i as i64),
+                timestamp,
+            },
             outcome.clone(),
         );
     }
@@ -353,7 +373,7 @@ async fn with_acks(w: &mut KafkaWorld, partition: i32, topic: String, acks: i16)
         let outcome = Outcome::Unknown { error: "acks=0: no acknowledgement".into() };
         w.history.record(
             &process,
-            Op::Send { topic: real, partition, record: records[0].clone(), offset: None },
+            Op::Send { topic: real, partition, record: records[0].clone(), offset: None, timestamp: None },
             outcome,
         );
         w.raw = Some(client);

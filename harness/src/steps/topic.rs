@@ -24,8 +24,9 @@ pub(crate) async fn create(
     use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
     let mut client = w.wire().await?;
     let real = w.topic(topic);
+    let declared: std::collections::BTreeMap<String, String> = configs.iter().cloned().collect();
     let t = CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_string(real)))
+        .with_name(TopicName(StrBytes::from_string(real.clone())))
         .with_num_partitions(partitions)
         .with_replication_factor(rf)
         .with_assignments(
@@ -50,7 +51,14 @@ pub(crate) async fn create(
         );
     let req = CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(w.timeout().as_millis() as i32);
     match client.request(RequestKind::CreateTopics(req)).await.map_err(|e| w.wire_error(e))? {
-        ResponseKind::CreateTopics(r) => Ok(r.topics.first().map_or("NONE".into(), |t| name(t.error_code))),
+        ResponseKind::CreateTopics(r) => {
+            let error = r.topics.first().map_or("NONE".into(), |t| name(t.error_code));
+            if error == "NONE" {
+                // What the scenario declared is what the retention and compaction checks judge.
+                w.topic_configs.insert(real, declared);
+            }
+            Ok(error)
+        }
         other => Err(w.harness(format!("CreateTopics answered with {other:?}"))),
     }
 }
@@ -245,19 +253,24 @@ async fn alter(w: &mut KafkaWorld, key: String, topic: String, value: String) ->
     use kafka_protocol::messages::IncrementalAlterConfigsRequest;
     use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
     let mut client = w.wire().await?;
+    let real = w.topic(&topic);
     let resource = AlterConfigsResource::default()
         .with_resource_type(2)
-        .with_resource_name(StrBytes::from_string(w.topic(&topic)))
+        .with_resource_name(StrBytes::from_string(real.clone()))
         .with_configs(vec![
             AlterableConfig::default()
-                .with_name(StrBytes::from_string(key))
+                .with_name(StrBytes::from_string(key.clone()))
                 .with_config_operation(0)
-                .with_value(Some(StrBytes::from_string(value))),
+                .with_value(Some(StrBytes::from_string(value.clone()))),
         ]);
     let req = IncrementalAlterConfigsRequest::default().with_resources(vec![resource]);
     match client.request(RequestKind::IncrementalAlterConfigs(req)).await.map_err(|e| w.wire_error(e))? {
         ResponseKind::IncrementalAlterConfigs(r) => {
-            w.last_error = Some(r.responses.first().map_or("NONE".into(), |t| name(t.error_code)));
+            let error = r.responses.first().map_or("NONE".into(), |t| name(t.error_code));
+            if error == "NONE" {
+                w.topic_configs.entry(real).or_default().insert(key, value);
+            }
+            w.last_error = Some(error);
             Ok(())
         }
         other => Err(w.harness(format!("IncrementalAlterConfigs answered with {other:?}"))),

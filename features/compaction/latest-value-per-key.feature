@@ -1,0 +1,32 @@
+@compaction @wire
+Feature: Compaction keeps the latest value of each key at its original offset
+  With cleanup.policy=compact, the log cleaner keeps at least the last record of every key and
+  removes the records it supersedes; the records it keeps keep their offsets, so a compacted log
+  has gaps (Kafka's topic configs, cleanup.policy; the documentation's "Log Compaction": "the
+  offset for a message never changes"). It cleans a log once its dirty ratio passes
+  min.cleanable.dirty.ratio, or once a record has waited max.compaction.lag.ms (KIP-354), and
+  never touches the active segment or anything at or above the high watermark. A consumer whose
+  position was compacted away reads on from the next record there is, with no error. Here
+  segment.bytes is smaller than one batch, so every record is a segment of its own, and each
+  scenario's last record, with a key of its own, closes the segment before it.
+
+  Background:
+    Given a topic "accounts" with 1 partition and the configs:
+      | cleanup.policy            | compact |
+      | segment.bytes             | 14      |
+      | min.cleanable.dirty.ratio | 0.01    |
+    When records with the keys and values "k1=a1,k2=b1,k1=a2,k3=c1,k2=b2,k1=a3" are produced to partition 0 of "accounts"
+    And records with the keys and values "k4=d1" are produced to partition 0 of "accounts"
+    Then within 10000 ms partition 0 of "accounts" is compacted
+
+  Scenario: compaction keeps the latest value of each key at the offset it was written at
+    When a consumer reads partition 0 of "accounts" from the beginning
+    Then the consumer reads exactly the latest value of each key, in offset order, at their original offsets
+    And retention and compaction removed nothing they must keep
+
+  Scenario: a consumer whose position was compacted away reads on from the next record
+    Given a consumer configured with:
+      | auto.offset.reset | none |
+    When a consumer reads partition 0 of "accounts" from offset 1
+    Then the consumer's first record is at offset 3
+    And the consumer reads exactly the latest value of each key, in offset order, at their original offsets

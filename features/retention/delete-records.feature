@@ -1,0 +1,37 @@
+@retention @kip-107 @wire
+Feature: DeleteRecords moves the log start offset
+  DeleteRecords asks a partition's leader to delete every record below an offset: the log start
+  offset moves there at once, and the answer carries it as the low watermark; offset -1 means
+  the high watermark, and an offset above the high watermark is refused with
+  OFFSET_OUT_OF_RANGE (KIP-107). ListOffsets for the earliest offset answers the log start
+  offset, consumers start there, and a fetch below it is answered with OFFSET_OUT_OF_RANGE.
+
+  Background:
+    Given a topic "ledger" with 1 partition
+    When 10 records stamped now are produced to partition 0 of "ledger"
+
+  Scenario: DeleteRecords moves the log start offset and ListOffsets earliest answers it
+    When records are deleted from partition 0 of "ledger" up to offset 4
+    Then the request succeeds
+    And the low watermark is 4
+    And the earliest offset of partition 0 of "ledger" is 4
+    When a consumer reads partition 0 of "ledger" from the beginning
+    Then the consumer reads offsets 4 to 9
+    And retention and compaction removed nothing they must keep
+
+  Scenario: DeleteRecords to offset -1 deletes up to the high watermark
+    When records are deleted from partition 0 of "ledger" up to offset -1
+    Then the request succeeds
+    And the low watermark is 10
+    And the earliest offset of partition 0 of "ledger" is 10
+    And the log end offset of partition 0 of "ledger" is 10
+
+  Scenario: DeleteRecords above the high watermark fails with OFFSET_OUT_OF_RANGE
+    When records are deleted from partition 0 of "ledger" up to offset 11
+    Then the request fails with OFFSET_OUT_OF_RANGE
+    And the earliest offset of partition 0 of "ledger" is 0
+
+  Scenario: a fetch below the log start fails with OFFSET_OUT_OF_RANGE
+    When records are deleted from partition 0 of "ledger" up to offset 4
+    And partition 0 of "ledger" is fetched from offset 2 with partition_max_bytes 1048576
+    Then the request fails with OFFSET_OUT_OF_RANGE
