@@ -11,7 +11,9 @@ Feature: Compaction keeps the latest value of each key at its original offset
   scenario's last record, with a key of its own, closes the segment before it.
 
   Background:
-    Given a topic "accounts" with 1 partition and the configs:
+    Given the brokers are configured with:
+      | log.cleaner.backoff.ms | 200 |
+    And a topic "accounts" with 1 partition and the configs:
       | cleanup.policy            | compact |
       | segment.bytes             | 14      |
       | min.cleanable.dirty.ratio | 0.01    |

@@ -6,7 +6,9 @@ Feature: min.compaction.lag.ms keeps records uncompacted while they are young
   uncompacted in the log").
 
   Scenario: records younger than min.compaction.lag.ms are not compacted
-    Given a topic "audit" with 1 partition and the configs:
+    Given the brokers are configured with:
+      | log.cleaner.backoff.ms | 200 |
+    And a topic "audit" with 1 partition and the configs:
       | cleanup.policy            | compact |
       | segment.bytes             | 14      |
       | min.cleanable.dirty.ratio | 0.01    |

@@ -6,7 +6,8 @@ Feature: Every replica compacts to the same latest value of each key
   the leader's batches, offsets included). Each replica's log is read with Fetch replica_id -2.
 
   Scenario: with replication factor 3 every replica compacts to the same keys and values
-    Given a cluster of 3 brokers
+    Given a cluster of 3 brokers configured with:
+      | log.cleaner.backoff.ms | 200 |
     And a topic "profiles" with 1 partition and replication factor 3 and the configs:
       | cleanup.policy            | compact |
       | segment.bytes             | 14      |

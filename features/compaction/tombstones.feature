@@ -9,7 +9,9 @@ Feature: A tombstone stays readable for delete.retention.ms, then goes
   so while the scenarios wait, records with keys of their own keep arriving.
 
   Scenario: a tombstone is readable for delete.retention.ms and removed after it
-    Given a topic "sessions" with 1 partition and the configs:
+    Given the brokers are configured with:
+      | log.cleaner.backoff.ms | 200 |
+    And a topic "sessions" with 1 partition and the configs:
       | cleanup.policy            | compact |
       | segment.bytes             | 14      |
       | min.cleanable.dirty.ratio | 0.01    |
@@ -23,7 +25,9 @@ Feature: A tombstone stays readable for delete.retention.ms, then goes
     And retention and compaction removed nothing they must keep
 
   Scenario: a consumer that reads the whole log before tombstones are removed sees every deletion
-    Given a topic "sessions" with 1 partition and the configs:
+    Given the brokers are configured with:
+      | log.cleaner.backoff.ms | 200 |
+    And a topic "sessions" with 1 partition and the configs:
       | cleanup.policy            | compact |
       | segment.bytes             | 14      |
       | min.cleanable.dirty.ratio | 0.01    |

@@ -6,7 +6,9 @@ Feature: A consumer positioned below the log start applies auto.offset.reset
   (Kafka's consumer configs, auto.offset.reset; topic configs, retention.ms).
 
   Background:
-    Given a topic "aged" with 1 partition and the configs:
+    Given the brokers are configured with:
+      | log.retention.check.interval.ms | 200 |
+    And a topic "aged" with 1 partition and the configs:
       | cleanup.policy | delete  |
       | retention.ms   | 3600000 |
       | segment.bytes  | 14      |

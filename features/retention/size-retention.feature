@@ -8,7 +8,9 @@ Feature: retention.bytes keeps a partition within one segment of it
   so every record is a segment of its own.
 
   Scenario: retention.bytes deletes the oldest segments down to within one segment of it
-    Given a topic "bounded" with 1 partition and the configs:
+    Given the brokers are configured with:
+      | log.retention.check.interval.ms | 200 |
+    And a topic "bounded" with 1 partition and the configs:
       | cleanup.policy  | delete |
       | retention.bytes | 400    |
       | segment.bytes   | 14     |

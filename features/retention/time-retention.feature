@@ -10,7 +10,9 @@ Feature: retention.ms deletes the segments whose newest record is older than it
   so every record is a segment of its own.
 
   Background:
-    Given a topic "aged" with 1 partition and the configs:
+    Given the brokers are configured with:
+      | log.retention.check.interval.ms | 200 |
+    And a topic "aged" with 1 partition and the configs:
       | cleanup.policy | delete  |
       | retention.ms   | 3600000 |
       | segment.bytes  | 14      |
@@ -23,6 +25,14 @@ Feature: retention.ms deletes the segments whose newest record is older than it
     When a consumer reads partition 0 of "aged" from the beginning
     Then the consumer reads offsets 5 to 9
     And retention and compaction removed nothing they must keep
+
+  Scenario: the newest segment is kept when every older one has expired
+    When 5 records stamped 2 hours ago are produced to partition 0 of "aged"
+    And 1 record stamped now are produced to partition 0 of "aged"
+    Then within 5000 ms the earliest offset of partition 0 of "aged" is 5
+    And the earliest offset of partition 0 of "aged" stays 5 for 1000 ms
+    When a consumer reads partition 0 of "aged" from the beginning
+    Then the consumer reads offsets 5 to 5
 
   Scenario: a newer segment keeps the older segments after it
     When 3 records stamped 2 hours ago are produced to partition 0 of "aged"

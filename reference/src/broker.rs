@@ -1014,10 +1014,10 @@ async fn follower_loop(broker: Arc<Broker>, p: Arc<Partition>, leader: i32, epoc
                     st.hw = st.hw.max(pd.high_watermark.min(leo));
                     // Kafka's maybeIncrementLogStartOffset: the leader's retention and
                     // DeleteRecords reach the followers through its log start offset.
-                    if pd.log_start_offset > log.log_start_offset() {
-                        if let Err(e) = log.advance_log_start(pd.log_start_offset.min(leo)) {
-                            tracing::warn!("{}: following the leader's log start: {e}", p.name());
-                        }
+                    if pd.log_start_offset > log.log_start_offset()
+                        && let Err(e) = log.advance_log_start(pd.log_start_offset.min(leo))
+                    {
+                        tracing::warn!("{}: following the leader's log start: {e}", p.name());
                     }
                 }
                 appended

@@ -346,7 +346,11 @@ impl TopicConfig {
     pub fn cleaner_config(&self, now_ms: i64, upper_bound: i64) -> crate::log::CleanerConfig {
         crate::log::CleanerConfig {
             now_ms,
-            min_compaction_lag_ms: self.num("min.compaction.lag.ms"),
+            min_compaction_lag_ms: if crate::defects::active(crate::defects::Defect::IgnoreMinCompactionLag) {
+                0
+            } else {
+                self.num("min.compaction.lag.ms")
+            },
             max_compaction_lag_ms: self.num("max.compaction.lag.ms"),
             delete_retention_ms: self.num("delete.retention.ms"),
             min_cleanable_dirty_ratio: self

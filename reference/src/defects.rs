@@ -118,6 +118,15 @@ pub enum Defect {
     /// The cleaner drops a tombstone on the first pass, without waiting `delete.retention.ms`
     /// (breaks KIP-534: consumers get delete.retention.ms to see a delete).
     TombstoneDroppedEarly,
+    /// DeleteRecords answers success and leaves the log start offset where it was.
+    DeleteRecordsIsANoOp,
+    /// A keyless record on a compacted topic is appended instead of refused with INVALID_RECORD.
+    AcceptKeylessOnCompacted,
+    /// The cleaner ignores min.compaction.lag.ms and compacts records however recent.
+    IgnoreMinCompactionLag,
+    /// Size retention deletes while the partition is over retention.bytes at all, taking one
+    /// segment too many and leaving less than retention.bytes.
+    SizeRetentionOvershoots,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -428,31 +437,80 @@ pub const REGISTRY: &[DefectInfo] = &[
         defect: Defect::RetentionDeletesActiveSegment,
         name: "retention-deletes-active-segment",
         guarantee: "retention never deletes the active segment",
-        caught_by: &["TBD"],
+        caught_by: &[
+            "features/retention/time-retention.feature: the newest segment is kept when every older one has expired",
+        ],
     },
     DefectInfo {
         defect: Defect::RetentionIgnoresTimestamps,
         name: "retention-ignores-timestamps",
         guarantee: "retention.ms counts from the largest record timestamp of a segment",
-        caught_by: &["TBD"],
+        caught_by: &[
+            "features/retention/time-retention.feature: retention.ms deletes the records older than it and keeps the newer ones",
+            "features/retention/time-retention.feature: a newer segment keeps the older segments after it",
+            "features/retention/out-of-range-consumer.feature: a consumer below the log start applies auto.offset.reset=earliest",
+        ],
     },
     DefectInfo {
         defect: Defect::CompactionKeepsOldest,
         name: "compaction-keeps-oldest",
         guarantee: "compaction keeps the latest value of each key",
-        caught_by: &["TBD"],
+        caught_by: &[
+            "features/compaction/latest-value-per-key.feature: compaction keeps the latest value of each key at the offset it was written at",
+            "features/compaction/latest-value-per-key.feature: a consumer whose position was compacted away reads on from the next record",
+            "features/compaction/tombstones.feature: a consumer that reads the whole log before tombstones are removed sees every deletion",
+            "features/compaction/replicas-compact-alike.feature: with replication factor 3 every replica compacts to the same keys and values",
+        ],
     },
     DefectInfo {
         defect: Defect::CompactionRenumbersOffsets,
         name: "compaction-renumbers-offsets",
         guarantee: "compaction never changes a record's offset",
-        caught_by: &["TBD"],
+        caught_by: &[
+            "features/compaction/offsets-never-change.feature: records kept among many batches of a segment keep their offsets",
+        ],
     },
     DefectInfo {
         defect: Defect::TombstoneDroppedEarly,
         name: "tombstone-dropped-early",
         guarantee: "a tombstone stays readable for delete.retention.ms after it is first cleaned (KIP-534)",
-        caught_by: &["TBD"],
+        caught_by: &[
+            "features/compaction/tombstones.feature: a tombstone is readable for delete.retention.ms and removed after it",
+            "features/compaction/tombstones.feature: a consumer that reads the whole log before tombstones are removed sees every deletion",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::DeleteRecordsIsANoOp,
+        name: "delete-records-is-a-no-op",
+        guarantee: "DeleteRecords moves the log start offset (KIP-107)",
+        caught_by: &[
+            "features/retention/delete-records.feature: DeleteRecords moves the log start offset and ListOffsets earliest answers it",
+            "features/retention/delete-records.feature: a fetch below the log start fails with OFFSET_OUT_OF_RANGE",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::AcceptKeylessOnCompacted,
+        name: "accept-keyless-on-compacted",
+        guarantee: "a compacted topic refuses keyless records with INVALID_RECORD",
+        caught_by: &[
+            "features/compaction/keyless-records.feature: a keyless record on a compacted topic is refused with INVALID_RECORD",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::IgnoreMinCompactionLag,
+        name: "ignore-min-compaction-lag",
+        guarantee: "records younger than min.compaction.lag.ms are not compacted (KIP-58)",
+        caught_by: &[
+            "features/compaction/min-compaction-lag.feature: records younger than min.compaction.lag.ms are not compacted",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::SizeRetentionOvershoots,
+        name: "size-retention-overshoots",
+        guarantee: "retention.bytes leaves at least retention.bytes in the partition",
+        caught_by: &[
+            "features/retention/size-retention.feature: retention.bytes deletes the oldest segments down to within one segment of it",
+        ],
     },
 ];
 

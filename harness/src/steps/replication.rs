@@ -114,6 +114,14 @@ async fn a_cluster(w: &mut KafkaWorld, n: i32) -> StepResult {
     cluster_of(w, n, Default::default()).await
 }
 
+/// Broker configs a scenario needs, without asking for more brokers: the reference starts its
+/// brokers with them, and another target must already run with them (DescribeConfigs).
+#[given("the brokers are configured with:")]
+async fn brokers_configured(w: &mut KafkaWorld, step: &Step) -> StepResult {
+    let configs = config_table(w, step)?;
+    cluster_of(w, 1, configs).await
+}
+
 #[given(expr = "a cluster of {int} brokers configured with:")]
 async fn a_cluster_configured(w: &mut KafkaWorld, step: &Step, n: i32) -> StepResult {
     let configs = config_table(w, step)?;

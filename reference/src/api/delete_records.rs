@@ -24,7 +24,9 @@ pub fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteReco
                 .partitions
                 .iter()
                 .map(|p| {
-                    let r = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index).with_low_watermark(-1);
+                    let r = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index)
+                        .with_low_watermark(-1);
                     let partition = match ctx.broker.replica_for(topic.as_ref(), p.partition_index, -1, false) {
                         Ok(partition) => partition,
                         Err(code) => return r.with_error_code(code.code()),
@@ -35,6 +37,9 @@ pub fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteReco
                         return r.with_error_code(ResponseError::OffsetOutOfRange.code());
                     }
                     let mut log = partition.log();
+                    if crate::defects::active(crate::defects::Defect::DeleteRecordsIsANoOp) {
+                        return r.with_low_watermark(offset);
+                    }
                     match log.advance_log_start(offset) {
                         Ok(()) => r.with_low_watermark(log.log_start_offset()),
                         Err(e) => {

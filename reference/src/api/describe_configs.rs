@@ -80,6 +80,23 @@ pub fn handle(ctx: &RequestContext, request: DescribeConfigsRequest) -> Describe
                         ("auto.create.topics.enable", c.auto_create_topics_enable.to_string()),
                         ("num.partitions", c.num_partitions.to_string()),
                         ("default.replication.factor", c.default_replication_factor.to_string()),
+                        ("broker.heartbeat.interval.ms", c.broker_heartbeat_interval_ms.to_string()),
+                        ("broker.session.timeout.ms", c.broker_session_timeout_ms.to_string()),
+                        ("replica.lag.time.max.ms", c.replica_lag_time_max_ms.to_string()),
+                        ("replica.fetch.wait.max.ms", c.replica_fetch_wait_max_ms.to_string()),
+                        ("auto.leader.rebalance.enable", c.auto_leader_rebalance_enable.to_string()),
+                        (
+                            "leader.imbalance.check.interval.seconds",
+                            c.leader_imbalance_check_interval_seconds.to_string(),
+                        ),
+                        (
+                            "replica.high.watermark.checkpoint.interval.ms",
+                            c.replica_high_watermark_checkpoint_interval_ms.to_string(),
+                        ),
+                        ("log.retention.check.interval.ms", c.log_retention_check_interval_ms.to_string()),
+                        ("log.cleaner.backoff.ms", c.log_cleaner_backoff_ms.to_string()),
+                        ("log.cleaner.enable", c.log_cleaner_enable.to_string()),
+                        ("producer.id.expiration.ms", c.producer_id_expiration_ms.to_string()),
                     ];
                     let configs = entries
                         .into_iter()

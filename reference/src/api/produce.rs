@@ -238,7 +238,7 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
             ));
         }
     }
-    if config.compacted() && records.iter().any(|r| r.key.is_none()) {
+    if config.compacted() && records.iter().any(|r| r.key.is_none()) && !active(Defect::AcceptKeylessOnCompacted) {
         return Err(Refusal(ResponseError::InvalidRecord, "Compacted topic cannot accept message without key".into()));
     }
     let now = now_ms();

@@ -27,15 +27,15 @@ pub(crate) struct Rules {
 }
 
 /// How many segments, from the oldest, retention deletes. `segments` ends with the active one,
-/// which is never counted (except under the RetentionDeletesActiveSegment defect).
+/// which is never counted (except under the RetentionDeletesActiveSegment defect, which takes
+/// it too, whatever its age, once every older segment went).
 pub(crate) fn deletable(segments: &[Candidate], rules: &Rules) -> usize {
     let n = segments.len();
     let with_active = active(Defect::RetentionDeletesActiveSegment);
     // Kafka's `deletableSegments`: a segment is a candidate only when everything up to the next
     // segment's base offset is below the high watermark, so that the log start never passes it.
     let may_delete = |i: usize| {
-        let is_last = i + 1 == n;
-        if is_last && (!with_active || segments[i].size_bytes == 0) {
+        if i + 1 == n {
             return false;
         }
         let upper = segments.get(i + 1).map_or(rules.log_end_offset, |s| s.base_offset);
@@ -56,8 +56,13 @@ pub(crate) fn deletable(segments: &[Candidate], rules: &Rules) -> usize {
         let size: u64 = segments[deleted..].iter().map(|s| s.size_bytes).sum();
         if size >= retention_bytes {
             let mut diff = size - retention_bytes;
+            let before = deleted;
             while deleted < n && may_delete(deleted) && diff >= segments[deleted].size_bytes {
                 diff -= segments[deleted].size_bytes;
+                deleted += 1;
+            }
+            if active(Defect::SizeRetentionOvershoots) && deleted > before && may_delete(deleted) {
+                // The defect: one segment too many, leaving less than retention.bytes.
                 deleted += 1;
             }
         }
@@ -80,6 +85,15 @@ pub(crate) fn deletable(segments: &[Candidate], rules: &Rules) -> usize {
         while deleted < n && may_delete(deleted) && expired(&segments[deleted]) {
             deleted += 1;
         }
+    }
+    if with_active
+        && n > 0
+        && deleted > 0
+        && deleted + 1 == n
+        && segments[n - 1].size_bytes > 0
+        && rules.high_watermark >= rules.log_end_offset
+    {
+        deleted = n;
     }
     deleted
 }
