@@ -56,6 +56,19 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record as the wire client decoded it from a fetched batch.
+    pub fn from_wire(r: kafka_protocol::records::Record) -> Self {
+        Record {
+            key: r.key.map(|k| k.to_vec()),
+            value: r.value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| Header { key: k.to_string(), value: v.map(|v| v.to_vec()) })
+                .collect(),
+        }
+    }
+
     /// A record with only a value: what most scenarios send.
     pub fn value(value: impl Into<String>) -> Self {
         Record { key: None, value: Some(value.into()), headers: Vec::new() }

@@ -164,8 +164,7 @@ impl Broker {
         self.image().cluster_id.clone()
     }
 
-    fn topic_of(&self, image: &Image, t: &metadata::TopicImage) -> Topic {
-        let _ = image;
+    fn topic_of(&self, t: &metadata::TopicImage) -> Topic {
         let mut config = self.config.new_topic_config();
         for (k, v) in &t.configs {
             if let Err(e) = config.set(k, v) {
@@ -177,17 +176,17 @@ impl Broker {
 
     pub fn topic(&self, name: &str) -> Option<Topic> {
         let image = self.image();
-        image.topic(name).map(|t| self.topic_of(&image, t))
+        image.topic(name).map(|t| self.topic_of(t))
     }
 
     pub fn topic_by_id(&self, id: Uuid) -> Option<Topic> {
         let image = self.image();
-        image.topic_by_id(id).map(|t| self.topic_of(&image, t))
+        image.topic_by_id(id).map(|t| self.topic_of(t))
     }
 
     pub fn topics(&self) -> Vec<Topic> {
         let image = self.image();
-        image.topics.values().map(|t| self.topic_of(&image, t)).collect()
+        image.topics.values().map(|t| self.topic_of(t)).collect()
     }
 
     /// The replica of a partition hosted here.
@@ -597,7 +596,7 @@ impl Broker {
         }
         for id in configs {
             if let Some(t) = image.topic_by_id(id) {
-                let topic = self.topic_of(&image, t);
+                let topic = self.topic_of(t);
                 for p in self.local_partitions().into_iter().filter(|p| p.topic_id == id) {
                     p.log().set_config(topic.config.log_config());
                 }
@@ -609,7 +608,7 @@ impl Broker {
             let Some(t) = image.topic_by_id(topic_id) else { continue };
             let Some(state) = usize::try_from(index).ok().and_then(|i| t.partitions.get(i)) else { continue };
             if state.replicas.contains(&self.node_id()) {
-                let config = self.topic_of(&image, t).config.log_config();
+                let config = self.topic_of(t).config.log_config();
                 self.apply_partition(&t.name, topic_id, index, state, config);
             }
         }

@@ -19,7 +19,7 @@ use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
 use super::name;
 use super::produce::{ProducerFields, encode_batch_as, produce_request, produce_result, record_sends, send_batch};
-use crate::history::{Header, Op, Outcome, Read, Record};
+use crate::history::{Op, Outcome, Read, Record};
 use crate::wire::{WireClient, WireError};
 use crate::world::{KafkaWorld, StepError, StepResult};
 
@@ -567,16 +567,9 @@ async fn read_partition(w: &mut KafkaWorld, real: &str, partition: i32) -> Resul
             let set = RecordBatchDecoder::decode(&mut buf)
                 .map_err(|e| w.verdict(format!("the broker returned a batch that does not decode: {e:#}")))?;
             for r in set.records.into_iter().filter(|r| !r.control && r.offset >= offset) {
-                let record = Record {
-                    key: r.key.map(|k| k.to_vec()),
-                    value: r.value.map(|v| String::from_utf8_lossy(&v).into_owned()),
-                    headers: r
-                        .headers
-                        .into_iter()
-                        .map(|(k, v)| Header { key: k.to_string(), value: v.map(|v| v.to_vec()) })
-                        .collect(),
-                };
-                reads.push(Read { topic: real.to_string(), partition, offset: r.offset, record });
+                let offset = r.offset;
+                let record = Record::from_wire(r);
+                reads.push(Read { topic: real.to_string(), partition, offset, record });
             }
             if last >= offset {
                 offset = last + 1;

@@ -27,7 +27,7 @@ use super::name;
 use super::offsets::list_offset;
 use super::produce::{encode_batch, produce_request, produce_result, record_sends_stamped};
 use crate::checker::{self, AnomalyKind, LogClaims, TopicClaim};
-use crate::history::{Event, Header, Op, Outcome, Read, Record};
+use crate::history::{Event, Op, Outcome, Read, Record};
 use crate::wire::WireClient;
 use crate::world::{KafkaWorld, StepError, StepResult};
 
@@ -304,16 +304,9 @@ fn decode(topic: &str, partition: i32, bytes: &[u8], from: i64, log: &mut LogRea
         let set = RecordBatchDecoder::decode(&mut buf)
             .map_err(|e| format!("the broker returned a batch that does not decode: {e:#}"))?;
         for r in set.records.into_iter().filter(|r| !r.control && r.offset >= from) {
-            let record = Record {
-                key: r.key.map(|k| k.to_vec()),
-                value: r.value.map(|v| String::from_utf8_lossy(&v).into_owned()),
-                headers: r
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| Header { key: k.to_string(), value: v.map(|v| v.to_vec()) })
-                    .collect(),
-            };
-            log.reads.push(Read { topic: topic.to_string(), partition, offset: r.offset, record });
+            let offset = r.offset;
+            let record = Record::from_wire(r);
+            log.reads.push(Read { topic: topic.to_string(), partition, offset, record });
         }
         if last >= from {
             log.batches.push((base, last, len));
