@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{Event, Header, Op, Outcome, Record};
 
+pub mod groups;
 pub mod logs;
 pub use logs::{LogClaims, TopicClaim};
 

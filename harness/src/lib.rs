@@ -10,6 +10,8 @@
 //! - [`bench`]: `kafka-conformance bench`, produce throughput and latency (not a test).
 //! - [`wire`]: a wire-level client on `kafka-protocol` for exact broker checks.
 //! - [`kafka`]: librdkafka (`rdkafka`) producers and consumers, recorded in the history.
+//! - [`group`]: librdkafka consumers in a consumer group, each on its own thread, with every
+//!   rebalance callback recorded; closed, killed (a crash) or stalled as a scenario says.
 //! - [`history`]: every operation with its outcome: ok, fail, or unknown.
 //! - [`checker`]: judges a history with Jepsen's anomaly names.
 //! - [`world`] and [`steps`]: the cucumber World and the step vocabulary, one file per domain.
@@ -22,6 +24,7 @@ pub mod bench;
 pub mod checker;
 pub mod cluster;
 pub mod faults;
+pub mod group;
 pub mod history;
 pub mod kafka;
 pub mod metadata;

@@ -12,7 +12,7 @@ use cucumber::tag::Ext as _;
 use kafka_conformance::cluster::Launcher;
 use kafka_conformance::report;
 use kafka_conformance::runner::{self, Outcome, Scenario, ScenarioResult};
-use kafka_conformance::target::Target;
+use kafka_conformance::target::{MOCK_BROKER_CONFIGS, Target};
 
 #[derive(Parser)]
 #[command(
@@ -185,15 +185,36 @@ fn bench(target: Option<PathBuf>, records: usize, record_bytes: usize) -> ExitCo
     }
 }
 
+/// Runs librdkafka's mock cluster with [`MOCK_BROKER_CONFIGS`]: the rdkafka crate's
+/// `MockCluster` cannot set the group timers, so the cluster is made here with librdkafka's own
+/// calls, on a producer handle that lives as long as the process.
+#[allow(unsafe_code)]
 fn mock_cluster(brokers: i32) -> ExitCode {
-    let cluster = match rdkafka::mocking::MockCluster::new(brokers) {
-        Ok(c) => c,
+    use rdkafka::bindings as rd;
+    use rdkafka::producer::Producer as _;
+    let handle: rdkafka::producer::BaseProducer = match rdkafka::ClientConfig::new().create() {
+        Ok(h) => h,
         Err(e) => {
-            eprintln!("kafka-conformance: cannot start librdkafka's mock cluster: {e}");
+            eprintln!("kafka-conformance: cannot create the client that hosts the mock cluster: {e}");
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", cluster.bootstrap_servers());
+    // SAFETY: the handle outlives the mock cluster (the process parks below, holding both); the
+    // bootstrap string is copied before anything else is done with the cluster.
+    let bootstrap = unsafe {
+        let mcluster = rd::rd_kafka_mock_cluster_new(handle.client().native_ptr(), brokers);
+        if mcluster.is_null() {
+            eprintln!("kafka-conformance: cannot start librdkafka's mock cluster");
+            return ExitCode::FAILURE;
+        }
+        for (k, v) in MOCK_BROKER_CONFIGS {
+            if *k == "group.initial.rebalance.delay.ms" {
+                rd::rd_kafka_mock_group_initial_rebalance_delay_ms(mcluster, v.parse().unwrap_or(0));
+            }
+        }
+        std::ffi::CStr::from_ptr(rd::rd_kafka_mock_cluster_bootstraps(mcluster)).to_string_lossy().into_owned()
+    };
+    println!("{bootstrap}");
     let _ = std::io::stdout().flush();
     // The mock cluster serves from librdkafka's own threads; this one only keeps it alive.
     loop {

@@ -148,6 +148,17 @@ pub const REFERENCE_FAST_TIMERS: &[(&str, &str)] = &[
     ("log.cleaner.backoff.ms", "200"),
 ];
 
+/// Broker configs librdkafka's mock cluster runs with: `kafka-conformance mock-cluster` sets
+/// them through librdkafka's mock API (its default initial rebalance delay is 3000 ms, as
+/// Kafka's). The mock answers no DescribeConfigs, so scenarios' broker configs are checked
+/// against these.
+pub const MOCK_BROKER_CONFIGS: &[(&str, &str)] = &[("group.initial.rebalance.delay.ms", "0")];
+
+/// Broker configs that bound what the mock accepts in Kafka, and that the mock has no bound
+/// for: it takes any session timeout. A scenario that relies on such a bound being low enough
+/// runs on the mock; one that checks the bound is enforced fails there (a finding).
+pub const MOCK_UNBOUNDED_CONFIGS: &[&str] = &["group.min.session.timeout.ms", "group.max.session.timeout.ms"];
+
 impl Target {
     /// The embedded reference broker with Kafka's defaults, except that failures are detected
     /// and logs retained and cleaned fast ([`REFERENCE_FAST_TIMERS`]).

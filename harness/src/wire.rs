@@ -74,6 +74,14 @@ pub fn api_key(req: &RequestKind) -> ApiKey {
         RequestKind::FindCoordinator(_) => ApiKey::FindCoordinator,
         RequestKind::InitProducerId(_) => ApiKey::InitProducerId,
         RequestKind::DeleteRecords(_) => ApiKey::DeleteRecords,
+        RequestKind::JoinGroup(_) => ApiKey::JoinGroup,
+        RequestKind::SyncGroup(_) => ApiKey::SyncGroup,
+        RequestKind::Heartbeat(_) => ApiKey::Heartbeat,
+        RequestKind::LeaveGroup(_) => ApiKey::LeaveGroup,
+        RequestKind::OffsetCommit(_) => ApiKey::OffsetCommit,
+        RequestKind::OffsetFetch(_) => ApiKey::OffsetFetch,
+        RequestKind::DescribeGroups(_) => ApiKey::DescribeGroups,
+        RequestKind::ListGroups(_) => ApiKey::ListGroups,
         _ => ApiKey::ApiVersions,
     }
 }

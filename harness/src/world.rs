@@ -136,6 +136,8 @@ pub struct KafkaWorld {
     pub topic_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// The low watermark the last DeleteRecords answered with.
     pub low_watermark: Option<i64>,
+    /// Consumer groups: librdkafka group consumers and wire-level members.
+    pub groups: crate::steps::groups::Groups,
     /// Distinguishes this scenario's topics on a shared (external) cluster.
     pub suffix: String,
     next_value: u64,
@@ -179,6 +181,7 @@ impl KafkaWorld {
             last_consumer: None,
             topic_configs: BTreeMap::new(),
             low_watermark: None,
+            groups: Default::default(),
             suffix: String::new(),
             next_value: 0,
             next_process: 0,

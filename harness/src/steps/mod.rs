@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod consume;
 pub mod fault;
+pub mod groups;
 pub mod idempotence;
 pub mod logs;
 pub mod offsets;

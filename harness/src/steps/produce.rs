@@ -31,11 +31,11 @@ async fn consumer_configured(w: &mut KafkaWorld, step: &Step) -> StepResult {
 }
 
 /// Plain records: unique values, no key, no headers.
-fn plain(w: &mut KafkaWorld, process: &str, n: usize) -> Vec<Record> {
+pub(crate) fn plain(w: &mut KafkaWorld, process: &str, n: usize) -> Vec<Record> {
     (0..n).map(|_| Record { key: None, value: Some(w.next_value(process)), headers: Vec::new() }).collect()
 }
 
-async fn produce_rdkafka(w: &mut KafkaWorld, topic: &str, partition: Option<i32>, records: Vec<Record>) -> StepResult {
+pub(crate) async fn produce_rdkafka(w: &mut KafkaWorld, topic: &str, partition: Option<i32>, records: Vec<Record>) -> StepResult {
     let bootstrap = w.bootstrap().await?;
     let process = w.next_process("producer");
     let real = w.topic(topic);

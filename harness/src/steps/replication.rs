@@ -48,10 +48,31 @@ async fn cluster_of(w: &mut KafkaWorld, n: i32, configs: std::collections::BTree
             view.brokers.keys().collect::<Vec<_>>()
         )));
     }
+    if matches!(w.ctx()?.target.kind, crate::target::TargetKind::LibrdkafkaMock { .. }) {
+        return check_mock_configs(w, &configs);
+    }
     if !configs.is_empty() {
         check_broker_configs(w, &view, &configs).await?;
     }
     Ok(())
+}
+
+/// librdkafka's mock answers no DescribeConfigs: the scenario's broker configs are checked
+/// against what the harness starts it with ([`crate::target::MOCK_BROKER_CONFIGS`]), and the
+/// bounds it does not enforce ([`crate::target::MOCK_UNBOUNDED_CONFIGS`]).
+fn check_mock_configs(w: &KafkaWorld, configs: &std::collections::BTreeMap<String, String>) -> StepResult {
+    use crate::target::{MOCK_BROKER_CONFIGS, MOCK_UNBOUNDED_CONFIGS};
+    let missing: Vec<String> = configs
+        .iter()
+        .filter(|(k, v)| {
+            !MOCK_UNBOUNDED_CONFIGS.contains(&k.as_str()) && !MOCK_BROKER_CONFIGS.contains(&(k.as_str(), v.as_str()))
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(w.unsupported(format!("the mock cluster does not run with {}", missing.join(", "))))
 }
 
 /// On a target the harness does not start, the scenario's broker configs must already be in

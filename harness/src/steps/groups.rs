@@ -1,0 +1,1205 @@
+//! Consumer groups: librdkafka consumers that subscribe with a `group.id` (their assignments,
+//! rebalance callbacks, commits, crashes and stalls), and wire-level members that make the
+//! coordinator's exact answers visible (JoinGroup, SyncGroup, Heartbeat, OffsetCommit,
+//! OffsetFetch, FindCoordinator, DescribeGroups).
+//!
+//! Group ids, like topic names, get the scenario's suffix on external targets. Each librdkafka
+//! consumer's `client.id` is its name in the scenario: Kafka's member id is
+//! `<client.id>-<uuid>`, so consumers named in order are ordered the same way by the assignors
+//! (which sort members by `group.instance.id` when static, else by member id). Waiting steps
+//! poll every 50 ms up to their `within <n> ms`; running out of time is a verdict that shows
+//! the last state seen.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use cucumber::gherkin::Step;
+use cucumber::{given, then, when};
+use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
+use kafka_protocol::messages::consumer_protocol_subscription::ConsumerProtocolSubscription;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::{
+    ApiKey, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest,
+    JoinGroupResponse, OffsetCommitRequest, OffsetFetchRequest, RequestKind, ResponseKind, SyncGroupRequest, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use super::name;
+use crate::checker::groups as check;
+use crate::cluster::Stop;
+use crate::group::{Callback, Member, MemberState, Processing, Tp};
+use crate::wire::{WireClient, WireError};
+use crate::world::{KafkaWorld, StepError, StepResult};
+
+const POLL: Duration = Duration::from_millis(50);
+/// How long a wire member waits for a JoinGroup or SyncGroup answer: the coordinator holds
+/// them until the rebalance completes.
+const GROUP_REQUEST_MS: u64 = 20_000;
+/// The session and rebalance timeouts wire members join with unless a step names one.
+const WIRE_SESSION_MS: i32 = 10_000;
+
+/// A librdkafka consumer of the scenario, by name.
+pub struct GroupConsumer {
+    pub member: Member,
+    /// The real group id.
+    pub group: String,
+    /// How many consumers of this name came before it (a restart makes a new one).
+    pub incarnation: usize,
+}
+
+/// What a consumer owned when the group was last seen settled.
+#[derive(Debug, Clone)]
+struct Seen {
+    incarnation: usize,
+    generation: Option<i32>,
+    owned: BTreeSet<Tp>,
+    callbacks: usize,
+}
+
+/// A wire-level member.
+pub struct WireMember {
+    group: String,
+    member_id: String,
+    instance: Option<String>,
+    session_ms: i32,
+    generation: i32,
+    previous_generation: Option<i32>,
+    client: Option<WireClient>,
+    pending: Option<tokio::task::JoinHandle<(WireClient, Result<JoinGroupResponse, WireError>)>>,
+}
+
+/// The consumer-group state of a scenario.
+#[derive(Default)]
+pub struct Groups {
+    consumers: BTreeMap<String, GroupConsumer>,
+    /// Consumers that were closed or killed and whose names were reused.
+    gone: Vec<GroupConsumer>,
+    /// Every settled assignment seen, oldest first.
+    settled: Vec<BTreeMap<String, Seen>>,
+    /// Per killed consumer's partitions: the offsets it processed after its last commit.
+    tails: BTreeMap<Tp, (i64, i64)>,
+    wire: BTreeMap<String, WireMember>,
+    /// The member id the last JoinGroup answer carried.
+    last_join_member_id: Option<String>,
+}
+
+impl std::fmt::Debug for Groups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Groups")
+            .field("consumers", &self.consumers.keys().collect::<Vec<_>>())
+            .field("wire", &self.wire.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn names(list: &str) -> Vec<String> {
+    list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+fn show(tps: &BTreeSet<Tp>) -> String {
+    if tps.is_empty() {
+        return "nothing".into();
+    }
+    tps.iter().map(|(t, p)| format!("{t}-{p}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Every partition of a (real) topic, as Metadata lists them.
+async fn partitions_of(w: &mut KafkaWorld, real: &str) -> Result<BTreeSet<Tp>, StepError> {
+    let view = w.view(&[real.to_string()]).await?;
+    let all: BTreeSet<Tp> = view.partitions.keys().filter(|(t, _)| t == real).cloned().collect();
+    if all.is_empty() {
+        return Err(w.harness(format!("Metadata lists no partitions of {real}")));
+    }
+    Ok(all)
+}
+
+// ---------------------------------------------------------------------------------------------
+// librdkafka consumers
+
+async fn start_consumers(
+    w: &mut KafkaWorld,
+    list: &str,
+    group: &str,
+    topic: &str,
+    processing: Processing,
+    static_members: bool,
+) -> StepResult {
+    let bootstrap = w.bootstrap().await?;
+    let (real_group, real_topic) = (w.topic(group), w.topic(topic));
+    for c in names(list) {
+        let mut configs = w.consumer_config.clone();
+        configs.insert("group.id".into(), real_group.clone());
+        configs.insert("client.id".into(), c.clone());
+        if static_members {
+            configs.insert("group.instance.id".into(), c.clone());
+        }
+        let member = Member::start(&c, &bootstrap, &configs, std::slice::from_ref(&real_topic), processing, &w.history)
+            .map_err(|e| w.harness(e))?;
+        let incarnation = w.groups.gone.iter().filter(|g| g.member.name == c).count()
+            + usize::from(w.groups.consumers.contains_key(&c));
+        let new = GroupConsumer { member, group: real_group.clone(), incarnation };
+        if let Some(old) = w.groups.consumers.insert(c, new) {
+            w.groups.gone.push(old);
+        }
+    }
+    Ok(())
+}
+
+#[when(expr = "consumer {string} joins group {string} subscribed to {string}")]
+async fn joins(w: &mut KafkaWorld, c: String, group: String, topic: String) -> StepResult {
+    start_consumers(w, &c, &group, &topic, Processing::OnPoll, false).await
+}
+
+#[when(expr = "consumers {string} join group {string} subscribed to {string}")]
+async fn join_many(w: &mut KafkaWorld, list: String, group: String, topic: String) -> StepResult {
+    start_consumers(w, &list, &group, &topic, Processing::OnPoll, false).await
+}
+
+#[when(expr = "consumers {string} join group {string} subscribed to {string} as static members")]
+async fn join_static(w: &mut KafkaWorld, list: String, group: String, topic: String) -> StepResult {
+    start_consumers(w, &list, &group, &topic, Processing::OnPoll, true).await
+}
+
+#[when(expr = "consumer {string} joins group {string} subscribed to {string} as a static member")]
+async fn join_static_one(w: &mut KafkaWorld, c: String, group: String, topic: String) -> StepResult {
+    start_consumers(w, &c, &group, &topic, Processing::OnPoll, true).await
+}
+
+#[when(expr = "consumers {string} join group {string} subscribed to {string}, committing after each record they process")]
+async fn join_committing(w: &mut KafkaWorld, list: String, group: String, topic: String) -> StepResult {
+    let p = Processing::Each { delay: None, commit: true };
+    start_consumers(w, &list, &group, &topic, p, false).await
+}
+
+#[when(
+    expr = "consumers {string} join group {string} subscribed to {string}, taking {int} ms to process each record and committing after each"
+)]
+async fn join_slow_committing(w: &mut KafkaWorld, list: String, group: String, topic: String, ms: u64) -> StepResult {
+    let p = Processing::Each { delay: Some(Duration::from_millis(ms)), commit: true };
+    start_consumers(w, &list, &group, &topic, p, false).await
+}
+
+#[when(expr = "consumers {string} join group {string} subscribed to {string}, taking {int} ms to process each record")]
+async fn join_slow(w: &mut KafkaWorld, list: String, group: String, topic: String, ms: u64) -> StepResult {
+    let p = Processing::Each { delay: Some(Duration::from_millis(ms)), commit: false };
+    start_consumers(w, &list, &group, &topic, p, false).await
+}
+
+fn consumer<'a>(w: &'a KafkaWorld, c: &str) -> Result<&'a GroupConsumer, StepError> {
+    w.groups.consumers.get(c).ok_or_else(|| w.harness(format!("no consumer is named {c:?} in this scenario")))
+}
+
+/// Remembers what a killed consumer processed after its last commit: the records the next
+/// owner may read again.
+fn note_tail(w: &mut KafkaWorld, s: &MemberState) {
+    for (tp, processed) in &s.processed {
+        let from = s.committed.get(tp).copied().unwrap_or(0);
+        if *processed >= from {
+            w.groups.tails.insert(tp.clone(), (from, *processed));
+        }
+    }
+}
+
+async fn kill(w: &mut KafkaWorld, c: &str) -> StepResult {
+    consumer(w, c)?;
+    let state = {
+        let gc = w.groups.consumers.get_mut(c).ok_or_else(|| StepError(format!("no consumer {c}")))?;
+        gc.member.kill().await;
+        gc.member.state()
+    };
+    note_tail(w, &state);
+    Ok(())
+}
+
+/// A crash: no LeaveGroup, no final commit; its heartbeats stop and its sockets close.
+#[when(expr = "consumer {string} is killed")]
+async fn killed(w: &mut KafkaWorld, c: String) -> StepResult {
+    kill(w, &c).await
+}
+
+/// `rd_kafka_consumer_close`: revokes, commits if auto-commit is on, and sends LeaveGroup.
+#[when(expr = "consumer {string} is closed")]
+async fn closed(w: &mut KafkaWorld, c: String) -> StepResult {
+    consumer(w, &c)?;
+    if let Some(gc) = w.groups.consumers.get_mut(&c) {
+        gc.member.close().await;
+    }
+    Ok(())
+}
+
+/// The application stops calling poll; librdkafka keeps heartbeating (KIP-62).
+#[when(expr = "consumer {string} stops polling")]
+async fn stops_polling(w: &mut KafkaWorld, c: String) -> StepResult {
+    consumer(w, &c)?.member.stall();
+    Ok(())
+}
+
+#[when(expr = "within {int} ms consumer {string} processes {int} records")]
+async fn processes(w: &mut KafkaWorld, ms: u64, c: String, n: usize) -> StepResult {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let s = consumer(w, &c)?.member.state();
+        if s.reads >= n {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(w.verdict(format!(
+                "consumer {c} processed {} records in {ms} ms, not {n}; it owns {} (errors: {:?})",
+                s.reads,
+                show(&s.assignment),
+                s.errors
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits until the consumer that owns the partition has a commit of an offset past a record
+/// it has not processed (librdkafka stores a record's offset for the next auto-commit when
+/// poll returns it, `enable.auto.offset.store`), then kills it.
+#[when(expr = "the consumer that owns partition {int} of {string} is killed after committing a record it has not processed")]
+async fn killed_committed_unprocessed(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
+    let tp = (w.topic(&topic), partition);
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    loop {
+        let owner = w
+            .groups
+            .consumers
+            .iter()
+            .find(|(_, gc)| gc.member.is_running() && gc.member.state().assignment.contains(&tp))
+            .map(|(n, gc)| (n.clone(), gc.member.state()));
+        if let Some((name, s)) = &owner
+            && let (Some(processed), Some(committed)) = (s.processed.get(&tp), s.committed.get(&tp))
+            && *committed > processed + 1
+        {
+            return kill(w, &name.clone()).await;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let seen = owner.map_or("no consumer owns it".to_string(), |(n, s)| {
+                format!(
+                    "{n} owns it, processed up to {:?}, committed {:?}",
+                    s.processed.get(&tp),
+                    s.committed.get(&tp)
+                )
+            });
+            return Err(w.harness(format!(
+                "no commit of {}-{partition} ran ahead of processing within {:?} ({seen}); the scenario's \
+                 processing time and auto.commit.interval.ms should make one",
+                tp.0,
+                w.timeout()
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[when(expr = "{int} records are produced to each partition of {string}")]
+async fn produce_each(w: &mut KafkaWorld, n: usize, topic: String) -> StepResult {
+    let real = w.topic(&topic);
+    let all = partitions_of(w, &real).await?;
+    for (_, p) in all {
+        let process = format!("producer-{}", w.history.len());
+        let records = super::produce::plain(w, &process, n);
+        super::produce::produce_rdkafka(w, &topic, Some(p), records).await?;
+    }
+    Ok(())
+}
+
+/// The listed consumers' current states, each with the generation its assignment was made in.
+fn current(w: &KafkaWorld, list: &[String]) -> Result<BTreeMap<String, MemberState>, StepError> {
+    list.iter().map(|c| Ok((c.clone(), consumer(w, c)?.member.state()))).collect()
+}
+
+fn render(states: &BTreeMap<String, MemberState>) -> String {
+    let view: BTreeMap<String, (Option<i32>, BTreeSet<Tp>)> =
+        states.iter().map(|(c, s)| (c.clone(), (s.assigned_in, s.assignment.clone()))).collect();
+    check::render(&view)
+}
+
+/// Settled: every listed consumer runs, has completed its assignment in the generation it is
+/// in, all are in the same generation, and together they own every partition exactly once.
+#[then(expr = "within {int} ms consumers {string} share the partitions of {string}")]
+async fn share(w: &mut KafkaWorld, ms: u64, list: String, topic: String) -> StepResult {
+    let real = w.topic(&topic);
+    let all = partitions_of(w, &real).await?;
+    let list = names(&list);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let states = current(w, &list)?;
+        let stopped: Vec<&String> = list.iter().filter(|c| w.groups.consumers.get(*c).is_some_and(|gc| !gc.member.is_running())).collect();
+        if !stopped.is_empty() {
+            return Err(w.harness(format!("consumers {stopped:?} are not running")));
+        }
+        let generations: BTreeSet<Option<i32>> = states.values().map(|s| s.assigned_in).collect();
+        let in_step = states.values().all(|s| s.assigned_in == Some(s.generation));
+        let owned: BTreeMap<String, BTreeSet<Tp>> =
+            states.iter().map(|(c, s)| (c.clone(), s.assignment.clone())).collect();
+        let split = check::split(&owned, &all);
+        if in_step && generations.len() == 1 && !generations.contains(&None) && split.is_ok() {
+            let seen = states
+                .iter()
+                .map(|(c, s)| {
+                    let incarnation = w.groups.consumers.get(c).map_or(0, |gc| gc.incarnation);
+                    let seen = Seen {
+                        incarnation,
+                        generation: s.assigned_in,
+                        owned: s.assignment.clone(),
+                        callbacks: s.callbacks.len(),
+                    };
+                    (c.clone(), seen)
+                })
+                .collect();
+            w.groups.settled.push(seen);
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let why = split.err().unwrap_or_else(|| "not all in one generation yet".into());
+            return Err(w.verdict(format!(
+                "within {ms} ms consumers {list:?} did not come to own every partition of {real} once, in one \
+                 generation: {why}. Last seen: {}",
+                render(&states)
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// An explicit assignment: `| consumer | partitions |` with partitions as `0,1,2` (empty: none).
+#[then(expr = "the partitions of {string} are assigned:")]
+async fn assigned_table(w: &mut KafkaWorld, step: &Step, topic: String) -> StepResult {
+    let real = w.topic(&topic);
+    let table = step.table.as_ref().ok_or_else(|| w.harness("the step needs a | consumer | partitions | table"))?;
+    let mut problems = Vec::new();
+    let mut listed = Vec::new();
+    for row in &table.rows {
+        let [c, parts] = row.as_slice() else { return Err(w.harness(format!("a row needs two cells: {row:?}"))) };
+        if c == "consumer" {
+            continue;
+        }
+        listed.push(c.trim().to_string());
+        let want: BTreeSet<Tp> = crate::metadata::parse_ids(parts.trim())
+            .map_err(|e| w.harness(e))?
+            .into_iter()
+            .map(|p| (real.clone(), p))
+            .collect();
+        let got = consumer(w, c.trim())?.member.state().assignment;
+        if got != want {
+            problems.push(format!("{c} owns {} instead of {}", show(&got), show(&want)));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let states = current(w, &listed)?;
+    Err(w.verdict(format!("the assignment is not the documented one: {}. All: {}", problems.join("; "), render(&states))))
+}
+
+/// In no generation did two consumers own one partition, as each consumer's assignment
+/// callbacks show (every consumer the scenario ran, restarted ones included).
+#[then("no partition was assigned to two consumers in any generation")]
+async fn never_double(w: &mut KafkaWorld) -> StepResult {
+    let mut owned: BTreeMap<String, BTreeMap<i32, BTreeSet<Tp>>> = BTreeMap::new();
+    for (i, gc) in w.groups.gone.iter().chain(w.groups.consumers.values()).enumerate() {
+        let s = gc.member.state();
+        owned.insert(format!("{}#{i}", gc.member.name), s.owned_by_generation);
+    }
+    let found = check::double_assigned(&owned);
+    if found.is_empty() { Ok(()) } else { Err(w.verdict(found.join("\n"))) }
+}
+
+fn last_two(w: &KafkaWorld) -> Result<(BTreeMap<String, Seen>, BTreeMap<String, Seen>), StepError> {
+    let n = w.groups.settled.len();
+    if n < 2 {
+        return Err(w.harness("the step compares two settled assignments: it needs two `share the partitions` steps before it"));
+    }
+    Ok((w.groups.settled[n - 2].clone(), w.groups.settled[n - 1].clone()))
+}
+
+/// Cooperative rebalancing (KIP-429): a consumer gives up only what moves to another.
+#[then(expr = "in that rebalance consumers {string} were revoked only the partitions that moved")]
+async fn revoked_only_moved(w: &mut KafkaWorld, list: String) -> StepResult {
+    let (before, after) = last_two(w)?;
+    let mut problems = Vec::new();
+    for c in names(&list) {
+        let (Some(b), Some(a)) = (before.get(&c), after.get(&c)) else {
+            return Err(w.harness(format!("consumer {c} is not in both settled assignments")));
+        };
+        let s = consumer(w, &c)?.member.state();
+        let revoked: BTreeSet<Tp> = s.callbacks[b.callbacks..a.callbacks.min(s.callbacks.len())]
+            .iter()
+            .filter_map(|cb| if let Callback::Revoked { partitions, .. } = cb { Some(partitions.clone()) } else { None })
+            .flatten()
+            .collect();
+        let moved: BTreeSet<Tp> = b.owned.difference(&a.owned).cloned().collect();
+        let kept_but_revoked: BTreeSet<Tp> = revoked.difference(&moved).cloned().collect();
+        if !kept_but_revoked.is_empty() {
+            problems.push(format!(
+                "{c} owned {} and owns {}, but was revoked {}",
+                show(&b.owned),
+                show(&a.owned),
+                show(&revoked)
+            ));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(w.verdict(problems.join("; "))) }
+}
+
+/// Nothing happened to these consumers between the last two settled assignments: no
+/// callback, the same generation, the same partitions.
+#[then(expr = "in that rebalance consumers {string} kept their partitions in the same generation, with no callback")]
+async fn untouched(w: &mut KafkaWorld, list: String) -> StepResult {
+    let (before, after) = last_two(w)?;
+    let mut problems = Vec::new();
+    for c in names(&list) {
+        let (Some(b), Some(a)) = (before.get(&c), after.get(&c)) else {
+            return Err(w.harness(format!("consumer {c} is not in both settled assignments")));
+        };
+        if b.incarnation != a.incarnation {
+            return Err(w.harness(format!("consumer {c} was restarted in between; use `got back`")));
+        }
+        let s = consumer(w, &c)?.member.state();
+        let callbacks = &s.callbacks[b.callbacks.min(s.callbacks.len())..];
+        if b.generation != a.generation || b.owned != a.owned || !callbacks.is_empty() {
+            problems.push(format!(
+                "{c}: generation {:?} -> {:?}, partitions {} -> {}, callbacks {callbacks:?}",
+                b.generation,
+                a.generation,
+                show(&b.owned),
+                show(&a.owned)
+            ));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(w.verdict(format!("a rebalance reached them: {}", problems.join("; ")))) }
+}
+
+/// A restarted static member (KIP-345) gets back what it owned, in the generation it left.
+#[then(expr = "consumer {string} got back the partitions it owned before, in the same generation")]
+async fn got_back(w: &mut KafkaWorld, c: String) -> StepResult {
+    let (before, after) = last_two(w)?;
+    let (Some(b), Some(a)) = (before.get(&c), after.get(&c)) else {
+        return Err(w.harness(format!("consumer {c} is not in both settled assignments")));
+    };
+    if b.generation == a.generation && b.owned == a.owned {
+        return Ok(());
+    }
+    Err(w.verdict(format!(
+        "{c} owned {} in generation {:?}; after its restart it owns {} in generation {:?}",
+        show(&b.owned),
+        b.generation,
+        show(&a.owned),
+        a.generation
+    )))
+}
+
+/// Waits until, in every partition of the topic, the group has read the last acknowledged record.
+#[then(expr = "within {int} ms the group reads every partition of {string} to its last acknowledged record")]
+async fn reads_to_end(w: &mut KafkaWorld, ms: u64, topic: String) -> StepResult {
+    use crate::history::Op;
+    let real = w.topic(&topic);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let events = w.history.events();
+        let mut last_acked: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut last_read: BTreeMap<i32, i64> = BTreeMap::new();
+        for e in &events {
+            match &e.op {
+                Op::Send { topic: t, partition, offset: Some(o), .. } if t == &real && e.outcome.is_ok() => {
+                    let v = last_acked.entry(*partition).or_insert(*o);
+                    *v = (*v).max(*o);
+                }
+                Op::Poll { reads } if e.outcome.is_ok() => {
+                    for r in reads.iter().filter(|r| r.topic == real) {
+                        let v = last_read.entry(r.partition).or_insert(r.offset);
+                        *v = (*v).max(r.offset);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let behind: Vec<String> = last_acked
+            .iter()
+            .filter(|(p, o)| last_read.get(*p).is_none_or(|r| r < *o))
+            .map(|(p, o)| format!("{real}-{p}: read up to {:?} of {o}", last_read.get(p)))
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let states = current(w, &w.groups.consumers.keys().cloned().collect::<Vec<_>>())?;
+            return Err(w.verdict(format!(
+                "within {ms} ms the group did not read every partition to its end: {}. Consumers: {}",
+                behind.join("; "),
+                render(&states)
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// At-least-once with commits after processing: a record is read twice only if a consumer
+/// that crashed had processed it after its last commit.
+#[then("every record read more than once is in the uncommitted tail of the killed consumer")]
+async fn rereads_bounded(w: &mut KafkaWorld) -> StepResult {
+    let events = w.history.events();
+    let topics: BTreeSet<String> = w.groups.tails.keys().map(|(t, _)| t.clone()).collect();
+    if topics.is_empty() {
+        return Err(w.harness("no consumer was killed after processing records"));
+    }
+    let mut problems = Vec::new();
+    for t in &topics {
+        let reread = check::reread(&events, t);
+        let tails: BTreeMap<i32, (i64, i64)> =
+            w.groups.tails.iter().filter(|((tt, _), _)| tt == t).map(|((_, p), r)| (*p, *r)).collect();
+        problems.extend(check::reread_beyond_tail(&reread, &tails, t));
+    }
+    if problems.is_empty() { Ok(()) } else { Err(w.verdict(problems.join("\n"))) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The coordinator
+
+/// FindCoordinator for a group, retried while the coordinator is not available or loading
+/// (`__consumer_offsets` may be created on first use). `Ok(Err)` is the last answer when time
+/// runs out.
+async fn find_coordinator(w: &mut KafkaWorld, group: &str) -> Result<Result<(i32, String), String>, StepError> {
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    let mut last;
+    loop {
+        match w.try_wire().await? {
+            Err(e) => last = format!("no broker answers: {e}"),
+            Ok((mut client, _)) => {
+                let v = client.version_for(ApiKey::FindCoordinator).map_err(|e| w.wire_error(e))?;
+                let req = if v >= 4 {
+                    FindCoordinatorRequest::default().with_coordinator_keys(vec![StrBytes::from_string(group.into())])
+                } else {
+                    FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.into()))
+                };
+                match client.request_at(RequestKind::FindCoordinator(req), v).await {
+                    Ok(ResponseKind::FindCoordinator(r)) => {
+                        let (code, node, host, port) = match r.coordinators.first() {
+                            Some(c) if v >= 4 => (c.error_code, c.node_id.0, c.host.to_string(), c.port),
+                            _ => (r.error_code, r.node_id.0, r.host.to_string(), r.port),
+                        };
+                        if code == 0 {
+                            return Ok(Ok((node, format!("{host}:{port}"))));
+                        }
+                        last = format!("FindCoordinator answered {}", name(code));
+                    }
+                    Ok(_) => return Err(w.harness("FindCoordinator answered with another response type")),
+                    Err(e) => last = format!("FindCoordinator failed: {e}"),
+                }
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(Err(last));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn coordinator(w: &mut KafkaWorld, group: &str, timeout: Duration) -> Result<WireClient, StepError> {
+    match find_coordinator(w, group).await? {
+        Ok((_, addr)) => WireClient::connect(&addr, timeout).await.map_err(|e| w.wire_error(e)),
+        Err(last) => Err(w.verdict(format!("no coordinator for group {group} within {:?}: {last}", w.timeout()))),
+    }
+}
+
+#[when(expr = "the coordinator of group {string} is killed")]
+async fn coordinator_killed(w: &mut KafkaWorld, group: String) -> StepResult {
+    let real = w.topic(&group);
+    let node = match find_coordinator(w, &real).await? {
+        Ok((node, _)) => node,
+        Err(last) => return Err(w.verdict(format!("no coordinator for group {real}: {last}"))),
+    };
+    if !w.ctx()?.target.can_control_processes() {
+        return Err(w.unsupported("killing a broker needs `process` commands in the target file"));
+    }
+    let result = w.cluster().await?.stop(node, Stop::Kill).await;
+    result.map_err(|e| w.harness(format!("cannot kill broker {node}, the coordinator: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Committed offsets
+
+/// OffsetFetch (at most v7, which names topics) for one partition: (offset, metadata, error).
+async fn fetch_offset(
+    w: &mut KafkaWorld,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<Result<(i64, Option<String>, String), String>, StepError> {
+    let mut client = match find_coordinator(w, group).await? {
+        Ok((_, addr)) => match WireClient::connect(&addr, w.timeout()).await {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e.to_string())),
+        },
+        Err(last) => return Ok(Err(last)),
+    };
+    let v = client.version_for(ApiKey::OffsetFetch).map_err(|e| w.wire_error(e))?.min(7);
+    let req = OffsetFetchRequest::default().with_group_id(GroupId(StrBytes::from_string(group.into()))).with_topics(
+        Some(vec![
+            OffsetFetchRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partition_indexes(vec![partition]),
+        ]),
+    );
+    match client.request_at(RequestKind::OffsetFetch(req), v).await {
+        Ok(ResponseKind::OffsetFetch(r)) => {
+            if r.error_code != 0 {
+                return Ok(Ok((-1, None, name(r.error_code))));
+            }
+            let p = r.topics.iter().flat_map(|t| t.partitions.iter()).find(|p| p.partition_index == partition);
+            Ok(Ok(p.map_or((-1, None, "NONE".into()), |p| {
+                (p.committed_offset, p.metadata.as_ref().map(|m| m.to_string()), name(p.error_code))
+            })))
+        }
+        Ok(_) => Err(w.harness("OffsetFetch answered with another response type")),
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
+/// Waits for OffsetFetch to answer `offset` (and `metadata`, when given) with NONE, retrying
+/// while the coordinator moves or loads; anything else at the end is a verdict.
+async fn committed_is(
+    w: &mut KafkaWorld,
+    ms: u64,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    metadata: Option<&str>,
+) -> StepResult {
+    let (real_group, real_topic) = (w.topic(group), w.topic(topic));
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let answer = fetch_offset(w, &real_group, &real_topic, partition).await?;
+        if let Ok((o, m, e)) = &answer
+            && e == "NONE"
+            && *o == offset
+            && metadata.is_none_or(|want| m.as_deref() == Some(want))
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let want = metadata.map_or(format!("{offset}"), |m| format!("{offset} with metadata {m:?}"));
+            let got = match answer {
+                Ok((o, m, e)) => format!("offset {o}, metadata {m:?}, error {e}"),
+                Err(e) => format!("no answer: {e}"),
+            };
+            return Err(w.verdict(format!(
+                "OffsetFetch for group {real_group}, {real_topic}-{partition} answers {got}; the committed offset is {want}"
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[then(expr = "the committed offset of partition {int} of {string} for group {string} is {int}")]
+async fn committed_offset(w: &mut KafkaWorld, partition: i32, topic: String, group: String, offset: i64) -> StepResult {
+    committed_is(w, 0, &group, &topic, partition, offset, None).await
+}
+
+#[then(expr = "the committed offset of partition {int} of {string} for group {string} is {int} with metadata {string}")]
+async fn committed_with_metadata(
+    w: &mut KafkaWorld,
+    partition: i32,
+    topic: String,
+    group: String,
+    offset: i64,
+    metadata: String,
+) -> StepResult {
+    committed_is(w, 0, &group, &topic, partition, offset, Some(&metadata)).await
+}
+
+#[then(
+    expr = "within {int} ms the committed offset of partition {int} of {string} for group {string} is {int} with metadata {string}"
+)]
+async fn committed_within(
+    w: &mut KafkaWorld,
+    ms: u64,
+    partition: i32,
+    topic: String,
+    group: String,
+    offset: i64,
+    metadata: String,
+) -> StepResult {
+    committed_is(w, ms, &group, &topic, partition, offset, Some(&metadata)).await
+}
+
+fn commit_request(
+    group: &str,
+    generation: i32,
+    member: &str,
+    instance: Option<&str>,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    metadata: &str,
+) -> OffsetCommitRequest {
+    OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.into())))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(StrBytes::from_string(member.into()))
+        .with_group_instance_id(instance.map(|i| StrBytes::from_string(i.into())))
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default().with_name(TopicName(StrBytes::from_string(topic.into()))).with_partitions(
+                vec![
+                    OffsetCommitRequestPartition::default()
+                        .with_partition_index(partition)
+                        .with_committed_offset(offset)
+                        .with_committed_metadata(Some(StrBytes::from_string(metadata.into()))),
+                ],
+            ),
+        ])
+}
+
+/// OffsetCommit (at most v8, which names topics); the partition's error is kept for
+/// `Then the request fails with`.
+async fn commit(w: &mut KafkaWorld, client: &mut WireClient, req: OffsetCommitRequest) -> StepResult {
+    let v = client.version_for(ApiKey::OffsetCommit).map_err(|e| w.wire_error(e))?.min(8);
+    // group.instance.id exists from v7 on.
+    let req = if v < 7 { req.with_group_instance_id(None) } else { req };
+    match client.request_at(RequestKind::OffsetCommit(req), v).await {
+        Ok(ResponseKind::OffsetCommit(r)) => {
+            let code = r.topics.first().and_then(|t| t.partitions.first()).map_or(0, |p| p.error_code);
+            w.last_error = Some(name(code));
+            Ok(())
+        }
+        Ok(_) => Err(w.harness("OffsetCommit answered with another response type")),
+        Err(e) => Err(w.wire_error(e)),
+    }
+}
+
+/// A commit outside any generation (generation -1, no member id), as a standalone consumer or
+/// an admin tool makes for a group without members.
+#[when(expr = "offset {int} with metadata {string} is committed to partition {int} of {string} for group {string}")]
+async fn standalone_commit(
+    w: &mut KafkaWorld,
+    offset: i64,
+    metadata: String,
+    partition: i32,
+    topic: String,
+    group: String,
+) -> StepResult {
+    let (real_group, real_topic) = (w.topic(&group), w.topic(&topic));
+    let timeout = w.timeout();
+    let mut client = coordinator(w, &real_group, timeout).await?;
+    let req = commit_request(&real_group, -1, "", None, &real_topic, partition, offset, &metadata);
+    commit(w, &mut client, req).await?;
+    match w.last_error.as_deref() {
+        Some("NONE") => Ok(()),
+        other => Err(w.verdict(format!("the commit was refused with {other:?}"))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire-level members
+
+fn subscription() -> bytes::Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(0);
+    // Encoding a default subscription at v0 cannot fail.
+    let _ = ConsumerProtocolSubscription::default().encode(&mut buf, 0);
+    buf.freeze()
+}
+
+fn empty_assignment() -> bytes::Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(0);
+    let _ = ConsumerProtocolAssignment::default().encode(&mut buf, 0);
+    buf.freeze()
+}
+
+fn join_request(group: &str, member_id: &str, instance: Option<&str>, session_ms: i32) -> JoinGroupRequest {
+    JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.into())))
+        .with_session_timeout_ms(session_ms)
+        .with_rebalance_timeout_ms(WIRE_SESSION_MS)
+        .with_member_id(StrBytes::from_string(member_id.into()))
+        .with_group_instance_id(instance.map(|i| StrBytes::from_string(i.into())))
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![
+            JoinGroupRequestProtocol::default().with_name(StrBytes::from_static_str("range")).with_metadata(subscription()),
+        ])
+}
+
+/// One JoinGroup at the highest version both sides know (at most v9).
+async fn join_once(client: &mut WireClient, req: JoinGroupRequest) -> Result<JoinGroupResponse, WireError> {
+    let v = client.version_for(ApiKey::JoinGroup)?.min(9);
+    let req = if v < 5 { req.with_group_instance_id(None) } else { req };
+    match client.request_at(RequestKind::JoinGroup(req), v).await? {
+        ResponseKind::JoinGroup(r) => Ok(r),
+        _ => Err(WireError::Closed),
+    }
+}
+
+/// JoinGroup as a client does it: a member without an id that is told MEMBER_ID_REQUIRED
+/// (KIP-394) joins again with the id the answer gives it.
+async fn join_fully(
+    mut client: WireClient,
+    group: String,
+    member_id: String,
+    instance: Option<String>,
+    session_ms: i32,
+) -> (WireClient, Result<JoinGroupResponse, WireError>) {
+    let first = join_once(&mut client, join_request(&group, &member_id, instance.as_deref(), session_ms)).await;
+    let result = match first {
+        Ok(r) if r.error_code == 79 => {
+            let id = r.member_id.to_string();
+            join_once(&mut client, join_request(&group, &id, instance.as_deref(), session_ms)).await
+        }
+        other => other,
+    };
+    (client, result)
+}
+
+/// SyncGroup; the leader assigns every member an empty assignment.
+async fn sync(
+    client: &mut WireClient,
+    group: &str,
+    joined: &JoinGroupResponse,
+    instance: Option<&str>,
+) -> Result<i16, WireError> {
+    let v = client.version_for(ApiKey::SyncGroup)?.min(5);
+    let leader = joined.leader == joined.member_id && !joined.skip_assignment;
+    let assignments = if leader {
+        joined
+            .members
+            .iter()
+            .map(|m| SyncGroupRequestAssignment::default().with_member_id(m.member_id.clone()).with_assignment(empty_assignment()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut req = SyncGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.into())))
+        .with_generation_id(joined.generation_id)
+        .with_member_id(joined.member_id.clone())
+        .with_assignments(assignments);
+    if v >= 3 {
+        req = req.with_group_instance_id(instance.map(|i| StrBytes::from_string(i.into())));
+    }
+    if v >= 5 {
+        req = req
+            .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
+            .with_protocol_name(joined.protocol_name.clone());
+    }
+    match client.request_at(RequestKind::SyncGroup(req), v).await? {
+        ResponseKind::SyncGroup(r) => Ok(r.error_code),
+        _ => Err(WireError::Closed),
+    }
+}
+
+fn wire_member<'a>(w: &'a mut KafkaWorld, m: &str, group: &str) -> &'a mut WireMember {
+    let real = w.topic(group);
+    w.groups.wire.entry(m.to_string()).or_insert_with(|| WireMember {
+        group: real,
+        member_id: String::new(),
+        instance: None,
+        session_ms: WIRE_SESSION_MS,
+        generation: -1,
+        previous_generation: None,
+        client: None,
+        pending: None,
+    })
+}
+
+/// Declares a wire member's `group.instance.id` (KIP-345) before it joins.
+#[given(expr = "member {string} of group {string} has group.instance.id {string}")]
+async fn member_instance(w: &mut KafkaWorld, m: String, group: String, instance: String) -> StepResult {
+    wire_member(w, &m, &group).instance = Some(instance);
+    Ok(())
+}
+
+async fn member_client(w: &mut KafkaWorld, m: &str) -> Result<WireClient, StepError> {
+    let group = w.groups.wire.get(m).map(|wm| wm.group.clone()).unwrap_or_default();
+    if let Some(c) = w.groups.wire.get_mut(m).and_then(|wm| wm.client.take()) {
+        return Ok(c);
+    }
+    coordinator(w, &group, Duration::from_millis(GROUP_REQUEST_MS)).await
+}
+
+/// Starts a member's JoinGroup without waiting for its answer (the coordinator holds it until
+/// the rebalance completes).
+async fn start_join(w: &mut KafkaWorld, m: &str, group: &str) -> StepResult {
+    wire_member(w, m, group);
+    let client = member_client(w, m).await?;
+    let wm = w.groups.wire.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
+    let (g, id, inst, session) = (wm.group.clone(), wm.member_id.clone(), wm.instance.clone(), wm.session_ms);
+    wm.pending = Some(tokio::spawn(join_fully(client, g, id, inst, session)));
+    Ok(())
+}
+
+/// Completes the joins of the listed members (each started now if it was not already), then
+/// their SyncGroups, all concurrently: a rebalance waits for every member to rejoin.
+async fn complete_joins(w: &mut KafkaWorld, list: &[String], group: &str) -> StepResult {
+    for m in list {
+        if w.groups.wire.get(m).is_none_or(|wm| wm.pending.is_none()) {
+            start_join(w, m, group).await?;
+        }
+    }
+    let mut tasks = Vec::new();
+    for m in list {
+        let wm = w.groups.wire.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
+        let pending = wm.pending.take().ok_or_else(|| StepError("unreachable".into()))?;
+        let (group, instance) = (wm.group.clone(), wm.instance.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut client, joined) = pending.await.map_err(|e| WireError::Io(std::io::Error::other(e)))?;
+            let joined = joined?;
+            let synced = if joined.error_code == 0 { Some(sync(&mut client, &group, &joined, instance.as_deref()).await?) } else { None };
+            Ok::<_, WireError>((client, joined, synced))
+        }));
+    }
+    let mut errors = Vec::new();
+    for (m, t) in list.iter().zip(tasks) {
+        let (client, joined, synced) = match t.await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(w.wire_error(e)),
+            Err(e) => return Err(w.harness(format!("member {m}'s join task failed: {e}"))),
+        };
+        let wm = w.groups.wire.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
+        wm.client = Some(client);
+        if !joined.member_id.is_empty() {
+            wm.member_id = joined.member_id.to_string();
+        }
+        w.groups.last_join_member_id = Some(joined.member_id.to_string());
+        if joined.error_code != 0 {
+            errors.push(format!("{m}: JoinGroup answered {}", name(joined.error_code)));
+            continue;
+        }
+        if wm.generation != joined.generation_id {
+            wm.previous_generation = Some(wm.generation);
+        }
+        wm.generation = joined.generation_id;
+        if let Some(code) = synced.filter(|c| *c != 0) {
+            errors.push(format!("{m}: SyncGroup answered {}", name(code)));
+        }
+    }
+    w.last_error = Some(errors.first().map_or("NONE".into(), |e| e.rsplit(' ').next().unwrap_or("").to_string()));
+    if errors.is_empty() { Ok(()) } else { Err(w.verdict(format!("the members did not join: {}", errors.join("; ")))) }
+}
+
+#[when(expr = "member {string} joins group {string} on the wire")]
+async fn member_joins(w: &mut KafkaWorld, m: String, group: String) -> StepResult {
+    complete_joins(w, &[m], &group).await
+}
+
+#[when(expr = "members {string} join group {string} on the wire")]
+async fn members_join(w: &mut KafkaWorld, list: String, group: String) -> StepResult {
+    complete_joins(w, &names(&list), &group).await
+}
+
+#[when(expr = "member {string} starts joining group {string} on the wire")]
+async fn member_starts_joining(w: &mut KafkaWorld, m: String, group: String) -> StepResult {
+    start_join(w, &m, &group).await
+}
+
+/// One JoinGroup with the session timeout given; its error is kept for `the request fails with`.
+#[when(expr = "member {string} sends a JoinGroup to group {string} with session.timeout.ms {int}")]
+async fn join_with_session(w: &mut KafkaWorld, m: String, group: String, session_ms: i32) -> StepResult {
+    wire_member(w, &m, &group).session_ms = session_ms;
+    let mut client = member_client(w, &m).await?;
+    let wm = w.groups.wire.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
+    let req = join_request(&wm.group, &wm.member_id, wm.instance.as_deref(), session_ms);
+    let r = join_once(&mut client, req).await.map_err(|e| w.wire_error(e))?;
+    let (_, r) = if r.error_code == 79 {
+        let wm = w.groups.wire.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
+        let req = join_request(&wm.group, r.member_id.as_str(), wm.instance.as_deref(), session_ms);
+        ((), join_once(&mut client, req).await.map_err(|e| w.wire_error(e))?)
+    } else {
+        ((), r)
+    };
+    w.last_error = Some(name(r.error_code));
+    if let Some(wm) = w.groups.wire.get_mut(&m) {
+        wm.client = Some(client);
+    }
+    Ok(())
+}
+
+/// The first JoinGroup of a new member, with an empty member id, as it is: no second round.
+#[when(expr = "a JoinGroup for group {string} is sent with an empty member id")]
+async fn join_empty(w: &mut KafkaWorld, group: String) -> StepResult {
+    let real = w.topic(&group);
+    let mut client = coordinator(w, &real, Duration::from_millis(GROUP_REQUEST_MS)).await?;
+    let v = client.version_for(ApiKey::JoinGroup).map_err(|e| w.wire_error(e))?;
+    if v < 4 {
+        return Err(w.unsupported(format!("MEMBER_ID_REQUIRED needs JoinGroup v4 (KIP-394); the broker offers v{v}")));
+    }
+    let r = join_once(&mut client, join_request(&real, "", None, WIRE_SESSION_MS)).await.map_err(|e| w.wire_error(e))?;
+    w.last_error = Some(name(r.error_code));
+    w.groups.last_join_member_id = Some(r.member_id.to_string());
+    Ok(())
+}
+
+#[then("the JoinGroup answer carries a member id to join with")]
+async fn answer_has_member_id(w: &mut KafkaWorld) -> StepResult {
+    match w.groups.last_join_member_id.as_deref() {
+        Some(id) if !id.is_empty() => Ok(()),
+        other => Err(w.verdict(format!("the JoinGroup answer's member id is {other:?}"))),
+    }
+}
+
+/// One heartbeat with the member's id, generation and group.instance.id.
+async fn heartbeat(w: &mut KafkaWorld, m: &str, member_id: Option<&str>) -> Result<String, StepError> {
+    let mut client = member_client(w, m).await?;
+    let wm = w.groups.wire.get(m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
+    let v = client.version_for(ApiKey::Heartbeat).map_err(|e| w.wire_error(e))?;
+    let mut req = HeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(wm.group.clone())))
+        .with_generation_id(wm.generation)
+        .with_member_id(StrBytes::from_string(member_id.unwrap_or(&wm.member_id).to_string()));
+    if v >= 3 && member_id.is_none() {
+        req = req.with_group_instance_id(wm.instance.as_ref().map(|i| StrBytes::from_string(i.clone())));
+    }
+    let result = client.request_at(RequestKind::Heartbeat(req), v).await;
+    if let Some(wm) = w.groups.wire.get_mut(m) {
+        wm.client = Some(client);
+    }
+    match result {
+        Ok(ResponseKind::Heartbeat(r)) => Ok(name(r.error_code)),
+        Ok(_) => Err(w.harness("Heartbeat answered with another response type")),
+        Err(e) => Err(w.wire_error(e)),
+    }
+}
+
+#[then(expr = "a heartbeat from member {string} is answered with {word}")]
+async fn heartbeat_is(w: &mut KafkaWorld, m: String, want: String) -> StepResult {
+    let got = heartbeat(w, &m, None).await?;
+    if got == want { Ok(()) } else { Err(w.verdict(format!("the heartbeat of member {m} is answered {got}, not {want}"))) }
+}
+
+#[then(expr = "within {int} ms a heartbeat from member {string} is answered with {word}")]
+async fn heartbeat_within(w: &mut KafkaWorld, ms: u64, m: String, want: String) -> StepResult {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    let mut answers = Vec::new();
+    loop {
+        let got = heartbeat(w, &m, None).await?;
+        if got == want {
+            return Ok(());
+        }
+        if answers.last() != Some(&got) {
+            answers.push(got);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(w.verdict(format!("for {ms} ms the heartbeats of member {m} were answered {answers:?}, never {want}")));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A heartbeat in the member's generation, but with a member id the group never gave out.
+#[when(expr = "member {string} sends a heartbeat with the member id {string}")]
+async fn heartbeat_as(w: &mut KafkaWorld, m: String, id: String) -> StepResult {
+    let got = heartbeat(w, &m, Some(&id)).await?;
+    w.last_error = Some(got);
+    Ok(())
+}
+
+#[then(expr = "member {string} is in a later generation than before")]
+async fn later_generation(w: &mut KafkaWorld, m: String) -> StepResult {
+    let wm = w.groups.wire.get(&m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
+    match wm.previous_generation {
+        Some(p) if wm.generation > p => Ok(()),
+        p => Err(w.verdict(format!("member {m} is in generation {} after {p:?}", wm.generation))),
+    }
+}
+
+#[then(expr = "member {string} is in the generation member {string} joined")]
+async fn same_generation(w: &mut KafkaWorld, a: String, b: String) -> StepResult {
+    let ga = w.groups.wire.get(&a).map(|m| m.generation);
+    let gb = w.groups.wire.get(&b).map(|m| m.generation);
+    if ga.is_some() && ga == gb {
+        return Ok(());
+    }
+    Err(w.verdict(format!("member {a} joined in generation {ga:?}, member {b} in {gb:?}: the group rebalanced")))
+}
+
+async fn member_commit(w: &mut KafkaWorld, m: &str, offset: i64, partition: i32, topic: &str, previous: bool) -> StepResult {
+    let real = w.topic(topic);
+    let mut client = member_client(w, m).await?;
+    let wm = w.groups.wire.get(m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
+    let generation = if previous {
+        wm.previous_generation.ok_or_else(|| w.harness(format!("member {m} has no previous generation")))?
+    } else {
+        wm.generation
+    };
+    let req = commit_request(&wm.group, generation, &wm.member_id, wm.instance.as_deref(), &real, partition, offset, "");
+    let result = commit(w, &mut client, req).await;
+    if let Some(wm) = w.groups.wire.get_mut(m) {
+        wm.client = Some(client);
+    }
+    result
+}
+
+#[when(expr = "member {string} commits offset {int} to partition {int} of {string}")]
+async fn member_commits(w: &mut KafkaWorld, m: String, offset: i64, partition: i32, topic: String) -> StepResult {
+    member_commit(w, &m, offset, partition, &topic, false).await
+}
+
+/// A zombie's commit: the member's id with the generation it had before the last rebalance.
+#[when(expr = "member {string} commits offset {int} to partition {int} of {string} with its previous generation")]
+async fn member_commits_stale(w: &mut KafkaWorld, m: String, offset: i64, partition: i32, topic: String) -> StepResult {
+    member_commit(w, &m, offset, partition, &topic, true).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// DescribeGroups
+
+/// The coordinator's view: DescribeGroups lists every running consumer of the group (by its
+/// client.id) with the assignment librdkafka holds, decoded as a ConsumerProtocolAssignment,
+/// and the group Stable.
+#[then(expr = "DescribeGroups shows group {string} Stable with the partitions each consumer owns")]
+async fn describe_matches(w: &mut KafkaWorld, group: String) -> StepResult {
+    let real = w.topic(&group);
+    let mut client = coordinator(w, &real, w.timeout()).await?;
+    let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_string(real.clone()))]);
+    let resp = match client.request(RequestKind::DescribeGroups(req)).await {
+        Ok(ResponseKind::DescribeGroups(r)) => r,
+        Ok(_) => return Err(w.harness("DescribeGroups answered with another response type")),
+        Err(e) => return Err(w.wire_error(e)),
+    };
+    let Some(g) = resp.groups.first() else { return Err(w.verdict("DescribeGroups answered no group")) };
+    if g.error_code != 0 {
+        return Err(w.verdict(format!("DescribeGroups answered {}", name(g.error_code))));
+    }
+    let mut broker: BTreeMap<String, BTreeSet<Tp>> = BTreeMap::new();
+    for m in &g.members {
+        let mut bytes = m.member_assignment.clone();
+        let owned = if bytes.len() < 2 {
+            BTreeSet::new()
+        } else {
+            let version = i16::from_be_bytes([bytes[0], bytes[1]]);
+            let _ = bytes::Buf::get_i16(&mut bytes);
+            let a = ConsumerProtocolAssignment::decode(&mut bytes, version.clamp(0, 3))
+                .map_err(|e| w.verdict(format!("member {}'s assignment does not decode: {e:#}", m.member_id.as_str())))?;
+            a.assigned_partitions
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p)))
+                .collect()
+        };
+        broker.insert(m.client_id.to_string(), owned);
+    }
+    let running: BTreeMap<String, BTreeSet<Tp>> = w
+        .groups
+        .consumers
+        .iter()
+        .filter(|(_, gc)| gc.group == real && gc.member.is_running())
+        .map(|(n, gc)| (n.clone(), gc.member.state().assignment))
+        .collect();
+    let show_all = |m: &BTreeMap<String, BTreeSet<Tp>>| {
+        m.iter().map(|(c, t)| format!("{c}: {}", show(t))).collect::<Vec<_>>().join("; ")
+    };
+    if g.group_state.as_str() != "Stable" || broker != running {
+        return Err(w.verdict(format!(
+            "DescribeGroups shows the group {} with {}; the consumers own {}",
+            g.group_state.as_str(),
+            show_all(&broker),
+            show_all(&running)
+        )));
+    }
+    Ok(())
+}
