@@ -52,9 +52,9 @@ Feature: The range, roundrobin and cooperative-sticky assignors give the assignm
       | session.timeout.ms            | 6000               |
       | heartbeat.interval.ms         | 200                |
       | partition.assignment.strategy | cooperative-sticky |
-    When consumers "c1,c2" join group "stickers" subscribed to "sticky" as static members
+    When consumers "c1,c2" join group "stickers" subscribed to "sticky"
     Then within 10000 ms consumers "c1,c2" share the partitions of "sticky"
-    When consumer "c3" joins group "stickers" subscribed to "sticky" as a static member
+    When consumer "c3" joins group "stickers" subscribed to "sticky"
     Then within 10000 ms consumers "c1,c2,c3" share the partitions of "sticky"
     And in that rebalance consumers "c1,c2" were revoked only the partitions that moved
     And no partition was assigned to two consumers in any generation

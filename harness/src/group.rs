@@ -83,6 +83,8 @@ const RUN: u8 = 0;
 const STALL: u8 = 1;
 const CLOSE: u8 = 2;
 const KILL: u8 = 3;
+/// Neither poll nor finish processing: lets a step look at a consumer mid-record.
+const HOLD: u8 = 4;
 
 struct MemberContext {
     state: Arc<Mutex<MemberState>>,
@@ -251,6 +253,16 @@ impl Member {
         self.control.store(STALL, Ordering::SeqCst);
     }
 
+    /// Holds the application where it is: it neither polls nor finishes the record it is
+    /// processing until [`Member::release`] (or a kill).
+    pub fn hold(&self) {
+        let _ = self.control.compare_exchange(RUN, HOLD, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    pub fn release(&self) {
+        let _ = self.control.compare_exchange(HOLD, RUN, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
     /// Closes the consumer (LeaveGroup) and waits for it.
     pub async fn close(&mut self) {
         self.end(CLOSE).await;
@@ -287,7 +299,7 @@ fn run(
     loop {
         match control.load(Ordering::SeqCst) {
             RUN => {}
-            STALL => {
+            STALL | HOLD => {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             }
@@ -314,8 +326,9 @@ fn run(
         lock(state).polled.insert(tp.clone(), m.offset());
         if let Processing::Each { delay: Some(d), .. } = processing {
             let until = Instant::now() + d;
-            while Instant::now() < until {
-                if control.load(Ordering::SeqCst) >= CLOSE {
+            loop {
+                let c = control.load(Ordering::SeqCst);
+                if c == CLOSE || c == KILL || (c != HOLD && Instant::now() >= until) {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(5));
@@ -366,12 +379,19 @@ fn close(consumer: BaseConsumer<MemberContext>, state: &Mutex<MemberState>) {
 }
 
 fn kill(consumer: BaseConsumer<MemberContext>, state: &Mutex<MemberState>) {
-    let rk = consumer.client().native_ptr();
+    let rk = consumer.client().native_ptr() as usize;
     // The wrapper must not run its own close afterwards (see the module doc).
     std::mem::forget(consumer);
-    // SAFETY: `rk` is the live client of the forgotten consumer, destroyed once and never used again.
-    unsafe {
-        rdkafka::bindings::rd_kafka_destroy_flags(rk, rdkafka::bindings::RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE as i32);
-    }
+    // rd_kafka_destroy_flags returns only once librdkafka's own threads have ended, which may
+    // take until nothing refers to the client any more; the connections are closed before that.
+    let _ = std::thread::Builder::new().name("group-kill".into()).spawn(move || {
+        // SAFETY: `rk` is the live client of the forgotten consumer, destroyed once and never used again.
+        unsafe {
+            rdkafka::bindings::rd_kafka_destroy_flags(
+                rk as *mut rdkafka::bindings::rd_kafka_t,
+                rdkafka::bindings::RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE as i32,
+            );
+        }
+    });
     lock(state).ended = Some("killed");
 }

@@ -83,6 +83,8 @@ pub struct Groups {
     /// Per killed consumer's partitions: the offsets it processed after its last commit.
     tails: BTreeMap<Tp, (i64, i64)>,
     wire: BTreeMap<String, WireMember>,
+    /// How many consumers were killed.
+    killed: usize,
     /// The member id the last JoinGroup answer carried.
     last_join_member_id: Option<String>,
 }
@@ -196,11 +198,11 @@ fn consumer<'a>(w: &'a KafkaWorld, c: &str) -> Result<&'a GroupConsumer, StepErr
 /// Remembers what a killed consumer processed after its last commit: the records the next
 /// owner may read again.
 fn note_tail(w: &mut KafkaWorld, s: &MemberState) {
+    w.groups.killed += 1;
     for (tp, processed) in &s.processed {
+        // Empty (from > to) when everything processed was committed.
         let from = s.committed.get(tp).copied().unwrap_or(0);
-        if *processed >= from {
-            w.groups.tails.insert(tp.clone(), (from, *processed));
-        }
+        w.groups.tails.insert(tp.clone(), (from, *processed));
     }
 }
 
@@ -258,34 +260,40 @@ async fn processes(w: &mut KafkaWorld, ms: u64, c: String, n: usize) -> StepResu
     }
 }
 
-/// Waits until the consumer that owns the partition has a commit of an offset past a record
-/// it has not processed (librdkafka stores a record's offset for the next auto-commit when
-/// poll returns it, `enable.auto.offset.store`), then kills it.
+/// Waits until the broker holds a committed offset for the partition past a record its owner
+/// has not processed (librdkafka stores a record's offset for the next auto-commit when poll
+/// returns it, `enable.auto.offset.store`), as OffsetFetch answers, then kills the owner.
 #[when(expr = "the consumer that owns partition {int} of {string} is killed after committing a record it has not processed")]
 async fn killed_committed_unprocessed(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
     let tp = (w.topic(&topic), partition);
     let deadline = tokio::time::Instant::now() + w.timeout();
+    let mut seen = "no consumer owns it".to_string();
     loop {
         let owner = w
             .groups
             .consumers
             .iter()
             .find(|(_, gc)| gc.member.is_running() && gc.member.state().assignment.contains(&tp))
-            .map(|(n, gc)| (n.clone(), gc.member.state()));
-        if let Some((name, s)) = &owner
-            && let (Some(processed), Some(committed)) = (s.processed.get(&tp), s.committed.get(&tp))
-            && *committed > processed + 1
-        {
-            return kill(w, &name.clone()).await;
+            .map(|(n, gc)| (n.clone(), gc.group.clone()));
+        if let Some((name, group)) = owner {
+            // Held, the consumer cannot finish the record it is processing while we look.
+            consumer(w, &name)?.member.hold();
+            let committed = match fetch_offset(w, &group, &tp.0, partition).await? {
+                Ok((o, _, e)) if e == "NONE" => o,
+                _ => -1,
+            };
+            let s = consumer(w, &name)?.member.state();
+            let (polled, processed) = (s.polled.get(&tp).copied(), s.processed.get(&tp).copied());
+            if let Some(polled) = polled
+                && processed.is_none_or(|p| p < polled)
+                && committed > polled
+            {
+                return kill(w, &name).await;
+            }
+            consumer(w, &name)?.member.release();
+            seen = format!("{name} owns it, polled {polled:?}, processed {processed:?}, the group committed {committed}");
         }
         if tokio::time::Instant::now() >= deadline {
-            let seen = owner.map_or("no consumer owns it".to_string(), |(n, s)| {
-                format!(
-                    "{n} owns it, processed up to {:?}, committed {:?}",
-                    s.processed.get(&tp),
-                    s.committed.get(&tp)
-                )
-            });
             return Err(w.harness(format!(
                 "no commit of {}-{partition} ran ahead of processing within {:?} ({seen}); the scenario's \
                  processing time and auto.commit.interval.ms should make one",
@@ -293,7 +301,7 @@ async fn killed_committed_unprocessed(w: &mut KafkaWorld, partition: i32, topic:
                 w.timeout()
             )));
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -317,7 +325,23 @@ fn current(w: &KafkaWorld, list: &[String]) -> Result<BTreeMap<String, MemberSta
 fn render(states: &BTreeMap<String, MemberState>) -> String {
     let view: BTreeMap<String, (Option<i32>, BTreeSet<Tp>)> =
         states.iter().map(|(c, s)| (c.clone(), (s.assigned_in, s.assignment.clone()))).collect();
-    check::render(&view)
+    let callbacks: Vec<String> = states
+        .iter()
+        .map(|(c, s)| {
+            let list: Vec<String> = s
+                .callbacks
+                .iter()
+                .map(|cb| match cb {
+                    Callback::Assigned { generation, partitions } => format!("g{generation} +[{}]", show(partitions)),
+                    Callback::Revoked { generation, partitions, lost } => {
+                        format!("g{generation} -[{}]{}", show(partitions), if *lost { " (lost)" } else { "" })
+                    }
+                })
+                .collect();
+            format!("{c} (member {}, now in generation {}): {}", s.member_id, s.generation, list.join(", "))
+        })
+        .collect();
+    format!("{}.\nRebalance callbacks: {}", check::render(&view), callbacks.join("; "))
 }
 
 /// Settled: every listed consumer runs, has completed its assignment in the generation it is
@@ -366,6 +390,32 @@ async fn share(w: &mut KafkaWorld, ms: u64, list: String, topic: String) -> Step
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// For the whole time, none of the listed consumers gets a rebalance callback or a new
+/// generation: the group does not rebalance.
+#[then(expr = "for {int} ms consumers {string} see no rebalance")]
+async fn no_rebalance_for(w: &mut KafkaWorld, ms: u64, list: String) -> StepResult {
+    let list = names(&list);
+    let start = current(w, &list)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(POLL).await;
+        let now = current(w, &list)?;
+        for (c, s) in &now {
+            let Some(b) = start.get(c) else { continue };
+            if s.callbacks.len() != b.callbacks.len() || s.generation != b.generation {
+                return Err(w.verdict(format!(
+                    "consumer {c} went from generation {} to {} with callbacks {:?} while the group should have \
+                     stayed as it was",
+                    b.generation,
+                    s.generation,
+                    &s.callbacks[b.callbacks.len().min(s.callbacks.len())..]
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An explicit assignment: `| consumer | partitions |` with partitions as `0,1,2` (empty: none).
@@ -546,8 +596,8 @@ async fn reads_to_end(w: &mut KafkaWorld, ms: u64, topic: String) -> StepResult 
 async fn rereads_bounded(w: &mut KafkaWorld) -> StepResult {
     let events = w.history.events();
     let topics: BTreeSet<String> = w.groups.tails.keys().map(|(t, _)| t.clone()).collect();
-    if topics.is_empty() {
-        return Err(w.harness("no consumer was killed after processing records"));
+    if w.groups.killed == 0 {
+        return Err(w.harness("no consumer was killed"));
     }
     let mut problems = Vec::new();
     for t in &topics {
@@ -799,6 +849,15 @@ async fn standalone_commit(
 // ---------------------------------------------------------------------------------------------
 // Wire-level members
 
+/// A broker that closes the connection on a well-formed group request at a version it
+/// advertises breaks the protocol: a verdict. Other wire errors keep their usual meaning.
+fn group_wire_error(w: &KafkaWorld, what: &str, e: WireError) -> StepError {
+    match e {
+        WireError::Closed => w.verdict(format!("the broker closed the connection instead of answering {what}")),
+        other => w.wire_error(other),
+    }
+}
+
 fn subscription() -> bytes::Bytes {
     let mut buf = BytesMut::new();
     buf.put_i16(0);
@@ -958,7 +1017,7 @@ async fn complete_joins(w: &mut KafkaWorld, list: &[String], group: &str) -> Ste
     for (m, t) in list.iter().zip(tasks) {
         let (client, joined, synced) = match t.await {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(w.wire_error(e)),
+            Ok(Err(e)) => return Err(group_wire_error(w, "JoinGroup or SyncGroup", e)),
             Err(e) => return Err(w.harness(format!("member {m}'s join task failed: {e}"))),
         };
         let wm = w.groups.wire.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
@@ -1005,11 +1064,11 @@ async fn join_with_session(w: &mut KafkaWorld, m: String, group: String, session
     let mut client = member_client(w, &m).await?;
     let wm = w.groups.wire.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
     let req = join_request(&wm.group, &wm.member_id, wm.instance.as_deref(), session_ms);
-    let r = join_once(&mut client, req).await.map_err(|e| w.wire_error(e))?;
+    let r = join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?;
     let (_, r) = if r.error_code == 79 {
         let wm = w.groups.wire.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
         let req = join_request(&wm.group, r.member_id.as_str(), wm.instance.as_deref(), session_ms);
-        ((), join_once(&mut client, req).await.map_err(|e| w.wire_error(e))?)
+        ((), join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?)
     } else {
         ((), r)
     };
@@ -1029,7 +1088,9 @@ async fn join_empty(w: &mut KafkaWorld, group: String) -> StepResult {
     if v < 4 {
         return Err(w.unsupported(format!("MEMBER_ID_REQUIRED needs JoinGroup v4 (KIP-394); the broker offers v{v}")));
     }
-    let r = join_once(&mut client, join_request(&real, "", None, WIRE_SESSION_MS)).await.map_err(|e| w.wire_error(e))?;
+    let r = join_once(&mut client, join_request(&real, "", None, WIRE_SESSION_MS))
+        .await
+        .map_err(|e| group_wire_error(w, "JoinGroup", e))?;
     w.last_error = Some(name(r.error_code));
     w.groups.last_join_member_id = Some(r.member_id.to_string());
     Ok(())

@@ -1,0 +1,23 @@
+@groups @wire
+Feature: Committed offsets are kept exactly, with their metadata
+
+  OffsetCommit stores an offset and a metadata string per group and partition in
+  `__consumer_offsets`; OffsetFetch returns them exactly, and answers offset -1 with no error
+  for a partition the group never committed (the protocol guide's OffsetCommit and
+  OffsetFetch; Kafka's `OffsetMetadataManager.fetchOffsets`). A commit with generation -1 and
+  no member id is how a consumer without group management (or an admin tool) commits for a
+  group without members.
+
+  Background:
+    Given the brokers are configured with:
+      | group.initial.rebalance.delay.ms | 0 |
+    And a topic "shipments" with 2 partitions
+
+  Scenario: a committed offset and its metadata are fetched back exactly
+    When offset 42 with metadata "checkpoint 7 — host-a/é" is committed to partition 1 of "shipments" for group "auditors"
+    Then the committed offset of partition 1 of "shipments" for group "auditors" is 42 with metadata "checkpoint 7 — host-a/é"
+
+  Scenario: a partition the group never committed has committed offset -1
+    When offset 42 with metadata "" is committed to partition 1 of "shipments" for group "auditors"
+    Then the committed offset of partition 0 of "shipments" for group "auditors" is -1
+    And the committed offset of partition 1 of "shipments" for group "never-committed" is -1

@@ -1,0 +1,34 @@
+@groups @wire @process @fault
+Feature: Committed offsets survive a broker restart and the coordinator's death
+
+  Committed offsets are records in the compacted internal topic `__consumer_offsets`,
+  replicated like any other (`offsets.topic.replication.factor`); the coordinator of a group is
+  the leader of its partition of that topic, and a new coordinator rebuilds the group's offsets
+  from the log when it takes the partition over (Kafka's documentation, "Offset management").
+  The coordinator is found with FindCoordinator.
+
+  Scenario: committed offsets survive a broker restart
+    Given the brokers are configured with:
+      | group.initial.rebalance.delay.ms | 0 |
+    And a topic "stock" with 2 partitions
+    When offset 42 with metadata "restock-3" is committed to partition 0 of "stock" for group "buyers"
+    And the broker is restarted
+    Then within 10000 ms the committed offset of partition 0 of "stock" for group "buyers" is 42 with metadata "restock-3"
+
+  Scenario: committed offsets survive a kill -9 of the broker
+    Given the brokers are configured with:
+      | group.initial.rebalance.delay.ms | 0 |
+    And a topic "stock" with 2 partitions
+    When offset 42 with metadata "restock-3" is committed to partition 0 of "stock" for group "buyers"
+    And the broker is killed with SIGKILL and started again
+    Then within 10000 ms the committed offset of partition 0 of "stock" for group "buyers" is 42 with metadata "restock-3"
+
+  @replication
+  Scenario: committed offsets survive the death of the coordinator with __consumer_offsets replicated 3 times
+    Given a cluster of 3 brokers configured with:
+      | group.initial.rebalance.delay.ms | 0 |
+      | offsets.topic.replication.factor | 3 |
+    And a topic "stock" with 2 partitions and replication factor 3
+    When offset 42 with metadata "restock-3" is committed to partition 0 of "stock" for group "buyers"
+    And the coordinator of group "buyers" is killed
+    Then within 15000 ms the committed offset of partition 0 of "stock" for group "buyers" is 42 with metadata "restock-3"
