@@ -49,7 +49,7 @@ Feature: The range, roundrobin and cooperative-sticky assignors give the assignm
   Scenario: with cooperative-sticky a joining member takes partitions and the others revoke only those
     Given a topic "sticky" with 4 partitions
     And a consumer configured with:
-      | session.timeout.ms            | 6000               |
+      | session.timeout.ms            | 2000               |
       | heartbeat.interval.ms         | 200                |
       | partition.assignment.strategy | cooperative-sticky |
     When consumers "c1,c2" join group "stickers" subscribed to "sticky"
