@@ -222,6 +222,10 @@ impl Cluster {
                 }
                 // Settings every process gets: the target's, then the scenario's (later wins).
                 let mut common = Vec::new();
+                // `__consumer_offsets` gets Kafka's replication factor of 3, or every broker
+                // when there are fewer (the target's or the scenario's own setting wins).
+                common.push("--config".to_string());
+                common.push(format!("offsets.topic.replication.factor={}", n.min(3)));
                 for (k, v) in config.iter().chain(spec.configs.iter()) {
                     common.push("--config".to_string());
                     common.push(format!("{k}={v}"));

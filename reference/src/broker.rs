@@ -115,6 +115,8 @@ pub struct Broker {
     checkpointed: BTreeMap<(String, i32), i64>,
     /// Set once the controller agreed to a controlled shutdown.
     shut_down: tokio::sync::watch::Sender<bool>,
+    /// The group coordinator for the `__consumer_offsets` partitions this broker leads.
+    pub groups: crate::group::Coordinator,
 }
 
 impl Broker {
@@ -133,6 +135,7 @@ impl Broker {
         let checkpointed = read_hw_checkpoint(&data_dir.join(HW_CHECKPOINT));
         Ok(Arc::new(Broker {
             checkpointed,
+            groups: crate::group::Coordinator::new(config.group_config()),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             config,
             advertised,
@@ -248,6 +251,7 @@ impl Broker {
         tokio::spawn(heartbeat_loop(self.clone()));
         tokio::spawn(metadata_loop(self.clone()));
         tokio::spawn(isr_loop(self.clone()));
+        tokio::spawn(crate::group::tick_loop(self.clone()));
         let broker = self.clone();
         tokio::spawn(async move {
             let mut interval =
@@ -655,6 +659,59 @@ impl Broker {
             let task = tokio::spawn(follower_loop(self.clone(), partition.clone(), s.leader, s.leader_epoch));
             st.fetcher = Some(task.abort_handle());
         }
+        drop(st);
+        if topic == crate::group::OFFSETS_TOPIC {
+            self.coordinate(&partition, s);
+        }
+    }
+
+    /// The group coordinator follows `__consumer_offsets` leadership: a new leader loads the
+    /// partition's groups (from what it has up to its log end), a former one forgets them.
+    fn coordinate(self: &Arc<Self>, partition: &Arc<Partition>, s: &PartitionState) {
+        if s.leader != self.node_id() {
+            self.groups.unload(partition.index);
+            return;
+        }
+        if !self.groups.begin_load(partition.index, s.leader_epoch) {
+            return;
+        }
+        let (broker, partition, epoch) = (self.clone(), partition.clone(), s.leader_epoch);
+        tokio::task::spawn_blocking(move || {
+            let records = crate::group::read_partition(&partition);
+            broker.groups.finish_load(partition.index, epoch, records);
+        });
+    }
+
+    /// FindCoordinator's first step: `__consumer_offsets` exists, or its creation is started
+    /// (`offsets.topic.num.partitions`, `offsets.topic.replication.factor`, compacted).
+    pub fn ensure_offsets_topic(self: &Arc<Self>) -> Option<Topic> {
+        if let Some(t) = self.topic(crate::group::OFFSETS_TOPIC) {
+            return Some(t);
+        }
+        let broker = self.clone();
+        tokio::spawn(async move {
+            let configs = [
+                ("cleanup.policy".to_string(), Some("compact".to_string())),
+                ("compression.type".to_string(), Some("producer".to_string())),
+                ("segment.bytes".to_string(), Some(broker.config.offsets_topic_segment_bytes.to_string())),
+            ];
+            let result = broker
+                .create_topic(
+                    crate::group::OFFSETS_TOPIC,
+                    broker.config.offsets_topic_num_partitions,
+                    broker.config.offsets_topic_replication_factor,
+                    &configs,
+                    &[],
+                    false,
+                )
+                .await;
+            match result {
+                Ok(_) => tracing::info!("created {}", crate::group::OFFSETS_TOPIC),
+                Err(e) if e.code == ResponseError::TopicAlreadyExists => {}
+                Err(e) => tracing::warn!("creating {}: {:?}: {}", crate::group::OFFSETS_TOPIC, e.code, e.message),
+            }
+        });
+        None
     }
 
     fn remove_topic(&self, id: Uuid) {
@@ -664,6 +721,9 @@ impl Broker {
             keys.into_iter().filter_map(|k| parts.remove(&k)).collect()
         };
         for p in gone {
+            if p.topic == crate::group::OFFSETS_TOPIC {
+                self.groups.unload(p.index);
+            }
             if let Some(f) = p.state().fetcher.take() {
                 f.abort();
             }

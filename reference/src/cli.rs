@@ -190,8 +190,17 @@ fn announce(line: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `--config` sets `key`.
+fn configured(configs: &[String], key: &str) -> bool {
+    configs.iter().any(|kv| kv.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+}
+
 fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
-    let config = prepare(&args.configs, &args.defects)?;
+    let mut config = prepare(&args.configs, &args.defects)?;
+    if args.controller.is_none() && !configured(&args.configs, "offsets.topic.replication.factor") {
+        // A one-broker cluster, as Kafka's shipped single-node server.properties sets it.
+        config.offsets_topic_replication_factor = 1;
+    }
     let mut peers = BTreeMap::new();
     for p in &args.peer_addresses {
         let (id, addr) =
@@ -280,6 +289,10 @@ fn run_cluster(args: ClusterArgs) -> anyhow::Result<()> {
         let spawn = |role: &str, extra: Vec<String>| -> anyhow::Result<tokio::process::Child> {
             let mut cmd = tokio::process::Command::new(&exe);
             cmd.args(&prefix).arg(role).args(extra);
+            if !configured(&args.configs, "offsets.topic.replication.factor") {
+                // Kafka's default of 3, or every broker when there are fewer.
+                cmd.arg("--config").arg(format!("offsets.topic.replication.factor={}", args.brokers.min(3)));
+            }
             for c in &args.configs {
                 cmd.arg("--config").arg(c);
             }

@@ -437,6 +437,24 @@ pub struct BrokerConfig {
     /// `leader.imbalance.per.broker.percentage`: the share of a broker's preferred partitions led
     /// elsewhere above which the controller rebalances.
     pub leader_imbalance_per_broker_percentage: u32,
+    /// `group.min.session.timeout.ms` and `group.max.session.timeout.ms`: the session timeouts
+    /// a JoinGroup may ask for (INVALID_SESSION_TIMEOUT outside them).
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    /// `group.initial.rebalance.delay.ms`: how long an empty group waits for more members.
+    pub group_initial_rebalance_delay_ms: i32,
+    /// `group.max.size`: GROUP_MAX_SIZE_REACHED beyond it.
+    pub group_max_size: i32,
+    /// `offsets.topic.num.partitions` and `offsets.topic.replication.factor`: how
+    /// `__consumer_offsets` is created, on the first FindCoordinator.
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_replication_factor: i16,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: i64,
+    /// `offset.metadata.max.bytes`: OFFSET_METADATA_TOO_LARGE beyond it.
+    pub offset_metadata_max_bytes: usize,
+    /// `offsets.commit.timeout.ms`: how long a commit waits for the ISR.
+    pub offsets_commit_timeout_ms: u64,
 }
 
 /// Broker config names that set a topic config's default, as Kafka's `ServerTopicConfigSynonyms`.
@@ -477,6 +495,15 @@ impl Default for BrokerConfig {
             log_cleaner_backoff_ms: 15_000,
             log_cleaner_enable: true,
             producer_id_expiration_check_interval_ms: 600_000,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_initial_rebalance_delay_ms: 3000,
+            group_max_size: i32::MAX,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
+            offsets_topic_segment_bytes: 104_857_600,
+            offset_metadata_max_bytes: 4096,
+            offsets_commit_timeout_ms: 5000,
         }
     }
 }
@@ -485,6 +512,15 @@ impl Default for BrokerConfig {
 fn positive(value: &str) -> Result<u64, String> {
     match value.parse::<u64>() {
         Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A count or duration that may be 0, within an int.
+fn non_negative(value: &str) -> Result<i32, String> {
+    match value.parse::<i32>() {
+        Ok(n) if n < 0 => Err("must not be negative".into()),
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
     }
@@ -539,6 +575,31 @@ impl BrokerConfig {
             "leader.imbalance.per.broker.percentage" => {
                 self.leader_imbalance_per_broker_percentage = value.parse().map_err(|e| parse_err(&e))?
             }
+            "group.min.session.timeout.ms" => {
+                self.group_min_session_timeout_ms = non_negative(value).map_err(|e| parse_err(&e))?
+            }
+            "group.max.session.timeout.ms" => {
+                self.group_max_session_timeout_ms = non_negative(value).map_err(|e| parse_err(&e))?
+            }
+            "group.initial.rebalance.delay.ms" => {
+                self.group_initial_rebalance_delay_ms = non_negative(value).map_err(|e| parse_err(&e))?
+            }
+            "group.max.size" => self.group_max_size = non_negative(value).map_err(|e| parse_err(&e))?.max(1),
+            "offsets.topic.num.partitions" => {
+                self.offsets_topic_num_partitions =
+                    positive(value).map_err(|e| parse_err(&e))?.min(i32::MAX as u64) as i32
+            }
+            "offsets.topic.replication.factor" => {
+                self.offsets_topic_replication_factor =
+                    positive(value).map_err(|e| parse_err(&e))?.min(i16::MAX as u64) as i16
+            }
+            "offsets.topic.segment.bytes" => {
+                self.offsets_topic_segment_bytes = positive(value).map_err(|e| parse_err(&e))? as i64
+            }
+            "offset.metadata.max.bytes" => self.offset_metadata_max_bytes = value.parse().map_err(|e| parse_err(&e))?,
+            "offsets.commit.timeout.ms" => {
+                self.offsets_commit_timeout_ms = positive(value).map_err(|e| parse_err(&e))?
+            }
             _ => {
                 let Some((_, topic_key)) = BROKER_TOPIC_SYNONYMS.iter().find(|(b, _)| *b == key) else {
                     let mut known: Vec<&str> = vec![
@@ -560,6 +621,15 @@ impl BrokerConfig {
                         "log.retention.check.interval.ms",
                         "log.cleaner.backoff.ms",
                         "log.cleaner.enable",
+                        "group.min.session.timeout.ms",
+                        "group.max.session.timeout.ms",
+                        "group.initial.rebalance.delay.ms",
+                        "group.max.size",
+                        "offsets.topic.num.partitions",
+                        "offsets.topic.replication.factor",
+                        "offsets.topic.segment.bytes",
+                        "offset.metadata.max.bytes",
+                        "offsets.commit.timeout.ms",
                     ];
                     known.extend(BROKER_TOPIC_SYNONYMS.iter().map(|(b, _)| *b));
                     return Err(format!("unknown broker config {key:?}; known: {}", known.join(", ")));
@@ -569,6 +639,19 @@ impl BrokerConfig {
             }
         }
         Ok(())
+    }
+
+    /// The group coordinator's settings.
+    pub fn group_config(&self) -> crate::group::GroupConfig {
+        crate::group::GroupConfig {
+            min_session_timeout_ms: self.group_min_session_timeout_ms,
+            max_session_timeout_ms: self.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
+            max_size: self.group_max_size,
+            offsets_partitions: self.offsets_topic_num_partitions,
+            offset_metadata_max_bytes: self.offset_metadata_max_bytes,
+            commit_timeout_ms: self.offsets_commit_timeout_ms,
+        }
     }
 
     /// A fresh topic config carrying this broker's topic defaults.

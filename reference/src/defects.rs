@@ -10,6 +10,26 @@ use std::sync::OnceLock;
 /// One deliberate defect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Defect {
+    /// SyncGroup hands every member the group leader's own assignment (breaks "no partition is
+    /// assigned to two members, every partition is assigned").
+    DoubleAssignOnRebalance,
+    /// OffsetCommit from a member of an older generation is accepted (breaks zombie fencing).
+    AcceptStaleGenerationCommit,
+    /// A coordinator loading `__consumer_offsets` skips the committed offsets (breaks "committed
+    /// offsets survive a restart and a coordinator move").
+    ForgetOffsetsOnRestart,
+    /// Members are never expired for missing heartbeats (breaks `session.timeout.ms`).
+    IgnoreSessionTimeout,
+    /// LeaveGroup is answered but the member stays until its session times out.
+    IgnoreLeaveGroup,
+    /// A static member that rejoins is treated as a new member and the group rebalances (breaks
+    /// KIP-345).
+    RebalanceOnStaticRejoin,
+    /// The metadata string of a committed offset is not kept.
+    DropCommitMetadata,
+    /// Heartbeat answers NONE during a rebalance instead of REBALANCE_IN_PROGRESS, so members do
+    /// not learn that they must rejoin.
+    HeartbeatIgnoresRebalance,
     /// Appends stay in a userspace buffer and reach the file only on a clean shutdown, so a
     /// `kill -9` loses acknowledged records (breaks acks durability).
     LoseUnflushedTail,
@@ -511,6 +531,54 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/retention/size-retention.feature: retention.bytes deletes the oldest segments down to within one segment of it",
         ],
+    },
+    DefectInfo {
+        defect: Defect::DoubleAssignOnRebalance,
+        name: "double-assign-on-rebalance",
+        guarantee: "in every generation each partition is assigned to exactly one member",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::AcceptStaleGenerationCommit,
+        name: "accept-stale-generation-commit",
+        guarantee: "a commit from an old generation is refused with ILLEGAL_GENERATION",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::ForgetOffsetsOnRestart,
+        name: "forget-offsets-on-restart",
+        guarantee: "committed offsets survive a broker restart and a coordinator failover",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::IgnoreSessionTimeout,
+        name: "ignore-session-timeout",
+        guarantee: "a member silent for session.timeout.ms loses its partitions",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::IgnoreLeaveGroup,
+        name: "ignore-leave-group",
+        guarantee: "a member that leaves (or exceeds max.poll.interval.ms) is out of the group at once",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::RebalanceOnStaticRejoin,
+        name: "rebalance-on-static-rejoin",
+        guarantee: "a static member back within session.timeout.ms gets its partitions with no rebalance (KIP-345)",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::DropCommitMetadata,
+        name: "drop-commit-metadata",
+        guarantee: "a committed offset's metadata round-trips exactly",
+        caught_by: &[],
+    },
+    DefectInfo {
+        defect: Defect::HeartbeatIgnoresRebalance,
+        name: "heartbeat-ignores-rebalance",
+        guarantee: "a heartbeat during a rebalance is answered REBALANCE_IN_PROGRESS",
+        caught_by: &[],
     },
 ];
 

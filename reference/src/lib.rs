@@ -29,6 +29,7 @@ pub mod client;
 pub mod config;
 pub mod controller;
 pub mod defects;
+pub mod group;
 pub mod log;
 pub mod metadata;
 pub mod producer_state;

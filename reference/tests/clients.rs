@@ -229,6 +229,26 @@ fn python_clients_work_against_a_three_broker_cluster() {
     assert!(out.contains("ok:"), "{out}");
 }
 
+/// kafka-python's group code and librdkafka's share one consumer group: the coordinator's
+/// protocol is Kafka's, not one client's reading of it.
+#[test]
+fn kafka_python_and_librdkafka_consumers_share_a_group() {
+    require("python3");
+    let broker = Broker::start(&["--config", "group.initial.rebalance.delay.ms=0"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/interop_groups.py");
+    let out = run(Command::new("python3").arg(script).args([&broker.addr, "shared"]), None);
+    assert!(out.contains("ok:"), "{out}");
+}
+
+#[test]
+fn kafka_python_and_librdkafka_consumers_share_a_group_on_a_three_broker_cluster() {
+    require("python3");
+    let cluster = Cluster::start(3);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/interop_groups.py");
+    let out = run(Command::new("python3").arg(script).args([&cluster.bootstrap, "shared"]), None);
+    assert!(out.contains("ok:"), "{out}");
+}
+
 #[rstest::rstest]
 #[case(&["cluster", "--brokers", "0", "--data-dir", "{dir}"], "--brokers must be at least 1")]
 #[case(&["broker", "--listen", "127.0.0.1:0", "--data-dir", "{dir}", "--peer-address", "two"], "expected ID=HOST:PORT")]

@@ -97,6 +97,14 @@ pub fn handle(ctx: &RequestContext, request: DescribeConfigsRequest) -> Describe
                         ("log.cleaner.backoff.ms", c.log_cleaner_backoff_ms.to_string()),
                         ("log.cleaner.enable", c.log_cleaner_enable.to_string()),
                         ("producer.id.expiration.ms", c.producer_id_expiration_ms.to_string()),
+                        ("group.min.session.timeout.ms", c.group_min_session_timeout_ms.to_string()),
+                        ("group.max.session.timeout.ms", c.group_max_session_timeout_ms.to_string()),
+                        ("group.initial.rebalance.delay.ms", c.group_initial_rebalance_delay_ms.to_string()),
+                        ("group.max.size", c.group_max_size.to_string()),
+                        ("offsets.topic.num.partitions", c.offsets_topic_num_partitions.to_string()),
+                        ("offsets.topic.replication.factor", c.offsets_topic_replication_factor.to_string()),
+                        ("offset.metadata.max.bytes", c.offset_metadata_max_bytes.to_string()),
+                        ("offsets.commit.timeout.ms", c.offsets_commit_timeout_ms.to_string()),
                     ];
                     let configs = entries
                         .into_iter()

@@ -13,17 +13,28 @@ use crate::broker::Broker;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 
 /// The versions of one API: what ApiVersions advertises, and what this broker accepts.
 ///
@@ -70,6 +81,19 @@ pub const SUPPORTED: &[(ApiKey, Versions)] = &[
     (ApiKey::OffsetForLeaderEpoch, v(2, 4)),
     (ApiKey::InitProducerId, v(0, 5)),
     (ApiKey::DeleteRecords, v(0, 2)),
+    // Groups: the classic protocol. OffsetCommit v9 and OffsetFetch v9 belong to KIP-848's
+    // member epochs, FindCoordinator v5+ to KIP-890 and share groups.
+    (ApiKey::FindCoordinator, v(0, 4)),
+    (ApiKey::JoinGroup, v(2, 9)),
+    (ApiKey::SyncGroup, v(0, 5)),
+    (ApiKey::Heartbeat, v(0, 4)),
+    (ApiKey::LeaveGroup, v(0, 5)),
+    (ApiKey::OffsetCommit, v(2, 8)),
+    (ApiKey::OffsetFetch, v(1, 8)),
+    (ApiKey::ListGroups, v(0, 4)),
+    (ApiKey::DescribeGroups, v(0, 5)),
+    (ApiKey::DeleteGroups, v(0, 2)),
+    (ApiKey::OffsetDelete, v(0, 0)),
 ];
 
 pub fn versions(key: ApiKey) -> Option<Versions> {
@@ -114,6 +138,17 @@ pub async fn handle(ctx: &RequestContext, request: RequestKind) -> Reply {
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, r))
         }
+        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(find_coordinator::handle(ctx, r)),
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(join_group::handle(ctx, r).await),
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(ctx, r).await),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(ctx, r)),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(ctx, r).await),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(ctx, r).await),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(ctx, r)),
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(ctx, r)),
+        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(ctx, r)),
+        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(ctx, r).await),
+        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(ctx, r).await),
         // The server decodes only keys from SUPPORTED; anything else is a bug here, and closing
         // the connection is what Kafka does for a request it cannot serve.
         other => return Reply::Close(format!("no handler for {:?}", std::mem::discriminant(&other))),

@@ -346,6 +346,56 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
     })
 }
 
+/// A write of the broker's own (the group coordinator's): keyed records appended as one batch
+/// to the local leader of `topic`-`partition`, validated like a client's, and answered once the
+/// ISR has them (acks=all) or `timeout_ms` passes.
+pub async fn append_internal(
+    broker: &Arc<Broker>,
+    topic: &str,
+    partition: i32,
+    records: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
+    timeout_ms: u64,
+) -> Result<(), ResponseError> {
+    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let t = broker.topic(topic);
+    let p = broker.replica_for(t.as_ref(), partition, -1, false)?;
+    let t = t.ok_or(ResponseError::UnknownTopicOrPartition)?;
+    let now = now_ms();
+    let records: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder keeps records in one batch while offset - sequence stays the same;
+            // the batch's base sequence is -1 (no producer), as it must be.
+            sequence: i as i32 - 1,
+            timestamp: now,
+            key: Some(key),
+            value,
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).map_err(|_| ResponseError::CorruptMessage)?;
+    let appended = append(&t, &p, -1, buf.freeze()).map_err(|Refusal(code, message)| {
+        tracing::warn!("{}-{partition}: internal write refused: {message}", t.name);
+        code
+    })?;
+    broker.notify_append();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
+    await_replication(broker, &p, appended.next_offset, t.config.min_insync_replicas(), deadline)
+        .await
+        .map_err(|Refusal(code, _)| code)
+}
+
 /// For the `skip-crc-check` defect: recompute the CRC of a single batch so that whatever the
 /// client sent passes validation.
 fn reseal_crc(records: bytes::Bytes) -> bytes::Bytes {

@@ -1,0 +1,71 @@
+//! FindCoordinator v0-4: the broker leading a group's `__consumer_offsets` partition. The
+//! first request creates the topic and, like Kafka, answers COORDINATOR_NOT_AVAILABLE until
+//! it has a leader. Transaction coordinators are not served (COORDINATOR_NOT_AVAILABLE).
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+
+struct Found {
+    error: i16,
+    node: i32,
+    host: String,
+    port: i32,
+}
+
+fn locate(ctx: &RequestContext, key: &str, key_type: i8) -> Result<Found, ResponseError> {
+    if key_type != 0 {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    }
+    let Some(topic) = ctx.broker.ensure_offsets_topic() else {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    };
+    let p = ctx.broker.groups.partition_for(key, topic.partition_count());
+    let leader = topic.partitions.get(p as usize).map(|s| s.leader).unwrap_or(-1);
+    let image = ctx.broker.image();
+    let Some(b) = image.brokers.get(&leader).filter(|_| image.is_live(leader)) else {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    };
+    Ok(Found { error: 0, node: leader, host: b.host.clone(), port: b.port })
+}
+
+pub fn handle(ctx: &RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    let answer = |key: &str| match locate(ctx, key, request.key_type) {
+        Ok(f) => f,
+        Err(e) => Found { error: e.code(), node: -1, host: String::new(), port: -1 },
+    };
+    if ctx.version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .iter()
+            .map(|k| {
+                let f = answer(k.as_str());
+                Coordinator::default()
+                    .with_key(k.clone())
+                    .with_node_id(BrokerId(f.node))
+                    .with_host(StrBytes::from_string(f.host))
+                    .with_port(f.port)
+                    .with_error_code(f.error)
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let f = answer(request.key.as_str());
+    let code = f.error;
+    let message = match ResponseError::try_from_code(code) {
+        None => "NONE".to_string(),
+        Some(e) => e.to_string(),
+    };
+    let mut r = FindCoordinatorResponse::default()
+        .with_error_code(code)
+        .with_node_id(BrokerId(f.node))
+        .with_host(StrBytes::from_string(f.host))
+        .with_port(f.port);
+    if ctx.version >= 1 {
+        r = r.with_error_message(Some(StrBytes::from_string(message)));
+    }
+    r
+}
