@@ -837,12 +837,22 @@ async fn standalone_commit(
 ) -> StepResult {
     let (real_group, real_topic) = (w.topic(&group), w.topic(&topic));
     let timeout = w.timeout();
-    let mut client = coordinator(w, &real_group, timeout).await?;
-    let req = commit_request(&real_group, -1, "", None, &real_topic, partition, offset, &metadata);
-    commit(w, &mut client, req).await?;
-    match w.last_error.as_deref() {
-        Some("NONE") => Ok(()),
-        other => Err(w.verdict(format!("the commit was refused with {other:?}"))),
+    let deadline = tokio::time::Instant::now() + timeout;
+    // As Kafka's clients do, a commit the coordinator could not take (it moved, or is loading
+    // its partition of __consumer_offsets) goes again to the coordinator FindCoordinator names.
+    loop {
+        let mut client = coordinator(w, &real_group, timeout).await?;
+        let req = commit_request(&real_group, -1, "", None, &real_topic, partition, offset, &metadata);
+        commit(w, &mut client, req).await?;
+        match w.last_error.as_deref() {
+            Some("NONE") => return Ok(()),
+            Some("NOT_COORDINATOR" | "COORDINATOR_NOT_AVAILABLE" | "COORDINATOR_LOAD_IN_PROGRESS")
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(POLL).await;
+            }
+            other => return Err(w.verdict(format!("the commit was refused with {other:?}"))),
+        }
     }
 }
 
