@@ -536,49 +536,75 @@ pub const REGISTRY: &[DefectInfo] = &[
         defect: Defect::DoubleAssignOnRebalance,
         name: "double-assign-on-rebalance",
         guarantee: "in every generation each partition is assigned to exactly one member",
-        caught_by: &[],
+        caught_by: &[
+            "features/groups/partitions-assigned-once.feature: members joining and leaving never share a partition and leave none unowned",
+            "features/groups/partitions-assigned-once.feature: DescribeGroups shows each member with the partitions its consumer owns",
+            "features/groups/assignors.feature: range gives 7 partitions to 3 consumers as 3, 2 and 2 contiguous partitions",
+            "features/groups/assignors.feature: roundrobin deals 7 partitions to 3 consumers in turn",
+            "features/groups/assignors.feature: with cooperative-sticky a joining member takes partitions and the others revoke only those",
+            "features/groups/more-consumers-than-partitions.feature: six consumers share four partitions and two of them own nothing",
+        ],
     },
     DefectInfo {
         defect: Defect::AcceptStaleGenerationCommit,
         name: "accept-stale-generation-commit",
         guarantee: "a commit from an old generation is refused with ILLEGAL_GENERATION",
-        caught_by: &[],
+        caught_by: &[
+            "features/groups/generation-fencing.feature: a commit from a member's previous generation is refused with ILLEGAL_GENERATION and changes nothing",
+        ],
     },
     DefectInfo {
         defect: Defect::ForgetOffsetsOnRestart,
         name: "forget-offsets-on-restart",
         guarantee: "committed offsets survive a broker restart and a coordinator failover",
-        caught_by: &[],
+        caught_by: &[
+            "features/groups/offsets-survive-failures.feature: committed offsets survive a broker restart",
+            "features/groups/offsets-survive-failures.feature: committed offsets survive a kill -9 of the broker",
+            "features/groups/offsets-survive-failures.feature: committed offsets survive the death of the coordinator with __consumer_offsets replicated 3 times",
+        ],
     },
     DefectInfo {
         defect: Defect::IgnoreSessionTimeout,
         name: "ignore-session-timeout",
         guarantee: "a member silent for session.timeout.ms loses its partitions",
-        caught_by: &[],
+        caught_by: &[
+            "features/groups/crashed-consumer.feature: with commits after processing the others resume from the committed offsets and lose nothing",
+            "features/groups/crashed-consumer.feature: with auto-commit a record committed before it was processed is lost",
+        ],
     },
     DefectInfo {
         defect: Defect::IgnoreLeaveGroup,
         name: "ignore-leave-group",
         guarantee: "a member that leaves (or exceeds max.poll.interval.ms) is out of the group at once",
-        caught_by: &[],
+        caught_by: &[
+            "features/groups/closed-consumer.feature: the others own every partition well before session.timeout.ms",
+            "features/groups/max-poll-interval.feature: a consumer that exceeds max.poll.interval.ms leaves, its heartbeats notwithstanding",
+        ],
     },
     DefectInfo {
         defect: Defect::RebalanceOnStaticRejoin,
         name: "rebalance-on-static-rejoin",
         guarantee: "a static member back within session.timeout.ms gets its partitions with no rebalance (KIP-345)",
-        caught_by: &[],
+        caught_by: &[
+            "features/groups/static-membership.feature: a static member restarted within session.timeout.ms gets its partitions back in the same generation",
+            "features/groups/coordinator-errors.feature: a static member that joins again fences its old member id with FENCED_INSTANCE_ID, in the same generation",
+        ],
     },
     DefectInfo {
         defect: Defect::DropCommitMetadata,
         name: "drop-commit-metadata",
         guarantee: "a committed offset's metadata round-trips exactly",
-        caught_by: &[],
+        caught_by: &[
+            "features/groups/committed-offsets.feature: a committed offset and its metadata are fetched back exactly",
+        ],
     },
     DefectInfo {
         defect: Defect::HeartbeatIgnoresRebalance,
         name: "heartbeat-ignores-rebalance",
         guarantee: "a heartbeat during a rebalance is answered REBALANCE_IN_PROGRESS",
-        caught_by: &[],
+        caught_by: &[
+            "features/groups/generation-fencing.feature: a heartbeat during a rebalance is answered REBALANCE_IN_PROGRESS",
+        ],
     },
 ];
 
