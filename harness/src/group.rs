@@ -389,7 +389,7 @@ fn kill(consumer: BaseConsumer<MemberContext>, state: &Mutex<MemberState>) {
         unsafe {
             rdkafka::bindings::rd_kafka_destroy_flags(
                 rk as *mut rdkafka::bindings::rd_kafka_t,
-                rdkafka::bindings::RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE as i32,
+                rdkafka::bindings::RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE,
             );
         }
     });

@@ -38,7 +38,10 @@ pub fn double_assigned(owned: &BTreeMap<String, BTreeMap<i32, BTreeSet<Tp>>>) ->
     for (generation, tps) in by_generation {
         for ((t, p), owners) in tps {
             if owners.len() > 1 {
-                out.push(format!("double-assigned: {t}-{p} is owned by {} in generation {generation}", owners.join(" and ")));
+                out.push(format!(
+                    "double-assigned: {t}-{p} is owned by {} in generation {generation}",
+                    owners.join(" and ")
+                ));
             }
         }
     }
@@ -107,13 +110,15 @@ pub fn reread_beyond_tail(
         .iter()
         .filter(|((p, o), _)| !tails.get(p).is_some_and(|(from, to)| o >= from && o <= to))
         .map(|((p, o), n)| {
-            let tail = tails.get(p).map_or("no uncommitted tail".to_string(), |(f, t)| format!("uncommitted tail {f}..={t}"));
+            let tail =
+                tails.get(p).map_or("no uncommitted tail".to_string(), |(f, t)| format!("uncommitted tail {f}..={t}"));
             format!("read-beyond-tail: {topic}-{p} offset {o} is read {n} times ({tail})")
         })
         .collect()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

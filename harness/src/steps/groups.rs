@@ -79,7 +79,7 @@ pub struct Groups {
     /// Consumers that were closed or killed and whose names were reused.
     gone: Vec<GroupConsumer>,
     /// Every settled assignment seen, oldest first.
-    settled: Vec<BTreeMap<String, Seen>>,
+    settled: Vec<Settled>,
     /// Per killed consumer's partitions: the offsets it processed after its last commit.
     tails: BTreeMap<Tp, (i64, i64)>,
     wire: BTreeMap<String, WireMember>,
@@ -171,7 +171,9 @@ async fn join_static_one(w: &mut KafkaWorld, c: String, group: String, topic: St
     start_consumers(w, &c, &group, &topic, Processing::OnPoll, true).await
 }
 
-#[when(expr = "consumers {string} join group {string} subscribed to {string}, committing after each record they process")]
+#[when(
+    expr = "consumers {string} join group {string} subscribed to {string}, committing after each record they process"
+)]
 async fn join_committing(w: &mut KafkaWorld, list: String, group: String, topic: String) -> StepResult {
     let p = Processing::Each { delay: None, commit: true };
     start_consumers(w, &list, &group, &topic, p, false).await
@@ -263,7 +265,9 @@ async fn processes(w: &mut KafkaWorld, ms: u64, c: String, n: usize) -> StepResu
 /// Waits until the broker holds a committed offset for the partition past a record its owner
 /// has not processed (librdkafka stores a record's offset for the next auto-commit when poll
 /// returns it, `enable.auto.offset.store`), as OffsetFetch answers, then kills the owner.
-#[when(expr = "the consumer that owns partition {int} of {string} is killed after committing a record it has not processed")]
+#[when(
+    expr = "the consumer that owns partition {int} of {string} is killed after committing a record it has not processed"
+)]
 async fn killed_committed_unprocessed(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
     let tp = (w.topic(&topic), partition);
     let deadline = tokio::time::Instant::now() + w.timeout();
@@ -291,7 +295,8 @@ async fn killed_committed_unprocessed(w: &mut KafkaWorld, partition: i32, topic:
                 return kill(w, &name).await;
             }
             consumer(w, &name)?.member.release();
-            seen = format!("{name} owns it, polled {polled:?}, processed {processed:?}, the group committed {committed}");
+            seen =
+                format!("{name} owns it, polled {polled:?}, processed {processed:?}, the group committed {committed}");
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(w.harness(format!(
@@ -354,7 +359,8 @@ async fn share(w: &mut KafkaWorld, ms: u64, list: String, topic: String) -> Step
     let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
     loop {
         let states = current(w, &list)?;
-        let stopped: Vec<&String> = list.iter().filter(|c| w.groups.consumers.get(*c).is_some_and(|gc| !gc.member.is_running())).collect();
+        let stopped: Vec<&String> =
+            list.iter().filter(|c| w.groups.consumers.get(*c).is_some_and(|gc| !gc.member.is_running())).collect();
         if !stopped.is_empty() {
             return Err(w.harness(format!("consumers {stopped:?} are not running")));
         }
@@ -445,7 +451,11 @@ async fn assigned_table(w: &mut KafkaWorld, step: &Step, topic: String) -> StepR
         return Ok(());
     }
     let states = current(w, &listed)?;
-    Err(w.verdict(format!("the assignment is not the documented one: {}. All: {}", problems.join("; "), render(&states))))
+    Err(w.verdict(format!(
+        "the assignment is not the documented one: {}. All: {}",
+        problems.join("; "),
+        render(&states)
+    )))
 }
 
 /// In no generation did two consumers own one partition, as each consumer's assignment
@@ -461,10 +471,15 @@ async fn never_double(w: &mut KafkaWorld) -> StepResult {
     if found.is_empty() { Ok(()) } else { Err(w.verdict(found.join("\n"))) }
 }
 
-fn last_two(w: &KafkaWorld) -> Result<(BTreeMap<String, Seen>, BTreeMap<String, Seen>), StepError> {
+/// What each consumer owned in one settled assignment.
+type Settled = BTreeMap<String, Seen>;
+
+fn last_two(w: &KafkaWorld) -> Result<(Settled, Settled), StepError> {
     let n = w.groups.settled.len();
     if n < 2 {
-        return Err(w.harness("the step compares two settled assignments: it needs two `share the partitions` steps before it"));
+        return Err(w.harness(
+            "the step compares two settled assignments: it needs two `share the partitions` steps before it",
+        ));
     }
     Ok((w.groups.settled[n - 2].clone(), w.groups.settled[n - 1].clone()))
 }
@@ -481,7 +496,9 @@ async fn revoked_only_moved(w: &mut KafkaWorld, list: String) -> StepResult {
         let s = consumer(w, &c)?.member.state();
         let revoked: BTreeSet<Tp> = s.callbacks[b.callbacks..a.callbacks.min(s.callbacks.len())]
             .iter()
-            .filter_map(|cb| if let Callback::Revoked { partitions, .. } = cb { Some(partitions.clone()) } else { None })
+            .filter_map(
+                |cb| if let Callback::Revoked { partitions, .. } = cb { Some(partitions.clone()) } else { None },
+            )
             .flatten()
             .collect();
         let moved: BTreeSet<Tp> = b.owned.difference(&a.owned).cloned().collect();
@@ -523,7 +540,11 @@ async fn untouched(w: &mut KafkaWorld, list: String) -> StepResult {
             ));
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(w.verdict(format!("a rebalance reached them: {}", problems.join("; ")))) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(w.verdict(format!("a rebalance reached them: {}", problems.join("; "))))
+    }
 }
 
 /// A restarted static member (KIP-345) gets back what it owned, in the generation it left.
@@ -780,30 +801,36 @@ async fn committed_within(
     committed_is(w, ms, &group, &topic, partition, offset, Some(&metadata)).await
 }
 
-fn commit_request(
-    group: &str,
+/// Who commits: the group, and the member's generation, id and `group.instance.id`.
+struct Committer<'a> {
+    group: &'a str,
     generation: i32,
-    member: &str,
-    instance: Option<&str>,
+    member: &'a str,
+    instance: Option<&'a str>,
+}
+
+fn commit_request(
+    who: &Committer<'_>,
     topic: &str,
     partition: i32,
     offset: i64,
     metadata: &str,
 ) -> OffsetCommitRequest {
+    let Committer { group, generation, member, instance } = *who;
     OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.into())))
         .with_generation_id_or_member_epoch(generation)
         .with_member_id(StrBytes::from_string(member.into()))
         .with_group_instance_id(instance.map(|i| StrBytes::from_string(i.into())))
         .with_topics(vec![
-            OffsetCommitRequestTopic::default().with_name(TopicName(StrBytes::from_string(topic.into()))).with_partitions(
-                vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partitions(vec![
                     OffsetCommitRequestPartition::default()
                         .with_partition_index(partition)
                         .with_committed_offset(offset)
                         .with_committed_metadata(Some(StrBytes::from_string(metadata.into()))),
-                ],
-            ),
+                ]),
         ])
 }
 
@@ -842,7 +869,13 @@ async fn standalone_commit(
     // its partition of __consumer_offsets) goes again to the coordinator FindCoordinator names.
     loop {
         let mut client = coordinator(w, &real_group, timeout).await?;
-        let req = commit_request(&real_group, -1, "", None, &real_topic, partition, offset, &metadata);
+        let req = commit_request(
+            &Committer { group: &real_group, generation: -1, member: "", instance: None },
+            &real_topic,
+            partition,
+            offset,
+            &metadata,
+        );
         commit(w, &mut client, req).await?;
         match w.last_error.as_deref() {
             Some("NONE") => return Ok(()),
@@ -892,7 +925,9 @@ fn join_request(group: &str, member_id: &str, instance: Option<&str>, session_ms
         .with_group_instance_id(instance.map(|i| StrBytes::from_string(i.into())))
         .with_protocol_type(StrBytes::from_static_str("consumer"))
         .with_protocols(vec![
-            JoinGroupRequestProtocol::default().with_name(StrBytes::from_static_str("range")).with_metadata(subscription()),
+            JoinGroupRequestProtocol::default()
+                .with_name(StrBytes::from_static_str("range"))
+                .with_metadata(subscription()),
         ])
 }
 
@@ -939,7 +974,11 @@ async fn sync(
         joined
             .members
             .iter()
-            .map(|m| SyncGroupRequestAssignment::default().with_member_id(m.member_id.clone()).with_assignment(empty_assignment()))
+            .map(|m| {
+                SyncGroupRequestAssignment::default()
+                    .with_member_id(m.member_id.clone())
+                    .with_assignment(empty_assignment())
+            })
             .collect()
     } else {
         Vec::new()
@@ -1019,7 +1058,11 @@ async fn complete_joins(w: &mut KafkaWorld, list: &[String], group: &str) -> Ste
         tasks.push(tokio::spawn(async move {
             let (mut client, joined) = pending.await.map_err(|e| WireError::Io(std::io::Error::other(e)))?;
             let joined = joined?;
-            let synced = if joined.error_code == 0 { Some(sync(&mut client, &group, &joined, instance.as_deref()).await?) } else { None };
+            let synced = if joined.error_code == 0 {
+                Some(sync(&mut client, &group, &joined, instance.as_deref()).await?)
+            } else {
+                None
+            };
             Ok::<_, WireError>((client, joined, synced))
         }));
     }
@@ -1140,7 +1183,11 @@ async fn heartbeat(w: &mut KafkaWorld, m: &str, member_id: Option<&str>) -> Resu
 #[then(expr = "a heartbeat from member {string} is answered with {word}")]
 async fn heartbeat_is(w: &mut KafkaWorld, m: String, want: String) -> StepResult {
     let got = heartbeat(w, &m, None).await?;
-    if got == want { Ok(()) } else { Err(w.verdict(format!("the heartbeat of member {m} is answered {got}, not {want}"))) }
+    if got == want {
+        Ok(())
+    } else {
+        Err(w.verdict(format!("the heartbeat of member {m} is answered {got}, not {want}")))
+    }
 }
 
 #[then(expr = "within {int} ms a heartbeat from member {string} is answered with {word}")]
@@ -1156,7 +1203,9 @@ async fn heartbeat_within(w: &mut KafkaWorld, ms: u64, m: String, want: String) 
             answers.push(got);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(w.verdict(format!("for {ms} ms the heartbeats of member {m} were answered {answers:?}, never {want}")));
+            return Err(
+                w.verdict(format!("for {ms} ms the heartbeats of member {m} were answered {answers:?}, never {want}"))
+            );
         }
         tokio::time::sleep(POLL).await;
     }
@@ -1189,7 +1238,14 @@ async fn same_generation(w: &mut KafkaWorld, a: String, b: String) -> StepResult
     Err(w.verdict(format!("member {a} joined in generation {ga:?}, member {b} in {gb:?}: the group rebalanced")))
 }
 
-async fn member_commit(w: &mut KafkaWorld, m: &str, offset: i64, partition: i32, topic: &str, previous: bool) -> StepResult {
+async fn member_commit(
+    w: &mut KafkaWorld,
+    m: &str,
+    offset: i64,
+    partition: i32,
+    topic: &str,
+    previous: bool,
+) -> StepResult {
     let real = w.topic(topic);
     let mut client = member_client(w, m).await?;
     let wm = w.groups.wire.get(m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
@@ -1198,7 +1254,13 @@ async fn member_commit(w: &mut KafkaWorld, m: &str, offset: i64, partition: i32,
     } else {
         wm.generation
     };
-    let req = commit_request(&wm.group, generation, &wm.member_id, wm.instance.as_deref(), &real, partition, offset, "");
+    let req = commit_request(
+        &Committer { group: &wm.group, generation, member: &wm.member_id, instance: wm.instance.as_deref() },
+        &real,
+        partition,
+        offset,
+        "",
+    );
     let result = commit(w, &mut client, req).await;
     if let Some(wm) = w.groups.wire.get_mut(m) {
         wm.client = Some(client);
@@ -1245,8 +1307,9 @@ async fn describe_matches(w: &mut KafkaWorld, group: String) -> StepResult {
         } else {
             let version = i16::from_be_bytes([bytes[0], bytes[1]]);
             let _ = bytes::Buf::get_i16(&mut bytes);
-            let a = ConsumerProtocolAssignment::decode(&mut bytes, version.clamp(0, 3))
-                .map_err(|e| w.verdict(format!("member {}'s assignment does not decode: {e:#}", m.member_id.as_str())))?;
+            let a = ConsumerProtocolAssignment::decode(&mut bytes, version.clamp(0, 3)).map_err(|e| {
+                w.verdict(format!("member {}'s assignment does not decode: {e:#}", m.member_id.as_str()))
+            })?;
             a.assigned_partitions
                 .iter()
                 .flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p)))

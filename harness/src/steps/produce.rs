@@ -35,7 +35,12 @@ pub(crate) fn plain(w: &mut KafkaWorld, process: &str, n: usize) -> Vec<Record> 
     (0..n).map(|_| Record { key: None, value: Some(w.next_value(process)), headers: Vec::new() }).collect()
 }
 
-pub(crate) async fn produce_rdkafka(w: &mut KafkaWorld, topic: &str, partition: Option<i32>, records: Vec<Record>) -> StepResult {
+pub(crate) async fn produce_rdkafka(
+    w: &mut KafkaWorld,
+    topic: &str,
+    partition: Option<i32>,
+    records: Vec<Record>,
+) -> StepResult {
     let bootstrap = w.bootstrap().await?;
     let process = w.next_process("producer");
     let real = w.topic(topic);
