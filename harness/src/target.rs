@@ -146,6 +146,7 @@ pub const REFERENCE_FAST_TIMERS: &[(&str, &str)] = &[
     ("replica.high.watermark.checkpoint.interval.ms", "100"),
     ("log.retention.check.interval.ms", "200"),
     ("log.cleaner.backoff.ms", "200"),
+    ("offsets.topic.num.partitions", "5"),
 ];
 
 impl Target {

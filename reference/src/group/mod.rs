@@ -745,7 +745,6 @@ impl Coordinator {
         group.generation += 1;
         if group.members.is_empty() {
             group.protocol = None;
-            group.protocol_type = group.protocol_type.take();
             group.leader = None;
             group.transition(State::Empty);
             return Some(Write {
