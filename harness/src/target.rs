@@ -146,6 +146,7 @@ pub const REFERENCE_FAST_TIMERS: &[(&str, &str)] = &[
     ("replica.high.watermark.checkpoint.interval.ms", "100"),
     ("log.retention.check.interval.ms", "200"),
     ("log.cleaner.backoff.ms", "200"),
+    ("offsets.topic.num.partitions", "5"),
 ];
 
 /// Broker configs librdkafka's mock cluster runs with: `kafka-conformance mock-cluster` sets

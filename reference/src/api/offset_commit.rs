@@ -10,11 +10,14 @@ use super::RequestContext;
 use crate::broker::now_ms;
 use crate::group::{self, Committed};
 
+/// A partition to commit: its place in the request, its name, and what to commit.
+type Valid = ((usize, usize), (String, i32), Committed);
+
 pub async fn handle(ctx: &RequestContext, r: OffsetCommitRequest) -> OffsetCommitResponse {
     let max_metadata = ctx.broker.groups.config().offset_metadata_max_bytes;
     // (topic index, partition index) → error code; valid ones are committed together.
     let mut codes: Vec<Vec<i16>> = Vec::new();
-    let mut valid: Vec<((usize, usize), (String, i32), Committed)> = Vec::new();
+    let mut valid: Vec<Valid> = Vec::new();
     let now = now_ms();
     for (ti, t) in r.topics.iter().enumerate() {
         let topic = ctx.broker.topic(t.name.as_str());

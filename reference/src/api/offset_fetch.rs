@@ -10,15 +10,12 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::group::Committed;
+use crate::group::{Committed, FetchedOffsets};
 
-type Fetched = Vec<(String, Vec<(i32, Option<Committed>)>)>;
+/// Topics and partitions asked for.
+type Asked = Vec<(String, Vec<i32>)>;
 
-fn fetch(
-    ctx: &RequestContext,
-    group: &str,
-    topics: Option<Vec<(String, Vec<i32>)>>,
-) -> (Result<Fetched, ResponseError>, Vec<(String, Vec<i32>)>) {
+fn fetch(ctx: &RequestContext, group: &str, topics: Option<Asked>) -> (Result<FetchedOffsets, ResponseError>, Asked) {
     let asked = topics.clone().unwrap_or_default();
     (ctx.broker.groups.fetch_offsets(&ctx.broker, group, topics.as_deref()), asked)
 }

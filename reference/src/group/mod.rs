@@ -101,6 +101,13 @@ impl<T: Send> Pending<T> {
     }
 }
 
+/// Per member of a LeaveGroup, or the group's own error.
+pub type LeaveResult = Result<Vec<Result<(), ResponseError>>, ResponseError>;
+/// Committed offsets by topic and partition (`None`: nothing committed).
+pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<Committed>)>)>;
+/// OffsetDelete's error code by topic and partition.
+pub type DeleteResults = Vec<(String, Vec<(i32, i16)>)>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     pub offset: i64,
@@ -215,10 +222,10 @@ impl Group {
             .collect();
         let mut votes: Vec<(usize, &String)> = candidates.iter().map(|c| (0, *c)).collect();
         for m in self.members.values() {
-            if let Some((vote, _)) = m.protocols.iter().find(|(p, _)| candidates.contains(&p)) {
-                if let Some(v) = votes.iter_mut().find(|(_, c)| *c == vote) {
-                    v.0 += 1;
-                }
+            if let Some((vote, _)) = m.protocols.iter().find(|(p, _)| candidates.contains(&p))
+                && let Some(v) = votes.iter_mut().find(|(_, c)| *c == vote)
+            {
+                v.0 += 1;
             }
         }
         let best = votes.iter().map(|(n, _)| *n).max()?;
@@ -525,14 +532,14 @@ impl Coordinator {
         let (tx, rx) = oneshot::channel();
 
         if member_id.is_empty() {
-            if let Some(instance) = instance_id {
-                if let Some(old_id) = group.statics.get(instance).cloned() {
-                    if !active(Defect::RebalanceOnStaticRejoin) {
-                        return self.replace_static_member(version, group, &old_id, new_member, tx, rx);
-                    }
-                    // The defect: the returning static member is treated as a stranger.
-                    self.remove_member(group, &old_id);
+            if let Some(instance) = instance_id
+                && let Some(old_id) = group.statics.get(instance).cloned()
+            {
+                if !active(Defect::RebalanceOnStaticRejoin) {
+                    return self.replace_static_member(version, group, &old_id, new_member, tx, rx);
                 }
+                // The defect: the returning static member is treated as a stranger.
+                self.remove_member(group, &old_id);
             }
             let full = group.members.len() + group.pending.len() >= self.config.max_size.max(0) as usize;
             if full {
@@ -745,7 +752,6 @@ impl Coordinator {
         group.generation += 1;
         if group.members.is_empty() {
             group.protocol = None;
-            group.protocol_type = group.protocol_type.take();
             group.leader = None;
             group.transition(State::Empty);
             return Some(Write {
@@ -784,10 +790,10 @@ impl Coordinator {
             if let Some(w) = m.sync_waiter.take() {
                 let _ = w.send(SyncAnswer::error(ResponseError::UnknownMemberId));
             }
-            if let Some(i) = &m.instance_id {
-                if group.statics.get(i).map(String::as_str) == Some(id) {
-                    group.statics.remove(i);
-                }
+            if let Some(i) = &m.instance_id
+                && group.statics.get(i).map(String::as_str) == Some(id)
+            {
+                group.statics.remove(i);
             }
         }
         if group.leader.as_deref() == Some(id) {
@@ -965,7 +971,7 @@ impl Coordinator {
         broker: &Broker,
         group_id: &str,
         members: &[(String, Option<String>)],
-    ) -> (Result<Vec<Result<(), ResponseError>>, ResponseError>, Option<Write>) {
+    ) -> (LeaveResult, Option<Write>) {
         let mut inner = self.lock();
         if let Err(e) = Self::check(&inner, broker, group_id) {
             return (Err(e), None);
@@ -1142,7 +1148,7 @@ impl Coordinator {
         broker: &Broker,
         group_id: &str,
         topics: Option<&[(String, Vec<i32>)]>,
-    ) -> Result<Vec<(String, Vec<(i32, Option<Committed>)>)>, ResponseError> {
+    ) -> Result<FetchedOffsets, ResponseError> {
         let inner = self.lock();
         Self::check(&inner, broker, group_id)?;
         let group = inner.groups.get(group_id);
@@ -1239,7 +1245,7 @@ impl Coordinator {
         broker: &Broker,
         group_id: &str,
         topics: &[(String, Vec<i32>)],
-    ) -> Result<(Vec<(String, Vec<(i32, i16)>)>, Write), ResponseError> {
+    ) -> Result<(DeleteResults, Write), ResponseError> {
         let inner = self.lock();
         let partition = Self::check(&inner, broker, group_id)?;
         let Some(g) = inner.groups.get(group_id) else { return Err(ResponseError::GroupIdNotFound) };

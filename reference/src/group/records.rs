@@ -280,9 +280,9 @@ mod tests {
     #[test]
     fn offsets_round_trip() {
         let v = StoredOffset { offset: 42, leader_epoch: 3, metadata: "m".into(), commit_timestamp: 7 };
-        let r = decode(Some(&offset_key("g", "t", 4)), Some(&offset_value(&v))).unwrap();
+        let r = decode(Some(&offset_key("g", "t", 4)), Some(&offset_value(&v))).expect("decodes");
         assert_eq!(r, OffsetsRecord::Offset { group: "g".into(), topic: "t".into(), partition: 4, value: Some(v) });
-        let tomb = decode(Some(&offset_key("g", "t", 4)), None).unwrap();
+        let tomb = decode(Some(&offset_key("g", "t", 4)), None).expect("decodes");
         assert!(matches!(tomb, OffsetsRecord::Offset { value: None, .. }));
     }
 
@@ -305,7 +305,7 @@ mod tests {
                 assignment: Bytes::from_static(b"asg"),
             }],
         };
-        let r = decode(Some(&group_key("g")), Some(&group_value(&g))).unwrap();
+        let r = decode(Some(&group_key("g")), Some(&group_value(&g))).expect("decodes");
         assert_eq!(r, OffsetsRecord::Group { group: "g".into(), value: Some(g) });
     }
 

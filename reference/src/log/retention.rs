@@ -86,10 +86,12 @@ pub(crate) fn deletable(segments: &[Candidate], rules: &Rules) -> usize {
             deleted += 1;
         }
     }
+    // Not only in the pass that took the last older segment: a pass may run between an append
+    // and the high watermark's move, and the next one must still find the active segment.
     if with_active
         && n > 0
-        && deleted > 0
         && deleted + 1 == n
+        && segments[n - 1].base_offset > 0
         && segments[n - 1].size_bytes > 0
         && rules.high_watermark >= rules.log_end_offset
     {
