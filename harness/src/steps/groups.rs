@@ -672,10 +672,38 @@ async fn find_coordinator(w: &mut KafkaWorld, group: &str) -> Result<Result<(i32
     }
 }
 
+/// Errors after which Kafka's clients look the coordinator up again and retry: it moved, or is
+/// still loading its partition of `__consumer_offsets`.
+fn coordinator_moving(error: &str) -> bool {
+    matches!(error, "NOT_COORDINATOR" | "COORDINATOR_LOAD_IN_PROGRESS" | "COORDINATOR_NOT_AVAILABLE")
+}
+
+/// A connection to the group's coordinator, once it serves the group: an OffsetFetch (which
+/// changes nothing) no longer answers that the coordinator moved or is loading. Every group
+/// request a step makes then goes to a coordinator that owns the group, as a client's would
+/// after its retries.
 async fn coordinator(w: &mut KafkaWorld, group: &str, timeout: Duration) -> Result<WireClient, StepError> {
-    match find_coordinator(w, group).await? {
-        Ok((_, addr)) => WireClient::connect(&addr, timeout).await.map_err(|e| w.wire_error(e)),
-        Err(last) => Err(w.verdict(format!("no coordinator for group {group} within {:?}: {last}", w.timeout()))),
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    loop {
+        let last = match find_coordinator(w, group).await? {
+            Ok((_, addr)) => {
+                let mut client = WireClient::connect(&addr, timeout).await.map_err(|e| w.wire_error(e))?;
+                let v = client.version_for(ApiKey::OffsetFetch).map_err(|e| w.wire_error(e))?.min(7);
+                let req = OffsetFetchRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_string(group.into())))
+                    .with_topics(Some(Vec::new()));
+                match client.request_at(RequestKind::OffsetFetch(req), v).await {
+                    Ok(ResponseKind::OffsetFetch(r)) if coordinator_moving(&name(r.error_code)) => name(r.error_code),
+                    Ok(_) => return Ok(client),
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(last) => last,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(w.verdict(format!("no coordinator serves group {group} within {:?}: {last}", w.timeout())));
+        }
+        tokio::time::sleep(POLL).await;
     }
 }
 
@@ -745,7 +773,11 @@ async fn committed_is(
     metadata: Option<&str>,
 ) -> StepResult {
     let (real_group, real_topic) = (w.topic(group), w.topic(topic));
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    let start = tokio::time::Instant::now();
+    let deadline = start + Duration::from_millis(ms);
+    // A coordinator that moved or is loading is asked again, as clients do, for at least the
+    // request timeout; a definite answer is judged once `ms` has passed.
+    let retry_deadline = deadline.max(start + w.timeout());
     loop {
         let answer = fetch_offset(w, &real_group, &real_topic, partition).await?;
         if let Ok((o, m, e)) = &answer
@@ -755,7 +787,12 @@ async fn committed_is(
         {
             return Ok(());
         }
-        if tokio::time::Instant::now() >= deadline {
+        let retriable = match &answer {
+            Ok((_, _, e)) => coordinator_moving(e),
+            Err(_) => true,
+        };
+        let now = tokio::time::Instant::now();
+        if now >= deadline && (!retriable || now >= retry_deadline) {
             let want = metadata.map_or(format!("{offset}"), |m| format!("{offset} with metadata {m:?}"));
             let got = match answer {
                 Ok((o, m, e)) => format!("offset {o}, metadata {m:?}, error {e}"),
@@ -879,9 +916,7 @@ async fn standalone_commit(
         commit(w, &mut client, req).await?;
         match w.last_error.as_deref() {
             Some("NONE") => return Ok(()),
-            Some("NOT_COORDINATOR" | "COORDINATOR_NOT_AVAILABLE" | "COORDINATOR_LOAD_IN_PROGRESS")
-                if tokio::time::Instant::now() < deadline =>
-            {
+            Some(e) if coordinator_moving(e) && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(POLL).await;
             }
             other => return Err(w.verdict(format!("the commit was refused with {other:?}"))),
