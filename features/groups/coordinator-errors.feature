@@ -42,3 +42,11 @@ Feature: The coordinator answers JoinGroup and Heartbeat with Kafka's error code
     Then member "s2" is in the generation member "s1" joined
     And a heartbeat from member "s2" is answered with NONE
     And a heartbeat from member "s1" is answered with FENCED_INSTANCE_ID
+
+  @kip-394
+  Scenario: with group.initial.rebalance.delay.ms 0 a new group's first join does not wait for a member that only asked for its id
+    Given the brokers are configured with:
+      | group.initial.rebalance.delay.ms | 0 |
+    When member "a" asks group "starters" for a member id
+    And within 3000 ms member "b" joins group "starters" on the wire
+    Then member "b" is in a later generation than before

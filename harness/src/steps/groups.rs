@@ -1130,6 +1130,37 @@ async fn complete_joins(w: &mut KafkaWorld, list: &[String], group: &str) -> Ste
     if errors.is_empty() { Ok(()) } else { Err(w.verdict(format!("the members did not join: {}", errors.join("; ")))) }
 }
 
+/// The first round of a new member's join only: JoinGroup without a member id, answered
+/// MEMBER_ID_REQUIRED (KIP-394); the member keeps the id and does not join again yet, so the
+/// coordinator holds it as a pending member.
+#[when(expr = "member {string} asks group {string} for a member id")]
+async fn asks_member_id(w: &mut KafkaWorld, m: String, group: String) -> StepResult {
+    wire_member(w, &m, &group);
+    let mut client = member_client(w, &m).await?;
+    let wm = w.groups.wire.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
+    let req = join_request(&wm.group, "", wm.instance.as_deref(), wm.session_ms);
+    let r = join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?;
+    w.last_error = Some(name(r.error_code));
+    if let Some(wm) = w.groups.wire.get_mut(&m) {
+        wm.member_id = r.member_id.to_string();
+        wm.client = Some(client);
+    }
+    if r.error_code != 79 {
+        return Err(w.verdict(format!("the first JoinGroup without a member id was answered {}", name(r.error_code))));
+    }
+    Ok(())
+}
+
+/// A bounded join: JoinGroup (and SyncGroup) must complete within `ms`.
+#[when(expr = "within {int} ms member {string} joins group {string} on the wire")]
+async fn member_joins_within(w: &mut KafkaWorld, ms: u64, m: String, group: String) -> StepResult {
+    let list = [m.clone()];
+    match tokio::time::timeout(Duration::from_millis(ms), complete_joins(w, &list, &group)).await {
+        Ok(r) => r,
+        Err(_) => Err(w.verdict(format!("member {m}'s JoinGroup and SyncGroup were not answered within {ms} ms"))),
+    }
+}
+
 #[when(expr = "member {string} joins group {string} on the wire")]
 async fn member_joins(w: &mut KafkaWorld, m: String, group: String) -> StepResult {
     complete_joins(w, &[m], &group).await
