@@ -37,7 +37,8 @@ Feature: The coordinator answers JoinGroup and Heartbeat with Kafka's error code
     And member "s2" of group "pool" has group.instance.id "worker-1"
     When member "a" joins group "pool" on the wire
     And member "s1" starts joining group "pool" on the wire
-    And members "a,s1" join group "pool" on the wire
+    Then within 5000 ms a heartbeat from member "a" is answered with REBALANCE_IN_PROGRESS
+    When members "a,s1" join group "pool" on the wire
     And member "s2" joins group "pool" on the wire
     Then member "s2" is in the generation member "s1" joined
     And a heartbeat from member "s2" is answered with NONE
