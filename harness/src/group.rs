@@ -6,12 +6,15 @@
 //!
 //! A consumer ends in one of three ways, as a process does:
 //! - **close**: `rd_kafka_consumer_close` (unsubscribe, LeaveGroup, commit if auto-commit);
-//! - **kill**: a crash as the broker sees it. `rd_kafka_destroy_flags(.., NO_CONSUMER_CLOSE)`
-//!   tears the client down without the consumer close: no final commit, no LeaveGroup, its
-//!   heartbeats stop and its sockets close. That is all a coordinator can observe of a process
-//!   killed with SIGKILL (the kernel closes its sockets), without the cost of a child process per
-//!   consumer and a protocol to report its reads back. The Rust wrapper is then forgotten, not
-//!   dropped, since its drop would close the consumer a second time.
+//! - **kill**: a crash as the broker sees it. The application thread stops at once (a record
+//!   being processed is never processed), and `rd_kafka_destroy_flags(.., NO_CONSUMER_CLOSE)`
+//!   tears the client down without the consumer close: no final commit, no LeaveGroup, no more
+//!   heartbeats. A classic-group coordinator learns of a dead member only from its missing
+//!   heartbeats, so this is what it observes of a process killed with SIGKILL, without the cost
+//!   of a child process per consumer and a protocol to report its reads back. The destroy runs
+//!   on a thread of its own and is not waited for: with the consumer's queue still referenced by
+//!   the forgotten Rust wrapper (whose drop would close the consumer a second time), librdkafka
+//!   may not finish it; the handle is leaked for the rest of the process.
 //! - **stall**: the application stops calling poll (a processing step that hangs), while
 //!   librdkafka's background thread keeps heartbeating (KIP-62); after `max.poll.interval.ms`
 //!   librdkafka leaves the group by itself.
