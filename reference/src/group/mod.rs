@@ -707,7 +707,10 @@ impl Coordinator {
         group.storing = false;
         let rebalance = group.rebalance_timeout();
         let delay = Duration::from_millis(self.config.initial_rebalance_delay_ms.max(0) as u64);
-        if group.state == State::Empty && !delay.is_zero() {
+        if group.state == State::Empty {
+            // The initial rebalance (InitialDelayedJoin): it ends on its timer, even at a delay of
+            // 0, and never early, so a member that only asked for its id does not hold it up
+            // (`tryCompleteInitialRebalanceElseSchedule`).
             let first = delay.min(rebalance);
             group.initial_delay_left = Some(rebalance.saturating_sub(first));
             group.join_deadline = Some(Instant::now() + first);
