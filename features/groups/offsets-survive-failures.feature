@@ -23,6 +23,28 @@ Feature: Committed offsets survive a broker restart and the coordinator's death
     And the broker is killed with SIGKILL and started again
     Then within 10000 ms the committed offset of partition 0 of "stock" for group "buyers" is 42 with metadata "restock-3"
 
+  @real-client
+  Scenario: a consumer group resumes after a broker restart where it committed
+    Given the brokers are configured with:
+      | group.initial.rebalance.delay.ms | 0   |
+      | group.min.session.timeout.ms     | 500 |
+    And a topic "stock" with 1 partition
+    And a consumer configured with:
+      | session.timeout.ms    | 2000     |
+      | heartbeat.interval.ms | 200      |
+      | enable.auto.commit    | false    |
+      | auto.offset.reset     | earliest |
+    When 10 records are produced to partition 0 of "stock"
+    And consumers "c1" join group "buyers" subscribed to "stock", committing after each record they process
+    Then within 10000 ms the group reads every partition of "stock" to its last acknowledged record
+    When consumer "c1" is closed
+    And the broker is restarted
+    And 10 records are produced to partition 0 of "stock"
+    And consumers "c2" join group "buyers" subscribed to "stock", committing after each record they process
+    Then within 10000 ms the group reads every partition of "stock" to its last acknowledged record
+    And every acknowledged record is read at least once
+    And no record of "stock" is read more than once
+
   @replication
   Scenario: committed offsets survive the death of the coordinator with __consumer_offsets replicated 3 times
     Given a cluster of 3 brokers configured with:

@@ -560,6 +560,7 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/groups/offsets-survive-failures.feature: committed offsets survive a broker restart",
             "features/groups/offsets-survive-failures.feature: committed offsets survive a kill -9 of the broker",
+            "features/groups/offsets-survive-failures.feature: a consumer group resumes after a broker restart where it committed",
             "features/groups/offsets-survive-failures.feature: committed offsets survive the death of the coordinator with __consumer_offsets replicated 3 times",
         ],
     },

@@ -612,6 +612,19 @@ async fn reads_to_end(w: &mut KafkaWorld, ms: u64, topic: String) -> StepResult 
     }
 }
 
+/// No offset of the topic is read twice, by one consumer or several: each new owner of a
+/// partition resumed exactly where the committed offset said.
+#[then(expr = "no record of {string} is read more than once")]
+async fn no_reread(w: &mut KafkaWorld, topic: String) -> StepResult {
+    let real = w.topic(&topic);
+    let reread = check::reread(&w.history.events(), &real);
+    if reread.is_empty() {
+        return Ok(());
+    }
+    let tails = BTreeMap::new();
+    Err(w.verdict(check::reread_beyond_tail(&reread, &tails, &real).join("\n")))
+}
+
 /// At-least-once with commits after processing: a record is read twice only if a consumer
 /// that crashed had processed it after its last commit.
 #[then("every record read more than once is in the uncommitted tail of the killed consumer")]
