@@ -1,4 +1,4 @@
-@groups @real-client @fault
+@groups @real-client
 Feature: A consumer that crashes loses its partitions after session.timeout.ms
 
   The coordinator removes a member it has not heard from for `session.timeout.ms` and
