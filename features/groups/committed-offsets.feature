@@ -9,9 +9,7 @@ Feature: Committed offsets are kept exactly, with their metadata
   group without members.
 
   Background:
-    Given the brokers are configured with:
-      | group.initial.rebalance.delay.ms | 0 |
-    And a topic "shipments" with 2 partitions
+    Given a topic "shipments" with 2 partitions
 
   Scenario: a committed offset and its metadata are fetched back exactly
     When offset 42 with metadata "checkpoint 7 — host-a/é" is committed to partition 1 of "shipments" for group "auditors"

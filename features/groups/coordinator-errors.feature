@@ -9,8 +9,6 @@ Feature: The coordinator answers JoinGroup and Heartbeat with Kafka's error code
 
   @kip-394
   Scenario: a first JoinGroup without a member id is answered MEMBER_ID_REQUIRED with the id to use
-    Given the brokers are configured with:
-      | group.initial.rebalance.delay.ms | 0 |
     When a JoinGroup for group "newcomers" is sent with an empty member id
     Then the request fails with MEMBER_ID_REQUIRED
     And the JoinGroup answer carries a member id to join with

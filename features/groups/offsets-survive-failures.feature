@@ -8,17 +8,13 @@ Feature: Committed offsets survive a broker restart and the coordinator's death
   The coordinator is found with FindCoordinator.
 
   Scenario: committed offsets survive a broker restart
-    Given the brokers are configured with:
-      | group.initial.rebalance.delay.ms | 0 |
-    And a topic "stock" with 2 partitions
+    Given a topic "stock" with 2 partitions
     When offset 42 with metadata "restock-3" is committed to partition 0 of "stock" for group "buyers"
     And the broker is restarted
     Then within 10000 ms the committed offset of partition 0 of "stock" for group "buyers" is 42 with metadata "restock-3"
 
   Scenario: committed offsets survive a kill -9 of the broker
-    Given the brokers are configured with:
-      | group.initial.rebalance.delay.ms | 0 |
-    And a topic "stock" with 2 partitions
+    Given a topic "stock" with 2 partitions
     When offset 42 with metadata "restock-3" is committed to partition 0 of "stock" for group "buyers"
     And the broker is killed with SIGKILL and started again
     Then within 10000 ms the committed offset of partition 0 of "stock" for group "buyers" is 42 with metadata "restock-3"
@@ -48,7 +44,6 @@ Feature: Committed offsets survive a broker restart and the coordinator's death
   @replication
   Scenario: committed offsets survive the death of the coordinator with __consumer_offsets replicated 3 times
     Given a cluster of 3 brokers configured with:
-      | group.initial.rebalance.delay.ms | 0 |
       | offsets.topic.replication.factor | 3 |
     And a topic "stock" with 2 partitions and replication factor 3
     When offset 42 with metadata "restock-3" is committed to partition 0 of "stock" for group "buyers"
