@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod consume;
+pub mod coordinator;
 pub mod fault;
 pub mod groups;
 pub mod idempotence;
