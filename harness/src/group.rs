@@ -78,6 +78,9 @@ pub struct MemberState {
     /// The last offset poll returned, per partition (processed or not).
     pub polled: BTreeMap<Tp, i64>,
     pub errors: Vec<String>,
+    /// Each partition it lost (revoked or lost) with the offsets it had processed but not
+    /// committed by then: `(partition, first uncommitted, last processed)`.
+    pub uncommitted_at_loss: Vec<(Tp, i64, i64)>,
     pub reads: usize,
     pub ended: Option<&'static str>,
 }
@@ -143,7 +146,14 @@ impl ConsumerContext for MemberContext {
             let lost = consumer.assignment_lost();
             let mut s = lock(&self.state);
             let generation = s.generation;
-            s.callbacks.push(Callback::Revoked { generation, partitions: tps(tpl), lost });
+            let revoked = tps(tpl);
+            for tp in &revoked {
+                if let Some(processed) = s.processed.get(tp).copied() {
+                    let from = s.committed.get(tp).copied().unwrap_or(0);
+                    s.uncommitted_at_loss.push((tp.clone(), from, processed));
+                }
+            }
+            s.callbacks.push(Callback::Revoked { generation, partitions: revoked, lost });
         }
     }
 

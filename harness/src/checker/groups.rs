@@ -5,9 +5,9 @@
 //! coordinator together): in one generation every subscribed partition is owned by exactly one
 //! member; a partition owned by two members is `double-assigned`, one owned by nobody once the
 //! group is stable is `unassigned`. With commits after processing, a partition taken over
-//! resumes at its committed offset, so the only records read twice are those its previous owner
-//! processed after its last commit (its uncommitted tail); any other re-read is
-//! `read-beyond-tail`.
+//! resumes at its committed offset, so the only records read twice are those a previous owner
+//! processed after its last successful commit (its uncommitted tail when it crashed or gave the
+//! partition up); any other re-read is `read-beyond-tail`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -99,19 +99,24 @@ pub fn reread(events: &[Event], topic: &str) -> BTreeMap<(i32, i64), usize> {
     count
 }
 
-/// Re-read offsets outside `tails` (per partition, the inclusive offset range a crashed owner
-/// processed after its last commit): one line each.
+/// Re-read offsets outside `tails` (per partition, the inclusive offset ranges previous owners
+/// processed after their last successful commit): one line each.
 pub fn reread_beyond_tail(
     reread: &BTreeMap<(i32, i64), usize>,
-    tails: &BTreeMap<i32, (i64, i64)>,
+    tails: &BTreeMap<i32, Vec<(i64, i64)>>,
     topic: &str,
 ) -> Vec<String> {
+    let ranges = |p: &i32| tails.get(p).map(Vec::as_slice).unwrap_or_default();
     reread
         .iter()
-        .filter(|((p, o), _)| !tails.get(p).is_some_and(|(from, to)| o >= from && o <= to))
+        .filter(|((p, o), _)| !ranges(p).iter().any(|(from, to)| o >= from && o <= to))
         .map(|((p, o), n)| {
-            let tail =
-                tails.get(p).map_or("no uncommitted tail".to_string(), |(f, t)| format!("uncommitted tail {f}..={t}"));
+            let tail = if ranges(p).is_empty() {
+                "no uncommitted tail".to_string()
+            } else {
+                let list: Vec<String> = ranges(p).iter().map(|(f, t)| format!("{f}..={t}")).collect();
+                format!("uncommitted tails {}", list.join(", "))
+            };
             format!("read-beyond-tail: {topic}-{p} offset {o} is read {n} times ({tail})")
         })
         .collect()
@@ -150,7 +155,7 @@ mod tests {
     #[test]
     fn only_the_uncommitted_tail_may_be_read_twice() {
         let reread = BTreeMap::from([((0, 7), 2), ((1, 3), 2)]);
-        let tails = BTreeMap::from([(0, (6, 8))]);
+        let tails = BTreeMap::from([(0, vec![(2, 1), (6, 8)])]);
         let found = reread_beyond_tail(&reread, &tails, "t");
         assert_eq!(found.len(), 1);
         assert!(found[0].contains("t-1 offset 3"), "{found:?}");
