@@ -20,7 +20,7 @@ Feature: The range, roundrobin and cooperative-sticky assignors give the assignm
   Scenario: range gives 7 partitions to 3 consumers as 3, 2 and 2 contiguous partitions
     Given a topic "seven" with 7 partitions
     And a consumer configured with:
-      | session.timeout.ms            | 6000  |
+      | session.timeout.ms            | 2000  |
       | heartbeat.interval.ms         | 200   |
       | partition.assignment.strategy | range |
     When consumers "c1,c2,c3" join group "rangers" subscribed to "seven" as static members
@@ -34,7 +34,7 @@ Feature: The range, roundrobin and cooperative-sticky assignors give the assignm
   Scenario: roundrobin deals 7 partitions to 3 consumers in turn
     Given a topic "seven" with 7 partitions
     And a consumer configured with:
-      | session.timeout.ms            | 6000       |
+      | session.timeout.ms            | 2000       |
       | heartbeat.interval.ms         | 200        |
       | partition.assignment.strategy | roundrobin |
     When consumers "c1,c2,c3" join group "dealers" subscribed to "seven" as static members

@@ -12,7 +12,7 @@ Feature: Consumers beyond the partition count idle
       | group.min.session.timeout.ms     | 500 |
     And a topic "few" with 4 partitions
     And a consumer configured with:
-      | session.timeout.ms            | 6000  |
+      | session.timeout.ms            | 2000  |
       | heartbeat.interval.ms         | 200   |
       | partition.assignment.strategy | range |
     When consumers "c1,c2,c3,c4,c5,c6" join group "crowd" subscribed to "few" as static members
