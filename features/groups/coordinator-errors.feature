@@ -5,7 +5,8 @@ Feature: The coordinator answers JoinGroup and Heartbeat with Kafka's error code
   `GroupMetadataManager`): a new member must first learn its member id (KIP-394), a session
   timeout outside the broker's bounds is refused, a member id the group never gave out is
   unknown, and a static member's old id is fenced once its `group.instance.id` has joined
-  again (KIP-345).
+  again (KIP-345). A new group waits `group.initial.rebalance.delay.ms` for more members before
+  its first generation, and the members that come meanwhile join it together.
 
   @kip-394
   Scenario: a first JoinGroup without a member id is answered MEMBER_ID_REQUIRED with the id to use
@@ -49,3 +50,10 @@ Feature: The coordinator answers JoinGroup and Heartbeat with Kafka's error code
     When member "a" asks group "starters" for a member id
     And within 3000 ms member "b" joins group "starters" on the wire
     Then member "b" is in a later generation than before
+
+  Scenario: members that join within group.initial.rebalance.delay.ms start together in the first generation
+    Given the brokers are configured with:
+      | group.initial.rebalance.delay.ms | 1000 |
+    When members "a,b" join group "latecomers" on the wire
+    Then member "b" is in the generation member "a" joined
+    And a heartbeat from member "a" is answered with NONE

@@ -237,7 +237,10 @@ impl Group {
         if self.members.is_empty() {
             return !protocol_type.is_empty() && !protocols.is_empty();
         }
-        if self.protocol_type.as_deref() != Some(protocol_type) {
+        // The first member sets the group's protocol type (`ClassicGroup.add`), before any
+        // generation completes.
+        let group_type = self.members.values().next().map(|m| m.protocol_type.as_str());
+        if group_type != Some(protocol_type) {
             return false;
         }
         protocols.iter().any(|(p, _)| self.members.values().all(|m| m.protocols.iter().any(|(q, _)| q == p)))
