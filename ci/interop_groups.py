@@ -45,7 +45,10 @@ def main():
         m = rd.poll(0.05)
         if m is not None and not m.error():
             seen.add(m.value().decode())
-        for records in kp.poll(timeout_ms=50).values():
+        # kafka-python 3.0.12 discards a JoinGroup+SyncGroup round that completes after a poll's
+        # timeout ran out and joins again on the next poll, so a poll shorter than the round
+        # (a SyncGroup waits for the assignment to reach every replica) rebalances forever.
+        for records in kp.poll(timeout_ms=1000).values():
             seen.update(r.value.decode() for r in records)
         a_kp = {tp.partition for tp in kp.assignment()}
         a_rd = {tp.partition for tp in rd.assignment()}

@@ -614,7 +614,12 @@ impl Coordinator {
                 member.session_timeout = session;
                 member.rebalance_timeout = rebalance;
                 member.join_waiter = Some(tx);
-                self.prepare_rebalance(group, "a member rejoined with new metadata or is the leader");
+                let reason = if same {
+                    format!("the leader {member_id} rejoined")
+                } else {
+                    format!("member {member_id} rejoined with new metadata")
+                };
+                self.prepare_rebalance(group, &reason);
                 self.try_complete_join(group);
                 Pending::Later(rx)
             }
