@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{ClientContext, TopicPartitionList};
 
-use crate::history::{Header, History, Op, Outcome, Read, Record};
+use crate::history::{History, Op, Outcome, Read};
 
 /// A topic-partition.
 pub type Tp = (String, i32);
@@ -351,17 +351,7 @@ fn run(
                 return kill(consumer, state);
             }
         }
-        let headers = m
-            .headers()
-            .map(|hs| {
-                hs.iter().map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) }).collect()
-            })
-            .unwrap_or_default();
-        let record = Record {
-            key: m.key().map(<[u8]>::to_vec),
-            value: m.payload().map(|p| String::from_utf8_lossy(p).into_owned()),
-            headers,
-        };
+        let record = crate::kafka::record_of(&m);
         history.record(
             process,
             Op::Poll { reads: vec![Read { topic: tp.0.clone(), partition: tp.1, offset: m.offset(), record }] },

@@ -57,6 +57,19 @@ pub fn classify(err: &KafkaError) -> (String, bool) {
     }
 }
 
+/// A consumed message as the history records it: key, value (lossy UTF-8) and headers.
+pub fn record_of<M: Message>(m: &M) -> Record {
+    let headers = m
+        .headers()
+        .map(|hs| hs.iter().map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) }).collect())
+        .unwrap_or_default();
+    Record {
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(|p| String::from_utf8_lossy(p).into_owned()),
+        headers,
+    }
+}
+
 fn client_config(bootstrap: &str, configs: &BTreeMap<String, String>) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", bootstrap);
@@ -268,19 +281,7 @@ pub async fn consume(
         match tokio::time::timeout(idle, consumer.recv()).await {
             Err(_) => break,
             Ok(Ok(m)) => {
-                let headers = m
-                    .headers()
-                    .map(|hs| {
-                        hs.iter()
-                            .map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let record = Record {
-                    key: m.key().map(<[u8]>::to_vec),
-                    value: m.payload().map(|p| String::from_utf8_lossy(p).into_owned()),
-                    headers,
-                };
+                let record = record_of(&m);
                 history.record(
                     process,
                     Op::Poll {
