@@ -648,7 +648,6 @@ impl BrokerConfig {
             max_session_timeout_ms: self.group_max_session_timeout_ms,
             initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
             max_size: self.group_max_size,
-            offsets_partitions: self.offsets_topic_num_partitions,
             offset_metadata_max_bytes: self.offset_metadata_max_bytes,
             commit_timeout_ms: self.offsets_commit_timeout_ms,
         }

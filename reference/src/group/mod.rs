@@ -300,7 +300,6 @@ pub struct GroupConfig {
     pub max_session_timeout_ms: i32,
     pub initial_rebalance_delay_ms: i32,
     pub max_size: i32,
-    pub offsets_partitions: i32,
     pub offset_metadata_max_bytes: usize,
     pub commit_timeout_ms: u64,
 }
@@ -342,7 +341,9 @@ impl Coordinator {
     /// Whether this broker coordinates `group` now: NOT_COORDINATOR or
     /// COORDINATOR_LOAD_IN_PROGRESS otherwise.
     fn check(inner: &Inner, broker: &Broker, group: &str) -> Result<i32, ResponseError> {
-        let partitions = broker.topic(OFFSETS_TOPIC).map(|t| t.partition_count()).unwrap_or(0);
+        // From the metadata image: Broker::topic would build the topic's config on every
+        // heartbeat.
+        let partitions = broker.image().topic(OFFSETS_TOPIC).map_or(0, |t| t.partitions.len() as i32);
         if partitions == 0 {
             return Err(ResponseError::CoordinatorNotAvailable);
         }
@@ -352,6 +353,21 @@ impl Coordinator {
             Some(Load::Loading(_)) => Err(ResponseError::CoordinatorLoadInProgress),
             None => Err(ResponseError::NotCoordinator),
         }
+    }
+
+    /// The group a member's request is about, once this broker coordinates it and the member
+    /// is in it (`validate_member`).
+    fn member_group<'a>(
+        inner: &'a mut Inner,
+        broker: &Broker,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<&'a mut Group, ResponseError> {
+        Self::check(inner, broker, group_id)?;
+        let group = inner.groups.get_mut(group_id).ok_or(ResponseError::UnknownMemberId)?;
+        validate_member(group, member_id, instance_id)?;
+        Ok(group)
     }
 
     // ---- partition ownership -------------------------------------------------------------
@@ -841,15 +857,10 @@ impl Coordinator {
     ) -> (Pending<SyncAnswer>, Option<(Write, i32)>) {
         let now_err = |e: ResponseError| (Pending::Now(SyncAnswer::error(e)), None);
         let mut inner = self.lock();
-        if let Err(e) = Self::check(&inner, broker, group_id) {
-            return now_err(e);
-        }
-        let Some(group) = inner.groups.get_mut(group_id) else {
-            return now_err(ResponseError::UnknownMemberId);
+        let group = match Self::member_group(&mut inner, broker, group_id, member_id, instance_id) {
+            Ok(g) => g,
+            Err(e) => return now_err(e),
         };
-        if let Err(e) = validate_member(group, member_id, instance_id) {
-            return now_err(e);
-        }
         if generation != group.generation {
             return now_err(ResponseError::IllegalGeneration);
         }
@@ -954,9 +965,7 @@ impl Coordinator {
         instance_id: Option<&str>,
     ) -> Result<(), ResponseError> {
         let mut inner = self.lock();
-        Self::check(&inner, broker, group_id)?;
-        let Some(group) = inner.groups.get_mut(group_id) else { return Err(ResponseError::UnknownMemberId) };
-        validate_member(group, member_id, instance_id)?;
+        let group = Self::member_group(&mut inner, broker, group_id, member_id, instance_id)?;
         if group.state == State::Empty {
             return Err(ResponseError::UnknownMemberId);
         }
