@@ -52,6 +52,8 @@ pub fn classify(err: &KafkaError) -> (String, bool) {
             | RDKafkaErrorCode::OperationTimedOut),
         ) => (format!("{c:?}"), true),
         Some(c) if (c as i32) > 0 => (error_name(c as i32 as i16), false),
+        // librdkafka's own name: the record was fine, another one of its batch was not (KIP-467).
+        Some(RDKafkaErrorCode::InvalidDifferentRecord) => ("_INVALID_DIFFERENT_RECORD".into(), false),
         Some(c) => (format!("{c:?}"), false),
         None => (err.to_string(), false),
     }
@@ -68,6 +70,21 @@ pub fn record_of<M: Message>(m: &M) -> Record {
         value: m.payload().map(|p| String::from_utf8_lossy(p).into_owned()),
         headers,
     }
+}
+
+/// The topics librdkafka lists when asked for every topic's metadata (`rd_kafka_metadata` with
+/// all topics: what `list_topics()` and regex subscriptions rely on).
+pub async fn list_topics(bootstrap: &str, timeout: Duration) -> Result<Vec<String>, String> {
+    let bootstrap = bootstrap.to_string();
+    tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer = client_config(&bootstrap, &BTreeMap::new())
+            .create()
+            .map_err(|e| format!("creating a librdkafka client: {e}"))?;
+        let metadata = consumer.fetch_metadata(None, timeout).map_err(|e| e.to_string())?;
+        Ok(metadata.topics().iter().map(|t| t.name().to_string()).collect())
+    })
+    .await
+    .map_err(|e| format!("the listing thread failed: {e}"))?
 }
 
 fn client_config(bootstrap: &str, configs: &BTreeMap<String, String>) -> ClientConfig {

@@ -14,6 +14,7 @@
 //!   rebalance callback recorded; closed, killed (a crash) or stalled as a scenario says.
 //! - [`history`]: every operation with its outcome: ok, fail, or unknown.
 //! - [`checker`]: judges a history with Jepsen's anomaly names.
+//! - [`clock`]: the harness's own clock and the relative times steps name ("2 hours ago").
 //! - [`world`] and [`steps`]: the cucumber World and the step vocabulary, one file per domain.
 //! - [`runner`]: finds scenarios and runs each on its own runtime, classifying the outcome.
 //! - [`report`]: `report.md`, `report.json`, `junit.xml` and the histories of failures.
@@ -22,6 +23,7 @@
 
 pub mod bench;
 pub mod checker;
+pub mod clock;
 pub mod cluster;
 pub mod faults;
 pub mod group;

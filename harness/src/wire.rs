@@ -198,6 +198,12 @@ impl WireClient {
         Ok(out)
     }
 
+    /// A whole request frame (size, header, body) with its correlation id, not yet written:
+    /// malformed-input steps change it before [`WireClient::send_raw`].
+    pub fn encode_frame(&mut self, req: &RequestKind, version: i16) -> Result<(i32, Bytes), WireError> {
+        self.encode(req, version)
+    }
+
     fn encode(&mut self, req: &RequestKind, version: i16) -> Result<(i32, Bytes), WireError> {
         let key = api_key(req);
         let id = self.next_correlation;

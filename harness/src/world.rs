@@ -120,9 +120,17 @@ pub struct KafkaWorld {
     pub consumer_config: BTreeMap<String, String>,
     /// The error name of the last request a When step made ("NONE" when it succeeded).
     pub last_error: Option<String>,
+    /// The records the last refused Produce answer named (KIP-467 `record_errors`): each
+    /// one's index in its batch and the broker's message.
+    pub last_record_errors: Vec<(i32, Option<String>)>,
     pub last_fetch: Option<FetchSummary>,
     /// A raw connection a malformed-input step wrote to.
     pub raw: Option<WireClient>,
+    /// The api key and version of a raw request on `raw` that Kafka answers, for the Then step
+    /// that reads the answer.
+    pub raw_request: Option<(kafka_protocol::messages::ApiKey, i16)>,
+    /// What a librdkafka client's listing of every topic returned, or its error.
+    pub listed_topics: Option<Result<Vec<String>, String>>,
     /// The wire-level producer of the idempotence steps: its producer id and every batch it made.
     pub wire_producer: Option<crate::steps::idempotence::WireProducer>,
     /// The first error the last consumer reported, and what it read.
@@ -173,8 +181,11 @@ impl KafkaWorld {
             producer_config: BTreeMap::new(),
             consumer_config: BTreeMap::new(),
             last_error: None,
+            last_record_errors: Vec::new(),
             last_fetch: None,
             raw: None,
+            raw_request: None,
+            listed_topics: None,
             wire_producer: None,
             consumer_error: None,
             consumer_reads: Vec::new(),

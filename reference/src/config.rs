@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::records::Compression;
+
 use crate::log::LogConfig;
 
 /// Kafka's `Long.MAX_VALUE` default, used for "no limit".
@@ -53,6 +55,10 @@ pub struct TopicConfigDef {
 pub enum Valid {
     Any,
     AtLeast(i64),
+    /// An integer range, inclusive: Kafka's `Range.between`.
+    Range(i64, i64),
+    /// An integer range, or one more value outside it (gzip's level: 1 to 9, or -1).
+    BetweenOr(i64, i64, i64),
     Between(f64, f64),
     OneOf(&'static [&'static str]),
     ListOf(&'static [&'static str]),
@@ -70,12 +76,37 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         Valid::ListOf(&["delete", "compact"]),
         "Retention policy for old log segments: delete, compact, or both.",
     ),
+    // Kafka's `BrokerCompressionType`, in its order: a batch in another codec is recompressed
+    // on append (`LogValidator`); `producer` keeps the producer's.
     def(
         "compression.type",
         ConfigType::String,
         "producer",
-        Valid::OneOf(&["producer"]),
-        "Final compression of the topic; this broker keeps what the producer sent.",
+        Valid::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        "Final compression of the topic's batches: a codec, or producer to keep the producer's.",
+    ),
+    // KIP-390 (Kafka 3.8): the level used when this broker compresses. -1 is
+    // `Deflater.DEFAULT_COMPRESSION`.
+    def(
+        "compression.gzip.level",
+        ConfigType::Int,
+        "-1",
+        Valid::BetweenOr(1, 9, -1),
+        "Level of gzip compression when the broker compresses (compression.type=gzip).",
+    ),
+    def(
+        "compression.lz4.level",
+        ConfigType::Int,
+        "9",
+        Valid::Range(1, 17),
+        "Level of lz4 compression when the broker compresses (compression.type=lz4).",
+    ),
+    def(
+        "compression.zstd.level",
+        ConfigType::Int,
+        "3",
+        Valid::Range(-131072, 22),
+        "Level of zstd compression when the broker compresses (compression.type=zstd).",
     ),
     def(
         "delete.retention.ms",
@@ -224,10 +255,18 @@ pub fn validate(name: &str, value: &str) -> Result<(), ConfigError> {
             } else {
                 trimmed.parse::<i64>().map_err(|_| invalid("Not a number of type LONG".into()))?
             };
-            if let Valid::AtLeast(min) = def.valid
-                && n < min
-            {
-                return Err(invalid(format!("Value must be at least {min}")));
+            // The messages are Kafka's `ConfigDef.Range` and `GzipCompression.LevelValidator`.
+            match def.valid {
+                Valid::AtLeast(min) | Valid::Range(min, _) if n < min => {
+                    return Err(invalid(format!("Value must be at least {min}")));
+                }
+                Valid::Range(_, max) if n > max => {
+                    return Err(invalid(format!("Value must be no more than {max}")));
+                }
+                Valid::BetweenOr(lo, hi, or) if n != or && !(lo..=hi).contains(&n) => {
+                    return Err(invalid(format!("Value must be between {lo} and {hi} or equal to {or}")));
+                }
+                _ => {}
             }
         }
         ConfigType::Double => {
@@ -361,6 +400,21 @@ impl TopicConfig {
         }
     }
 
+    /// The codec the broker stores this topic's batches in, and its level (KIP-390); `None`
+    /// keeps the producer's (`compression.type=producer`).
+    pub fn target_compression(&self) -> Option<TargetCompression> {
+        let level = |name: &str| self.get(name).and_then(|(v, _)| v.parse::<i32>().ok());
+        let (codec, level) = match self.get("compression.type")?.0.as_str() {
+            "uncompressed" => (Compression::None, None),
+            "gzip" => (Compression::Gzip, level("compression.gzip.level")),
+            "snappy" => (Compression::Snappy, None),
+            "lz4" => (Compression::Lz4, level("compression.lz4.level")),
+            "zstd" => (Compression::Zstd, level("compression.zstd.level")),
+            _ => return None,
+        };
+        Some(TargetCompression { codec, level })
+    }
+
     pub fn compacted(&self) -> bool {
         self.get("cleanup.policy").is_some_and(|(v, _)| v.split(',').any(|p| p.trim() == "compact"))
     }
@@ -374,6 +428,14 @@ impl TopicConfig {
             flush_ms: self.num("flush.ms"),
         }
     }
+}
+
+/// A topic's `compression.type` other than `producer`, with its KIP-390 level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetCompression {
+    pub codec: Compression,
+    /// `compression.{gzip,lz4,zstd}.level`; `None` for codecs without levels.
+    pub level: Option<i32>,
 }
 
 /// DescribeConfigs `config_source` values (KIP-226).
@@ -460,6 +522,10 @@ pub struct BrokerConfig {
 /// Broker config names that set a topic config's default, as Kafka's `ServerTopicConfigSynonyms`.
 const BROKER_TOPIC_SYNONYMS: &[(&str, &str)] = &[
     ("log.cleanup.policy", "cleanup.policy"),
+    ("compression.type", "compression.type"),
+    ("compression.gzip.level", "compression.gzip.level"),
+    ("compression.lz4.level", "compression.lz4.level"),
+    ("compression.zstd.level", "compression.zstd.level"),
     ("log.flush.interval.messages", "flush.messages"),
     ("log.flush.interval.ms", "flush.ms"),
     ("log.index.interval.bytes", "index.interval.bytes"),
@@ -677,6 +743,23 @@ mod tests {
     #[case("min.cleanable.dirty.ratio", "1.5", false)]
     #[case("unclean.leader.election.enable", "yes", false)]
     #[case("no.such.config", "1", false)]
+    #[case("compression.type", "zstd", true)]
+    #[case("compression.type", "uncompressed", true)]
+    #[case("compression.type", "none", false)]
+    #[case("compression.type", "ZSTD", false)]
+    #[case("compression.gzip.level", "-1", true)]
+    #[case("compression.gzip.level", "1", true)]
+    #[case("compression.gzip.level", "9", true)]
+    #[case("compression.gzip.level", "0", false)]
+    #[case("compression.gzip.level", "10", false)]
+    #[case("compression.lz4.level", "1", true)]
+    #[case("compression.lz4.level", "17", true)]
+    #[case("compression.lz4.level", "18", false)]
+    #[case("compression.lz4.level", "0", false)]
+    #[case("compression.zstd.level", "-131072", true)]
+    #[case("compression.zstd.level", "22", true)]
+    #[case("compression.zstd.level", "23", false)]
+    #[case("compression.zstd.level", "-131073", false)]
     fn validates_like_kafka(#[case] name: &str, #[case] value: &str, #[case] ok: bool) {
         assert_eq!(validate(name, value).is_ok(), ok, "{name}={value}");
     }

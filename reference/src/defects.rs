@@ -56,6 +56,15 @@ pub enum Defect {
     IgnoreMaxWait,
     /// A malformed frame brings the whole broker down instead of closing one connection.
     CrashOnMalformedFrame,
+    /// A request with bytes after its last known field closes the connection, where Kafka
+    /// ignores them (breaks librdkafka ≥ 2.1's all-topics Metadata request).
+    RefuseTrailingBytes,
+    /// A batch refused for some of its records says which in `error_message` only, with no
+    /// `record_errors` (breaks KIP-467).
+    NoRecordErrors,
+    /// Batches are stored in the producer's codec whatever the topic's `compression.type` says
+    /// (breaks broker-side recompression).
+    IgnoreTopicCompression,
     /// CreateTopics ignores config names it does not know instead of INVALID_CONFIG.
     AcceptUnknownTopicConfig,
     /// A batch whose CRC does not match is appended instead of refused with CORRUPT_MESSAGE.
@@ -244,6 +253,33 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/protocol/malformed-requests.feature: garbage bytes close the connection",
             "features/protocol/malformed-requests.feature: a frame over socket.request.max.bytes closes the connection",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::RefuseTrailingBytes,
+        name: "refuse-trailing-bytes",
+        guarantee: "bytes after a request's last known field are ignored, as Kafka ignores them",
+        caught_by: &[
+            "features/protocol/trailing-bytes.feature: a Metadata request for all topics with 3 bytes after its last field is answered",
+            "features/protocol/trailing-bytes.feature: librdkafka lists every topic",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::NoRecordErrors,
+        name: "no-record-errors",
+        guarantee: "a batch refused for some of its records names each of them (KIP-467)",
+        caught_by: &[
+            "features/produce/record-errors.feature: a keyless record on a compacted topic is named in the answer",
+            "features/produce/record-errors.feature: every record with a timestamp out of range is named, with INVALID_TIMESTAMP",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::IgnoreTopicCompression,
+        name: "ignore-topic-compression",
+        guarantee: "batches are stored in the topic's compression.type",
+        caught_by: &[
+            "features/produce/topic-compression.feature: a batch sent as gzip is stored as zstd on a topic with compression.type=zstd",
+            "features/produce/topic-compression.feature: a batch that grows past max.message.bytes when stored uncompressed is refused with MESSAGE_TOO_LARGE",
         ],
     },
     DefectInfo {

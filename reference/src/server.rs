@@ -234,13 +234,21 @@ pub(crate) fn decode_frame(
     let malformed = |e: anyhow::Error| ConnectionError::Malformed { key, version, message: format!("{e:#}") };
     let header = RequestHeader::decode(&mut frame, key.request_header_version(version)).map_err(malformed)?;
     let request = RequestKind::decode(key, &mut frame, version).map_err(malformed)?;
-    if frame.has_remaining() && key != ApiKey::ApiVersions {
-        // ApiVersions is exempt: newer clients may send a higher version's tail (KIP-511).
-        return Err(ConnectionError::Malformed {
-            key,
-            version,
-            message: format!("{} trailing bytes", frame.remaining()),
-        });
+    if frame.has_remaining() {
+        if active(Defect::RefuseTrailingBytes) && key != ApiKey::ApiVersions {
+            // The defect: what the reference did before librdkafka 2.1's all-topics Metadata
+            // request (a 4-byte count placeholder where a 1-byte null array belongs) broke
+            // `list_topics()`.
+            return Err(ConnectionError::Malformed {
+                key,
+                version,
+                message: format!("{} trailing bytes", frame.remaining()),
+            });
+        }
+        // Kafka parses the fields it knows and ignores what follows them
+        // (`RequestContext.parseRequest` → `AbstractRequest.parseRequest` never checks that the
+        // buffer was consumed); librdkafka ≥ 2.1 relies on it.
+        tracing::debug!("{key:?} v{version} request: ignoring {} bytes after its last field", frame.remaining());
     }
     Ok(Decoded::Request { key, version, header, request: Box::new(request) })
 }

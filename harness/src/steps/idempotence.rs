@@ -260,8 +260,8 @@ fn make_batch(
         }
     };
     let records: Vec<Record> = (0..n).map(|_| Record::value(w.next_value(&process))).collect();
-    let bytes = encode_batch_as(&records, Compression::None, kafka_reference::broker::now_ms(), fields)
-        .map_err(|e| w.harness(e))?;
+    let bytes =
+        encode_batch_as(&records, Compression::None, crate::clock::now_ms(), fields).map_err(|e| w.harness(e))?;
     let p = producer(w);
     p.batches.push(Batch {
         topic: real.to_string(),

@@ -35,7 +35,7 @@ const POLL: Duration = Duration::from_millis(100);
 const HOUR_MS: i64 = 3_600_000;
 
 fn now_ms() -> i64 {
-    kafka_reference::broker::now_ms()
+    crate::clock::now_ms()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,6 +281,48 @@ pub(crate) struct LogRead {
     pub reads: Vec<Read>,
     /// (base offset, last offset, bytes) of each batch, in log order.
     pub batches: Vec<(i64, i64, usize)>,
+    /// How each of those batches is stored.
+    pub stored: Vec<StoredBatch>,
+}
+
+/// How the broker stores one batch, read from its header with the harness's own code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredBatch {
+    pub base_offset: i64,
+    /// The codec in the attributes' low 3 bits: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub codec: i16,
+    /// Whether the CRC-32C field matches the bytes from the attributes to the batch's end.
+    pub crc_ok: bool,
+}
+
+impl StoredBatch {
+    /// Reads a whole v2 batch's header (`bytes` from its base offset to its end).
+    pub fn read(bytes: &[u8]) -> Option<StoredBatch> {
+        const CRC_AT: usize = 17;
+        const ATTRIBUTES_AT: usize = 21;
+        if bytes.len() < ATTRIBUTES_AT + 2 {
+            return None;
+        }
+        let base_offset = i64::from_be_bytes(bytes[..8].try_into().ok()?);
+        let crc = u32::from_be_bytes(bytes[CRC_AT..ATTRIBUTES_AT].try_into().ok()?);
+        let attributes = i16::from_be_bytes(bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].try_into().ok()?);
+        Some(StoredBatch {
+            base_offset,
+            codec: attributes & 0x07,
+            crc_ok: crc32c::crc32c(&bytes[ATTRIBUTES_AT..]) == crc,
+        })
+    }
+
+    pub fn codec_name(&self) -> &'static str {
+        match self.codec {
+            0 => "none",
+            1 => "gzip",
+            2 => "snappy",
+            3 => "lz4",
+            4 => "zstd",
+            _ => "an unknown codec",
+        }
+    }
 }
 
 impl LogRead {
@@ -300,6 +342,7 @@ fn decode(topic: &str, partition: i32, bytes: &[u8], from: i64, log: &mut LogRea
     let mut next = None;
     for (base, last, batch) in super::replication::whole_batches(bytes) {
         let len = batch.len();
+        let buf_copy = batch.clone();
         let mut buf = Bytes::from(batch);
         let set = RecordBatchDecoder::decode(&mut buf)
             .map_err(|e| format!("the broker returned a batch that does not decode: {e:#}"))?;
@@ -309,6 +352,7 @@ fn decode(topic: &str, partition: i32, bytes: &[u8], from: i64, log: &mut LogRea
             log.reads.push(Read { topic: topic.to_string(), partition, offset, record });
         }
         if last >= from {
+            log.stored.extend(StoredBatch::read(&buf_copy));
             log.batches.push((base, last, len));
             next = Some(last + 1);
         }
@@ -411,6 +455,68 @@ fn record_log(w: &mut KafkaWorld, kind: &str, real: &str, partition: i32, log: &
     let seek = Op::Seek { topic: real.to_string(), partition, offset: Some(log.log_start) };
     w.history.record(&process, seek, Outcome::Ok);
     w.history.record(&process, Op::Poll { reads: log.reads.clone() }, Outcome::Ok);
+}
+
+/// The codec a scenario names (`none` or `uncompressed`, `gzip`, `snappy`, `lz4`, `zstd`).
+fn codec_code(w: &KafkaWorld, name: &str) -> Result<i16, StepError> {
+    match name {
+        "none" | "uncompressed" => Ok(0),
+        "gzip" => Ok(1),
+        "snappy" => Ok(2),
+        "lz4" => Ok(3),
+        "zstd" => Ok(4),
+        other => Err(w.harness(format!("{other:?} is not a codec: none, gzip, snappy, lz4 or zstd"))),
+    }
+}
+
+/// Reads the partition from its leader and checks every batch's codec and CRC, as stored: a
+/// broker that recompresses must write the topic's codec and a CRC that covers the new bytes.
+#[then(expr = "every batch of partition {int} of {string} is stored compressed with {word}, with a valid CRC")]
+async fn stored_compressed(w: &mut KafkaWorld, partition: i32, topic: String, codec: String) -> StepResult {
+    let want = codec_code(w, &codec)?;
+    let real = w.topic(&topic);
+    let log = read_recorded(w, &real, partition).await?;
+    if log.stored.is_empty() {
+        return Err(w.verdict(format!(
+            "{real}-{partition} holds no batch (high watermark {}), so nothing is stored as {codec}",
+            log.end
+        )));
+    }
+    let wrong: Vec<String> = log
+        .stored
+        .iter()
+        .filter(|b| b.codec != want || !b.crc_ok)
+        .map(|b| {
+            format!(
+                "the batch at offset {} is stored as {}{}",
+                b.base_offset,
+                b.codec_name(),
+                if b.crc_ok { "" } else { " with a CRC that does not match its bytes" }
+            )
+        })
+        .collect();
+    if !wrong.is_empty() {
+        return Err(w.verdict(format!(
+            "{} of {} batches of {real}-{partition} are not stored as {codec} with a valid CRC: {}",
+            wrong.len(),
+            log.stored.len(),
+            wrong.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the partition from its leader (recorded in the history) and compares it with every
+/// acknowledged send: each at the offset it was acknowledged at, with its key, value and headers,
+/// each once.
+#[then(
+    expr = "partition {int} of {string} holds every acknowledged record at its offset, with its key, value and headers"
+)]
+async fn holds_every_record(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
+    let real = w.topic(&topic);
+    read_recorded(w, &real, partition).await?;
+    super::consume::unchanged_records(w)?;
+    w.judge(&[AnomalyKind::LostWrite, AnomalyKind::Unseen, AnomalyKind::Duplicate, AnomalyKind::InconsistentOffsets])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1057,6 +1163,7 @@ mod tests {
                 .map(|(o, k, v)| Read { topic: "t".into(), partition: 0, offset: *o, record: rec(k, *v) })
                 .collect(),
             batches: list.iter().map(|(o, _, _)| (*o, *o, 70)).collect(),
+            stored: Vec::new(),
         }
     }
 

@@ -65,31 +65,7 @@ async fn produce_n(w: &mut KafkaWorld, n: usize, partition: i32, topic: String) 
 #[when(expr = "{int} records with keys, headers and null values are produced to partition {int} of {string}")]
 async fn produce_varied(w: &mut KafkaWorld, n: usize, partition: i32, topic: String) -> StepResult {
     let process = format!("producer-{}", w.history.len());
-    let records = (0..n)
-        .map(|i| {
-            let value = w.next_value(&process);
-            match i % 4 {
-                // A key and two headers, one of them with a null value.
-                0 => Record {
-                    key: Some(format!("key-{value}").into_bytes()),
-                    value: Some(value.clone()),
-                    headers: vec![
-                        Header { key: "trace".into(), value: Some(format!("t-{value}").into_bytes()) },
-                        Header { key: "empty".into(), value: None },
-                    ],
-                },
-                // A key and a null value: a tombstone.
-                1 => Record { key: Some(format!("key-{value}").into_bytes()), value: None, headers: Vec::new() },
-                // A binary key with bytes that are not UTF-8.
-                2 => Record { key: Some(vec![0, 0xff, 0xfe, i as u8]), value: Some(value), headers: Vec::new() },
-                _ => Record {
-                    key: None,
-                    value: Some(value),
-                    headers: vec![Header { key: "h".into(), value: Some(Vec::new()) }],
-                },
-            }
-        })
-        .collect();
+    let records = varied(w, &process, n);
     produce_rdkafka(w, &topic, Some(partition), records).await
 }
 
@@ -147,6 +123,19 @@ pub fn encode_batch_as(
     timestamp: i64,
     producer: ProducerFields,
 ) -> Result<Bytes, String> {
+    encode_stamped(records, compression, &vec![timestamp; records.len()], producer)
+}
+
+/// Encodes records as one v2 batch, each with its own CreateTime.
+pub fn encode_stamped(
+    records: &[Record],
+    compression: Compression,
+    timestamps: &[i64],
+    producer: ProducerFields,
+) -> Result<Bytes, String> {
+    if timestamps.len() != records.len() {
+        return Err(format!("{} timestamps for {} records", timestamps.len(), records.len()));
+    }
     let wire: Vec<WireRecord> = records
         .iter()
         .enumerate()
@@ -163,7 +152,7 @@ pub fn encode_batch_as(
             // and takes the first record's sequence as the batch's base sequence; counting up
             // from the base keeps the batch whole (from -1 when there is no producer id).
             sequence: producer.base_sequence.wrapping_add(i as i32),
-            timestamp,
+            timestamp: timestamps[i],
             key: r.key.clone().map(Bytes::from),
             value: r.value.clone().map(Bytes::from),
             headers: r
@@ -276,19 +265,194 @@ pub async fn send_batch_with_acks(
     Ok(result)
 }
 
-/// Keeps a produce response's error name for `Then the request fails with ...`.
+/// Keeps a produce response's error name for `Then the request fails with ...`, and the
+/// records it names (KIP-467) for `Then the answer names records ...`.
 fn remember_produce_error(w: &mut KafkaWorld, result: Result<ResponseKind, crate::wire::WireError>) -> StepResult {
     let resp = result.map_err(|e| w.wire_error(e))?;
     let error = produce_result(&resp)
         .map(|(e, _)| e)
         .ok_or_else(|| w.harness("Produce answered with another response type"))?;
     w.last_error = Some(error);
+    w.last_record_errors = match &resp {
+        ResponseKind::Produce(r) => r
+            .responses
+            .iter()
+            .flat_map(|t| t.partition_responses.iter())
+            .flat_map(|p| p.record_errors.iter())
+            .map(|e| (e.batch_index, e.batch_index_error_message.as_ref().map(|m| m.to_string())))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(())
+}
+
+/// Kafka's codec names for `compression.type`, as a batch's codec (`none` and `uncompressed`
+/// both mean no compression).
+fn codec(w: &KafkaWorld, name: &str) -> Result<Compression, StepError> {
+    match name {
+        "none" | "uncompressed" => Ok(Compression::None),
+        "gzip" => Ok(Compression::Gzip),
+        "snappy" => Ok(Compression::Snappy),
+        "lz4" => Ok(Compression::Lz4),
+        "zstd" => Ok(Compression::Zstd),
+        other => Err(w.harness(format!("{other:?} is not a codec: none, gzip, snappy, lz4 or zstd"))),
+    }
+}
+
+/// Records with keys, headers and null values, each with a unique value where it has one:
+/// the shapes a broker that rewrites a batch could get wrong.
+pub(crate) fn varied(w: &mut KafkaWorld, process: &str, n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let value = w.next_value(process);
+            match i % 4 {
+                // A key and two headers, one of them with a null value.
+                0 => Record {
+                    key: Some(format!("key-{value}").into_bytes()),
+                    value: Some(value.clone()),
+                    headers: vec![
+                        Header { key: "trace".into(), value: Some(format!("t-{value}").into_bytes()) },
+                        Header { key: "empty".into(), value: None },
+                    ],
+                },
+                // A key and a null value: a tombstone.
+                1 => Record { key: Some(format!("key-{value}").into_bytes()), value: None, headers: Vec::new() },
+                // A binary key with bytes that are not UTF-8.
+                2 => Record { key: Some(vec![0, 0xff, 0xfe, i as u8]), value: Some(value), headers: Vec::new() },
+                _ => Record {
+                    key: None,
+                    value: Some(value),
+                    headers: vec![Header { key: "h".into(), value: Some(Vec::new()) }],
+                },
+            }
+        })
+        .collect()
+}
+
+/// Sends `records` as one batch in `compression`, stamped `timestamps`, to the partition's
+/// leader with acks=all, records each send, and keeps the answer for the Then steps.
+async fn send_one_batch(
+    w: &mut KafkaWorld,
+    topic: &str,
+    partition: i32,
+    records: Vec<Record>,
+    compression: Compression,
+    timestamps: Option<Vec<i64>>,
+) -> StepResult {
+    let real = w.topic(topic);
+    let mut client = w.leader_wire(&real, partition).await?;
+    let process = w.next_process("wire-producer");
+    let timestamps = timestamps.unwrap_or_else(|| vec![crate::clock::now_ms(); records.len()]);
+    let batch = encode_stamped(&records, compression, &timestamps, ProducerFields::NONE).map_err(|e| w.harness(e))?;
+    let result = send_batch(w, &mut client, &process, &real, partition, &records, batch).await?;
+    remember_produce_error(w, result)
+}
+
+/// `k0,k1,null,k3`: one record per key, `null` a record without a key.
+#[when(
+    expr = "a batch of records with the keys {string} is produced to partition {int} of {string} by the wire client"
+)]
+async fn batch_with_keys(w: &mut KafkaWorld, keys: String, partition: i32, topic: String) -> StepResult {
+    let process = w.next_process("keys");
+    let records = keys
+        .split(',')
+        .map(str::trim)
+        .map(|k| Record {
+            key: (k != "null").then(|| k.as_bytes().to_vec()),
+            value: Some(w.next_value(&process)),
+            headers: Vec::new(),
+        })
+        .collect();
+    send_one_batch(w, &topic, partition, records, Compression::None, None).await
+}
+
+/// `now, 2 hours ago, in 30 minutes`: one record per CreateTime, relative to the harness's clock.
+#[when(expr = "a batch of records stamped {string} is produced to partition {int} of {string} by the wire client")]
+async fn batch_stamped(w: &mut KafkaWorld, stamps: String, partition: i32, topic: String) -> StepResult {
+    let now = crate::clock::now_ms();
+    let timestamps = stamps
+        .split(',')
+        .map(|s| crate::clock::relative_ms(s.trim(), now).map_err(|e| w.harness(e)))
+        .collect::<Result<Vec<i64>, StepError>>()?;
+    let process = w.next_process("stamped");
+    let records = plain(w, &process, timestamps.len());
+    send_one_batch(w, &topic, partition, records, Compression::None, Some(timestamps)).await
+}
+
+#[when(
+    expr = "a batch of {int} records compressed with {word} is produced to partition {int} of {string} by the wire client"
+)]
+async fn batch_compressed(
+    w: &mut KafkaWorld,
+    n: usize,
+    codec_name: String,
+    partition: i32,
+    topic: String,
+) -> StepResult {
+    let compression = codec(w, &codec_name)?;
+    let process = w.next_process("compressed");
+    let records = varied(w, &process, n);
+    send_one_batch(w, &topic, partition, records, compression, None).await
+}
+
+/// Values padded to `size` bytes (after their unique prefix), so the batch compresses well.
+#[when(
+    expr = "a batch of {int} records of {int} bytes compressed with {word} is produced to partition {int} of {string} by the wire client"
+)]
+async fn batch_compressed_sized(
+    w: &mut KafkaWorld,
+    n: usize,
+    size: usize,
+    codec_name: String,
+    partition: i32,
+    topic: String,
+) -> StepResult {
+    let compression = codec(w, &codec_name)?;
+    let process = w.next_process("compressed");
+    let records = (0..n)
+        .map(|_| {
+            let value = w.next_value(&process);
+            let padded = format!("{value}:{}", "x".repeat(size.saturating_sub(value.len() + 1)));
+            Record { key: None, value: Some(padded), headers: Vec::new() }
+        })
+        .collect();
+    send_one_batch(w, &topic, partition, records, compression, None).await
+}
+
+/// The last Produce answer's `record_errors` (KIP-467) name exactly these records of the batch,
+/// by their index in it.
+#[then(expr = "the answer names records {string} of the batch")]
+async fn names_records(w: &mut KafkaWorld, indexes: String) -> StepResult {
+    let mut expected = indexes
+        .split(',')
+        .map(|i| i.trim().parse::<i32>().map_err(|_| w.harness(format!("{i:?} is not a record index"))))
+        .collect::<Result<Vec<i32>, StepError>>()?;
+    expected.sort_unstable();
+    if w.last_error.as_deref().is_none_or(|e| e == "NONE") {
+        return Err(w.verdict(format!(
+            "the batch was not refused ({}), so no record could be named",
+            w.last_error.as_deref().unwrap_or("no answer")
+        )));
+    }
+    let mut named: Vec<i32> = w.last_record_errors.iter().map(|(i, _)| *i).collect();
+    named.sort_unstable();
+    if named != expected {
+        let shown: Vec<String> = w
+            .last_record_errors
+            .iter()
+            .map(|(i, m)| format!("{i}: {}", m.as_deref().unwrap_or("(no message)")))
+            .collect();
+        return Err(w.verdict(format!(
+            "the answer names records {named:?} in record_errors, expected {expected:?} (KIP-467, Produce v8+){}",
+            if shown.is_empty() { String::new() } else { format!(": {}", shown.join("; ")) }
+        )));
+    }
     Ok(())
 }
 
 /// Encodes records as one uncompressed batch stamped with the current time.
 pub fn encode_now(w: &KafkaWorld, records: &[Record]) -> Result<Bytes, StepError> {
-    encode_batch(records, Compression::None, kafka_reference::broker::now_ms()).map_err(|e| w.harness(e))
+    encode_batch(records, Compression::None, crate::clock::now_ms()).map_err(|e| w.harness(e))
 }
 
 #[when(expr = "{int} produce requests of {int} records each are pipelined to partition {int} of {string}")]

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, BytesMut};
 use cucumber::{then, when};
-use kafka_protocol::messages::{ApiVersionsRequest, ResponseKind};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, MetadataRequest, RequestKind, ResponseKind};
 
 use super::name;
 use crate::wire::WireClient;
@@ -121,5 +121,56 @@ async fn closes(w: &mut KafkaWorld) -> StepResult {
         Ok(true) => Ok(()),
         Ok(false) => Err(w.verdict("the broker answered instead of closing the connection")),
         Err(e) => Err(w.verdict(format!("the broker neither answered nor closed the connection: {e}"))),
+    }
+}
+
+/// A Metadata request for all topics (a null topic array) at `version`, followed by `extra`
+/// zero bytes inside the same frame: what librdkafka ≥ 2.1 sends for `list_topics()`.
+#[when(expr = "a client sends a Metadata v{int} request for all topics with {int} bytes after its last field")]
+async fn metadata_with_trailing_bytes(w: &mut KafkaWorld, version: i16, extra: usize) -> StepResult {
+    let mut client = w.wire().await?;
+    match client.advertised(ApiKey::Metadata) {
+        Some((min, max)) if (min..=max).contains(&version) => {}
+        other => {
+            return Err(
+                w.unsupported(format!("the broker does not advertise Metadata v{version} (advertised: {other:?})"))
+            );
+        }
+    }
+    let req = RequestKind::Metadata(MetadataRequest::default().with_topics(None));
+    let (_, frame) = client.encode_frame(&req, version).map_err(|e| w.harness(e.to_string()))?;
+    let mut f = BytesMut::from(&frame[..]);
+    f.extend(std::iter::repeat_n(0u8, extra));
+    let size = (f.len() - 4) as i32;
+    f[..4].copy_from_slice(&size.to_be_bytes());
+    client.send_raw(&f).await.map_err(|e| w.harness(format!("writing to the broker: {e}")))?;
+    w.raw = Some(client);
+    w.raw_request = Some((ApiKey::Metadata, version));
+    Ok(())
+}
+
+#[then(expr = "the broker answers it with Metadata listing topic {string}")]
+async fn answers_metadata(w: &mut KafkaWorld, topic: String) -> StepResult {
+    let real = w.topic(&topic);
+    let mut client = w.raw.take().ok_or_else(|| w.harness("no raw request was sent before this step"))?;
+    let Some((ApiKey::Metadata, version)) = w.raw_request.take() else {
+        return Err(w.harness("the raw request before this step was not a Metadata request"));
+    };
+    match client.read_raw_response(ApiKey::Metadata, version).await {
+        Ok(ResponseKind::Metadata(r)) => {
+            let listed: Vec<String> = r.topics.iter().filter_map(|t| t.name.as_ref().map(|n| n.to_string())).collect();
+            if listed.contains(&real) {
+                Ok(())
+            } else {
+                Err(w
+                    .verdict(format!("Metadata v{version} for all topics does not list {real:?}; it lists {listed:?}")))
+            }
+        }
+        Ok(other) => Err(w.verdict(format!("expected a Metadata response, got {other:?}"))),
+        Err(crate::wire::WireError::Closed) => Err(w.verdict(format!(
+            "the broker closed the connection instead of answering a Metadata v{version} request with bytes after \
+             its last field; Kafka ignores them (RequestContext.parseRequest)"
+        ))),
+        Err(e) => Err(w.verdict(format!("no Metadata answer: {e}"))),
     }
 }

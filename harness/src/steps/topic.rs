@@ -355,3 +355,21 @@ async fn describe_cluster(w: &mut KafkaWorld) -> StepResult {
     }
     Ok(())
 }
+
+#[when("a librdkafka client lists every topic")]
+async fn librdkafka_lists(w: &mut KafkaWorld) -> StepResult {
+    let bootstrap = w.bootstrap().await?;
+    w.listed_topics = Some(crate::kafka::list_topics(&bootstrap, w.timeout()).await);
+    Ok(())
+}
+
+#[then(expr = "the listing includes topic {string}")]
+async fn listing_includes(w: &mut KafkaWorld, topic: String) -> StepResult {
+    let real = w.topic(&topic);
+    match w.listed_topics.take() {
+        None => Err(w.harness("no client listed the topics before this step")),
+        Some(Err(e)) => Err(w.verdict(format!("librdkafka could not list every topic: {e}"))),
+        Some(Ok(listed)) if listed.contains(&real) => Ok(()),
+        Some(Ok(listed)) => Err(w.verdict(format!("librdkafka's listing of every topic lacks {real:?}: {listed:?}"))),
+    }
+}

@@ -14,21 +14,46 @@
 //! With `acks=0` there is no response, and an error closes the connection (KafkaApis does the same).
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
 
 use std::sync::Arc;
 
 use super::{Reply, RequestContext};
 use crate::broker::{Broker, Topic, now_ms};
+use crate::config::TargetCompression;
 use crate::defects::{Defect, active};
 use crate::log::{Batch, BatchError, split_batches};
 use crate::producer_state::{BatchMeta, Verdict, last_sequence};
 use crate::replica::{Partition, Role};
 
-/// A partition's refusal: the code Kafka gives and the message it puts in `error_message` (v8+).
-struct Refusal(ResponseError, String);
+/// A partition's refusal: the code Kafka gives, the message it puts in `error_message` (v8+),
+/// and the records it names in `record_errors` (KIP-467, v8+).
+struct Refusal(ResponseError, String, Vec<RecordError>);
+
+impl Refusal {
+    /// A refusal of the whole batch, naming no record.
+    fn batch(code: ResponseError, message: impl Into<String>) -> Refusal {
+        Refusal(code, message.into(), Vec::new())
+    }
+}
+
+/// One record a batch was refused for (KIP-467): its index in the batch and why.
+struct RecordError {
+    batch_index: i32,
+    message: String,
+}
+
+impl std::fmt::Display for RecordError {
+    /// Kafka's `ProduceResponse.RecordError.toString`, which the partition's `error_message` quotes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecordError(batchIndex={}, message='{}')", self.batch_index, self.message)
+    }
+}
 
 pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
     let acks = request.acks;
@@ -46,13 +71,13 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in &topic_data.partition_data {
             let result = if ![-1, 0, 1].contains(&acks) && !active(Defect::AcceptAnyAcks) {
-                Err(Refusal(ResponseError::InvalidRequiredAcks, format!("Invalid required acks {acks}")))
+                Err(Refusal::batch(ResponseError::InvalidRequiredAcks, format!("Invalid required acks {acks}")))
             } else {
                 match ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false) {
-                    Err(code) => Err(Refusal(code, refusal_message(code))),
+                    Err(code) => Err(Refusal::batch(code, refusal_message(code))),
                     Ok(p) => match topic.as_ref() {
                         Some(t) => append(t, &p, acks, pd.records.clone().unwrap_or_default()),
-                        None => Err(Refusal(
+                        None => Err(Refusal::batch(
                             ResponseError::UnknownTopicOrPartition,
                             refusal_message(ResponseError::UnknownTopicOrPartition),
                         )),
@@ -80,7 +105,7 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
                         r = r.with_log_start_offset(ok.log_start_offset);
                     }
                 }
-                Err(Refusal(code, message)) => {
+                Err(Refusal(code, message, records)) => {
                     any_error = true;
                     tracing::debug!(
                         "produce to {}-{} refused: {code:?}: {message}",
@@ -89,7 +114,17 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
                     );
                     r = r.with_error_code(code.code()).with_base_offset(-1);
                     if ctx.version >= 8 {
-                        r = r.with_error_message(Some(StrBytes::from_string(message)));
+                        let records = if active(Defect::NoRecordErrors) { Vec::new() } else { records };
+                        r = r.with_error_message(Some(StrBytes::from_string(message))).with_record_errors(
+                            records
+                                .into_iter()
+                                .map(|e| {
+                                    BatchIndexAndErrorMessage::default()
+                                        .with_batch_index(e.batch_index)
+                                        .with_batch_index_error_message(Some(StrBytes::from_string(e.message)))
+                                })
+                                .collect(),
+                        );
                     }
                 }
             }
@@ -112,7 +147,7 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
         if active(Defect::AckAllBeforeReplicated) {
             break;
         }
-        if let Err(Refusal(code, message)) =
+        if let Err(Refusal(code, message, _)) =
             await_replication(&ctx.broker, &partition, required, min_isr, deadline).await
         {
             any_error = true;
@@ -159,14 +194,14 @@ async fn await_replication(
         {
             let st = partition.state();
             if st.role != Role::Leader {
-                return Err(Refusal(
+                return Err(Refusal::batch(
                     ResponseError::NotLeaderOrFollower,
                     refusal_message(ResponseError::NotLeaderOrFollower),
                 ));
             }
             if st.hw >= required {
                 if st.isr.len() < min_isr {
-                    return Err(Refusal(
+                    return Err(Refusal::batch(
                         ResponseError::NotEnoughReplicasAfterAppend,
                         format!(
                             "The size of the current ISR {:?} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}",
@@ -179,7 +214,7 @@ async fn await_replication(
             }
         }
         if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
-            return Err(Refusal(
+            return Err(Refusal::batch(
                 ResponseError::RequestTimedOut,
                 format!("Replication of {} up to offset {required} did not complete in time", partition.name()),
             ));
@@ -191,19 +226,20 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
     let config = topic.config();
     let records = if active(Defect::SkipCrcCheck) { reseal_crc(records) } else { records };
     let batches = split_batches(records).map_err(|e| match e {
-        BatchError::UnsupportedMagic(m) => {
-            Refusal(ResponseError::InvalidRecord, format!("Produce requests with version 3 or later are only allowed to contain record batches with magic version 2, got {m}"))
-        }
-        other => Refusal(ResponseError::CorruptMessage, other.to_string()),
+        BatchError::UnsupportedMagic(m) => Refusal::batch(
+            ResponseError::InvalidRecord,
+            format!("Produce requests with version 3 or later are only allowed to contain record batches with magic version 2, got {m}"),
+        ),
+        other => Refusal::batch(ResponseError::CorruptMessage, other.to_string()),
     })?;
     let [batch]: [Batch; 1] = batches.try_into().map_err(|b: Vec<Batch>| {
-        Refusal(
+        Refusal::batch(
             ResponseError::InvalidRecord,
             format!("Produce requests must contain exactly one record batch, got {}", b.len()),
         )
     })?;
     if batch.len() > config.max_message_bytes() && !active(Defect::IgnoreMaxMessageBytes) {
-        return Err(Refusal(
+        return Err(Refusal::batch(
             ResponseError::MessageTooLarge,
             format!(
                 "The request included a message larger than the max message size the server will accept ({} > max.message.bytes {})",
@@ -213,72 +249,119 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
         ));
     }
     if batch.is_control() {
-        return Err(Refusal(ResponseError::InvalidRecord, "Clients are not allowed to write control records".into()));
+        return Err(Refusal::batch(ResponseError::InvalidRecord, "Clients are not allowed to write control records"));
     }
     if batch.is_transactional() {
         // No transaction coordinator here (FindCoordinator for transactions is not served), so
         // no transaction can be ongoing: Kafka's answer to a transactional batch outside one.
-        return Err(Refusal(
+        return Err(Refusal::batch(
             ResponseError::InvalidTxnState,
-            "This broker does not coordinate transactions; transactional batches are refused".into(),
+            "This broker does not coordinate transactions; transactional batches are refused",
         ));
     }
-    let records = batch.records().map_err(|e| Refusal(ResponseError::CorruptMessage, e.to_string()))?;
+    // UnifiedLog.analyzeAndValidateRecords and LogValidator.validateBatch.
+    if batch.base_offset() != 0 {
+        return Err(Refusal::batch(
+            ResponseError::InvalidRecord,
+            format!(
+                "The baseOffset of the record batch in the append to {} should be 0, but it is {}",
+                partition.name(),
+                batch.base_offset()
+            ),
+        ));
+    }
+    if i64::from(batch.last_offset_delta()) + 1 != i64::from(batch.record_count()) {
+        return Err(Refusal::batch(
+            ResponseError::InvalidRecord,
+            format!(
+                "Inconsistent batch offset range [{}, {}] and count of records {} in topic partition {}",
+                batch.base_offset(),
+                batch.last_offset(),
+                batch.record_count(),
+                partition.name()
+            ),
+        ));
+    }
+    let records = batch.records().map_err(|e| Refusal::batch(ResponseError::CorruptMessage, e.to_string()))?;
     if records.len() != batch.record_count().max(0) as usize {
-        return Err(Refusal(
+        return Err(Refusal::batch(
             ResponseError::InvalidRecord,
             format!("Batch claims {} records but holds {}", batch.record_count(), records.len()),
         ));
     }
-    for (i, r) in records.iter().enumerate() {
-        if r.offset != batch.base_offset() + i as i64 {
-            return Err(Refusal(
-                ResponseError::InvalidRecord,
-                format!("Inner record offsets are not in sequence at record {i}"),
-            ));
-        }
-    }
-    if config.compacted() && records.iter().any(|r| r.key.is_none()) && !active(Defect::AcceptKeylessOnCompacted) {
-        return Err(Refusal(ResponseError::InvalidRecord, "Compacted topic cannot accept message without key".into()));
-    }
     let now = now_ms();
     let log_append_time = config.log_append_time() && !active(Defect::IgnoreLogAppendTime);
-    if !log_append_time {
-        let (before, after) = (config.timestamp_before_max_ms(), config.timestamp_after_max_ms());
-        for r in &records {
-            if now.saturating_sub(r.timestamp) > before || r.timestamp.saturating_sub(now) > after {
-                return Err(Refusal(
-                    ResponseError::InvalidTimestamp,
+    validate_records(&records, &config, log_append_time, now, &partition.name())?;
+
+    let batch_max_timestamp = if log_append_time { now } else { batch.max_timestamp() };
+    let records = if active(Defect::DropHeaders) {
+        records
+            .into_iter()
+            .map(|mut r| {
+                r.headers.clear();
+                r
+            })
+            .collect()
+    } else {
+        records
+    };
+    // Kafka's LogValidator rebuilds a batch whose codec is not the topic's compression.type
+    // (unless that is `producer`), or a compressed one whose inner offsets are out of sequence
+    // ("some older clients do not implement the internal offsets correctly"), keeping its
+    // producer fields and every record's timestamp, key, value and headers; then
+    // UnifiedLog.append checks the new size again. An uncompressed batch is kept in place.
+    let target = config
+        .target_compression()
+        .filter(|_| !active(Defect::IgnoreTopicCompression))
+        .unwrap_or(TargetCompression { codec: batch.compression(), level: None });
+    let in_sequence = records.iter().enumerate().all(|(i, r)| r.offset == batch.base_offset() + i as i64);
+    let rebuild = target.codec != batch.compression() || (batch.compression() != Compression::None && !in_sequence);
+    let batch = match target {
+        t if rebuild => {
+            // The broker assigns the offsets: one after another from the batch's base offset,
+            // sequences likewise from its base sequence (-1 without a producer id).
+            let base_sequence = batch.base_sequence();
+            let records = records
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut r)| {
+                    r.offset = batch.base_offset() + i as i64;
+                    r.sequence = base_sequence.wrapping_add(i as i32);
+                    r
+                })
+                .collect();
+            let rebuilt = crate::log::batch::rebuild_as(&batch, records, t.codec, t.level)
+                .map_err(|e| Refusal::batch(ResponseError::CorruptMessage, e.to_string()))?;
+            if rebuilt.len() > config.max_message_bytes() && !active(Defect::IgnoreMaxMessageBytes) {
+                return Err(Refusal::batch(
+                    ResponseError::MessageTooLarge,
                     format!(
-                        "Timestamp {} of message is out of range (now {now}, before.max.ms {before}, after.max.ms {after})",
-                        r.timestamp
+                        "Message batch size is {} bytes in append to partition {} which exceeds the maximum configured size of {}.",
+                        rebuilt.len(),
+                        partition.name(),
+                        config.max_message_bytes()
                     ),
                 ));
             }
+            rebuilt
         }
-    }
-
-    let batch_max_timestamp = if log_append_time { now } else { batch.max_timestamp() };
-    let batch = if active(Defect::DropHeaders) {
-        let stripped = records.into_iter().map(|mut r| {
-            r.headers.clear();
-            r
-        });
-        crate::log::batch::rebuild(&batch, stripped.collect())
-            .map_err(|e| Refusal(ResponseError::CorruptMessage, e.to_string()))?
-    } else {
-        batch
+        _ if active(Defect::DropHeaders) => crate::log::batch::rebuild(&batch, records)
+            .map_err(|e| Refusal::batch(ResponseError::CorruptMessage, e.to_string()))?,
+        _ => batch,
     };
 
     let mut st = partition.state();
     if st.role != Role::Leader {
-        return Err(Refusal(ResponseError::NotLeaderOrFollower, refusal_message(ResponseError::NotLeaderOrFollower)));
+        return Err(Refusal::batch(
+            ResponseError::NotLeaderOrFollower,
+            refusal_message(ResponseError::NotLeaderOrFollower),
+        ));
     }
     // Kafka's Partition.appendRecordsToLeader: acks=all needs min.insync.replicas in the ISR
     // before anything is appended.
     let min_isr = config.min_insync_replicas();
     if acks == -1 && st.isr.len() < min_isr && !active(Defect::IgnoreMinInsyncReplicas) {
-        return Err(Refusal(
+        return Err(Refusal::batch(
             ResponseError::NotEnoughReplicas,
             format!(
                 "The size of the current ISR {:?} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}",
@@ -293,7 +376,7 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
     let (epoch, first_seq, last_seq) = (batch.producer_epoch(), batch.base_sequence(), last_sequence(&batch));
     if pid >= 0 {
         match st.producers.check(pid, epoch, first_seq, last_seq) {
-            Err((code, message)) => return Err(Refusal(code, message)),
+            Err((code, message)) => return Err(Refusal::batch(code, message)),
             Ok(Verdict::Duplicate(meta)) if !active(Defect::NewOffsetForDuplicate) => {
                 return Ok(Appended {
                     base_offset: meta.first_offset,
@@ -324,7 +407,7 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
         } else {
             log.append(m, now)
         };
-        let info = appended.map_err(|e| Refusal(ResponseError::KafkaStorageError, e.to_string()))?;
+        let info = appended.map_err(|e| Refusal::batch(ResponseError::KafkaStorageError, e.to_string()))?;
         first.get_or_insert(info.base_offset);
         next = info.last_offset + 1;
     }
@@ -385,7 +468,7 @@ pub async fn append_internal(
     let mut buf = bytes::BytesMut::new();
     let options = RecordEncodeOptions { version: 2, compression: Compression::None };
     RecordBatchEncoder::encode(&mut buf, records.iter(), &options).map_err(|_| ResponseError::CorruptMessage)?;
-    let appended = append(&t, &p, -1, buf.freeze()).map_err(|Refusal(code, message)| {
+    let appended = append(&t, &p, -1, buf.freeze()).map_err(|Refusal(code, message, _)| {
         tracing::warn!("{}-{partition}: internal write refused: {message}", t.name);
         code
     })?;
@@ -393,7 +476,76 @@ pub async fn append_internal(
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
     await_replication(broker, &p, appended.next_offset, t.config.min_insync_replicas(), deadline)
         .await
-        .map_err(|Refusal(code, _)| code)
+        .map_err(|Refusal(code, ..)| code)
+}
+
+/// Kafka's per-record checks (`LogValidator.validateRecord`: the key on a compacted topic, then
+/// the timestamp), run on every record of the batch so that the answer names each bad record
+/// (KIP-467). Inner offsets out of sequence are no error: Kafka rebuilds such a batch. Any record
+/// error refuses the whole batch: INVALID_TIMESTAMP if one of them is a timestamp, else
+/// INVALID_RECORD, with `LogValidator.processRecordErrors`'s message.
+fn validate_records(
+    records: &[kafka_protocol::records::Record],
+    config: &crate::config::TopicConfig,
+    log_append_time: bool,
+    now: i64,
+    partition: &str,
+) -> Result<(), Refusal> {
+    let (before, after) = (config.timestamp_before_max_ms(), config.timestamp_after_max_ms());
+    let mut errors: Vec<(ResponseError, RecordError)> = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let batch_index = i as i32;
+        if config.compacted() && r.key.is_none() && !active(Defect::AcceptKeylessOnCompacted) {
+            errors.push((
+                ResponseError::InvalidRecord,
+                RecordError {
+                    batch_index,
+                    message: format!(
+                        "Compacted topic cannot accept message without key in topic partition {partition}."
+                    ),
+                },
+            ));
+        } else if !log_append_time
+            && r.timestamp != -1
+            && (now.saturating_sub(r.timestamp) > before || r.timestamp.saturating_sub(now) > after)
+        {
+            errors.push((
+                ResponseError::InvalidTimestamp,
+                RecordError {
+                    batch_index,
+                    message: format!(
+                        "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{}, {}]",
+                        r.timestamp,
+                        r.offset,
+                        now.saturating_sub(before),
+                        now.saturating_add(after)
+                    ),
+                },
+            ));
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let timestamps = errors.iter().any(|(code, _)| *code == ResponseError::InvalidTimestamp);
+    let records: Vec<RecordError> = errors.into_iter().map(|(_, e)| e).collect();
+    if timestamps {
+        return Err(Refusal(
+            ResponseError::InvalidTimestamp,
+            "One or more records have been rejected due to invalid timestamp".into(),
+            records,
+        ));
+    }
+    let shown: Vec<String> = records.iter().take(3).map(ToString::to_string).collect();
+    Err(Refusal(
+        ResponseError::InvalidRecord,
+        format!(
+            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+            records.len(),
+            shown.join(", ")
+        ),
+        records,
+    ))
 }
 
 /// For the `skip-crc-check` defect: recompute the CRC of a single batch so that whatever the

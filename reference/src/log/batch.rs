@@ -416,12 +416,28 @@ pub fn split_valid_prefix(buf: &[u8]) -> ValidPrefix {
 /// Re-encodes `records` as one batch with `batch`'s compression, base offset, leader epoch and
 /// timestamp type. Only deliberate defects rewrite records, so this favours simplicity over speed.
 pub fn rebuild(batch: &Batch, records: Vec<Record>) -> Result<Batch, BatchError> {
+    rebuild_as(batch, records, batch.compression(), None)
+}
+
+/// Re-encodes `records` as one batch in `codec` at `level` (KIP-390; `None`: the codec's
+/// default), keeping everything else of `batch`: base offset, leader epoch, producer id, epoch
+/// and base sequence, the transactional flag, each record's timestamp, key, value and headers,
+/// and the timestamp type. This is Kafka's `LogValidator.buildRecordsAndAssignOffsets`, used when
+/// a topic's `compression.type` differs from the producer's codec.
+pub fn rebuild_as(
+    batch: &Batch,
+    records: Vec<Record>,
+    codec: Compression,
+    level: Option<i32>,
+) -> Result<Batch, BatchError> {
     if records.is_empty() {
         return Err(BatchError::Encode("a batch needs at least one record".into()));
     }
-    let options = RecordEncodeOptions { version: MAGIC_V2, compression: batch.compression() };
+    let options = RecordEncodeOptions { version: MAGIC_V2, compression: codec };
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).map_err(|e| BatchError::Encode(e.to_string()))?;
+    let compress = |plain: &mut BytesMut, out: &mut BytesMut, codec: Compression| compress(plain, out, codec, level);
+    RecordBatchEncoder::encode_with_custom_compression(&mut buf, records.iter(), &options, Some(compress))
+        .map_err(|e| BatchError::Encode(e.to_string()))?;
     let mut encoded = split_batches(buf.freeze())?;
     if encoded.len() != 1 {
         return Err(BatchError::Encode(format!(
@@ -436,6 +452,45 @@ pub fn rebuild(batch: &Batch, records: Vec<Record>) -> Result<Batch, BatchError>
         rebuilt.set_log_append_time(batch.max_timestamp());
     }
     Ok(rebuilt.freeze())
+}
+
+/// Compresses a batch's encoded records into `out` as Kafka's codecs frame them, at `level`
+/// where the codec has one (KIP-390's `compression.{gzip,lz4,zstd}.level`; defaults 6, 9 and 3
+/// as Kafka's `GzipCompression`, `Lz4Compression` and `ZstdCompression`).
+fn compress(plain: &mut BytesMut, out: &mut BytesMut, codec: Compression, level: Option<i32>) -> anyhow::Result<()> {
+    use bytes::BufMut;
+    use kafka_protocol::compression::Compressor;
+    use std::io::Write;
+    let copy = |buf: &mut BytesMut| {
+        buf.extend_from_slice(plain);
+        Ok(())
+    };
+    match codec {
+        Compression::None => out.extend_from_slice(plain),
+        // gzip's -1 is `Deflater.DEFAULT_COMPRESSION`, zlib's 6.
+        Compression::Gzip => {
+            let level = level.filter(|l| (1..=9).contains(l)).unwrap_or(6) as u32;
+            let mut e = flate2::write::GzEncoder::new(out.writer(), flate2::Compression::new(level));
+            e.write_all(plain)?;
+            e.finish()?;
+        }
+        Compression::Snappy => kafka_protocol::compression::Snappy::compress(out, copy)?,
+        // Kafka's lz4 frame: independent blocks (`KafkaLZ4BlockOutputStream`).
+        Compression::Lz4 => {
+            let level = level.unwrap_or(9).max(1) as u32;
+            let mut e =
+                lz4::EncoderBuilder::new().level(level).block_mode(lz4::BlockMode::Independent).build(out.writer())?;
+            e.write_all(plain)?;
+            let (_, done) = e.finish();
+            done?;
+        }
+        Compression::Zstd => {
+            let level = level.unwrap_or(3);
+            let compressed = zstd::bulk::compress(plain, level)?;
+            out.extend_from_slice(&compressed);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -549,6 +604,36 @@ mod tests {
         let bad = split_valid_prefix(&garbage);
         assert_eq!((bad.batches.len(), bad.valid_len), (2, buf.len()));
         assert!(matches!(bad.end, PrefixEnd::Invalid(_)));
+    }
+
+    /// Every codec to every codec, at the KIP-390 level limits: the records, the leader epoch
+    /// and the base offset survive, and the new batch's CRC covers its new bytes.
+    #[rstest]
+    fn rebuild_as_changes_only_the_codec(
+        #[values(Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd)]
+        from: Compression,
+        #[values(
+            (Compression::None, None),
+            (Compression::Gzip, Some(1)),
+            (Compression::Gzip, Some(9)),
+            (Compression::Snappy, None),
+            (Compression::Lz4, Some(1)),
+            (Compression::Lz4, Some(17)),
+            (Compression::Zstd, Some(-5)),
+            (Compression::Zstd, Some(22))
+        )]
+        to: (Compression, Option<i32>),
+    ) {
+        let mut m = records_batch(from, 7, 10);
+        m.set_base_offset(40);
+        m.set_partition_leader_epoch(2);
+        let original = m.freeze();
+        let records = original.records().expect("decodes");
+        let rebuilt = rebuild_as(&original, records.clone(), to.0, to.1).expect("rebuilds");
+        let reparsed = Batch::parse(rebuilt.as_bytes().clone()).expect("a valid batch, CRC included");
+        assert_eq!(reparsed.compression(), to.0);
+        assert_eq!((reparsed.base_offset(), reparsed.partition_leader_epoch()), (40, 2));
+        assert_eq!(reparsed.records().expect("decodes"), records);
     }
 
     #[rstest]
