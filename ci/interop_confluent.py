@@ -75,7 +75,7 @@ def regex_subscription(bootstrap, prefix, matching, other):
     c.subscribe([pattern])
     expected = {f"{t}/{i}" for t in matching for i in range(RECORDS)}
     got = set()
-    deadline = time.time() + 20
+    deadline = time.time() + 30
     while got != expected and time.time() < deadline:
         m = c.poll(0.2)
         if m is None:

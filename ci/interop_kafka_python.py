@@ -99,7 +99,7 @@ def group_split_and_resume(bootstrap, producer, topic, group):
     members = [Member(bootstrap, topic, group, f"{CLIENT}-{i}") for i in range(2)]
     for m in members:
         m.start()
-    deadline = time.time() + 30
+    deadline = time.time() + 40
     while True:
         (a0, v0, d0), (a1, v1, d1) = (m.state() for m in members)
         if a0 and a1 and not a0 & a1 and a0 | a1 == set(range(PARTITIONS)) and d0 and d1 and v0 | v1 == old:
@@ -132,7 +132,7 @@ def group_split_and_resume(bootstrap, producer, topic, group):
     c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, client_id=f"{CLIENT}-resumer",
                       auto_offset_reset="earliest", enable_auto_commit=False, **SESSION)
     got = set()
-    deadline = time.time() + 20
+    deadline = time.time() + 30
     try:
         while got != new and time.time() < deadline:
             for records in c.poll(timeout_ms=1000).values():

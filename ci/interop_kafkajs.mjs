@@ -89,7 +89,7 @@ async function groupSplitAndResume(kafka, producer, topic, groupId) {
   let split
   try {
     await Promise.all(members.map(m => m.start()))
-    const deadline = Date.now() + 30000
+    const deadline = Date.now() + 40000
     while (!settled) {
       const [a0, a1] = members.map(m => new Set(m.assigned))
       const done = members.every(m => m.assigned.every(p => m.last[p] === PER_PARTITION - 1))
@@ -119,7 +119,7 @@ async function groupSplitAndResume(kafka, producer, topic, groupId) {
 
   const fresh = await produceRound(producer, topic, 'new')
   const resumer = member(kafka, topic, groupId)
-  const deadline = Date.now() + 20000
+  const deadline = Date.now() + 30000
   try {
     await resumer.start()
     while (!same(resumer.values, fresh) && [...resumer.values].every(v => fresh.has(v)) && Date.now() < deadline) {
