@@ -104,9 +104,10 @@ async function groupSplitAndResume(kafka, producer, topic, groupId) {
     }
     split = members.map(m => m.assigned)
     // Both commit before either leaves: a leave starts a rebalance that would refuse the other's commit.
-    for (const m of members) {
+    for (const [i, m] of members.entries()) {
       try {
-        await m.consumer.commitOffsets(m.assigned.map(p => ({ topic, partition: p, offset: String(PER_PARTITION) })))
+        // Each has read its partitions to the end: the next offset to read is PER_PARTITION.
+        await m.consumer.commitOffsets(split[i].map(p => ({ topic, partition: p, offset: String(PER_PARTITION) })))
       } catch (e) {
         fail(`group ${groupId} commit`, `${e.name}: ${e.message}`, 'the commit accepted')
       }
