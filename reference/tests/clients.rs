@@ -1,6 +1,7 @@
-//! Real clients nobody here wrote, against a real `kafka-reference broker` process: kcat
-//! (Debian's, librdkafka 2.0.2), confluent-kafka and kafka-python. `ci/setup.sh` installs them;
-//! a missing client fails the test with that instruction rather than skipping it.
+//! Real clients nobody here wrote, against a real `kafka-reference broker` process and a
+//! three-broker cluster: kcat (Debian's, librdkafka 2.0.2), confluent-kafka, kafka-python,
+//! aiokafka and KafkaJS, each through its own normal API. `ci/setup.sh` installs them; a missing
+//! client fails the test with that instruction rather than skipping it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -263,4 +264,88 @@ fn bad_cluster_arguments_are_refused_with_a_clear_message(#[case] args: &[&str],
     assert!(!out.status.success(), "{args:?} was accepted");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(says), "{args:?}: {err}");
+}
+
+/// Each client's smoke tests: what its users do first (ci/interop_*.py, ci/interop_kafkajs.mjs).
+/// The standalone broker joins a group without Kafka's initial rebalance delay, so the run stays
+/// short; the cluster keeps Kafka's default 3 s.
+const NO_JOIN_DELAY: &[&str] = &["--config", "group.initial.rebalance.delay.ms=0"];
+
+fn require_python(module: &str, client: &str) {
+    require("python3");
+    let check = Command::new("python3").args(["-c", &format!("import {module}")]).output().expect("python3");
+    assert!(check.status.success(), "{client} is missing: run `bash ci/setup.sh` (CI does this in .ci/run)");
+}
+
+fn require_kafkajs() {
+    require("node");
+    let ci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci");
+    let check = Command::new("node").current_dir(ci).args(["-e", "require('kafkajs')"]).output().expect("node");
+    assert!(
+        check.status.success(),
+        "KafkaJS is missing from ci/node_modules: run `bash ci/setup.sh` (CI does this in .ci/run)"
+    );
+}
+
+/// Runs a script of ci/ with the bootstrap list and a topic prefix; it prints one `ok:` line a check.
+fn interop(program: &str, script: &str, bootstrap: &str, checks: usize) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci").join(script);
+    let out = run(Command::new(program).arg(path).args([bootstrap, "interop"]), None);
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok:")).count(), checks, "{script}:\n{out}");
+}
+
+#[test]
+fn confluent_kafka_lists_all_topics_subscribes_by_regex_and_alters_topic_configs() {
+    require_python("confluent_kafka", "confluent-kafka");
+    let broker = Broker::start(NO_JOIN_DELAY);
+    interop("python3", "interop_confluent.py", &broker.addr, 3);
+}
+
+#[test]
+fn confluent_kafka_lists_all_topics_subscribes_by_regex_and_alters_topic_configs_on_a_three_broker_cluster() {
+    require_python("confluent_kafka", "confluent-kafka");
+    let cluster = Cluster::start(3);
+    interop("python3", "interop_confluent.py", &cluster.bootstrap, 3);
+}
+
+#[test]
+fn kafka_python_produces_idempotently_shares_a_group_resumes_and_finds_offsets_by_time() {
+    require_python("kafka", "kafka-python");
+    let broker = Broker::start(NO_JOIN_DELAY);
+    interop("python3", "interop_kafka_python.py", &broker.addr, 4);
+}
+
+#[test]
+fn kafka_python_produces_idempotently_shares_a_group_resumes_and_finds_offsets_by_time_on_a_three_broker_cluster() {
+    require_python("kafka", "kafka-python");
+    let cluster = Cluster::start(3);
+    interop("python3", "interop_kafka_python.py", &cluster.bootstrap, 4);
+}
+
+#[test]
+fn aiokafka_produces_idempotently_shares_a_group_resumes_and_finds_offsets_by_time() {
+    require_python("aiokafka", "aiokafka");
+    let broker = Broker::start(NO_JOIN_DELAY);
+    interop("python3", "interop_aiokafka.py", &broker.addr, 4);
+}
+
+#[test]
+fn aiokafka_produces_idempotently_shares_a_group_resumes_and_finds_offsets_by_time_on_a_three_broker_cluster() {
+    require_python("aiokafka", "aiokafka");
+    let cluster = Cluster::start(3);
+    interop("python3", "interop_aiokafka.py", &cluster.bootstrap, 4);
+}
+
+#[test]
+fn kafkajs_produces_idempotently_shares_a_group_resumes_and_finds_offsets_by_time() {
+    require_kafkajs();
+    let broker = Broker::start(NO_JOIN_DELAY);
+    interop("node", "interop_kafkajs.mjs", &broker.addr, 4);
+}
+
+#[test]
+fn kafkajs_produces_idempotently_shares_a_group_resumes_and_finds_offsets_by_time_on_a_three_broker_cluster() {
+    require_kafkajs();
+    let cluster = Cluster::start(3);
+    interop("node", "interop_kafkajs.mjs", &cluster.bootstrap, 4);
 }
