@@ -10,4 +10,4 @@ Feature: A compacted topic refuses records without a key
       | cleanup.policy | compact |
     When a record is produced to partition 0 of "accounts" with acks=1 by the wire client
     Then the request fails with INVALID_RECORD
-    And the log end offset of partition 0 of "accounts" is 0
+    And partition 0 of "accounts" ends at offset 0

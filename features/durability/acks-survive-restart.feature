@@ -35,4 +35,5 @@ Feature: Acknowledged records survive a broker restart
     When 50 records are produced to partition 0 of "durable"
     And the broker is killed with SIGKILL and started again
     And 50 records are produced to partition 0 of "durable"
-    Then the acknowledged offsets of partition 0 of "durable" are contiguous from 0
+    Then every send is acknowledged
+    And the acknowledged offsets of partition 0 of "durable" are contiguous from 0

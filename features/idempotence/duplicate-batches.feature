@@ -19,7 +19,7 @@ Feature: A batch an idempotent producer sends again is appended once
     When the batch with sequence <sequence> is sent again
     Then it is acknowledged with its original offset
     And partition 0 of "payments" holds the records in sequence order, each once
-    And the log end offset of partition 0 of "payments" is 50
+    And partition 0 of "payments" ends at offset 50
 
     Examples:
       | sequence |

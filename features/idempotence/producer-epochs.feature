@@ -16,7 +16,7 @@ Feature: A producer's epoch fences its older batches
     Then the request succeeds
     When a batch of 5 records with sequence 5 and epoch 0 is sent to partition 0 of "fenced"
     Then the request fails with INVALID_PRODUCER_EPOCH
-    And the log end offset of partition 0 of "fenced" is 10
+    And partition 0 of "fenced" ends at offset 10
     And partition 0 of "fenced" holds the records in sequence order, each once
 
   Scenario: a new epoch that does not start at sequence 0 is refused with OUT_OF_ORDER_SEQUENCE_NUMBER
@@ -26,7 +26,7 @@ Feature: A producer's epoch fences its older batches
     Then the request succeeds
     When a batch of 5 records with sequence 5 and epoch 1 is sent to partition 0 of "fenced"
     Then the request fails with OUT_OF_ORDER_SEQUENCE_NUMBER
-    And the log end offset of partition 0 of "fenced" is 5
+    And partition 0 of "fenced" ends at offset 5
     When a batch of 5 records with sequence 0 and epoch 1 is sent to partition 0 of "fenced"
     Then the request succeeds
     And partition 0 of "fenced" holds the records in sequence order, each once

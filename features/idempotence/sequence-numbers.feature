@@ -22,7 +22,7 @@ Feature: An idempotent producer's batches are appended in sequence order
     Then the request succeeds
     When a batch of 10 records with sequence 15 is sent to partition 0 of "events"
     Then the request fails with OUT_OF_ORDER_SEQUENCE_NUMBER
-    And the log end offset of partition 0 of "events" is 10
+    And partition 0 of "events" ends at offset 10
     When a batch of 10 records with sequence 10 is sent to partition 0 of "events"
     Then the request succeeds
     And partition 0 of "events" holds the records in sequence order, each once
@@ -34,7 +34,7 @@ Feature: An idempotent producer's batches are appended in sequence order
     Then every send is acknowledged
     When the batch with sequence 0 is sent again
     Then the request fails with OUT_OF_ORDER_SEQUENCE_NUMBER
-    And the log end offset of partition 0 of "events" is 60
+    And partition 0 of "events" ends at offset 60
     And partition 0 of "events" holds the records in sequence order, each once
 
   @kip-360

@@ -11,7 +11,7 @@ Feature: acks decides whether and when the broker answers a produce
   Scenario: an acks=0 produce gets no response and is appended
     When a record is produced to partition 0 of "acks" with acks=0 by the wire client
     Then the broker sends no response to it
-    And the log end offset of partition 0 of "acks" is 1
+    And partition 0 of "acks" ends at offset 1
 
   Scenario: an acks=0 produce that fails closes the connection
     When a record is produced to partition 7 of "acks" with acks=0 by the wire client
@@ -30,4 +30,4 @@ Feature: acks decides whether and when the broker answers a produce
   Scenario: acks=2 is refused with INVALID_REQUIRED_ACKS
     When a record is produced to partition 0 of "acks" with acks=2 by the wire client
     Then the request fails with INVALID_REQUIRED_ACKS
-    And the log end offset of partition 0 of "acks" is 0
+    And partition 0 of "acks" ends at offset 0

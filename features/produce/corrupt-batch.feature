@@ -9,4 +9,4 @@ Feature: A batch that fails its CRC is refused
     When 5 batches of 10 records are produced to partition 0 of "crc" by the wire client
     And a batch with a corrupted CRC is produced to partition 0 of "crc" by the wire client
     Then the request fails with CORRUPT_MESSAGE
-    And the log end offset of partition 0 of "crc" is 50
+    And partition 0 of "crc" ends at offset 50

@@ -8,7 +8,9 @@ Feature: message.timestamp.type=LogAppendTime stamps records with the broker's c
     Given a topic "stamped" with 1 partition and the configs:
       | message.timestamp.type | LogAppendTime |
     When records with the timestamps "1000,2000" are produced to partition 0 of "stamped" by the wire client
-    Then ListOffsets for timestamp 3000 on partition 0 of "stamped" answers 0
+    Then every send is acknowledged
+    And every batch of partition 0 of "stamped" carries a LogAppendTime within an hour of now
+    And ListOffsets for timestamp 3000 on partition 0 of "stamped" answers 0
 
   Scenario: records keep the producer's time with CreateTime
     Given a topic "stamped" with 1 partition and the configs:

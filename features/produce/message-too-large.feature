@@ -19,7 +19,7 @@ Feature: A batch larger than max.message.bytes is refused
     And 5 batches of 10 records are produced to partition 0 of "small" by the wire client
     And a consumer reads partition 0 of "small" from the beginning
     Then every acknowledged record is read exactly once
-    And the log end offset of partition 0 of "small" is 100
+    And partition 0 of "small" ends at offset 100
 
   Scenario: a record under max.message.bytes is accepted
     Given a topic "small" with 1 partition and the configs:

@@ -15,7 +15,7 @@ Feature: A batch refused for some of its records names each of them
     When a batch of records with the keys "k0,k1,null,k3,k4" is produced to partition 0 of "keyed" by the wire client
     Then the request fails with INVALID_RECORD
     And the answer names records "2" of the batch
-    And the log end offset of partition 0 of "keyed" is 0
+    And partition 0 of "keyed" ends at offset 0
 
   Scenario: every keyless record of a batch is named
     Given a topic "keyed" with 1 partition and the configs:
@@ -23,7 +23,7 @@ Feature: A batch refused for some of its records names each of them
     When a batch of records with the keys "null,k1,null,k3,null" is produced to partition 0 of "keyed" by the wire client
     Then the request fails with INVALID_RECORD
     And the answer names records "0,2,4" of the batch
-    And the log end offset of partition 0 of "keyed" is 0
+    And partition 0 of "keyed" ends at offset 0
 
   Scenario: every record with a timestamp out of range is named, with INVALID_TIMESTAMP
     Given a topic "recent" with 1 partition and the configs:
@@ -32,14 +32,14 @@ Feature: A batch refused for some of its records names each of them
     When a batch of records stamped "now, 2 hours ago, now, in 2 hours, now" is produced to partition 0 of "recent" by the wire client
     Then the request fails with INVALID_TIMESTAMP
     And the answer names records "1,3" of the batch
-    And the log end offset of partition 0 of "recent" is 0
+    And partition 0 of "recent" ends at offset 0
 
   Scenario: a timestamp just inside message.timestamp.before.max.ms is accepted
     Given a topic "recent" with 1 partition and the configs:
       | message.timestamp.before.max.ms | 3600000 |
     When a batch of records stamped "now, 59 minutes ago, now" is produced to partition 0 of "recent" by the wire client
     Then the request succeeds
-    And the log end offset of partition 0 of "recent" is 3
+    And partition 0 of "recent" ends at offset 3
 
   Scenario: the records of a refused batch are not appended and the next batch is
     Given a topic "keyed" with 1 partition and the configs:

@@ -29,7 +29,7 @@ Feature: Malformed and unsupported requests leave the broker serving
     Then the broker closes the connection
     And the broker still serves requests
 
-  @kip-896
+  @kip-896 @since-kafka-4.0
   Scenario: Produce v2 is advertised but refused by closing the connection
     When a client sends a Produce v2 request
     Then the broker closes the connection

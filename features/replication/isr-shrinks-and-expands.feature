@@ -32,7 +32,7 @@ Feature: The ISR drops a follower that falls behind and takes it back once it ca
     Then within 5000 ms the ISR of partition 0 of "strict" is "1,2"
     When 5 records are produced to partition 0 of "strict" with acks=all by the wire client
     Then every send fails with NOT_ENOUGH_REPLICAS
-    And the log end offset of partition 0 of "strict" is 0
+    And partition 0 of "strict" ends at offset 0
 
   Scenario: acks=all waiting for a follower that stopped fetching ends NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below min.insync.replicas
     Given a cluster of 3 brokers configured with:
@@ -42,4 +42,4 @@ Feature: The ISR drops a follower that falls behind and takes it back once it ca
     When broker 3 is isolated from the other brokers
     And a record is produced to partition 0 of "waiting" with acks=-1 by the wire client
     Then every send fails with NOT_ENOUGH_REPLICAS_AFTER_APPEND
-    And the log end offset of partition 0 of "waiting" is 1
+    And partition 0 of "waiting" ends at offset 1

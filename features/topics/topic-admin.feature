@@ -12,7 +12,7 @@ Feature: Topics are deleted, grown and reconfigured as Kafka does
     And Metadata does not show topic "temp"
     When a topic "temp" is created with 1 partition and replication factor 1
     Then the request succeeds
-    And the log end offset of partition 0 of "temp" is 0
+    And partition 0 of "temp" ends at offset 0
 
   @real-client
   Scenario: CreatePartitions adds partitions that take records
@@ -22,7 +22,7 @@ Feature: Topics are deleted, grown and reconfigured as Kafka does
     And Metadata shows topic "grow" with 3 partitions
     When 10 records are produced to partition 2 of "grow"
     Then every send is acknowledged
-    And the log end offset of partition 2 of "grow" is 10
+    And partition 2 of "grow" ends at offset 10
 
   Scenario: CreatePartitions cannot shrink a topic
     Given a topic "grow" with 3 partitions

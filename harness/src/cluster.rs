@@ -98,8 +98,8 @@ struct Process {
     node_id: i32,
     /// `broker` or `controller`.
     command: &'static str,
-    /// Where it listens: port 0 at first, then the port it bound, reused on restart so the
-    /// proxies in front of it stay valid.
+    /// Where it listens: port 0 at each start, then the port it bound; the proxies in front of
+    /// it are pointed at it again after a restart.
     addr: SocketAddr,
     /// Arguments after `--listen` and `--data-dir`: node id, advertised address, controller and
     /// peer addresses, configs and defects. The same on every start.
@@ -131,6 +131,8 @@ pub struct Cluster {
     _toxiproxy: Option<crate::toxiproxy::Server>,
     /// Brokers paused and not yet resumed: `heal` resumes them.
     paused: std::collections::BTreeSet<i32>,
+    /// Whether a step has stopped, killed or paused a broker in this scenario.
+    disturbed: bool,
     /// Removed when the cluster is dropped, after its processes are killed.
     _dir: Option<tempfile::TempDir>,
 }
@@ -162,6 +164,7 @@ impl Cluster {
                 bootstrap: bootstrap.clone(),
                 client_addrs: BTreeMap::new(),
                 paused: Default::default(),
+                disturbed: false,
                 faults: match toxiproxy {
                     Some(t) => {
                         let faults = crate::faults::Faults::existing(t.addr().to_string(), t.proxies.clone());
@@ -198,6 +201,7 @@ impl Cluster {
                     bootstrap,
                     client_addrs: BTreeMap::new(),
                     paused: Default::default(),
+                    disturbed: false,
                     faults: None,
                     faults_refused: None,
                     _toxiproxy: None,
@@ -299,6 +303,7 @@ impl Cluster {
                     bootstrap: client_addrs.values().cloned().collect(),
                     client_addrs,
                     paused: Default::default(),
+                    disturbed: false,
                     faults: Some(faults),
                     faults_refused: None,
                     _toxiproxy: Some(toxiproxy),
@@ -344,6 +349,17 @@ impl Cluster {
     /// Whether the harness started broker `node` and it has not been stopped since.
     pub fn is_running(&self, node: i32) -> bool {
         self.brokers.iter().any(|b| b.node_id == node && b.child.is_some())
+    }
+
+    /// Whether the scenario put a fault in place: a broker stopped, killed or paused, or a
+    /// network fault through toxiproxy.
+    pub fn faulted(&self) -> bool {
+        self.disturbed || self.faults.as_ref().is_some_and(crate::faults::Faults::injected)
+    }
+
+    /// The brokers paused and not yet resumed.
+    pub fn paused_ids(&self) -> Vec<i32> {
+        self.paused.iter().copied().collect()
     }
 
     pub fn is_paused(&self, node: i32) -> bool {
@@ -392,6 +408,7 @@ impl Cluster {
     }
 
     pub async fn stop(&mut self, node: i32, how: Stop) -> Result<(), ClusterError> {
+        self.disturbed = true;
         if matches!(self.target.kind, TargetKind::LibrdkafkaMock { .. }) {
             return Err(ClusterError::NoProcessControl { action: "stop" });
         }
@@ -434,6 +451,7 @@ impl Cluster {
     }
 
     async fn signal(&mut self, node: i32, signal: Signal, action: &'static str) -> Result<(), ClusterError> {
+        self.disturbed = true;
         match &self.target.kind {
             TargetKind::External { process, .. } => {
                 let command = process
@@ -490,7 +508,22 @@ impl Cluster {
         if b.child.is_some() {
             return Ok(());
         }
+        // A new port each start: the old one may have been taken meanwhile ("Address already in
+        // use"). Clients and peers reach the broker through its proxies, which follow it.
+        b.addr.set_port(0);
         spawn(&launcher, &target, b).await?;
+        let upstream = b.addr.to_string();
+        if let Some(faults) = &self.faults
+            && matches!(self.target.kind, TargetKind::Reference { .. })
+        {
+            faults.set_upstream(Link::Client(node), &upstream).await?;
+            let peers: Vec<i32> = self.brokers.iter().map(|p| p.node_id).filter(|&id| id != node).collect();
+            if self.controller.is_some() {
+                for from in peers {
+                    faults.set_upstream(Link::Replication { from, to: node }, &upstream).await?;
+                }
+            }
+        }
         self.wait_listed(&[node], &[node]).await
     }
 

@@ -101,13 +101,20 @@ pub struct Faults {
     proxies: BTreeMap<Link, String>,
     /// Whether a fault was applied since the last heal: healing a clean network costs a call.
     dirty: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Whether a step applied a fault in this scenario, healed or not.
+    injected: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Faults {
     /// The proxies an external target's file names, on the user's own toxiproxy.
     pub fn existing(addr: String, proxies: BTreeMap<i32, String>) -> Faults {
         let proxies = proxies.into_iter().map(|(node, name)| (Link::Client(node), name)).collect();
-        Faults { addr, proxies, dirty: Default::default() }
+        Faults { addr, proxies, dirty: Default::default(), injected: Default::default() }
+    }
+
+    /// Whether a step put a network fault in place in this scenario, healed since or not.
+    pub fn injected(&self) -> bool {
+        self.injected.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Heals unconditionally: at the start of a scenario, in case an earlier run died mid-fault.
@@ -133,7 +140,7 @@ impl Faults {
     }
 
     pub fn new(addr: String) -> Faults {
-        Faults { addr, proxies: BTreeMap::new(), dirty: Default::default() }
+        Faults { addr, proxies: BTreeMap::new(), dirty: Default::default(), injected: Default::default() }
     }
 
     fn err(&self, message: impl Into<String>) -> FaultError {
@@ -215,6 +222,7 @@ impl Faults {
             return Err(self.err("no link to cut"));
         }
         self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.injected.store(true, std::sync::atomic::Ordering::SeqCst);
         self.blocking(move |addr| {
             for name in names {
                 http(&addr, "POST", &format!("/proxies/{name}"), Some(r#"{"enabled":false}"#))?;
@@ -242,6 +250,7 @@ impl Faults {
     pub async fn apply(&self, node: i32, fault: NetworkFault) -> Result<(), FaultError> {
         let name = self.proxy(Link::Client(node))?;
         self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.injected.store(true, std::sync::atomic::Ordering::SeqCst);
         self.blocking(move |addr| {
             let client = Client::new(addr.as_str());
             match fault {

@@ -178,6 +178,12 @@ impl Producer {
             }
             pending.push(producer.send_result(rec).map_err(|(e, _)| e));
         }
+        // librdkafka treats a DUPLICATE_SEQUENCE_NUMBER answer as delivered but reports its
+        // batch at offsets counted from -1 ("offset and timestamp will be invalid",
+        // rdkafka_request.c, rd_kafka_handle_Produce_error): -1, 0, 1, ... in send order. Those
+        // are acknowledged at an unknown offset, never at the numbers reported. Per partition:
+        // the next offset such a run would report.
+        let mut invalid_run: std::collections::HashMap<i32, i64> = std::collections::HashMap::new();
         for (r, fut) in records.iter().zip(pending) {
             let (partition_seen, offset, outcome) = match fut {
                 Err(e) => {
@@ -185,7 +191,15 @@ impl Producer {
                     (partition.unwrap_or(-1), None, Outcome::Fail { error: name })
                 }
                 Ok(f) => match f.await {
-                    Ok(Ok(d)) => (d.partition, Some(d.offset), Outcome::Ok),
+                    Ok(Ok(d)) => {
+                        let invalid = d.offset < 0 || invalid_run.get(&d.partition) == Some(&d.offset);
+                        if invalid {
+                            invalid_run.insert(d.partition, d.offset + 1);
+                        } else {
+                            invalid_run.remove(&d.partition);
+                        }
+                        (d.partition, (!invalid).then_some(d.offset), Outcome::Ok)
+                    }
                     Ok(Err((e, _))) => {
                         let (name, unknown) = classify(&e);
                         let outcome =
@@ -234,6 +248,9 @@ pub struct Consumed {
     pub error: Option<String>,
     /// Errors librdkafka reported and recovered from (recorded in the history as failed polls).
     pub transient_errors: usize,
+    pub ended: ReadEnd,
+    /// Acknowledged values the read did not find.
+    pub unread: usize,
 }
 
 /// Errors after which a consumer makes no progress without the application's help. Everything
@@ -256,16 +273,67 @@ fn ends_consumption(err: &KafkaError) -> bool {
     )
 }
 
-/// Reads one partition with an assigned (not subscribed) consumer until `count` records are read,
-/// a record at or past `end - 1` is read (`end` is the log end offset when the read began), an
-/// error is reported, or nothing arrives for `idle`.
+/// When a read of one partition is done. The read judges this from what it reads itself,
+/// never from another API's answer (a wrong ListOffsets must not look like lost records): it
+/// ends once it has found every value in `acked` and librdkafka reports the end of the
+/// partition (the Fetch high watermark reached), or once it is at the end and the log has not
+/// grown for `quiet`, or after `count` records, or on an error that ends consumption. With
+/// nothing arriving at all it gives up after the session's request timeout.
+#[derive(Debug, Clone, Default)]
+pub struct Until {
+    /// Values acknowledged to the partition that the read should find.
+    pub acked: std::collections::HashSet<String>,
+    /// Stop after this many records.
+    pub count: Option<usize>,
+    /// How long the log may stay still at its end, with acknowledged values unread, before the
+    /// read stops (the target's `timeouts.quiet_ms`).
+    pub quiet: Duration,
+}
+
+impl Until {
+    /// Everything acknowledged to `topic`-`partition` in the history so far, at `from` or above
+    /// (or at an unknown offset), with a value to recognise it by.
+    pub fn acknowledged(history: &History, topic: &str, partition: i32, from: Option<i64>, quiet: Duration) -> Until {
+        let acked = history
+            .events()
+            .into_iter()
+            .filter(|e| e.outcome.is_ok())
+            .filter_map(|e| match e.op {
+                Op::Send { topic: t, partition: p, record, offset, .. }
+                    if t == topic && p == partition && offset.is_none_or(|o| from.is_none_or(|f| o >= f)) =>
+                {
+                    record.value
+                }
+                _ => None,
+            })
+            .collect();
+        Until { acked, count: None, quiet }
+    }
+}
+
+/// Why a read stopped.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// Every acknowledged value was read and the partition's end reached.
+    #[default]
+    AllFound,
+    /// At the partition's end, the log did not grow for the quiet period.
+    Quiet,
+    /// The requested number of records was read.
+    Count,
+    /// An error that ends consumption.
+    Error,
+    /// Nothing arrived, not even the end of the partition, for a request timeout.
+    Silent,
+}
+
+/// Reads one partition with an assigned (not subscribed) consumer until `until` says it is done.
 pub async fn consume(
     s: &Session<'_>,
     topic: &str,
     partition: i32,
     start: Start,
-    count: Option<usize>,
-    end: Option<i64>,
+    until: Until,
 ) -> Result<Consumed, String> {
     let (configs, process, history, idle) = (s.configs, s.process, s.history, s.timeout);
     let mut cfg = client_config(s.bootstrap, configs);
@@ -275,7 +343,8 @@ pub async fn consume(
         cfg.set("group.id", format!("kafka-conformance-{process}"));
     }
     cfg.set("enable.auto.commit", "false");
-    cfg.set("enable.partition.eof", "false");
+    // librdkafka reports the end of the partition each time a fetch reaches the high watermark.
+    cfg.set("enable.partition.eof", "true");
     let consumer: StreamConsumer = cfg.create().map_err(|e| format!("cannot create the consumer: {e}"))?;
     let mut tpl = TopicPartitionList::new();
     let offset = match start {
@@ -291,14 +360,29 @@ pub async fn consume(
         Outcome::Ok,
     );
     let mut out = Consumed::default();
-    if matches!((start, end), (Start::Beginning, Some(0))) {
-        return Ok(out);
-    }
-    while count.is_none_or(|c| out.reads < c) {
-        match tokio::time::timeout(idle, consumer.recv()).await {
-            Err(_) => break,
+    let mut missing = until.acked.clone();
+    let mut at_end = false;
+    loop {
+        if until.count.is_some_and(|c| out.reads >= c) {
+            out.ended = ReadEnd::Count;
+            break;
+        }
+        if at_end && missing.is_empty() && until.count.is_none() {
+            out.ended = ReadEnd::AllFound;
+            break;
+        }
+        let wait = if at_end { until.quiet } else { idle };
+        match tokio::time::timeout(wait, consumer.recv()).await {
+            Err(_) => {
+                out.ended = if at_end { ReadEnd::Quiet } else { ReadEnd::Silent };
+                break;
+            }
             Ok(Ok(m)) => {
+                at_end = false;
                 let record = record_of(&m);
+                if let Some(v) = &record.value {
+                    missing.remove(v);
+                }
                 history.record(
                     process,
                     Op::Poll {
@@ -312,10 +396,8 @@ pub async fn consume(
                     Outcome::Ok,
                 );
                 out.reads += 1;
-                if end.is_some_and(|e| m.offset() >= e - 1) {
-                    break;
-                }
             }
+            Ok(Err(KafkaError::PartitionEOF(_))) => at_end = true,
             Ok(Err(e)) => {
                 let (name, _) = classify(&e);
                 history.record(process, Op::Poll { reads: Vec::new() }, Outcome::Fail { error: name.clone() });
@@ -324,12 +406,14 @@ pub async fn consume(
                 // connection reset, librdkafka recovers from by itself, as applications see.
                 if ends_consumption(&e) {
                     out.error = Some(name);
+                    out.ended = ReadEnd::Error;
                     break;
                 }
                 out.transient_errors += 1;
             }
         }
     }
+    out.unread = missing.len();
     Ok(out)
 }
 

@@ -9,6 +9,8 @@
 //!   sending wire requests to a partition's leader.
 //! - [`bench`]: `kafka-conformance bench`, produce throughput and latency (not a test).
 //! - [`wire`]: a wire-level client on `kafka-protocol` for exact broker checks.
+//! - [`preflight`]: one probe of each API the suite relies on, judged on its own, before the
+//!   scenarios run.
 //! - [`kafka`]: librdkafka (`rdkafka`) producers and consumers, recorded in the history.
 //! - [`group`]: librdkafka consumers in a consumer group, each on its own thread, with every
 //!   rebalance callback recorded; closed, killed (a crash) or stalled as a scenario says.
@@ -30,6 +32,7 @@ pub mod group;
 pub mod history;
 pub mod kafka;
 pub mod metadata;
+pub mod preflight;
 pub mod report;
 pub mod runner;
 pub mod steps;

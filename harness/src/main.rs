@@ -240,6 +240,26 @@ fn discover(features: &Path) -> Result<Vec<Scenario>, String> {
     })
 }
 
+/// Probes every API the suite relies on once, on a broker of the target's (a fresh one for the
+/// reference), and prints what it found.
+fn preflight(target: &Target, launcher: &Launcher) -> Result<Vec<kafka_conformance::preflight::Probe>, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
+    let probes = runtime.block_on(async {
+        let spec = kafka_conformance::cluster::ClusterSpec::default();
+        let cluster = kafka_conformance::cluster::Cluster::start(target, Some(launcher), &spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        let timeout = std::time::Duration::from_millis(target.timeouts.request_ms);
+        kafka_conformance::preflight::run(cluster.bootstrap_addrs(), timeout).await
+    })?;
+    let ok = probes.iter().filter(|p| p.status == kafka_conformance::preflight::Status::Ok).count();
+    eprintln!("preflight: {ok} of {} API probes answered as Kafka does", probes.len());
+    for p in probes.iter().filter(|p| p.status != kafka_conformance::preflight::Status::Ok) {
+        eprintln!("  {} — {}: {}", p.operation, p.status.label(), p.detail);
+    }
+    Ok(probes)
+}
+
 fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, report_dir: &Path, jobs: usize) -> ExitCode {
     let target = match target {
         Some(path) => match Target::load(&path) {
@@ -281,6 +301,14 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
         }
     };
 
+    let preflight = match preflight(&target, &launcher) {
+        Ok(probes) => probes,
+        Err(e) => {
+            eprintln!("kafka-conformance: the preflight could not reach the target: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     let total = scenarios.len();
     eprintln!("certifying target {:?} with {total} scenarios, {jobs} at a time", target.name);
     let queue = Arc::new(Mutex::new(scenarios.into_iter().enumerate().collect::<Vec<_>>().into_iter()));
@@ -297,7 +325,7 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
                     let mut done = results.lock().unwrap_or_else(|p| p.into_inner());
                     let expected = target.expected_failures.contains_key(&sc.name());
                     let label = match (&r.outcome, expected) {
-                        (Outcome::Failed(_), true) => "failed (expected)",
+                        (o, true) if o.is_failure() => "failed (expected)",
                         (o, _) => o.label(),
                     };
                     eprintln!(
@@ -306,7 +334,7 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
                         r.duration.as_secs_f64(),
                         sc.name()
                     );
-                    if matches!(r.outcome, Outcome::Failed(_) | Outcome::Error(_)) && !expected {
+                    if (r.outcome.is_failure() || matches!(r.outcome, Outcome::Error(_))) && !expected {
                         for line in r.outcome.detail().lines().take(12) {
                             eprintln!("            {line}");
                         }
@@ -322,8 +350,9 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
 
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\nTarget {:?}: {total} scenarios in {:.1}s\n", target.name, started.elapsed().as_secs_f64());
+    let _ = writeln!(out, "{}", report::first_screen(&target, &results, &preflight));
     let _ = writeln!(out, "{}", report::summary_table(&target, &results));
-    match report::write(report_dir, &target, &results) {
+    match report::write(report_dir, &target, &results, &preflight) {
         Ok(()) => {
             let _ =
                 writeln!(out, "Report: {}/report.md (also report.json, junit.xml, histories/)", report_dir.display());

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::preflight::{Probe, Status};
 use crate::runner::{Outcome, ScenarioResult};
 use crate::target::Target;
 
@@ -30,7 +31,10 @@ pub fn guarantee(area: &str) -> String {
 #[derive(Debug, Default, Serialize, Clone, Copy)]
 pub struct Counts {
     pub passed: usize,
+    /// The broker broke a guarantee.
     pub failed: usize,
+    /// The broker answered as Kafka would not.
+    pub differs: usize,
     pub expected_failures: usize,
     pub unsupported: usize,
     pub errors: usize,
@@ -40,8 +44,9 @@ impl Counts {
     fn add(&mut self, r: &ScenarioResult, expected: bool) {
         match (&r.outcome, expected) {
             (Outcome::Passed, _) => self.passed += 1,
-            (Outcome::Failed(_), true) => self.expected_failures += 1,
+            (Outcome::Failed(_) | Outcome::Differs(_), true) => self.expected_failures += 1,
             (Outcome::Failed(_), false) => self.failed += 1,
+            (Outcome::Differs(_), false) => self.differs += 1,
             (Outcome::Unsupported(_), _) => self.unsupported += 1,
             (Outcome::Error(_), _) => self.errors += 1,
         }
@@ -49,7 +54,7 @@ impl Counts {
 
     /// A run fails when any scenario failed unexpectedly or could not run.
     pub fn ok(&self) -> bool {
-        self.failed == 0 && self.errors == 0
+        self.failed == 0 && self.differs == 0 && self.errors == 0
     }
 }
 
@@ -63,6 +68,8 @@ struct JsonScenario<'a> {
     outcome: &'static str,
     expected_failure: Option<&'a String>,
     detail: &'a str,
+    /// What failed, in words shared by every scenario that failed the same way.
+    cause: Option<String>,
     duration_ms: u128,
     history: Option<String>,
 }
@@ -71,6 +78,8 @@ struct JsonScenario<'a> {
 struct JsonReport<'a> {
     target: &'a str,
     description: &'a str,
+    preflight: &'a [Probe],
+    causes: Vec<Cause>,
     totals: Counts,
     by_guarantee: BTreeMap<String, Counts>,
     scenarios: Vec<JsonScenario<'a>>,
@@ -91,13 +100,16 @@ pub fn totals(target: &Target, results: &[ScenarioResult]) -> (Counts, BTreeMap<
 pub fn summary_table(target: &Target, results: &[ScenarioResult]) -> String {
     let (total, by) = totals(target, results);
     let mut s = String::new();
-    let _ = writeln!(s, "| guarantee | passed | failed | expected failures | not supported | errors |");
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| guarantee | passed | failed | differs from Kafka | expected failures | not supported | errors |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
     for (g, c) in by.iter().chain(std::iter::once((&"**all**".to_string(), &total))) {
         let _ = writeln!(
             s,
-            "| {g} | {} | {} | {} | {} | {} |",
-            c.passed, c.failed, c.expected_failures, c.unsupported, c.errors
+            "| {g} | {} | {} | {} | {} | {} | {} |",
+            c.passed, c.failed, c.differs, c.expected_failures, c.unsupported, c.errors
         );
     }
     s
@@ -107,7 +119,141 @@ fn file_name(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect()
 }
 
-pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult]) -> std::io::Result<()> {
+/// One way scenarios failed, with every scenario that failed that way, and the preflight probe
+/// that found the same thing on its own, if one did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cause {
+    pub cause: String,
+    pub outcome: &'static str,
+    pub scenarios: Vec<String>,
+    pub found_by_preflight: Option<String>,
+}
+
+/// The Jepsen anomaly names and the harness's own, as verdicts spell them.
+const ANOMALY_NAMES: &[&str] = &[
+    "lost-write",
+    "unseen",
+    "duplicate",
+    "inconsistent-offsets",
+    "nonmonotonic-send",
+    "nonmonotonic-poll",
+    "int-nonmonotonic-poll",
+    "poll-skip",
+    "int-poll-skip",
+    "altered-record",
+    "retention-deleted-ineligible",
+    "compaction-lost-latest",
+    "compaction-kept-superseded",
+    "tombstone-removed-early",
+    "double-assigned",
+    "read-beyond-tail",
+];
+
+/// Replaces quoted names and numbers by placeholders, so that the same failure in two
+/// scenarios reads the same.
+fn shape(text: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut digits = false;
+    for c in text.chars() {
+        if c == '"' {
+            if !quoted {
+                out.push_str("\"…\"");
+            }
+            quoted = !quoted;
+            continue;
+        }
+        if quoted {
+            continue;
+        }
+        if c.is_ascii_digit() {
+            if !digits {
+                out.push('N');
+            }
+            digits = true;
+            continue;
+        }
+        digits = false;
+        out.push(c);
+    }
+    out
+}
+
+/// What failed: for a difference from Kafka, the broker's answer (its first line); for a broken
+/// guarantee, the Then step that caught it and the anomalies it names.
+pub fn cause(r: &ScenarioResult) -> String {
+    let detail = r.outcome.detail();
+    if let Outcome::Differs(_) = r.outcome {
+        return shape(detail.lines().next().unwrap_or_default().trim());
+    }
+    let step = r
+        .output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("✘"))
+        .map(|s| shape(s.trim()))
+        .unwrap_or_else(|| shape(detail.lines().next().unwrap_or_default().trim()));
+    let anomalies: Vec<&str> = ANOMALY_NAMES
+        .iter()
+        .copied()
+        .filter(|a| detail.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).any(|w| w == *a))
+        .collect();
+    if anomalies.is_empty() { step } else { format!("{step} ({})", anomalies.join(", ")) }
+}
+
+/// The failures grouped by cause, most scenarios first.
+pub fn causes(target: &Target, results: &[ScenarioResult], preflight: &[Probe]) -> Vec<Cause> {
+    let mut by: BTreeMap<(String, &'static str), Vec<String>> = BTreeMap::new();
+    for r in
+        results.iter().filter(|r| r.outcome.is_failure() && !target.expected_failures.contains_key(&r.scenario.name()))
+    {
+        by.entry((cause(r), r.outcome.label())).or_default().push(r.scenario.name());
+    }
+    let mut out: Vec<Cause> = by
+        .into_iter()
+        .map(|((cause, outcome), scenarios)| {
+            let found_by_preflight = preflight
+                .iter()
+                .filter(|p| p.status == Status::DiffersFromKafka)
+                .find(|p| cause.contains(&format!("{} v", p.api)) || cause.contains(&format!("{} ", p.api)))
+                .map(|p| format!("{}: {}", p.operation, p.detail));
+            Cause { cause, outcome, scenarios, found_by_preflight }
+        })
+        .collect();
+    out.sort_by(|a, b| b.scenarios.len().cmp(&a.scenarios.len()).then(a.cause.cmp(&b.cause)));
+    out
+}
+
+/// The first screen of a report: the preflight findings, then each cause once with how many
+/// scenarios it failed.
+pub fn first_screen(target: &Target, results: &[ScenarioResult], preflight: &[Probe]) -> String {
+    let mut s = String::new();
+    let findings: Vec<&Probe> = preflight.iter().filter(|p| p.status != Status::Ok).collect();
+    if !preflight.is_empty() {
+        let _ = writeln!(
+            s,
+            "Preflight: {} of {} API probes answered as Kafka does.",
+            preflight.len() - findings.len(),
+            preflight.len()
+        );
+        for p in &findings {
+            let _ = writeln!(s, "- {} — {}: {}", p.operation, p.status.label(), p.detail);
+        }
+        let _ = writeln!(s);
+    }
+    let causes = causes(target, results, preflight);
+    if !causes.is_empty() {
+        let _ = writeln!(s, "Failures by cause ({} causes):", causes.len());
+        for c in &causes {
+            let _ = writeln!(s, "- [{}] {} — {} scenario(s)", c.outcome, c.cause, c.scenarios.len());
+            if let Some(p) = &c.found_by_preflight {
+                let _ = writeln!(s, "    found on its own by the preflight: {p}");
+            }
+        }
+    }
+    s
+}
+
+pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult], preflight: &[Probe]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("histories"))?;
     let (total, by_guarantee) = totals(target, results);
 
@@ -137,12 +283,20 @@ pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult]) -> std::io
             outcome: r.outcome.label(),
             expected_failure: target.expected_failures.get(&r.scenario.name()),
             detail: r.outcome.detail(),
+            cause: r.outcome.is_failure().then(|| cause(r)),
             duration_ms: r.duration.as_millis(),
             history: history_files.get(&r.scenario.name()).cloned(),
         })
         .collect();
-    let json =
-        JsonReport { target: &target.name, description: &target.description, totals: total, by_guarantee, scenarios };
+    let json = JsonReport {
+        target: &target.name,
+        description: &target.description,
+        preflight,
+        causes: causes(target, results, preflight),
+        totals: total,
+        by_guarantee,
+        scenarios,
+    };
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?)?;
 
     let mut md = String::new();
@@ -156,11 +310,15 @@ pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult]) -> std::io
         "**not certified**"
     };
     let _ = writeln!(md, "Result: {verdict}.\n");
+    let _ = writeln!(md, "{}", first_screen(target, results, preflight));
     let _ = writeln!(md, "{}", summary_table(target, results));
     let _ = writeln!(
         md,
-        "Failed means the broker broke the guarantee the scenario names (the evidence follows). Not supported means the target lacks an API or control the scenario needs. Error means the scenario could not run to a verdict.\n"
+        "Failed means the broker broke the guarantee the scenario names (the evidence follows). Differs from Kafka means the broker answered as Apache Kafka would not (an error code, a closed connection, an answer that does not decode), with the Kafka source that defines the answer. Not supported means the target lacks an API or control the scenario needs. Error means the scenario could not run to a verdict.\n"
     );
+    if !preflight.is_empty() {
+        let _ = writeln!(md, "## Preflight\n\n{}", crate::preflight::table(preflight));
+    }
     for r in results.iter().filter(|r| r.outcome != Outcome::Passed) {
         let _ = writeln!(md, "## {} — {}\n", r.outcome.label(), r.scenario.name());
         if let Some(reason) = target.expected_failures.get(&r.scenario.name()) {
@@ -193,7 +351,7 @@ fn junit(target: &Target, results: &[ScenarioResult]) -> String {
         "<testsuite name=\"kafka-conformance: {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{time:.3}\">",
         xml(&target.name),
         results.len(),
-        total.failed,
+        total.failed + total.differs,
         total.errors,
         total.unsupported + total.expected_failures
     );
@@ -209,11 +367,14 @@ fn junit(target: &Target, results: &[ScenarioResult]) -> String {
         let expected = target.expected_failures.get(&r.scenario.name());
         match (&r.outcome, expected) {
             (Outcome::Passed, _) => s.push_str("/>\n"),
-            (Outcome::Failed(_), Some(reason)) => {
+            (Outcome::Failed(_) | Outcome::Differs(_), Some(reason)) => {
                 let _ = writeln!(s, ">\n    <skipped message=\"expected failure: {}\"/>\n  </testcase>", xml(reason));
             }
             (Outcome::Failed(_), None) => {
                 let _ = writeln!(s, ">\n    <failure message=\"guarantee broken\">{detail}</failure>\n  </testcase>");
+            }
+            (Outcome::Differs(_), None) => {
+                let _ = writeln!(s, ">\n    <failure message=\"differs from Kafka\">{detail}</failure>\n  </testcase>");
             }
             (Outcome::Unsupported(_), _) => {
                 let _ =

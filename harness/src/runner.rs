@@ -47,6 +47,8 @@ pub enum Outcome {
     Passed,
     /// The broker broke the guarantee (a verdict from a Then step or the checker).
     Failed(String),
+    /// The broker answered as Apache Kafka would not (a failure too, counted apart).
+    Differs(String),
     /// The target lacks what the scenario needs.
     Unsupported(String),
     /// The scenario could not run to a verdict: harness trouble, an undefined step, a timeout.
@@ -58,15 +60,21 @@ impl Outcome {
         match self {
             Outcome::Passed => "passed",
             Outcome::Failed(_) => "failed",
+            Outcome::Differs(_) => "differs from Kafka",
             Outcome::Unsupported(_) => "not supported",
             Outcome::Error(_) => "error",
         }
     }
 
+    /// A failure of the broker's: a broken guarantee, or an answer Kafka would not give.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed(_) | Outcome::Differs(_))
+    }
+
     pub fn detail(&self) -> &str {
         match self {
             Outcome::Passed => "",
-            Outcome::Failed(m) | Outcome::Unsupported(m) | Outcome::Error(m) => m,
+            Outcome::Failed(m) | Outcome::Differs(m) | Outcome::Unsupported(m) | Outcome::Error(m) => m,
         }
     }
 }
@@ -195,6 +203,15 @@ fn exclusive_access(
 /// Runs one scenario against a target and classifies the result.
 pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option<Launcher>) -> ScenarioResult {
     let started = Instant::now();
+    if let Some(gap) = target.version_gap(&scenario.tags) {
+        return ScenarioResult {
+            scenario: scenario.clone(),
+            outcome: Outcome::Unsupported(gap),
+            duration: started.elapsed(),
+            output: String::new(),
+            artifacts: Artifacts::default(),
+        };
+    }
     let _access = match exclusive_access(scenario, target) {
         Ok(lock) => lock,
         Err(e) => {
@@ -283,6 +300,7 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
                 }
                 (false, _) => Outcome::Passed,
                 (true, Some(Failure::Verdict(m))) => Outcome::Failed(m),
+                (true, Some(Failure::Differs(m))) => Outcome::Differs(m),
                 (true, Some(Failure::Unsupported(m))) => Outcome::Unsupported(m),
                 (true, Some(Failure::Harness(m))) => Outcome::Error(m),
                 (true, None) => {

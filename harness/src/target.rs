@@ -18,6 +18,12 @@ pub struct Target {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// The Apache Kafka release whose protocol and behaviour the target claims, `major.minor`
+    /// ("3.9", "4.0"). Scenarios tagged `@since-kafka-X.Y` pin a behaviour Kafka adopted in
+    /// X.Y (KIP-896's removal of old versions in 4.0, say); a target claiming an older release
+    /// reports them as not supported. Without it, the target claims the newest.
+    #[serde(default)]
+    pub kafka_version: Option<String>,
     /// How to reach (or start) the brokers.
     pub kind: TargetKind,
     /// Per-operation timeouts; scenarios may not wait longer than these.
@@ -109,11 +115,14 @@ pub struct Timeouts {
     pub startup_ms: u64,
     /// Upper bound for a whole scenario.
     pub scenario_ms: u64,
+    /// How long a read at the end of a partition waits for the log to grow before it stops
+    /// with acknowledged records still unread (they are then reported missing).
+    pub quiet_ms: u64,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { request_ms: 10_000, startup_ms: 20_000, scenario_ms: 120_000 }
+        Timeouts { request_ms: 10_000, startup_ms: 20_000, scenario_ms: 120_000, quiet_ms: 1_000 }
     }
 }
 
@@ -160,6 +169,20 @@ pub const MOCK_BROKER_CONFIGS: &[(&str, &str)] = &[("group.initial.rebalance.del
 /// runs on the mock; one that checks the bound is enforced fails there (a finding).
 pub const MOCK_UNBOUNDED_CONFIGS: &[&str] = &["group.min.session.timeout.ms", "group.max.session.timeout.ms"];
 
+/// The Kafka release the reference broker follows.
+pub const REFERENCE_KAFKA_VERSION: &str = "4.0";
+
+/// `major.minor` (a patch part is allowed and ignored): "3.9", "4.0", "3.7.1".
+pub fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let mut parts = v.trim().split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    match parts.next() {
+        None => Some((major, minor)),
+        Some(patch) => patch.parse::<u32>().ok().map(|_| (major, minor)),
+    }
+}
+
 impl Target {
     /// The embedded reference broker with Kafka's defaults, except that failures are detected
     /// and logs retained and cleaned fast ([`REFERENCE_FAST_TIMERS`]).
@@ -168,10 +191,26 @@ impl Target {
         Target {
             name: "reference".into(),
             description: "The embedded reference broker, started fresh for each scenario.".into(),
+            kafka_version: Some(REFERENCE_KAFKA_VERSION.into()),
             kind: TargetKind::Reference { config, defects: Vec::new() },
             timeouts: Timeouts::default(),
             expected_failures: BTreeMap::new(),
         }
+    }
+
+    /// Why a scenario with these tags does not apply to this target: a `@since-kafka-X.Y` tag
+    /// newer than the release the target claims.
+    pub fn version_gap(&self, tags: &[String]) -> Option<String> {
+        let claimed = parse_version(self.kafka_version.as_deref()?)?;
+        tags.iter().filter_map(|t| t.strip_prefix("since-kafka-")).find_map(|since| {
+            let needed = parse_version(since)?;
+            (needed > claimed).then(|| {
+                format!(
+                    "the scenario pins a behaviour of Kafka {since} and later; the target claims kafka_version {}",
+                    self.kafka_version.as_deref().unwrap_or_default()
+                )
+            })
+        })
     }
 
     pub fn load(path: &Path) -> Result<Target, TargetError> {
@@ -196,6 +235,14 @@ impl Target {
         };
         if self.name.trim().is_empty() {
             return Err(invalid("name", "must not be empty".into()));
+        }
+        if let Some(v) = &self.kafka_version {
+            parse_version(v).ok_or_else(|| {
+                invalid(
+                    "kafka_version",
+                    format!("{v:?} is not a Kafka release as major.minor, e.g. \"3.9\" or \"4.0\""),
+                )
+            })?;
         }
         match &self.kind {
             TargetKind::Reference { config, .. } => {

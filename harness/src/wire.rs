@@ -22,6 +22,8 @@ pub enum WireError {
     Timeout(Duration),
     #[error("the broker closed the connection")]
     Closed,
+    #[error("the broker closed the connection instead of answering {key:?} v{version}")]
+    ClosedOn { key: ApiKey, version: i16 },
     #[error("the broker does not support {key:?}{detail}")]
     Unsupported { key: ApiKey, detail: String },
     #[error("cannot decode the {key:?} v{version} response: {message}")]
@@ -37,7 +39,7 @@ pub enum WireError {
 impl WireError {
     /// A timeout or a connection lost mid-request leaves the outcome unknown (Jepsen's contract).
     pub fn is_indefinite(&self) -> bool {
-        matches!(self, WireError::Timeout(_) | WireError::Closed | WireError::Io(_))
+        matches!(self, WireError::Timeout(_) | WireError::Closed | WireError::ClosedOn { .. } | WireError::Io(_))
     }
 }
 
@@ -231,7 +233,10 @@ impl WireClient {
     }
 
     async fn read_response(&mut self, key: ApiKey, version: i16, id: i32) -> Result<ResponseKind, WireError> {
-        let mut frame = self.read_frame().await?;
+        let mut frame = self.read_frame().await.map_err(|e| match e {
+            WireError::Closed => WireError::ClosedOn { key, version },
+            other => other,
+        })?;
         let dec = |e: anyhow::Error| WireError::Decode { key, version, message: format!("{e:#}") };
         // ApiVersions answers in header v0 whatever the version (KIP-511).
         let header = ResponseHeader::decode(&mut frame, key.response_header_version(version)).map_err(dec)?;

@@ -19,6 +19,10 @@ use crate::wire::{WireClient, WireError};
 pub enum Failure {
     /// The broker broke the guarantee a Then step checks. The message shows the evidence.
     Verdict(String),
+    /// The broker answered as Apache Kafka would not (an error code, a closed connection, an
+    /// answer that does not decode), whether or not a guarantee broke. The message names the
+    /// operation and the Kafka source that defines the answer.
+    Differs(String),
     /// The target lacks what the scenario needs (an API it does not advertise, no process control).
     Unsupported(String),
     /// The harness or the environment failed; says nothing about the broker's guarantees.
@@ -206,6 +210,7 @@ impl KafkaWorld {
     pub fn fail(&self, f: Failure) -> StepError {
         let msg = match &f {
             Failure::Verdict(m) => format!("VERDICT: {m}"),
+            Failure::Differs(m) => format!("DIFFERS FROM KAFKA: {m}"),
             Failure::Unsupported(m) => format!("NOT SUPPORTED by this target: {m}"),
             Failure::Harness(m) => format!("HARNESS: {m}"),
         };
@@ -219,6 +224,11 @@ impl KafkaWorld {
         self.fail(Failure::Verdict(msg.into()))
     }
 
+    /// The broker answered as Kafka would not; `msg` says what it did and what Kafka does.
+    pub fn differs(&self, msg: impl Into<String>) -> StepError {
+        self.fail(Failure::Differs(msg.into()))
+    }
+
     pub fn harness(&self, msg: impl Into<String>) -> StepError {
         self.fail(Failure::Harness(msg.into()))
     }
@@ -227,13 +237,35 @@ impl KafkaWorld {
         self.fail(Failure::Unsupported(msg.into()))
     }
 
-    /// A wire error: unsupported APIs are "not supported", everything else is harness trouble
-    /// unless the step knows better.
+    /// A wire error. An API the broker does not advertise is "not supported". An advertised
+    /// one that the broker answers by closing the connection (outside any fault the scenario
+    /// injected), with an answer that does not decode, or with another request's correlation
+    /// id, is a broker that differs from Kafka: Kafka answers every well-formed request it
+    /// advertises. Everything else (cannot connect, a timeout) is harness trouble unless the
+    /// step knows better.
     pub fn wire_error(&self, e: WireError) -> StepError {
         match e {
             WireError::Unsupported { .. } => self.unsupported(e.to_string()),
+            WireError::ClosedOn { key, version } if !self.faulted() => self.differs(format!(
+                "the broker closed the connection instead of answering a well-formed {key:?} v{version} request it \
+                 advertises; Kafka answers it (KafkaApis handles every advertised version)"
+            )),
+            WireError::Decode { .. } | WireError::Correlation { .. } => {
+                self.differs(format!("{e}; Kafka's answer follows the protocol's message schema for that version"))
+            }
             other => self.harness(other.to_string()),
         }
+    }
+
+    /// Whether the scenario has stopped, paused or killed a broker, or put a network fault in
+    /// place: then a closed connection may be the fault's doing.
+    pub fn faulted(&self) -> bool {
+        self.cluster.as_ref().is_some_and(Cluster::faulted)
+    }
+
+    /// How long a read at a partition's end waits for the log to grow (`timeouts.quiet_ms`).
+    pub fn quiet(&self) -> Duration {
+        Duration::from_millis(self.ctx.as_ref().map_or(1_000, |c| c.target.timeouts.quiet_ms))
     }
 
     pub fn timeout(&self) -> Duration {
@@ -387,9 +419,28 @@ impl KafkaWorld {
         format!("{kind}-{}", self.next_process)
     }
 
-    /// Runs the checker and fails with a verdict if any of `forbidden` is found.
+    /// Runs the checker and fails with a verdict if any of `forbidden` is found, or if the
+    /// history holds nothing to judge: no acknowledged send, or no read, proves no guarantee.
     pub fn judge(&self, forbidden: &[AnomalyKind]) -> StepResult {
         let report = checker::check(&self.history.events());
+        self.judged(&report, forbidden)
+    }
+
+    /// [`KafkaWorld::judge`] on a report already made.
+    pub fn judged(&self, report: &checker::Report, forbidden: &[AnomalyKind]) -> StepResult {
+        let s = &report.stats;
+        if s.sends_ok == 0 {
+            return Err(self.verdict(format!(
+                "no send was acknowledged ({} failed, {} unknown), so nothing shows the guarantee held",
+                s.sends_failed, s.sends_unknown
+            )));
+        }
+        if s.reads == 0 && report.anomalies.is_empty() {
+            return Err(self.verdict(format!(
+                "{} sends were acknowledged but nothing was read, so nothing shows the guarantee held",
+                s.sends_ok
+            )));
+        }
         if forbidden.iter().any(|k| report.of_kind(*k).next().is_some()) {
             return Err(self.verdict(format!(
                 "the history shows anomalies this guarantee forbids:\n{}",

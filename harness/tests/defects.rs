@@ -53,7 +53,7 @@ fn main() {
                 }
                 let result = runner::run(&scenario, &target, Some(launcher));
                 match result.outcome {
-                    Outcome::Failed(verdict) => {
+                    Outcome::Failed(verdict) | Outcome::Differs(verdict) => {
                         println!("caught, as it must be:\n{verdict}");
                         Ok(())
                     }

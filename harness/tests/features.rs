@@ -33,7 +33,7 @@ fn main() {
                         (Outcome::Passed, Some(reason)) => Err(Failed::from(format!(
                             "passed, but the target lists it as an expected failure ({reason}): remove it"
                         ))),
-                        (Outcome::Failed(m), Some(reason)) => {
+                        (Outcome::Failed(m) | Outcome::Differs(m), Some(reason)) => {
                             println!("expected failure ({reason}):\n{m}");
                             Ok(())
                         }

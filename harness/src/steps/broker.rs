@@ -68,8 +68,14 @@ async fn broker_ids(w: &mut KafkaWorld) -> Result<Vec<i32>, crate::world::StepEr
     }
 }
 
+/// Pauses every broker, or resumes the paused ones. The paused ones are the cluster's own
+/// record: a paused broker cannot be asked for its node id.
 async fn signal_all(w: &mut KafkaWorld, pause: bool) -> StepResult {
-    for id in broker_ids(w).await? {
+    let ids = if pause { broker_ids(w).await? } else { w.cluster().await?.paused_ids() };
+    if ids.is_empty() {
+        return Err(w.harness(if pause { "no broker to pause" } else { "no broker is paused" }));
+    }
+    for id in ids {
         let cluster = w.cluster().await?;
         let result = if pause { cluster.pause(id).await } else { cluster.resume(id).await };
         match result {

@@ -6,7 +6,6 @@ use kafka_protocol::messages::{FetchRequest, RequestKind, ResponseKind, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use super::name;
-use super::offsets::list_offset;
 use super::produce::{encode_now, send_batch};
 use crate::checker::AnomalyKind;
 use crate::history::{Op, Outcome, Record};
@@ -16,9 +15,10 @@ use crate::world::{FetchSummary, KafkaWorld, StepResult};
 async fn read(w: &mut KafkaWorld, partition: i32, topic: &str, start: Start) -> StepResult {
     let bootstrap = w.bootstrap().await?;
     let real = w.topic(topic);
-    // Read to the end of what exists now: the log end offset bounds the read, and a consumer
-    // that stops getting records for a request timeout stops too.
-    let end = list_offset(w, &real, partition, -1).await?;
+    // Read until every record acknowledged so far is found, or the log stops growing: what the
+    // read finds is the evidence, whatever ListOffsets says.
+    let from = if let Start::At(n) = start { Some(n) } else { None };
+    let until = crate::kafka::Until::acknowledged(&w.history, &real, partition, from, w.quiet());
     let process = w.next_process("consumer");
     let before = w.history.len();
     let session = crate::kafka::Session {
@@ -28,7 +28,7 @@ async fn read(w: &mut KafkaWorld, partition: i32, topic: &str, start: Start) -> 
         history: &w.history,
         timeout: w.timeout(),
     };
-    let consumed = crate::kafka::consume(&session, &real, partition, start, None, Some(end)).await;
+    let consumed = crate::kafka::consume(&session, &real, partition, start, until).await;
     let consumed = consumed.map_err(|e| w.harness(e))?;
     w.consumer_error = consumed.error;
     w.consumer_reads = reads_since(w, before, &process);
@@ -326,7 +326,8 @@ async fn read_while_producing(w: &mut KafkaWorld, n: usize, partition: i32, topi
         history: &history,
         timeout,
     };
-    let consume = crate::kafka::consume(&session, &real, partition, Start::At(offset), Some(n), None);
+    let until = crate::kafka::Until { count: Some(n), quiet: timeout, ..Default::default() };
+    let consume = crate::kafka::consume(&session, &real, partition, Start::At(offset), until);
     tokio::pin!(consume);
     let mut pace = tokio::time::interval(std::time::Duration::from_millis(20));
     let mut sent = 0u64;

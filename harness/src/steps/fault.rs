@@ -139,11 +139,11 @@ async fn consume_with_resets(w: &mut KafkaWorld, partition: i32, topic: String, 
     let (faults, node) = faults(w).await?;
     let bootstrap = w.bootstrap().await?;
     let real = w.topic(&topic);
-    let end = super::offsets::list_offset(w, &real, partition, -1).await?;
+    let until = crate::kafka::Until::acknowledged(&w.history, &real, partition, None, w.quiet());
     let process = w.next_process("consumer");
     let (history, configs, timeout) = (w.history.clone(), w.consumer_config.clone(), w.timeout());
     let session = Session { bootstrap: &bootstrap, configs: &configs, process: &process, history: &history, timeout };
-    let work = crate::kafka::consume(&session, &real, partition, Start::Beginning, None, Some(end));
+    let work = crate::kafka::consume(&session, &real, partition, Start::Beginning, until);
     let (result, _, error) = with_resets(&faults, node, times, work).await;
     let consumed = result.map_err(|e| w.harness(e))?;
     if let Some(e) = error {
