@@ -20,12 +20,12 @@ Feature: A topic's compression.type decides how its batches are stored
     And partition 0 of "packed" holds every acknowledged record at its offset, with its key, value and headers
 
     Examples:
-      | source | target       | stored |
-      | gzip   | zstd         | zstd   |
-      | zstd   | gzip         | gzip   |
-      | none   | lz4          | lz4    |
-      | lz4    | snappy       | snappy |
-      | snappy | uncompressed | none   |
+      | source       | target       | stored |
+      | gzip         | zstd         | zstd   |
+      | zstd         | gzip         | gzip   |
+      | uncompressed | lz4          | lz4    |
+      | lz4          | snappy       | snappy |
+      | snappy       | uncompressed | none   |
 
   Scenario: a batch keeps the producer's codec with compression.type=producer
     Given a topic "packed" with 1 partition and the configs:

@@ -389,3 +389,59 @@ fn junit(target: &Target, results: &[ScenarioResult]) -> String {
     s.push_str("</testsuite>\n");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::Scenario;
+
+    fn failed(outcome: Outcome, output: &str) -> ScenarioResult {
+        ScenarioResult {
+            scenario: Scenario {
+                path: "features/x/y.feature".into(),
+                rel: "features/x/y.feature".into(),
+                title: "t".into(),
+                line: 1,
+                tags: Vec::new(),
+            },
+            outcome,
+            duration: std::time::Duration::ZERO,
+            output: output.into(),
+            artifacts: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_same_failure_in_two_scenarios_has_one_cause() {
+        let a = failed(
+            Outcome::Failed("the history shows anomalies this guarantee forbids:\nunseen: 3 records".into()),
+            "  ✔  When 200 records are produced to partition 0 of \"events\"\n  ✘  Then every acknowledged record is read exactly once\n",
+        );
+        let b = failed(
+            Outcome::Failed("the history shows anomalies this guarantee forbids:\nunseen: 12 records".into()),
+            "  ✘  Then every acknowledged record is read exactly once\n",
+        );
+        assert_eq!(cause(&a), "Then every acknowledged record is read exactly once (unseen)");
+        assert_eq!(cause(&a), cause(&b));
+        let c = failed(Outcome::Failed("x".into()), "  ✘  Then partition 0 of \"keyed\" ends at offset 0\n");
+        let d = failed(Outcome::Failed("y".into()), "  ✘  Then partition 2 of \"other\" ends at offset 10\n");
+        assert_eq!(cause(&c), cause(&d));
+        assert_eq!(cause(&c), "Then partition N of \"…\" ends at offset N");
+    }
+
+    #[test]
+    fn a_difference_is_grouped_by_the_answer_and_matched_to_the_preflight() {
+        let closed = "the broker closed the connection instead of answering a well-formed DescribeConfigs v4 request it advertises";
+        let results = vec![failed(Outcome::Differs(closed.into()), ""), failed(Outcome::Differs(closed.into()), "")];
+        let probe = Probe {
+            operation: "DescribeConfigs of a topic, with config keys".into(),
+            api: "DescribeConfigs".into(),
+            status: Status::DiffersFromKafka,
+            detail: "closed".into(),
+        };
+        let causes = causes(&Target::reference(), &results, &[probe]);
+        assert_eq!(causes.len(), 1);
+        assert_eq!(causes[0].scenarios.len(), 2);
+        assert!(causes[0].found_by_preflight.as_deref().is_some_and(|p| p.starts_with("DescribeConfigs of a topic")));
+    }
+}

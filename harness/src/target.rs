@@ -363,6 +363,21 @@ mod tests {
     }
 
     #[test]
+    fn scenarios_of_a_later_kafka_release_do_not_apply() {
+        let t = |v: Option<&str>| Target { kafka_version: v.map(str::to_string), ..Target::reference() };
+        let tags = |t: &str| vec!["wire".to_string(), t.to_string()];
+        assert_eq!(parse_version("3.9"), Some((3, 9)));
+        assert_eq!(parse_version("3.7.1"), Some((3, 7)));
+        assert_eq!(parse_version("4"), None);
+        assert!(t(Some("3.9")).version_gap(&tags("since-kafka-4.0")).is_some_and(|g| g.contains("3.9")));
+        assert_eq!(t(Some("4.0")).version_gap(&tags("since-kafka-4.0")), None);
+        assert_eq!(t(Some("3.8")).version_gap(&tags("since-kafka-3.8")), None);
+        assert!(t(Some("3.7")).version_gap(&tags("since-kafka-3.8")).is_some());
+        // No claim: the newest.
+        assert_eq!(t(None).version_gap(&tags("since-kafka-4.0")), None);
+    }
+
+    #[test]
     fn a_minimal_external_target_parses_with_default_timeouts() {
         let t = parse("name: k\nkind:\n  type: external\n  bootstrap: [\"127.0.0.1:9092\"]\n").expect("valid");
         assert_eq!(t.timeouts, Timeouts::default());
@@ -393,6 +408,7 @@ mod tests {
         "expected_failures"
     )]
     #[case::not_yaml("name: [unclosed\n", "t.yaml")]
+    #[case::bad_kafka_version("name: k\nkafka_version: \"four\"\nkind: {type: reference}\n", "kafka_version")]
     fn bad_target_files_name_the_field(#[case] text: &str, #[case] names: &str) {
         let err = parse(text).expect_err("must be refused").to_string();
         assert!(err.contains(names), "error {err:?} does not name {names:?}");

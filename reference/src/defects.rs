@@ -65,6 +65,18 @@ pub enum Defect {
     /// Batches are stored in the producer's codec whatever the topic's `compression.type` says
     /// (breaks broker-side recompression).
     IgnoreTopicCompression,
+    /// A batch with invalid records is answered with their errors, but its valid records are
+    /// appended anyway (a misreading of KIP-467: Kafka refuses the whole batch).
+    AppendValidRecordsOfRefusedBatch,
+    /// `compression.{gzip,lz4,zstd}.level` are stored without checking KIP-390's ranges.
+    UncheckedCompressionLevels,
+    /// A recompressed batch loses its producer id, epoch and sequence, so its duplicate is not
+    /// recognised (breaks idempotence on topics with a compression.type).
+    RecompressDropsProducerId,
+    /// A recompressed batch loses its records' headers.
+    RecompressDropsHeaders,
+    /// A recompressed batch is not checked against max.message.bytes again.
+    SkipSizeCheckAfterRecompression,
     /// CreateTopics ignores config names it does not know instead of INVALID_CONFIG.
     AcceptUnknownTopicConfig,
     /// A batch whose CRC does not match is appended instead of refused with CORRUPT_MESSAGE.
@@ -271,6 +283,7 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/produce/record-errors.feature: a keyless record on a compacted topic is named in the answer",
             "features/produce/record-errors.feature: every record with a timestamp out of range is named, with INVALID_TIMESTAMP",
+            "features/produce/record-errors.feature: every keyless record of a batch is named",
         ],
     },
     DefectInfo {
@@ -279,6 +292,54 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "batches are stored in the topic's compression.type",
         caught_by: &[
             "features/produce/topic-compression.feature: a batch sent as gzip is stored as zstd on a topic with compression.type=zstd",
+            "features/produce/topic-compression.feature: a batch sent as uncompressed is stored as lz4 on a topic with compression.type=lz4",
+            "features/produce/topic-compression.feature: a broker-wide compression.type applies to topics without their own",
+            "features/produce/topic-compression.feature: a batch compressed at compression.gzip.level=9 reads back unchanged",
+            "features/produce/topic-compression.feature: a batch that grows past max.message.bytes when stored uncompressed is refused with MESSAGE_TOO_LARGE",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::AppendValidRecordsOfRefusedBatch,
+        name: "append-valid-records-of-refused-batch",
+        guarantee: "a batch with an invalid record appends nothing (KIP-467 names the record, it does not split the batch)",
+        caught_by: &[
+            "features/produce/record-errors.feature: the records of a refused batch are not appended and the next batch is",
+            "features/produce/record-errors.feature: a keyless record on a compacted topic is named in the answer",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::UncheckedCompressionLevels,
+        name: "unchecked-compression-levels",
+        guarantee: "compression levels outside KIP-390's ranges are refused with INVALID_CONFIG",
+        caught_by: &[
+            "features/produce/topic-compression.feature: compression.gzip.level=0 is refused with INVALID_CONFIG",
+            "features/produce/topic-compression.feature: compression.lz4.level=18 is refused with INVALID_CONFIG",
+            "features/produce/topic-compression.feature: compression.zstd.level=-131073 is refused with INVALID_CONFIG",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::RecompressDropsProducerId,
+        name: "recompress-drops-producer-id",
+        guarantee: "a recompressed batch keeps its producer id, epoch and sequence",
+        caught_by: &[
+            "features/produce/topic-compression.feature: a recompressed idempotent batch sent again is answered with its original offset",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::RecompressDropsHeaders,
+        name: "recompress-drops-headers",
+        guarantee: "a recompressed batch keeps every record's key, value and headers",
+        caught_by: &[
+            "features/produce/topic-compression.feature: librdkafka reads a batch the broker recompressed",
+            "features/produce/topic-compression.feature: a batch sent as zstd is stored as gzip on a topic with compression.type=gzip",
+            "features/produce/topic-compression.feature: a batch compressed at compression.zstd.level=22 reads back unchanged",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::SkipSizeCheckAfterRecompression,
+        name: "skip-size-check-after-recompression",
+        guarantee: "a batch that grows past max.message.bytes when recompressed is refused with MESSAGE_TOO_LARGE",
+        caught_by: &[
             "features/produce/topic-compression.feature: a batch that grows past max.message.bytes when stored uncompressed is refused with MESSAGE_TOO_LARGE",
         ],
     },

@@ -190,10 +190,12 @@ fn summarize(resp: &ResponseKind) -> Option<FetchSummary> {
     let p = r.responses.first()?.partitions.first()?;
     let records = p.records.clone().unwrap_or_default();
     let mut summary = FetchSummary { error: name(p.error_code), bytes: records.len(), ..Default::default() };
-    let batches = kafka_reference::log::split_batches(records).ok()?;
-    for b in &batches {
-        summary.batches.push((b.base_offset(), b.last_offset(), b.len()));
-        summary.records += b.record_count().max(0) as usize;
+    // Whole batches only: a fetch may end inside one (Kafka's clients drop that tail too).
+    const RECORDS_COUNT_AT: usize = 57;
+    for (base, last, batch) in super::replication::whole_batches(&records) {
+        let count = batch.get(RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4)?;
+        summary.records += i32::from_be_bytes(count.try_into().ok()?).max(0) as usize;
+        summary.batches.push((base, last, batch.len()));
     }
     Some(summary)
 }

@@ -291,7 +291,24 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
     }
     let now = now_ms();
     let log_append_time = config.log_append_time() && !active(Defect::IgnoreLogAppendTime);
-    validate_records(&records, &config, log_append_time, now, &partition.name())?;
+    let (records, refused) = match validate_records(&records, &config, log_append_time, now, &partition.name()) {
+        Ok(()) => (records, None),
+        Err(refusal) if active(Defect::AppendValidRecordsOfRefusedBatch) && !refusal.2.is_empty() => {
+            // The defect: the records the answer does not name are appended all the same.
+            let named: std::collections::HashSet<i32> = refusal.2.iter().map(|e| e.batch_index).collect();
+            let kept: Vec<_> = records
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !named.contains(&(*i as i32)))
+                .map(|(_, r)| r)
+                .collect();
+            if kept.is_empty() {
+                return Err(refusal);
+            }
+            (kept, Some(refusal))
+        }
+        Err(refusal) => return Err(refusal),
+    };
 
     let batch_max_timestamp = if log_append_time { now } else { batch.max_timestamp() };
     let records = if active(Defect::DropHeaders) {
@@ -315,13 +332,15 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
         .filter(|_| !active(Defect::IgnoreTopicCompression))
         .unwrap_or(TargetCompression { codec: batch.compression(), level: None });
     let in_sequence = records.iter().enumerate().all(|(i, r)| r.offset == batch.base_offset() + i as i64);
-    let rebuild = target.codec != batch.compression() || (batch.compression() != Compression::None && !in_sequence);
+    let rebuild = target.codec != batch.compression()
+        || (batch.compression() != Compression::None && !in_sequence)
+        || refused.is_some();
     let batch = match target {
         t if rebuild => {
             // The broker assigns the offsets: one after another from the batch's base offset,
             // sequences likewise from its base sequence (-1 without a producer id).
             let base_sequence = batch.base_sequence();
-            let records = records
+            let records: Vec<kafka_protocol::records::Record> = records
                 .into_iter()
                 .enumerate()
                 .map(|(i, mut r)| {
@@ -330,9 +349,29 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
                     r
                 })
                 .collect();
+            let records = if active(Defect::RecompressDropsProducerId) || active(Defect::RecompressDropsHeaders) {
+                records
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mut r)| {
+                        if active(Defect::RecompressDropsProducerId) {
+                            (r.producer_id, r.producer_epoch, r.sequence) = (-1, -1, i as i32 - 1);
+                        }
+                        if active(Defect::RecompressDropsHeaders) {
+                            r.headers.clear();
+                        }
+                        r
+                    })
+                    .collect()
+            } else {
+                records
+            };
             let rebuilt = crate::log::batch::rebuild_as(&batch, records, t.codec, t.level)
                 .map_err(|e| Refusal::batch(ResponseError::CorruptMessage, e.to_string()))?;
-            if rebuilt.len() > config.max_message_bytes() && !active(Defect::IgnoreMaxMessageBytes) {
+            if rebuilt.len() > config.max_message_bytes()
+                && !active(Defect::IgnoreMaxMessageBytes)
+                && !active(Defect::SkipSizeCheckAfterRecompression)
+            {
                 return Err(Refusal::batch(
                     ResponseError::MessageTooLarge,
                     format!(
@@ -421,6 +460,9 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
         st.producers.record(pid, epoch, meta);
     }
     partition.maybe_advance_hw(&mut st);
+    if let Some(refusal) = refused {
+        return Err(refusal);
+    }
     Ok(Appended {
         base_offset: first.unwrap_or(-1),
         next_offset: next,
