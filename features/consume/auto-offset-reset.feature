@@ -29,5 +29,5 @@ Feature: auto.offset.reset decides where an out-of-range consumer goes
   Scenario: auto.offset.reset=latest moves an out-of-range consumer to the log end
     Given a consumer configured with:
       | auto.offset.reset | latest |
-    When a consumer reads 5 records of partition 0 of "history" from offset 1000 while records keep arriving
+    When a consumer reads 5 records of partition 0 of "history" from offset 1000000000 while records keep arriving
     Then the consumer's first record is at offset 20 or later

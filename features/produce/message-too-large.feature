@@ -18,7 +18,8 @@ Feature: A batch larger than max.message.bytes is refused
     And a record of 4096 bytes is produced to partition 0 of "small" by the wire client
     And 5 batches of 10 records are produced to partition 0 of "small" by the wire client
     And a consumer reads partition 0 of "small" from the beginning
-    Then every acknowledged record is read exactly once
+    Then the request fails with MESSAGE_TOO_LARGE
+    And every acknowledged record is read exactly once
     And partition 0 of "small" ends at offset 100
 
   Scenario: a record under max.message.bytes is accepted

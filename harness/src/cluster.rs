@@ -72,6 +72,11 @@ pub enum ClusterError {
     NotListed { nodes: Vec<i32>, ms: u64, last: String, log: String },
     #[error("this target cannot {action} brokers: its target file has no `process` commands")]
     NoProcessControl { action: &'static str },
+    #[error(
+        "this target's storage is volatile (`process.volatile: true`): a restarted broker keeps nothing, so \
+         what a restart keeps cannot be judged"
+    )]
+    Volatile,
     #[error("process command `{command}` failed: {message}")]
     Command { command: String, message: String },
     #[error("broker {0} is not part of this cluster")]
@@ -500,7 +505,10 @@ impl Cluster {
     pub async fn start_broker(&mut self, node: i32) -> Result<(), ClusterError> {
         if let TargetKind::External { process, .. } = &self.target.kind {
             let p = process.as_ref().ok_or(ClusterError::NoProcessControl { action: "start" })?;
-            return run_command(&p.start, node, self.target.timeouts.startup_ms).await;
+            run_command(&p.start, node, self.target.timeouts.startup_ms).await?;
+            // Started, so the next scenarios have a broker; but this one cannot judge what the
+            // restart kept.
+            return if p.volatile { Err(ClusterError::Volatile) } else { Ok(()) };
         }
         let launcher = self.launcher.clone().ok_or(ClusterError::UnknownBroker(node))?;
         let target = self.target.clone();
@@ -528,8 +536,16 @@ impl Cluster {
     }
 
     pub async fn restart(&mut self, node: i32, how: Stop) -> Result<(), ClusterError> {
+        if self.volatile() {
+            return Err(ClusterError::Volatile);
+        }
         self.stop(node, how).await?;
         self.start_broker(node).await
+    }
+
+    /// Whether the target declares that its brokers keep nothing across a restart.
+    pub fn volatile(&self) -> bool {
+        matches!(&self.target.kind, TargetKind::External { process: Some(p), .. } if p.volatile)
     }
 
     /// Polls Metadata every 50 ms on the client proxies of `ask` (those running and not

@@ -351,7 +351,7 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\nTarget {:?}: {total} scenarios in {:.1}s\n", target.name, started.elapsed().as_secs_f64());
     let _ = writeln!(out, "{}", report::first_screen(&target, &results, &preflight));
-    let _ = writeln!(out, "{}", report::summary_table(&target, &results));
+    let _ = writeln!(out, "{}", report::summary_table(&target, &results, &preflight));
     match report::write(report_dir, &target, &results, &preflight) {
         Ok(()) => {
             let _ =
@@ -362,6 +362,6 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
             return ExitCode::FAILURE;
         }
     }
-    let (counts, _) = report::totals(&target, &results);
+    let (counts, _) = report::totals(&target, &results, &preflight);
     if counts.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -35,17 +35,21 @@ pub struct Counts {
     pub failed: usize,
     /// The broker answered as Kafka would not.
     pub differs: usize,
+    /// Differed from Kafka only where a preflight probe had already found the broker differing
+    /// (the same API): downstream of that finding, not a finding of their own.
+    pub blocked: usize,
     pub expected_failures: usize,
     pub unsupported: usize,
     pub errors: usize,
 }
 
 impl Counts {
-    fn add(&mut self, r: &ScenarioResult, expected: bool) {
+    fn add(&mut self, r: &ScenarioResult, expected: bool, blocked: bool) {
         match (&r.outcome, expected) {
             (Outcome::Passed, _) => self.passed += 1,
             (Outcome::Failed(_) | Outcome::Differs(_), true) => self.expected_failures += 1,
             (Outcome::Failed(_), false) => self.failed += 1,
+            (Outcome::Differs(_), false) if blocked => self.blocked += 1,
             (Outcome::Differs(_), false) => self.differs += 1,
             (Outcome::Unsupported(_), _) => self.unsupported += 1,
             (Outcome::Error(_), _) => self.errors += 1,
@@ -54,7 +58,7 @@ impl Counts {
 
     /// A run fails when any scenario failed unexpectedly or could not run.
     pub fn ok(&self) -> bool {
-        self.failed == 0 && self.differs == 0 && self.errors == 0
+        self.failed == 0 && self.differs == 0 && self.blocked == 0 && self.errors == 0
     }
 }
 
@@ -70,6 +74,8 @@ struct JsonScenario<'a> {
     detail: &'a str,
     /// What failed, in words shared by every scenario that failed the same way.
     cause: Option<String>,
+    /// The preflight finding this scenario's failure sits downstream of.
+    blocked_by: Option<String>,
     duration_ms: u128,
     history: Option<String>,
 }
@@ -85,31 +91,42 @@ struct JsonReport<'a> {
     scenarios: Vec<JsonScenario<'a>>,
 }
 
-pub fn totals(target: &Target, results: &[ScenarioResult]) -> (Counts, BTreeMap<String, Counts>) {
+pub fn totals(target: &Target, results: &[ScenarioResult], preflight: &[Probe]) -> (Counts, BTreeMap<String, Counts>) {
     let mut total = Counts::default();
     let mut by = BTreeMap::new();
     for r in results {
         let expected = target.expected_failures.contains_key(&r.scenario.name());
-        total.add(r, expected);
-        by.entry(guarantee(&r.scenario.area())).or_insert_with(Counts::default).add(r, expected);
+        let blocked = blocker(r, preflight).is_some();
+        total.add(r, expected, blocked);
+        by.entry(guarantee(&r.scenario.area())).or_insert_with(Counts::default).add(r, expected, blocked);
     }
     (total, by)
 }
 
+/// The preflight probe a scenario's difference from Kafka sits downstream of: the scenario
+/// differed at the same API the probe found differing on its own.
+pub fn blocker<'a>(r: &ScenarioResult, preflight: &'a [Probe]) -> Option<&'a Probe> {
+    if !matches!(r.outcome, Outcome::Differs(_)) {
+        return None;
+    }
+    let cause = cause(r);
+    preflight.iter().filter(|p| p.status == Status::DiffersFromKafka).find(|p| cause.contains(&format!("{} v", p.api)))
+}
+
 /// The summary table printed at the end of `certify` and at the top of `report.md`.
-pub fn summary_table(target: &Target, results: &[ScenarioResult]) -> String {
-    let (total, by) = totals(target, results);
+pub fn summary_table(target: &Target, results: &[ScenarioResult], preflight: &[Probe]) -> String {
+    let (total, by) = totals(target, results, preflight);
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| guarantee | passed | failed | differs from Kafka | expected failures | not supported | errors |"
+        "| guarantee | passed | failed | differs from Kafka | blocked by a preflight finding | expected failures | not supported | errors |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for (g, c) in by.iter().chain(std::iter::once((&"**all**".to_string(), &total))) {
         let _ = writeln!(
             s,
-            "| {g} | {} | {} | {} | {} | {} | {} |",
-            c.passed, c.failed, c.differs, c.expected_failures, c.unsupported, c.errors
+            "| {g} | {} | {} | {} | {} | {} | {} | {} |",
+            c.passed, c.failed, c.differs, c.blocked, c.expected_failures, c.unsupported, c.errors
         );
     }
     s
@@ -244,9 +261,21 @@ pub fn first_screen(target: &Target, results: &[ScenarioResult], preflight: &[Pr
     if !causes.is_empty() {
         let _ = writeln!(s, "Failures by cause ({} causes):", causes.len());
         for c in &causes {
-            let _ = writeln!(s, "- [{}] {} — {} scenario(s)", c.outcome, c.cause, c.scenarios.len());
-            if let Some(p) = &c.found_by_preflight {
-                let _ = writeln!(s, "    found on its own by the preflight: {p}");
+            match &c.found_by_preflight {
+                Some(p) if c.outcome == "differs from Kafka" => {
+                    let _ = writeln!(
+                        s,
+                        "- [blocked] {} scenario(s) downstream of the preflight finding {p}",
+                        c.scenarios.len()
+                    );
+                }
+                Some(p) => {
+                    let _ = writeln!(s, "- [{}] {} — {} scenario(s)", c.outcome, c.cause, c.scenarios.len());
+                    let _ = writeln!(s, "    the preflight found this on its own: {p}");
+                }
+                None => {
+                    let _ = writeln!(s, "- [{}] {} — {} scenario(s)", c.outcome, c.cause, c.scenarios.len());
+                }
             }
         }
     }
@@ -255,7 +284,7 @@ pub fn first_screen(target: &Target, results: &[ScenarioResult], preflight: &[Pr
 
 pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult], preflight: &[Probe]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("histories"))?;
-    let (total, by_guarantee) = totals(target, results);
+    let (total, by_guarantee) = totals(target, results, preflight);
 
     // Histories and broker logs of everything that did not pass.
     let mut history_files = BTreeMap::new();
@@ -284,6 +313,7 @@ pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult], preflight:
             expected_failure: target.expected_failures.get(&r.scenario.name()),
             detail: r.outcome.detail(),
             cause: r.outcome.is_failure().then(|| cause(r)),
+            blocked_by: blocker(r, preflight).map(|p| format!("{}: {}", p.operation, p.detail)),
             duration_ms: r.duration.as_millis(),
             history: history_files.get(&r.scenario.name()).cloned(),
         })
@@ -311,10 +341,10 @@ pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult], preflight:
     };
     let _ = writeln!(md, "Result: {verdict}.\n");
     let _ = writeln!(md, "{}", first_screen(target, results, preflight));
-    let _ = writeln!(md, "{}", summary_table(target, results));
+    let _ = writeln!(md, "{}", summary_table(target, results, preflight));
     let _ = writeln!(
         md,
-        "Failed means the broker broke the guarantee the scenario names (the evidence follows). Differs from Kafka means the broker answered as Apache Kafka would not (an error code, a closed connection, an answer that does not decode), with the Kafka source that defines the answer. Not supported means the target lacks an API or control the scenario needs. Error means the scenario could not run to a verdict.\n"
+        "Failed means the broker broke the guarantee the scenario names (the evidence follows). Blocked means the scenario differed from Kafka only at an API the preflight had already found differing: it sits downstream of that finding. Differs from Kafka means the broker answered as Apache Kafka would not (an error code, a closed connection, an answer that does not decode), with the Kafka source that defines the answer. Not supported means the target lacks an API or control the scenario needs. Error means the scenario could not run to a verdict.\n"
     );
     if !preflight.is_empty() {
         let _ = writeln!(md, "## Preflight\n\n{}", crate::preflight::table(preflight));
@@ -323,6 +353,9 @@ pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult], preflight:
         let _ = writeln!(md, "## {} — {}\n", r.outcome.label(), r.scenario.name());
         if let Some(reason) = target.expected_failures.get(&r.scenario.name()) {
             let _ = writeln!(md, "Expected failure: {reason}\n");
+        }
+        if let Some(p) = blocker(r, preflight) {
+            let _ = writeln!(md, "Blocked by the preflight finding: {} — {}\n", p.operation, p.detail);
         }
         let _ = writeln!(md, "```\n{}\n```\n", r.outcome.detail().trim());
         if let Some(h) = history_files.get(&r.scenario.name()) {
@@ -335,15 +368,15 @@ pub fn write(dir: &Path, target: &Target, results: &[ScenarioResult], preflight:
     }
     std::fs::write(dir.join("report.md"), md)?;
 
-    std::fs::write(dir.join("junit.xml"), junit(target, results))
+    std::fs::write(dir.join("junit.xml"), junit(target, results, preflight))
 }
 
 fn xml(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn junit(target: &Target, results: &[ScenarioResult]) -> String {
-    let (total, _) = totals(target, results);
+fn junit(target: &Target, results: &[ScenarioResult], preflight: &[Probe]) -> String {
+    let (total, _) = totals(target, results, preflight);
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let time: f64 = results.iter().map(|r| r.duration.as_secs_f64()).sum();
     let _ = writeln!(
@@ -351,7 +384,7 @@ fn junit(target: &Target, results: &[ScenarioResult]) -> String {
         "<testsuite name=\"kafka-conformance: {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{time:.3}\">",
         xml(&target.name),
         results.len(),
-        total.failed + total.differs,
+        total.failed + total.differs + total.blocked,
         total.errors,
         total.unsupported + total.expected_failures
     );

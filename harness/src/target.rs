@@ -104,6 +104,10 @@ pub struct ProcessCommands {
     /// Undoes `pause` (SIGCONT or equivalent). Required with `pause`.
     #[serde(default)]
     pub resume: Option<String>,
+    /// The broker keeps nothing across a restart (memory storage, say): scenarios that restart a
+    /// broker and expect its data back are then reported "not supported", not failed.
+    #[serde(default)]
+    pub volatile: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
