@@ -15,7 +15,8 @@
 //! - [`group`]: librdkafka consumers in a consumer group, each on its own thread, with every
 //!   rebalance callback recorded; closed, killed (a crash) or stalled as a scenario says.
 //! - [`history`]: every operation with its outcome: ok, fail, or unknown.
-//! - [`checker`]: judges a history with Jepsen's anomaly names.
+//! - [`checker`]: judges a history with Jepsen's anomaly names, and holds every judgment a Then
+//!   step makes from the history.
 //! - [`clock`]: the harness's own clock and the relative times steps name ("2 hours ago").
 //! - [`world`] and [`steps`]: the cucumber World and the step vocabulary, one file per domain.
 //! - [`runner`]: finds scenarios and runs each on its own runtime, classifying the outcome.

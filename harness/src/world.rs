@@ -426,6 +426,15 @@ impl KafkaWorld {
         self.judged(&report, forbidden)
     }
 
+    /// What a Then step's check found, as the step's result: a violation is a verdict; nothing
+    /// to judge is the harness's, since the scenario did not do what the check needs.
+    pub fn found(&self, result: Result<(), checker::Finding>) -> StepResult {
+        result.map_err(|f| match f {
+            checker::Finding::Violation(m) => self.verdict(m),
+            checker::Finding::NothingToJudge(m) => self.harness(m),
+        })
+    }
+
     /// [`KafkaWorld::judge`] on a report already made.
     pub fn judged(&self, report: &checker::Report, forbidden: &[AnomalyKind]) -> StepResult {
         let s = &report.stats;

@@ -6,7 +6,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, RequestKind, ResponseKind, To
 use kafka_protocol::protocol::StrBytes;
 
 use super::name;
-use crate::history::{Op, Outcome};
+use crate::checker;
 use crate::world::{KafkaWorld, StepError, StepResult};
 
 /// ListOffsets for one partition, asked of its leader (a follower answers
@@ -83,55 +83,10 @@ async fn by_timestamp(w: &mut KafkaWorld, ts: i64, partition: i32, topic: String
     expect_offset(w, &format!("timestamp {ts}"), &topic, partition, ts, expected).await
 }
 
-/// Every record acknowledged to the partition holds one offset of `from..from + n` (n the
-/// acknowledged records), each a different one. Records acknowledged at an unknown offset (a
-/// client that could not say where, e.g. librdkafka after DUPLICATE_SEQUENCE_NUMBER) count
-/// towards `n` and may fill any offset the others leave.
+/// Every record acknowledged to the partition holds one offset of `from..from + n`, each a
+/// different one ([`checker::sends::contiguous`]).
 #[then(expr = "the acknowledged offsets of partition {int} of {string} are contiguous from {int}")]
 async fn contiguous(w: &mut KafkaWorld, partition: i32, topic: String, from: i64) -> StepResult {
     let real = w.topic(&topic);
-    let acked: Vec<Option<i64>> = w
-        .history
-        .events()
-        .iter()
-        .filter_map(|e| match (&e.op, &e.outcome) {
-            (Op::Send { topic, partition: p, offset, .. }, Outcome::Ok) if *topic == real && *p == partition => {
-                Some(*offset)
-            }
-            _ => None,
-        })
-        .collect();
-    if acked.is_empty() {
-        return Err(
-            w.verdict(format!("no record sent to {real}-{partition} was acknowledged, so no offset can be judged"))
-        );
-    }
-    let unknown = acked.iter().filter(|o| o.is_none()).count();
-    let mut offsets: Vec<i64> = acked.iter().flatten().copied().collect();
-    offsets.sort_unstable();
-    let total = acked.len() as i64;
-    let range = from..from + total;
-    let outside: Vec<i64> = offsets.iter().copied().filter(|o| !range.contains(o)).take(5).collect();
-    let twice: Vec<i64> = offsets.windows(2).filter(|p| p[0] == p[1]).map(|p| p[0]).take(5).collect();
-    // n distinct offsets inside a range of n are the whole range.
-    if outside.is_empty() && twice.is_empty() {
-        return Ok(());
-    }
-    let gaps: Vec<String> =
-        offsets.windows(2).filter(|p| p[1] > p[0] + 1).take(5).map(|p| format!("{} -> {}", p[0], p[1])).collect();
-    let mut why = Vec::new();
-    if !outside.is_empty() {
-        why.push(format!("offsets outside it: {outside:?}"));
-    }
-    if !twice.is_empty() {
-        why.push(format!("offsets acknowledged twice: {twice:?}"));
-    }
-    if !gaps.is_empty() {
-        why.push(format!("gaps at {}", gaps.join(", ")));
-    }
-    Err(w.verdict(format!(
-        "{total} acknowledged records ({unknown} at an unknown offset) do not hold the contiguous range {from}..{}: {}",
-        from + total,
-        why.join("; ")
-    )))
+    w.found(checker::sends::contiguous(&w.history.events(), &real, partition, from))
 }

@@ -12,6 +12,7 @@ use kafka_protocol::records::{
 };
 
 use super::{config_table, name};
+use crate::checker;
 use crate::history::{Header, Op, Outcome, Record};
 use crate::wire::WireClient;
 use crate::world::{KafkaWorld, StepError, StepResult};
@@ -71,28 +72,7 @@ async fn produce_varied(w: &mut KafkaWorld, n: usize, partition: i32, topic: Str
 
 #[then("every send is acknowledged")]
 async fn every_send_acknowledged(w: &mut KafkaWorld) -> StepResult {
-    let events = w.history.events();
-    let failed: Vec<String> = events
-        .iter()
-        .filter_map(|e| match (&e.op, &e.outcome) {
-            (Op::Send { record, .. }, Outcome::Fail { error } | Outcome::Unknown { error }) => {
-                Some(format!("{:?}: {error}", record.value))
-            }
-            _ => None,
-        })
-        .collect();
-    if !failed.is_empty() {
-        let shown: Vec<_> = failed.iter().take(10).cloned().collect();
-        return Err(w.verdict(format!(
-            "{} of the sends were not acknowledged, e.g. {}",
-            failed.len(),
-            shown.join("; ")
-        )));
-    }
-    if !events.iter().any(|e| matches!(e.op, Op::Send { .. })) {
-        return Err(w.harness("no record was sent before this step"));
-    }
-    Ok(())
+    w.found(checker::sends::all_acknowledged(&w.history.events()))
 }
 
 /// Encodes records as one v2 batch, as a producer without idempotence would (producer id,
@@ -596,31 +576,7 @@ async fn n_with_acks(w: &mut KafkaWorld, n: usize, partition: i32, topic: String
 /// Every send in the history failed with this error (none acknowledged, none unknown).
 #[then(expr = "every send fails with {word}")]
 async fn every_send_fails_with(w: &mut KafkaWorld, expected: String) -> StepResult {
-    let events = w.history.events();
-    let sends: Vec<(&Record, &Outcome)> = events
-        .iter()
-        .filter_map(|e| match &e.op {
-            Op::Send { record, .. } => Some((record, &e.outcome)),
-            _ => None,
-        })
-        .collect();
-    if sends.is_empty() {
-        return Err(w.harness("no record was sent before this step"));
-    }
-    let other: Vec<String> = sends
-        .iter()
-        .filter(|(_, o)| !matches!(o, Outcome::Fail { error } if *error == expected))
-        .map(|(r, o)| format!("{:?}: {o:?}", r.value))
-        .collect();
-    if !other.is_empty() {
-        let n = other.len();
-        return Err(w.verdict(format!(
-            "{n} of {} sends did not fail with {expected}, e.g. {}",
-            sends.len(),
-            other.into_iter().take(5).collect::<Vec<_>>().join("; ")
-        )));
-    }
-    Ok(())
+    w.found(checker::sends::all_fail_with(&w.history.events(), &expected))
 }
 
 /// The next answer on the connection must be the one to a Metadata request sent now: a response
