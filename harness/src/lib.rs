@@ -9,6 +9,10 @@
 //!   sending wire requests to a partition's leader.
 //! - [`bench`]: `kafka-conformance bench`, produce throughput and latency (not a test).
 //! - [`wire`]: a wire-level client on `kafka-protocol` for exact broker checks.
+//! - [`requests`]: the Produce, Fetch and ListOffsets requests the steps and the preflight
+//!   build, and what their answers say.
+//! - [`batches`]: record batches with the harness's own code (never the reference broker's):
+//!   encoded, split from fetched bytes, decoded, their stored header read.
 //! - [`preflight`]: one probe of each API the suite relies on, judged on its own, before the
 //!   scenarios run.
 //! - [`kafka`]: librdkafka (`rdkafka`) producers and consumers, recorded in the history.
@@ -24,6 +28,7 @@
 //! - [`toxiproxy`]: an embedded toxiproxy-compatible server (REST API and toxics of toxiproxy
 //!   2.x) for network faults, also runnable alone as `kafka-conformance toxiproxy`.
 
+pub mod batches;
 pub mod bench;
 pub mod checker;
 pub mod clock;
@@ -35,6 +40,7 @@ pub mod kafka;
 pub mod metadata;
 pub mod preflight;
 pub mod report;
+pub mod requests;
 pub mod runner;
 pub mod steps;
 pub mod target;

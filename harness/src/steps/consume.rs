@@ -1,15 +1,14 @@
 //! Consuming: librdkafka consumers (what applications see) and exact fetches with the wire client.
 
 use cucumber::{then, when};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{FetchRequest, RequestKind, ResponseKind, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{RequestKind, ResponseKind};
 
 use super::name;
 use super::produce::{encode_now, send_batch};
 use crate::checker::{self, AnomalyKind};
 use crate::history::{Op, Record};
 use crate::kafka::Start;
+use crate::requests::fetch_request;
 use crate::world::{FetchSummary, KafkaWorld, StepResult};
 
 async fn read(w: &mut KafkaWorld, partition: i32, topic: &str, start: Start) -> StepResult {
@@ -97,32 +96,6 @@ async fn in_order(w: &mut KafkaWorld) -> StepResult {
 #[then("every record is read with the key, value and headers it was sent with")]
 async fn unchanged(w: &mut KafkaWorld) -> StepResult {
     w.found(checker::sends::unchanged(&w.history.events()))
-}
-
-pub(crate) fn fetch_request(
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    partition_max_bytes: i32,
-    max_wait_ms: i32,
-    min_bytes: i32,
-) -> RequestKind {
-    RequestKind::Fetch(
-        FetchRequest::default()
-            .with_max_wait_ms(max_wait_ms)
-            .with_min_bytes(min_bytes)
-            .with_max_bytes(i32::MAX)
-            .with_topics(vec![
-                FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
-                    vec![
-                        FetchPartition::default()
-                            .with_partition(partition)
-                            .with_fetch_offset(offset)
-                            .with_partition_max_bytes(partition_max_bytes),
-                    ],
-                ),
-            ]),
-    )
 }
 
 /// Keeps a fetch's outcome for the Then steps about it.

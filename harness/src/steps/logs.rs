@@ -16,19 +16,20 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::Bytes;
 use cucumber::{then, when};
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::{BrokerId, DeleteRecordsRequest, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, RecordBatchDecoder};
+use kafka_protocol::records::Compression;
 
 use super::name;
 use super::offsets::list_offset;
-use super::produce::{encode_batch, produce_request, produce_result, record_sends_stamped};
+use super::produce::record_sends_stamped;
+use crate::batches::{self, StoredBatch, encode_batch, whole_batches};
 use crate::checker::logs::{acknowledged, compaction_problems, latest_values, show_read};
 use crate::checker::{self, AnomalyKind, LogClaims, TopicClaim};
 use crate::history::{Event, Op, Outcome, Read, Record};
+use crate::requests::{fetch_request, produce_request, produce_result};
 use crate::wire::WireClient;
 use crate::world::{KafkaWorld, StepError, StepResult};
 
@@ -286,54 +287,6 @@ pub(crate) struct LogRead {
     pub stored: Vec<StoredBatch>,
 }
 
-/// How the broker stores one batch, read from its header with the harness's own code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StoredBatch {
-    pub base_offset: i64,
-    /// The codec in the attributes' low 3 bits: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
-    pub codec: i16,
-    /// Whether the CRC-32C field matches the bytes from the attributes to the batch's end.
-    pub crc_ok: bool,
-    /// The timestamp type bit: LogAppendTime (KIP-32).
-    pub log_append_time: bool,
-    /// The batch's max timestamp: under LogAppendTime, the broker's clock when it appended it.
-    pub max_timestamp: i64,
-}
-
-impl StoredBatch {
-    /// Reads a whole v2 batch's header (`bytes` from its base offset to its end).
-    pub fn read(bytes: &[u8]) -> Option<StoredBatch> {
-        const CRC_AT: usize = 17;
-        const ATTRIBUTES_AT: usize = 21;
-        if bytes.len() < ATTRIBUTES_AT + 2 {
-            return None;
-        }
-        let base_offset = i64::from_be_bytes(bytes[..8].try_into().ok()?);
-        let crc = u32::from_be_bytes(bytes[CRC_AT..ATTRIBUTES_AT].try_into().ok()?);
-        let attributes = i16::from_be_bytes(bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].try_into().ok()?);
-        const MAX_TIMESTAMP_AT: usize = 35;
-        let max_timestamp = i64::from_be_bytes(bytes.get(MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8)?.try_into().ok()?);
-        Some(StoredBatch {
-            base_offset,
-            codec: attributes & 0x07,
-            crc_ok: crc32c::crc32c(&bytes[ATTRIBUTES_AT..]) == crc,
-            log_append_time: attributes & 0x08 != 0,
-            max_timestamp,
-        })
-    }
-
-    pub fn codec_name(&self) -> &'static str {
-        match self.codec {
-            0 => "none",
-            1 => "gzip",
-            2 => "snappy",
-            3 => "lz4",
-            4 => "zstd",
-            _ => "an unknown codec",
-        }
-    }
-}
-
 impl LogRead {
     /// The base offset of the last batch: everything from here on may be in the active
     /// segment. With one batch per segment, everything below is in closed segments.
@@ -349,19 +302,14 @@ impl LogRead {
 /// Decodes the records of fetched bytes from `from` on, with their batches.
 fn decode(topic: &str, partition: i32, bytes: &[u8], from: i64, log: &mut LogRead) -> Result<Option<i64>, String> {
     let mut next = None;
-    for (base, last, batch) in super::replication::whole_batches(bytes) {
+    for (base, last, batch) in whole_batches(bytes) {
         let len = batch.len();
-        let buf_copy = batch.clone();
-        let mut buf = Bytes::from(batch);
-        let set = RecordBatchDecoder::decode(&mut buf)
-            .map_err(|e| format!("the broker returned a batch that does not decode: {e:#}"))?;
-        for r in set.records.into_iter().filter(|r| !r.control && r.offset >= from) {
-            let offset = r.offset;
-            let record = Record::from_wire(r);
+        let stored = StoredBatch::read(&batch);
+        for (offset, record) in batches::records(batch)?.into_iter().filter(|(o, _)| *o >= from) {
             log.reads.push(Read { topic: topic.to_string(), partition, offset, record });
         }
         if last >= from {
-            log.stored.extend(StoredBatch::read(&buf_copy));
+            log.stored.extend(stored);
             log.batches.push((base, last, len));
             next = Some(last + 1);
         }
@@ -380,7 +328,7 @@ async fn fetch_once(
     offset: i64,
     replica: bool,
 ) -> Result<kafka_protocol::messages::fetch_response::PartitionData, StepError> {
-    let RequestKind::Fetch(req) = super::consume::fetch_request(real, partition, offset, 1 << 20, 0, 0) else {
+    let RequestKind::Fetch(req) = fetch_request(real, partition, offset, 1 << 20, 0, 0) else {
         return Err(w.harness("unreachable: fetch_request builds a Fetch"));
     };
     let req = RequestKind::Fetch(if replica { req.with_replica_id(BrokerId(-2)) } else { req });

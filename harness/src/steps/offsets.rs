@@ -1,12 +1,11 @@
 //! Offsets: ListOffsets answers and the contiguity of acknowledged offsets.
 
 use cucumber::then;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{ListOffsetsRequest, RequestKind, ResponseKind, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::ResponseKind;
 
 use super::name;
 use crate::checker;
+use crate::requests::list_offsets_request;
 use crate::world::{KafkaWorld, StepError, StepResult};
 
 /// ListOffsets for one partition, asked of its leader (a follower answers
@@ -14,12 +13,8 @@ use crate::world::{KafkaWorld, StepError, StepResult};
 /// verdict naming the error the broker gave.
 pub async fn list_offset(w: &mut KafkaWorld, topic: &str, partition: i32, timestamp: i64) -> Result<i64, StepError> {
     let mut client = w.leader_wire(topic, partition).await?;
-    let req = ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(vec![
-        ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
-            vec![ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(timestamp)],
-        ),
-    ]);
-    let resp = super::to_leader(w, &mut client, topic, partition, &RequestKind::ListOffsets(req), None).await?;
+    let req = list_offsets_request(topic, partition, timestamp);
+    let resp = super::to_leader(w, &mut client, topic, partition, &req, None).await?;
     let resp = resp.map_err(|e| w.wire_error(e))?;
     let ResponseKind::ListOffsets(r) = resp else {
         return Err(w.harness("ListOffsets answered with another response type"));

@@ -3,17 +3,14 @@
 use bytes::{Bytes, BytesMut};
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
-use indexmap::IndexMap;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, RequestKind, ResponseKind, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record as WireRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::messages::ResponseKind;
+use kafka_protocol::records::Compression;
 
-use super::{config_table, name};
+use super::config_table;
+use crate::batches::{ProducerFields, encode_batch, encode_stamped};
 use crate::checker;
 use crate::history::{Header, Op, Outcome, Record};
+use crate::requests::{produce_request, produce_result};
 use crate::wire::WireClient;
 use crate::world::{KafkaWorld, StepError, StepResult};
 
@@ -73,96 +70,6 @@ async fn produce_varied(w: &mut KafkaWorld, n: usize, partition: i32, topic: Str
 #[then("every send is acknowledged")]
 async fn every_send_acknowledged(w: &mut KafkaWorld) -> StepResult {
     w.found(checker::sends::all_acknowledged(&w.history.events()))
-}
-
-/// Encodes records as one v2 batch, as a producer without idempotence would (producer id,
-/// epoch and base sequence all -1).
-pub fn encode_batch(records: &[Record], compression: Compression, timestamp: i64) -> Result<Bytes, String> {
-    encode_batch_as(records, compression, timestamp, ProducerFields::NONE)
-}
-
-/// The batch header fields that identify an idempotent producer's batch (KIP-98).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProducerFields {
-    pub producer_id: i64,
-    pub epoch: i16,
-    /// The first record's sequence; the others follow it, wrapping after i32::MAX as Kafka's
-    /// `DefaultRecordBatch.incrementSequence` does.
-    pub base_sequence: i32,
-}
-
-impl ProducerFields {
-    /// No producer id: Kafka's `RecordBatch.NO_PRODUCER_ID`, `NO_PRODUCER_EPOCH`, `NO_SEQUENCE`.
-    pub const NONE: ProducerFields = ProducerFields { producer_id: -1, epoch: -1, base_sequence: -1 };
-}
-
-/// Encodes records as one v2 batch with the given producer fields.
-pub fn encode_batch_as(
-    records: &[Record],
-    compression: Compression,
-    timestamp: i64,
-    producer: ProducerFields,
-) -> Result<Bytes, String> {
-    encode_stamped(records, compression, &vec![timestamp; records.len()], producer)
-}
-
-/// Encodes records as one v2 batch, each with its own CreateTime.
-pub fn encode_stamped(
-    records: &[Record],
-    compression: Compression,
-    timestamps: &[i64],
-    producer: ProducerFields,
-) -> Result<Bytes, String> {
-    if timestamps.len() != records.len() {
-        return Err(format!("{} timestamps for {} records", timestamps.len(), records.len()));
-    }
-    let wire: Vec<WireRecord> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| WireRecord {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: producer.producer_id,
-            producer_epoch: producer.epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // kafka-protocol keeps records in one batch only while offset - sequence is constant
-            // and takes the first record's sequence as the batch's base sequence; counting up
-            // from the base keeps the batch whole (from -1 when there is no producer id).
-            sequence: producer.base_sequence.wrapping_add(i as i32),
-            timestamp: timestamps[i],
-            key: r.key.clone().map(Bytes::from),
-            value: r.value.clone().map(Bytes::from),
-            headers: r
-                .headers
-                .iter()
-                .map(|h| (StrBytes::from_string(h.key.clone()), h.value.clone().map(Bytes::from)))
-                .collect::<IndexMap<_, _>>(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, wire.iter(), &RecordEncodeOptions { version: 2, compression })
-        .map_err(|e| e.to_string())?;
-    Ok(buf.freeze())
-}
-
-pub fn produce_request(topic: &str, partition: i32, batch: Bytes, acks: i16, timeout_ms: i32) -> RequestKind {
-    RequestKind::Produce(ProduceRequest::default().with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_data(vec![
-                    PartitionProduceData::default().with_index(partition).with_records(Some(batch)),
-                ]),
-        ]))
-}
-
-/// The error name and base offset of a produce response's first partition.
-pub fn produce_result(resp: &ResponseKind) -> Option<(String, i64)> {
-    let ResponseKind::Produce(r) = resp else { return None };
-    let p = r.responses.first()?.partition_responses.first()?;
-    Some((name(p.error_code), p.base_offset))
 }
 
 /// Records the sends of one produce request with the outcome its response (or error) gives.
