@@ -22,7 +22,8 @@
 //! - [`checker`]: judges a history with Jepsen's anomaly names, and holds every judgment a Then
 //!   step makes from the history.
 //! - [`clock`]: the harness's own clock and the relative times steps name ("2 hours ago").
-//! - [`world`] and [`steps`]: the cucumber World and the step vocabulary, one file per domain.
+//! - [`world`] and [`steps`]: the cucumber World and the step vocabulary, one file per domain;
+//!   step files never import each other, what they share is in `steps/common.rs`.
 //! - [`runner`]: finds scenarios and runs each on its own runtime, classifying the outcome.
 //! - [`report`]: `report.md`, `report.json`, `junit.xml` and the histories of failures.
 //! - [`toxiproxy`]: an embedded toxiproxy-compatible server (REST API and toxics of toxiproxy

@@ -3,8 +3,8 @@
 use cucumber::{then, when};
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 
+use super::common::{encode_now, send_batch};
 use super::name;
-use super::produce::{encode_now, send_batch};
 use crate::checker::{self, AnomalyKind};
 use crate::history::{Op, Record};
 use crate::kafka::Start;

@@ -17,8 +17,8 @@ use cucumber::{given, then, when};
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProducerId, RequestKind, ResponseKind};
 use kafka_protocol::records::Compression;
 
+use super::common::{record_sends, send_batch};
 use super::name;
-use super::produce::{record_sends, send_batch};
 use crate::batches::{ProducerFields, encode_batch_as, whole_batches};
 use crate::history::{Op, Outcome, Read, Record};
 use crate::requests::{fetch_request, produce_request, produce_result};

@@ -22,9 +22,8 @@ use kafka_protocol::messages::{BrokerId, DeleteRecordsRequest, RequestKind, Resp
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 
+use super::common::{list_offset, record_sends_stamped};
 use super::name;
-use super::offsets::list_offset;
-use super::produce::record_sends_stamped;
 use crate::batches::{self, StoredBatch, encode_batch, whole_batches};
 use crate::checker::logs::{acknowledged, compaction_problems, latest_values, show_read};
 use crate::checker::{self, AnomalyKind, LogClaims, TopicClaim};

@@ -1,36 +1,10 @@
 //! Offsets: ListOffsets answers and the contiguity of acknowledged offsets.
 
 use cucumber::then;
-use kafka_protocol::messages::ResponseKind;
 
-use super::name;
+use super::common::list_offset;
 use crate::checker;
-use crate::requests::list_offsets_request;
-use crate::world::{KafkaWorld, StepError, StepResult};
-
-/// ListOffsets for one partition, asked of its leader (a follower answers
-/// NOT_LEADER_OR_FOLLOWER; the latest offset is the leader's high watermark): the offset, or a
-/// verdict naming the error the broker gave.
-pub async fn list_offset(w: &mut KafkaWorld, topic: &str, partition: i32, timestamp: i64) -> Result<i64, StepError> {
-    let mut client = w.leader_wire(topic, partition).await?;
-    let req = list_offsets_request(topic, partition, timestamp);
-    let resp = super::to_leader(w, &mut client, topic, partition, &req, None).await?;
-    let resp = resp.map_err(|e| w.wire_error(e))?;
-    let ResponseKind::ListOffsets(r) = resp else {
-        return Err(w.harness("ListOffsets answered with another response type"));
-    };
-    let p = r
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or_else(|| w.verdict("ListOffsets returned no partition"))?;
-    if p.error_code != 0 {
-        return Err(
-            w.verdict(format!("ListOffsets({timestamp}) on {topic}-{partition} failed with {}", name(p.error_code)))
-        );
-    }
-    Ok(p.offset)
-}
+use crate::world::{KafkaWorld, StepResult};
 
 async fn expect_offset(
     w: &mut KafkaWorld,

@@ -11,6 +11,7 @@ use cucumber::{given, then, when};
 use kafka_protocol::messages::{BrokerId, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+use super::common::create_topic;
 use super::{config_table, name};
 use crate::batches::{Batches, whole_batches};
 use crate::cluster::{ClusterError, Stop};
@@ -200,7 +201,7 @@ async fn create_replicated(
     configs: Vec<(String, String)>,
     assignments: Vec<(i32, Vec<i32>)>,
 ) -> StepResult {
-    let err = super::topic::create(w, topic, partitions, rf, configs, assignments).await?;
+    let err = create_topic(w, topic, partitions, rf, configs, assignments).await?;
     if err != "NONE" {
         return Err(w.harness(format!("creating topic {topic:?} failed with {err}")));
     }
