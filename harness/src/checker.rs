@@ -20,6 +20,10 @@
 //! `tombstone-removed-early`; see [`logs`]). A scenario on such a topic forbids those instead of
 //! `lost-write` and `unseen`, which count a record retention deleted as lost.
 //!
+//! Then steps that name one guarantee at one point of a run call the narrower checks in
+//! [`sends`], [`logs`] and [`groups`]: each judges from the history (and plain values the step
+//! passes) and returns what it found ([`Finding`]); the step only acts, records and reports.
+//!
 //! Unlike Jepsen, which first collapses offsets into a dense "version order", the poll checks
 //! compare raw offsets and treat an offset gap as a skip only when some offset inside it is
 //! known to hold a record. The effect is the same: gaps left by compaction, transaction markers
@@ -34,7 +38,17 @@ use crate::history::{Event, Header, Op, Outcome, Record};
 
 pub mod groups;
 pub mod logs;
+pub mod sends;
 pub use logs::{LogClaims, TopicClaim};
+
+/// What a check a Then step runs found wrong, and whose it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finding {
+    /// The broker broke the guarantee; the message shows the evidence.
+    Violation(String),
+    /// The history holds nothing the check can judge: the scenario did not do what it needs.
+    NothingToJudge(String),
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -9,20 +9,27 @@
 //!   sending wire requests to a partition's leader.
 //! - [`bench`]: `kafka-conformance bench`, produce throughput and latency (not a test).
 //! - [`wire`]: a wire-level client on `kafka-protocol` for exact broker checks.
+//! - [`requests`]: the Produce, Fetch and ListOffsets requests the steps and the preflight
+//!   build, and what their answers say.
+//! - [`batches`]: record batches with the harness's own code (never the reference broker's):
+//!   encoded, split from fetched bytes, decoded, their stored header read.
 //! - [`preflight`]: one probe of each API the suite relies on, judged on its own, before the
 //!   scenarios run.
 //! - [`kafka`]: librdkafka (`rdkafka`) producers and consumers, recorded in the history.
 //! - [`group`]: librdkafka consumers in a consumer group, each on its own thread, with every
 //!   rebalance callback recorded; closed, killed (a crash) or stalled as a scenario says.
 //! - [`history`]: every operation with its outcome: ok, fail, or unknown.
-//! - [`checker`]: judges a history with Jepsen's anomaly names.
+//! - [`checker`]: judges a history with Jepsen's anomaly names, and holds every judgment a Then
+//!   step makes from the history.
 //! - [`clock`]: the harness's own clock and the relative times steps name ("2 hours ago").
-//! - [`world`] and [`steps`]: the cucumber World and the step vocabulary, one file per domain.
+//! - [`world`] and [`steps`]: the cucumber World and the step vocabulary, one file per domain;
+//!   step files never import each other, what they share is in `steps/common.rs`.
 //! - [`runner`]: finds scenarios and runs each on its own runtime, classifying the outcome.
 //! - [`report`]: `report.md`, `report.json`, `junit.xml` and the histories of failures.
 //! - [`toxiproxy`]: an embedded toxiproxy-compatible server (REST API and toxics of toxiproxy
 //!   2.x) for network faults, also runnable alone as `kafka-conformance toxiproxy`.
 
+pub mod batches;
 pub mod bench;
 pub mod checker;
 pub mod clock;
@@ -34,6 +41,7 @@ pub mod kafka;
 pub mod metadata;
 pub mod preflight;
 pub mod report;
+pub mod requests;
 pub mod runner;
 pub mod steps;
 pub mod target;

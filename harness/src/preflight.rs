@@ -122,10 +122,10 @@ pub async fn run(bootstrap: &[String], timeout: Duration) -> Result<Vec<Probe>, 
     };
     let now = crate::clock::now_ms();
     let batch = encode(&topic, now);
-    let produce = crate::steps::produce::produce_request(&topic, 0, batch, -1, timeout.as_millis() as i32);
+    let produce = crate::requests::produce_request(&topic, 0, batch, -1, timeout.as_millis() as i32);
     let mut base = None;
     p.call(&mut leader, ApiKey::Produce, "Produce (acks=all, 10 records in one batch)", produce, |r| {
-        match crate::steps::produce::produce_result(r) {
+        match crate::requests::produce_result(r) {
             Some((e, b)) if e == "NONE" => {
                 base = Some(b);
                 Ok(format!("acknowledged at base offset {b}"))
@@ -139,7 +139,7 @@ pub async fn run(bootstrap: &[String], timeout: Duration) -> Result<Vec<Probe>, 
         return Ok(probes);
     }
 
-    let fetch = crate::steps::consume::fetch_request(&topic, 0, 0, 1 << 20, 0, 0);
+    let fetch = crate::requests::fetch_request(&topic, 0, 0, 1 << 20, 0, 0);
     let mut high_watermark = None;
     p.call(&mut leader, ApiKey::Fetch, "Fetch from offset 0", fetch, |r| {
         let ResponseKind::Fetch(f) = r else { return Err("another response type".into()) };

@@ -148,8 +148,10 @@ pub struct KafkaWorld {
     pub topic_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// The low watermark the last DeleteRecords answered with.
     pub low_watermark: Option<i64>,
-    /// Consumer groups: librdkafka group consumers and wire-level members.
+    /// Consumer groups: librdkafka group consumers.
     pub groups: crate::steps::groups::Groups,
+    /// Wire-level members of consumer groups, for the coordinator's exact answers.
+    pub wire_members: crate::steps::coordinator::WireMembers,
     /// Distinguishes this scenario's topics on a shared (external) cluster.
     pub suffix: String,
     next_value: u64,
@@ -197,6 +199,7 @@ impl KafkaWorld {
             topic_configs: BTreeMap::new(),
             low_watermark: None,
             groups: Default::default(),
+            wire_members: Default::default(),
             suffix: String::new(),
             next_value: 0,
             next_process: 0,
@@ -424,6 +427,15 @@ impl KafkaWorld {
     pub fn judge(&self, forbidden: &[AnomalyKind]) -> StepResult {
         let report = checker::check(&self.history.events());
         self.judged(&report, forbidden)
+    }
+
+    /// What a Then step's check found, as the step's result: a violation is a verdict; nothing
+    /// to judge is the harness's, since the scenario did not do what the check needs.
+    pub fn found(&self, result: Result<(), checker::Finding>) -> StepResult {
+        result.map_err(|f| match f {
+            checker::Finding::Violation(m) => self.verdict(m),
+            checker::Finding::NothingToJudge(m) => self.harness(m),
+        })
     }
 
     /// [`KafkaWorld::judge`] on a report already made.

@@ -16,7 +16,8 @@ use crate::history::{Event, Op};
 /// A topic-partition.
 pub type Tp = (String, i32);
 
-fn show(tps: &BTreeSet<Tp>) -> String {
+/// Partitions as `topic-partition, …`, or `nothing`.
+pub fn show(tps: &BTreeSet<Tp>) -> String {
     if tps.is_empty() {
         return "nothing".into();
     }

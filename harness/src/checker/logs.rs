@@ -32,8 +32,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{Anomaly, AnomalyKind, LIST_LIMIT, Tp, anomaly, show, show_bytes};
-use crate::history::{Event, Op, Outcome, Read};
+use super::{Anomaly, AnomalyKind, Finding, LIST_LIMIT, Tp, anomaly, show, show_bytes};
+use crate::history::{Event, Op, Outcome, Read, Record};
 
 /// Slack for the clocks involved: the harness stamps records and observations with its own
 /// clock, the broker judges with its own, and a request takes time between the two.
@@ -396,6 +396,143 @@ fn retention(tp: Tp, facts: &Facts, claim: &TopicClaim, out: &mut Vec<Anomaly>) 
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reads of a compacted partition, judged for the Then steps that wait for compaction
+
+/// What the history says each key's records are: acknowledged sends, by offset.
+pub fn acknowledged(events: &[Event], real: &str, partition: i32) -> BTreeMap<i64, Record> {
+    events
+        .iter()
+        .filter_map(|e| match (&e.op, &e.outcome) {
+            (Op::Send { topic, partition: p, record, offset: Some(o), .. }, Outcome::Ok)
+                if topic == real && *p == partition =>
+            {
+                Some((*o, record.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Of each key's acknowledged records below `below`, the offset of the last one.
+fn last_below(acked: &BTreeMap<i64, Record>, below: i64) -> HashMap<Vec<u8>, i64> {
+    let mut last = HashMap::new();
+    for (o, r) in acked.range(..below) {
+        if let Some(k) = &r.key {
+            last.insert(k.clone(), *o);
+        }
+    }
+    last
+}
+
+/// What keeps a log read from being "compacted below its last batch", given the acknowledged
+/// records: each problem names a record. `reads` are the read's records; `below` is `C`, the
+/// base offset of the last batch the read returned.
+///
+/// The log is **compacted below `C`** when, for every key, no record of it below `C` is left
+/// but the last one the history acknowledged below `C` (which may itself be gone if it is a
+/// tombstone whose `delete.retention.ms` has passed). Kafka's cleaner cleans from the log start
+/// up to the first uncleanable offset (the active segment's base, the high watermark, the first
+/// segment younger than `min.compaction.lag.ms`), keeping of each key only its last record
+/// there; with one batch per segment and `min.compaction.lag.ms=0` that point is `C` once a
+/// pass has run. Records at or above `C` are not judged. A record read at an offset other than
+/// the one its value was acknowledged at is a problem too: compaction keeps original offsets.
+/// Returns (superseded records still there, records moved to other offsets).
+pub fn compaction_problems(reads: &[Read], below: i64, acked: &BTreeMap<i64, Record>) -> (Vec<String>, Vec<String>) {
+    let last = last_below(acked, below);
+    let by_value: HashMap<&str, i64> = acked.iter().filter_map(|(o, r)| r.value.as_deref().map(|v| (v, *o))).collect();
+    let mut superseded = Vec::new();
+    let mut moved = Vec::new();
+    for r in reads {
+        if let Some(v) = r.record.value.as_deref()
+            && let Some(&at) = by_value.get(v)
+            && at != r.offset
+        {
+            moved.push(format!("{v:?} acknowledged at offset {at} is read at offset {}", r.offset));
+        }
+        if r.offset >= below {
+            continue;
+        }
+        let Some(k) = &r.record.key else { continue };
+        if let Some(&l) = last.get(k)
+            && l != r.offset
+        {
+            superseded.push(format!(
+                "offset {} ({}={}) is superseded by offset {l}",
+                r.offset,
+                String::from_utf8_lossy(k),
+                r.record.value.as_deref().unwrap_or("null")
+            ));
+        }
+    }
+    (superseded, moved)
+}
+
+/// Each replica's latest record of every key: key -> (offset, value). Tombstones are left out:
+/// each replica removes them on its own schedule once delete.retention.ms has passed.
+pub fn latest_values(reads: &[Read]) -> BTreeMap<Vec<u8>, (i64, Option<String>)> {
+    let mut out = BTreeMap::new();
+    for r in reads {
+        if let Some(k) = &r.record.key {
+            out.insert(k.clone(), (r.offset, r.record.value.clone()));
+        }
+    }
+    out.retain(|_, (_, v)| v.is_some());
+    out
+}
+
+/// A read as `offset:key=value`.
+pub fn show_read(r: &Read) -> String {
+    let k = r.record.key.as_deref().map_or("null".into(), |k| String::from_utf8_lossy(k).into_owned());
+    format!("{}:{k}={}", r.offset, r.record.value.as_deref().unwrap_or("null"))
+}
+
+/// A consumer's `reads` are exactly, in offset order: the last acknowledged record of each key
+/// below the point the partition was last read compacted below ([`Op::Compacted`]), tombstones
+/// included, then every acknowledged record from that point on, each at the offset it was
+/// acknowledged at, with its key and value.
+pub fn latest_of_each_key(events: &[Event], reads: &[Read]) -> Result<(), Finding> {
+    let real = match reads.first() {
+        Some(r) => (r.topic.clone(), r.partition),
+        None => return Err(Finding::Violation("the consumer read nothing".into())),
+    };
+    let below = events
+        .iter()
+        .filter_map(|e| match &e.op {
+            Op::Compacted { topic, partition, below } if (topic.clone(), *partition) == real => Some(*below),
+            _ => None,
+        })
+        .next_back()
+        .ok_or_else(|| {
+            Finding::NothingToJudge("no step waited for the partition to be compacted before this step".into())
+        })?;
+    let acked = acknowledged(events, &real.0, real.1);
+    let last = last_below(&acked, below);
+    let expected: Vec<(i64, Record)> = acked
+        .iter()
+        .filter(|(o, r)| **o >= below || r.key.as_ref().is_some_and(|k| last.get(k) == Some(o)))
+        .map(|(o, r)| (*o, r.clone()))
+        .collect();
+    let got: Vec<(i64, Record)> = reads.iter().map(|r| (r.offset, r.record.clone())).collect();
+    let same = got.len() == expected.len()
+        && got.iter().zip(&expected).all(|(a, b)| a.0 == b.0 && a.1.key == b.1.key && a.1.value == b.1.value);
+    if !same {
+        let show = |v: &[(i64, Record)]| {
+            v.iter()
+                .map(|(o, r)| show_read(&Read { topic: String::new(), partition: 0, offset: *o, record: r.clone() }))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Finding::Violation(format!(
+            "the consumer read [{}]; the latest value of each key below offset {below}, and everything from there \
+             on, is [{}]",
+            show(&got),
+            show(&expected)
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -663,5 +800,69 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![CompactionKeptSuperseded]
         );
+    }
+
+    fn rec(k: &str, v: Option<&str>) -> Record {
+        Record { key: Some(k.as_bytes().to_vec()), value: v.map(str::to_owned), headers: vec![] }
+    }
+
+    fn acked(list: &[(i64, &str, Option<&str>)]) -> BTreeMap<i64, Record> {
+        list.iter().map(|(o, k, v)| (*o, rec(k, *v))).collect()
+    }
+
+    /// The reads of a log of one-record batches at these offsets.
+    fn reads(list: &[(i64, &str, Option<&str>)]) -> Vec<Read> {
+        list.iter().map(|(o, k, v)| Read { topic: "t".into(), partition: 0, offset: *o, record: rec(k, *v) }).collect()
+    }
+
+    /// [`compaction_problems`] of a log of one-record batches: the last batch is its last record.
+    fn problems(list: &[(i64, &str, Option<&str>)], sent: &[(i64, &str, Option<&str>)]) -> (Vec<String>, Vec<String>) {
+        let below = list.last().map_or(0, |l| l.0);
+        compaction_problems(&reads(list), below, &acked(sent))
+    }
+
+    const SENT: &[(i64, &str, Option<&str>)] =
+        &[(0, "k1", Some("a1")), (1, "k2", Some("b1")), (2, "k1", Some("a2")), (3, "k1", None), (4, "k3", Some("c1"))];
+
+    #[test]
+    fn an_uncleaned_log_has_superseded_records() {
+        let (superseded, moved) = problems(SENT, SENT);
+        assert_eq!(superseded.len(), 2, "{superseded:?}");
+        assert!(moved.is_empty());
+    }
+
+    #[test]
+    fn a_log_with_only_the_last_record_of_each_key_below_its_last_batch_is_compacted() {
+        let cleaned = &[(1, "k2", Some("b1")), (3, "k1", None), (4, "k3", Some("c1"))];
+        assert_eq!(problems(cleaned, SENT), (vec![], vec![]));
+        // The tombstone may be gone once delete.retention.ms has passed.
+        let no_tombstone = &[(1, "k2", Some("b1")), (4, "k3", Some("c1"))];
+        assert_eq!(problems(no_tombstone, SENT), (vec![], vec![]));
+    }
+
+    #[test]
+    fn the_last_batch_is_not_judged() {
+        let sent = &[(0, "k1", Some("a1")), (1, "k1", Some("a2"))];
+        assert_eq!(problems(sent, sent), (vec![], vec![]));
+    }
+
+    #[test]
+    fn keeping_the_oldest_value_is_not_compacted() {
+        let oldest = &[(0, "k1", Some("a1")), (1, "k2", Some("b1")), (4, "k3", Some("c1"))];
+        let (superseded, _) = problems(oldest, SENT);
+        assert_eq!(superseded, vec!["offset 0 (k1=a1) is superseded by offset 3".to_string()]);
+    }
+
+    #[test]
+    fn renumbered_records_are_moved() {
+        let renumbered = &[(0, "k2", Some("b1")), (1, "k1", None), (2, "k3", Some("c1"))];
+        let (_, moved) = problems(renumbered, SENT);
+        assert_eq!(moved.len(), 2, "{moved:?}");
+    }
+
+    #[test]
+    fn latest_values_leave_out_tombstones() {
+        let got = latest_values(&reads(SENT));
+        assert_eq!(got.keys().map(|k| k.as_slice()).collect::<Vec<_>>(), vec![b"k2".as_slice(), b"k3"]);
     }
 }

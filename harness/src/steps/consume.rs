@@ -1,15 +1,14 @@
 //! Consuming: librdkafka consumers (what applications see) and exact fetches with the wire client.
 
 use cucumber::{then, when};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{FetchRequest, RequestKind, ResponseKind, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{RequestKind, ResponseKind};
 
+use super::common::{encode_now, send_batch};
 use super::name;
-use super::produce::{encode_now, send_batch};
-use crate::checker::AnomalyKind;
-use crate::history::{Op, Outcome, Record};
+use crate::checker::{self, AnomalyKind};
+use crate::history::{Op, Record};
 use crate::kafka::Start;
+use crate::requests::fetch_request;
 use crate::world::{FetchSummary, KafkaWorld, StepResult};
 
 async fn read(w: &mut KafkaWorld, partition: i32, topic: &str, start: Start) -> StepResult {
@@ -96,84 +95,7 @@ async fn in_order(w: &mut KafkaWorld) -> StepResult {
 /// what the client sent (null values included, which the value-identified checks cannot see).
 #[then("every record is read with the key, value and headers it was sent with")]
 async fn unchanged(w: &mut KafkaWorld) -> StepResult {
-    unchanged_records(w)
-}
-
-/// `altered-record`: an acknowledged send whose read at its offset differs, or was never read.
-pub(crate) fn unchanged_records(w: &KafkaWorld) -> StepResult {
-    let events = w.history.events();
-    let mut reads = std::collections::HashMap::new();
-    for e in &events {
-        if let (Op::Poll { reads: rs }, Outcome::Ok) = (&e.op, &e.outcome) {
-            for r in rs {
-                reads.insert((r.topic.clone(), r.partition, r.offset), r.record.clone());
-            }
-        }
-    }
-    let mut altered = Vec::new();
-    let mut sends = 0;
-    for e in &events {
-        if let (Op::Send { topic, partition, record, offset: Some(o), .. }, Outcome::Ok) = (&e.op, &e.outcome) {
-            sends += 1;
-            match reads.get(&(topic.clone(), *partition, *o)) {
-                None => altered.push(format!("offset {o}: sent {}, never read", show(record))),
-                Some(got) if got != record => {
-                    altered.push(format!("offset {o}: sent {}, read {}", show(record), show(got)))
-                }
-                Some(_) => {}
-            }
-        }
-    }
-    if sends == 0 {
-        return Err(w.harness("no record was acknowledged before this step"));
-    }
-    if !altered.is_empty() {
-        let n = altered.len();
-        altered.truncate(10);
-        return Err(w.verdict(format!(
-            "altered-record: {n} of {sends} records differ from what was sent:\n  {}",
-            altered.join("\n  ")
-        )));
-    }
-    Ok(())
-}
-
-fn show(r: &Record) -> String {
-    let bytes =
-        |b: &Option<Vec<u8>>| b.as_ref().map_or("null".to_string(), |b| format!("{:?}", String::from_utf8_lossy(b)));
-    let headers: Vec<String> = r.headers.iter().map(|h| format!("{}={}", h.key, bytes(&h.value))).collect();
-    format!(
-        "key={} value={} headers=[{}]",
-        bytes(&r.key),
-        r.value.as_deref().map_or("null".into(), |v| format!("{v:?}")),
-        headers.join(", ")
-    )
-}
-
-pub(crate) fn fetch_request(
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    partition_max_bytes: i32,
-    max_wait_ms: i32,
-    min_bytes: i32,
-) -> RequestKind {
-    RequestKind::Fetch(
-        FetchRequest::default()
-            .with_max_wait_ms(max_wait_ms)
-            .with_min_bytes(min_bytes)
-            .with_max_bytes(i32::MAX)
-            .with_topics(vec![
-                FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
-                    vec![
-                        FetchPartition::default()
-                            .with_partition(partition)
-                            .with_fetch_offset(offset)
-                            .with_partition_max_bytes(partition_max_bytes),
-                    ],
-                ),
-            ]),
-    )
+    w.found(checker::sends::unchanged(&w.history.events()))
 }
 
 /// Keeps a fetch's outcome for the Then steps about it.

@@ -12,26 +12,42 @@ use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssi
 use kafka_protocol::messages::consumer_protocol_subscription::ConsumerProtocolSubscription;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest,
-    JoinGroupResponse, OffsetCommitRequest, OffsetFetchRequest, RequestKind, ResponseKind, SyncGroupRequest, TopicName,
+    ApiKey, DescribeGroupsRequest, GroupId, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest,
+    OffsetFetchRequest, RequestKind, ResponseKind, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-use super::groups::{POLL, names, show};
-use super::name;
+use super::common::{coordinator_moving, fetch_offset, find_coordinator};
+use super::{name, names};
+use crate::checker::groups::show;
 use crate::cluster::Stop;
 use crate::group::Tp;
 use crate::wire::{WireClient, WireError};
 use crate::world::{KafkaWorld, StepError, StepResult};
 
+/// How often waiting steps ask again.
+const POLL: Duration = Duration::from_millis(50);
 /// How long a wire member waits for a JoinGroup or SyncGroup answer: the coordinator holds
 /// them until the rebalance completes.
 const GROUP_REQUEST_MS: u64 = 20_000;
 /// The session and rebalance timeouts wire members join with unless a step names one.
 const WIRE_SESSION_MS: i32 = 10_000;
+
+/// The wire-level members of a scenario, by name.
+#[derive(Default)]
+pub struct WireMembers {
+    pub(super) members: BTreeMap<String, WireMember>,
+    /// The member id the last JoinGroup answer carried.
+    pub(super) last_join_member_id: Option<String>,
+}
+
+impl std::fmt::Debug for WireMembers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireMembers").field("members", &self.members.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
+}
 
 /// A wire-level member.
 pub struct WireMember {
@@ -47,51 +63,6 @@ pub struct WireMember {
 
 // ---------------------------------------------------------------------------------------------
 // The coordinator
-
-/// FindCoordinator for a group, retried while the coordinator is not available or loading
-/// (`__consumer_offsets` may be created on first use). `Ok(Err)` is the last answer when time
-/// runs out.
-async fn find_coordinator(w: &mut KafkaWorld, group: &str) -> Result<Result<(i32, String), String>, StepError> {
-    let deadline = tokio::time::Instant::now() + w.timeout();
-    let mut last;
-    loop {
-        match w.try_wire().await? {
-            Err(e) => last = format!("no broker answers: {e}"),
-            Ok((mut client, _)) => {
-                let v = client.version_for(ApiKey::FindCoordinator).map_err(|e| w.wire_error(e))?;
-                let req = if v >= 4 {
-                    FindCoordinatorRequest::default().with_coordinator_keys(vec![StrBytes::from_string(group.into())])
-                } else {
-                    FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.into()))
-                };
-                match client.request_at(RequestKind::FindCoordinator(req), v).await {
-                    Ok(ResponseKind::FindCoordinator(r)) => {
-                        let (code, node, host, port) = match r.coordinators.first() {
-                            Some(c) if v >= 4 => (c.error_code, c.node_id.0, c.host.to_string(), c.port),
-                            _ => (r.error_code, r.node_id.0, r.host.to_string(), r.port),
-                        };
-                        if code == 0 {
-                            return Ok(Ok((node, format!("{host}:{port}"))));
-                        }
-                        last = format!("FindCoordinator answered {}", name(code));
-                    }
-                    Ok(_) => return Err(w.harness("FindCoordinator answered with another response type")),
-                    Err(e) => last = format!("FindCoordinator failed: {e}"),
-                }
-            }
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(Err(last));
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Errors after which Kafka's clients look the coordinator up again and retry: it moved, or is
-/// still loading its partition of `__consumer_offsets`.
-fn coordinator_moving(error: &str) -> bool {
-    matches!(error, "NOT_COORDINATOR" | "COORDINATOR_LOAD_IN_PROGRESS" | "COORDINATOR_NOT_AVAILABLE")
-}
 
 /// A connection to the group's coordinator, once it serves the group: an OffsetFetch (which
 /// changes nothing) no longer answers that the coordinator moved or is loading. Every group
@@ -138,43 +109,6 @@ async fn coordinator_killed(w: &mut KafkaWorld, group: String) -> StepResult {
 
 // ---------------------------------------------------------------------------------------------
 // Committed offsets
-
-/// OffsetFetch (at most v7, which names topics) for one partition: (offset, metadata, error).
-pub(super) async fn fetch_offset(
-    w: &mut KafkaWorld,
-    group: &str,
-    topic: &str,
-    partition: i32,
-) -> Result<Result<(i64, Option<String>, String), String>, StepError> {
-    let mut client = match find_coordinator(w, group).await? {
-        Ok((_, addr)) => match WireClient::connect(&addr, w.timeout()).await {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e.to_string())),
-        },
-        Err(last) => return Ok(Err(last)),
-    };
-    let v = client.version_for(ApiKey::OffsetFetch).map_err(|e| w.wire_error(e))?.min(7);
-    let req = OffsetFetchRequest::default().with_group_id(GroupId(StrBytes::from_string(group.into()))).with_topics(
-        Some(vec![
-            OffsetFetchRequestTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic.into())))
-                .with_partition_indexes(vec![partition]),
-        ]),
-    );
-    match client.request_at(RequestKind::OffsetFetch(req), v).await {
-        Ok(ResponseKind::OffsetFetch(r)) => {
-            if r.error_code != 0 {
-                return Ok(Ok((-1, None, name(r.error_code))));
-            }
-            let p = r.topics.iter().flat_map(|t| t.partitions.iter()).find(|p| p.partition_index == partition);
-            Ok(Ok(p.map_or((-1, None, "NONE".into()), |p| {
-                (p.committed_offset, p.metadata.as_ref().map(|m| m.to_string()), name(p.error_code))
-            })))
-        }
-        Ok(_) => Err(w.harness("OffsetFetch answered with another response type")),
-        Err(e) => Ok(Err(e.to_string())),
-    }
-}
 
 /// Waits for OffsetFetch to answer `offset` (and `metadata`, when given) with NONE, retrying
 /// while the coordinator moves or loads; anything else at the end is a verdict.
@@ -454,7 +388,7 @@ async fn sync(
 
 fn wire_member<'a>(w: &'a mut KafkaWorld, m: &str, group: &str) -> &'a mut WireMember {
     let real = w.topic(group);
-    w.groups.wire.entry(m.to_string()).or_insert_with(|| WireMember {
+    w.wire_members.members.entry(m.to_string()).or_insert_with(|| WireMember {
         group: real,
         member_id: String::new(),
         instance: None,
@@ -474,8 +408,8 @@ async fn member_instance(w: &mut KafkaWorld, m: String, group: String, instance:
 }
 
 async fn member_client(w: &mut KafkaWorld, m: &str) -> Result<WireClient, StepError> {
-    let group = w.groups.wire.get(m).map(|wm| wm.group.clone()).unwrap_or_default();
-    if let Some(c) = w.groups.wire.get_mut(m).and_then(|wm| wm.client.take()) {
+    let group = w.wire_members.members.get(m).map(|wm| wm.group.clone()).unwrap_or_default();
+    if let Some(c) = w.wire_members.members.get_mut(m).and_then(|wm| wm.client.take()) {
         return Ok(c);
     }
     coordinator(w, &group, Duration::from_millis(GROUP_REQUEST_MS)).await
@@ -486,7 +420,7 @@ async fn member_client(w: &mut KafkaWorld, m: &str) -> Result<WireClient, StepEr
 async fn start_join(w: &mut KafkaWorld, m: &str, group: &str) -> StepResult {
     wire_member(w, m, group);
     let client = member_client(w, m).await?;
-    let wm = w.groups.wire.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
+    let wm = w.wire_members.members.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
     let (g, id, inst, session) = (wm.group.clone(), wm.member_id.clone(), wm.instance.clone(), wm.session_ms);
     wm.pending = Some(tokio::spawn(join_fully(client, g, id, inst, session)));
     Ok(())
@@ -496,13 +430,13 @@ async fn start_join(w: &mut KafkaWorld, m: &str, group: &str) -> StepResult {
 /// their SyncGroups, all concurrently: a rebalance waits for every member to rejoin.
 async fn complete_joins(w: &mut KafkaWorld, list: &[String], group: &str) -> StepResult {
     for m in list {
-        if w.groups.wire.get(m).is_none_or(|wm| wm.pending.is_none()) {
+        if w.wire_members.members.get(m).is_none_or(|wm| wm.pending.is_none()) {
             start_join(w, m, group).await?;
         }
     }
     let mut tasks = Vec::new();
     for m in list {
-        let wm = w.groups.wire.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
+        let wm = w.wire_members.members.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
         let pending = wm.pending.take().ok_or_else(|| StepError("unreachable".into()))?;
         let (group, instance) = (wm.group.clone(), wm.instance.clone());
         tasks.push(tokio::spawn(async move {
@@ -523,12 +457,12 @@ async fn complete_joins(w: &mut KafkaWorld, list: &[String], group: &str) -> Ste
             Ok(Err(e)) => return Err(group_wire_error(w, "JoinGroup or SyncGroup", e)),
             Err(e) => return Err(w.harness(format!("member {m}'s join task failed: {e}"))),
         };
-        let wm = w.groups.wire.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
+        let wm = w.wire_members.members.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
         wm.client = Some(client);
         if !joined.member_id.is_empty() {
             wm.member_id = joined.member_id.to_string();
         }
-        w.groups.last_join_member_id = Some(joined.member_id.to_string());
+        w.wire_members.last_join_member_id = Some(joined.member_id.to_string());
         if joined.error_code != 0 {
             errors.push(format!("{m}: JoinGroup answered {}", name(joined.error_code)));
             continue;
@@ -552,11 +486,11 @@ async fn complete_joins(w: &mut KafkaWorld, list: &[String], group: &str) -> Ste
 async fn asks_member_id(w: &mut KafkaWorld, m: String, group: String) -> StepResult {
     wire_member(w, &m, &group);
     let mut client = member_client(w, &m).await?;
-    let wm = w.groups.wire.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
+    let wm = w.wire_members.members.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
     let req = join_request(&wm.group, "", wm.instance.as_deref(), wm.session_ms);
     let r = join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?;
     w.last_error = Some(name(r.error_code));
-    if let Some(wm) = w.groups.wire.get_mut(&m) {
+    if let Some(wm) = w.wire_members.members.get_mut(&m) {
         wm.member_id = r.member_id.to_string();
         wm.client = Some(client);
     }
@@ -596,18 +530,18 @@ async fn member_starts_joining(w: &mut KafkaWorld, m: String, group: String) -> 
 async fn join_with_session(w: &mut KafkaWorld, m: String, group: String, session_ms: i32) -> StepResult {
     wire_member(w, &m, &group).session_ms = session_ms;
     let mut client = member_client(w, &m).await?;
-    let wm = w.groups.wire.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
+    let wm = w.wire_members.members.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
     let req = join_request(&wm.group, &wm.member_id, wm.instance.as_deref(), session_ms);
     let r = join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?;
     let (_, r) = if r.error_code == 79 {
-        let wm = w.groups.wire.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
+        let wm = w.wire_members.members.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
         let req = join_request(&wm.group, r.member_id.as_str(), wm.instance.as_deref(), session_ms);
         ((), join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?)
     } else {
         ((), r)
     };
     w.last_error = Some(name(r.error_code));
-    if let Some(wm) = w.groups.wire.get_mut(&m) {
+    if let Some(wm) = w.wire_members.members.get_mut(&m) {
         wm.client = Some(client);
     }
     Ok(())
@@ -626,13 +560,13 @@ async fn join_empty(w: &mut KafkaWorld, group: String) -> StepResult {
         .await
         .map_err(|e| group_wire_error(w, "JoinGroup", e))?;
     w.last_error = Some(name(r.error_code));
-    w.groups.last_join_member_id = Some(r.member_id.to_string());
+    w.wire_members.last_join_member_id = Some(r.member_id.to_string());
     Ok(())
 }
 
 #[then("the JoinGroup answer carries a member id to join with")]
 async fn answer_has_member_id(w: &mut KafkaWorld) -> StepResult {
-    match w.groups.last_join_member_id.as_deref() {
+    match w.wire_members.last_join_member_id.as_deref() {
         Some(id) if !id.is_empty() => Ok(()),
         other => Err(w.verdict(format!("the JoinGroup answer's member id is {other:?}"))),
     }
@@ -641,7 +575,7 @@ async fn answer_has_member_id(w: &mut KafkaWorld) -> StepResult {
 /// One heartbeat with the member's id, generation and group.instance.id.
 async fn heartbeat(w: &mut KafkaWorld, m: &str, member_id: Option<&str>) -> Result<String, StepError> {
     let mut client = member_client(w, m).await?;
-    let wm = w.groups.wire.get(m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
+    let wm = w.wire_members.members.get(m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
     let v = client.version_for(ApiKey::Heartbeat).map_err(|e| w.wire_error(e))?;
     let mut req = HeartbeatRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(wm.group.clone())))
@@ -651,7 +585,7 @@ async fn heartbeat(w: &mut KafkaWorld, m: &str, member_id: Option<&str>) -> Resu
         req = req.with_group_instance_id(wm.instance.as_ref().map(|i| StrBytes::from_string(i.clone())));
     }
     let result = client.request_at(RequestKind::Heartbeat(req), v).await;
-    if let Some(wm) = w.groups.wire.get_mut(m) {
+    if let Some(wm) = w.wire_members.members.get_mut(m) {
         wm.client = Some(client);
     }
     match result {
@@ -702,7 +636,7 @@ async fn heartbeat_as(w: &mut KafkaWorld, m: String, id: String) -> StepResult {
 
 #[then(expr = "member {string} is in a later generation than before")]
 async fn later_generation(w: &mut KafkaWorld, m: String) -> StepResult {
-    let wm = w.groups.wire.get(&m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
+    let wm = w.wire_members.members.get(&m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
     match wm.previous_generation {
         Some(p) if wm.generation > p => Ok(()),
         p => Err(w.verdict(format!("member {m} is in generation {} after {p:?}", wm.generation))),
@@ -711,8 +645,8 @@ async fn later_generation(w: &mut KafkaWorld, m: String) -> StepResult {
 
 #[then(expr = "member {string} is in the generation member {string} joined")]
 async fn same_generation(w: &mut KafkaWorld, a: String, b: String) -> StepResult {
-    let ga = w.groups.wire.get(&a).map(|m| m.generation);
-    let gb = w.groups.wire.get(&b).map(|m| m.generation);
+    let ga = w.wire_members.members.get(&a).map(|m| m.generation);
+    let gb = w.wire_members.members.get(&b).map(|m| m.generation);
     if ga.is_some() && ga == gb {
         return Ok(());
     }
@@ -729,7 +663,7 @@ async fn member_commit(
 ) -> StepResult {
     let real = w.topic(topic);
     let mut client = member_client(w, m).await?;
-    let wm = w.groups.wire.get(m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
+    let wm = w.wire_members.members.get(m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
     let generation = if previous {
         wm.previous_generation.ok_or_else(|| w.harness(format!("member {m} has no previous generation")))?
     } else {
@@ -743,7 +677,7 @@ async fn member_commit(
         "",
     );
     let result = commit(w, &mut client, req).await;
-    if let Some(wm) = w.groups.wire.get_mut(m) {
+    if let Some(wm) = w.wire_members.members.get_mut(m) {
         wm.client = Some(client);
     }
     result

@@ -16,12 +16,13 @@ use std::time::Duration;
 use cucumber::gherkin::Step;
 use cucumber::{then, when};
 
-use super::coordinator::{WireMember, fetch_offset};
-use crate::checker::groups as check;
+use super::common::{fetch_offset, plain, produce_rdkafka};
+use super::names;
+use crate::checker::groups::{self as check, show};
 use crate::group::{Callback, Member, MemberState, Processing, Tp};
 use crate::world::{KafkaWorld, StepError, StepResult};
 
-pub(super) const POLL: Duration = Duration::from_millis(50);
+const POLL: Duration = Duration::from_millis(50);
 
 /// A librdkafka consumer of the scenario, by name.
 pub struct GroupConsumer {
@@ -53,31 +54,14 @@ pub struct Groups {
     settled: Vec<Settled>,
     /// Per killed consumer's partitions: the offsets it processed after its last commit.
     tails: BTreeMap<Tp, (i64, i64)>,
-    pub(super) wire: BTreeMap<String, WireMember>,
     /// How many consumers were killed.
     killed: usize,
-    /// The member id the last JoinGroup answer carried.
-    pub(super) last_join_member_id: Option<String>,
 }
 
 impl std::fmt::Debug for Groups {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Groups")
-            .field("consumers", &self.consumers.keys().collect::<Vec<_>>())
-            .field("wire", &self.wire.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
+        f.debug_struct("Groups").field("consumers", &self.consumers.keys().collect::<Vec<_>>()).finish_non_exhaustive()
     }
-}
-
-pub(super) fn names(list: &str) -> Vec<String> {
-    list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
-}
-
-pub(super) fn show(tps: &BTreeSet<Tp>) -> String {
-    if tps.is_empty() {
-        return "nothing".into();
-    }
-    tps.iter().map(|(t, p)| format!("{t}-{p}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Every partition of a (real) topic, as Metadata lists them.
@@ -287,8 +271,8 @@ async fn produce_each(w: &mut KafkaWorld, n: usize, topic: String) -> StepResult
     let all = partitions_of(w, &real).await?;
     for (_, p) in all {
         let process = format!("producer-{}", w.history.len());
-        let records = super::produce::plain(w, &process, n);
-        super::produce::produce_rdkafka(w, &topic, Some(p), records).await?;
+        let records = plain(w, &process, n);
+        produce_rdkafka(w, &topic, Some(p), records).await?;
     }
     Ok(())
 }

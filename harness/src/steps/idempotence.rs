@@ -15,11 +15,13 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use cucumber::{given, then, when};
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProducerId, RequestKind, ResponseKind};
-use kafka_protocol::records::{Compression, RecordBatchDecoder};
+use kafka_protocol::records::Compression;
 
+use super::common::{record_sends, send_batch};
 use super::name;
-use super::produce::{ProducerFields, encode_batch_as, produce_request, produce_result, record_sends, send_batch};
+use crate::batches::{ProducerFields, encode_batch_as, whole_batches};
 use crate::history::{Op, Outcome, Read, Record};
+use crate::requests::{fetch_request, produce_request, produce_result};
 use crate::wire::{WireClient, WireError};
 use crate::world::{KafkaWorld, StepError, StepResult};
 
@@ -559,7 +561,7 @@ async fn fetch_partition(w: &mut KafkaWorld, real: &str, partition: i32) -> Resu
     let mut reads = Vec::new();
     let mut offset = 0;
     loop {
-        let req = super::consume::fetch_request(real, partition, offset, 1 << 20, 0, 0);
+        let req = fetch_request(real, partition, offset, 1 << 20, 0, 0);
         let resp = super::to_leader(w, &mut client, real, partition, &req, Some(12)).await?;
         let ResponseKind::Fetch(r) = resp.map_err(|e| w.wire_error(e))? else {
             return Err(w.harness("Fetch answered with another response type"));
@@ -576,13 +578,9 @@ async fn fetch_partition(w: &mut KafkaWorld, real: &str, partition: i32) -> Resu
         let high_watermark = p.high_watermark;
         let bytes = p.records.clone().unwrap_or_default();
         let mut progressed = false;
-        for (_, last, batch) in super::replication::whole_batches(&bytes) {
-            let mut buf = Bytes::from(batch);
-            let set = RecordBatchDecoder::decode(&mut buf)
-                .map_err(|e| w.verdict(format!("the broker returned a batch that does not decode: {e:#}")))?;
-            for r in set.records.into_iter().filter(|r| !r.control && r.offset >= offset) {
-                let offset = r.offset;
-                let record = Record::from_wire(r);
+        for (_, last, batch) in whole_batches(&bytes) {
+            let records = crate::batches::records(batch).map_err(|e| w.verdict(e))?;
+            for (offset, record) in records.into_iter().filter(|(o, _)| *o >= offset) {
                 reads.push(Read { topic: real.to_string(), partition, offset, record });
             }
             if last >= offset {
@@ -799,6 +797,7 @@ mod tests {
     }
 
     use super::*;
+    use kafka_protocol::records::RecordBatchDecoder;
 
     fn producer_with(batches: &[(i32, usize, Option<i64>, &str)]) -> WireProducer {
         let mut p = WireProducer::new(Some((7, 0)), "p".into());
@@ -905,19 +904,5 @@ mod tests {
         let decoded = RecordBatchDecoder::decode(&mut bytes.clone()).unwrap();
         assert_eq!(decoded.records.iter().map(|r| r.sequence).collect::<Vec<_>>(), vec![5, 6]);
         assert!(RecordBatchDecoder::decode(&mut bad.clone()).is_err(), "the CRC no longer matches");
-    }
-
-    #[test]
-    fn sequences_wrap_inside_a_batch() {
-        let records: Vec<Record> = (0..3).map(|i| Record::value(format!("w-{i}"))).collect();
-        let fields = ProducerFields { producer_id: 1, epoch: 0, base_sequence: i32::MAX - 1 };
-        let bytes = encode_batch_as(&records, Compression::None, 0, fields).unwrap();
-        // One batch: base sequence MAX - 1 and last offset delta 2, so Kafka's last sequence
-        // (`DefaultRecordBatch.incrementSequence`) is 0. kafka-protocol's decoder adds without
-        // Kafka's wrap to 0, so the header is what is checked here.
-        assert_eq!(i32::from_be_bytes(bytes[53..57].try_into().unwrap()), i32::MAX - 1);
-        assert_eq!(i32::from_be_bytes(bytes[23..27].try_into().unwrap()), 2, "last offset delta");
-        assert_eq!(i32::from_be_bytes(bytes[57..61].try_into().unwrap()), 3, "record count");
-        assert_eq!(RecordBatchDecoder::decode_all(&mut bytes.clone()).unwrap().len(), 1);
     }
 }

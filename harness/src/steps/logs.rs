@@ -13,21 +13,22 @@
 //! log start offset the broker reports too, so the checker's retention and compaction checks
 //! (`checker::logs`) can judge the run afterwards.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::Bytes;
 use cucumber::{then, when};
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::{BrokerId, DeleteRecordsRequest, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, RecordBatchDecoder};
+use kafka_protocol::records::Compression;
 
+use super::common::{list_offset, record_sends_stamped};
 use super::name;
-use super::offsets::list_offset;
-use super::produce::{encode_batch, produce_request, produce_result, record_sends_stamped};
+use crate::batches::{self, StoredBatch, encode_batch, whole_batches};
+use crate::checker::logs::{acknowledged, compaction_problems, latest_values, show_read};
 use crate::checker::{self, AnomalyKind, LogClaims, TopicClaim};
 use crate::history::{Event, Op, Outcome, Read, Record};
+use crate::requests::{fetch_request, produce_request, produce_result};
 use crate::wire::WireClient;
 use crate::world::{KafkaWorld, StepError, StepResult};
 
@@ -285,54 +286,6 @@ pub(crate) struct LogRead {
     pub stored: Vec<StoredBatch>,
 }
 
-/// How the broker stores one batch, read from its header with the harness's own code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StoredBatch {
-    pub base_offset: i64,
-    /// The codec in the attributes' low 3 bits: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
-    pub codec: i16,
-    /// Whether the CRC-32C field matches the bytes from the attributes to the batch's end.
-    pub crc_ok: bool,
-    /// The timestamp type bit: LogAppendTime (KIP-32).
-    pub log_append_time: bool,
-    /// The batch's max timestamp: under LogAppendTime, the broker's clock when it appended it.
-    pub max_timestamp: i64,
-}
-
-impl StoredBatch {
-    /// Reads a whole v2 batch's header (`bytes` from its base offset to its end).
-    pub fn read(bytes: &[u8]) -> Option<StoredBatch> {
-        const CRC_AT: usize = 17;
-        const ATTRIBUTES_AT: usize = 21;
-        if bytes.len() < ATTRIBUTES_AT + 2 {
-            return None;
-        }
-        let base_offset = i64::from_be_bytes(bytes[..8].try_into().ok()?);
-        let crc = u32::from_be_bytes(bytes[CRC_AT..ATTRIBUTES_AT].try_into().ok()?);
-        let attributes = i16::from_be_bytes(bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].try_into().ok()?);
-        const MAX_TIMESTAMP_AT: usize = 35;
-        let max_timestamp = i64::from_be_bytes(bytes.get(MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8)?.try_into().ok()?);
-        Some(StoredBatch {
-            base_offset,
-            codec: attributes & 0x07,
-            crc_ok: crc32c::crc32c(&bytes[ATTRIBUTES_AT..]) == crc,
-            log_append_time: attributes & 0x08 != 0,
-            max_timestamp,
-        })
-    }
-
-    pub fn codec_name(&self) -> &'static str {
-        match self.codec {
-            0 => "none",
-            1 => "gzip",
-            2 => "snappy",
-            3 => "lz4",
-            4 => "zstd",
-            _ => "an unknown codec",
-        }
-    }
-}
-
 impl LogRead {
     /// The base offset of the last batch: everything from here on may be in the active
     /// segment. With one batch per segment, everything below is in closed segments.
@@ -348,19 +301,14 @@ impl LogRead {
 /// Decodes the records of fetched bytes from `from` on, with their batches.
 fn decode(topic: &str, partition: i32, bytes: &[u8], from: i64, log: &mut LogRead) -> Result<Option<i64>, String> {
     let mut next = None;
-    for (base, last, batch) in super::replication::whole_batches(bytes) {
+    for (base, last, batch) in whole_batches(bytes) {
         let len = batch.len();
-        let buf_copy = batch.clone();
-        let mut buf = Bytes::from(batch);
-        let set = RecordBatchDecoder::decode(&mut buf)
-            .map_err(|e| format!("the broker returned a batch that does not decode: {e:#}"))?;
-        for r in set.records.into_iter().filter(|r| !r.control && r.offset >= from) {
-            let offset = r.offset;
-            let record = Record::from_wire(r);
+        let stored = StoredBatch::read(&batch);
+        for (offset, record) in batches::records(batch)?.into_iter().filter(|(o, _)| *o >= from) {
             log.reads.push(Read { topic: topic.to_string(), partition, offset, record });
         }
         if last >= from {
-            log.stored.extend(StoredBatch::read(&buf_copy));
+            log.stored.extend(stored);
             log.batches.push((base, last, len));
             next = Some(last + 1);
         }
@@ -379,7 +327,7 @@ async fn fetch_once(
     offset: i64,
     replica: bool,
 ) -> Result<kafka_protocol::messages::fetch_response::PartitionData, StepError> {
-    let RequestKind::Fetch(req) = super::consume::fetch_request(real, partition, offset, 1 << 20, 0, 0) else {
+    let RequestKind::Fetch(req) = fetch_request(real, partition, offset, 1 << 20, 0, 0) else {
         return Err(w.harness("unreachable: fetch_request builds a Fetch"));
     };
     let req = RequestKind::Fetch(if replica { req.with_replica_id(BrokerId(-2)) } else { req });
@@ -579,7 +527,7 @@ async fn log_append_time(w: &mut KafkaWorld, partition: i32, topic: String) -> S
 async fn holds_every_record(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
     let real = w.topic(&topic);
     read_recorded(w, &real, partition).await?;
-    super::consume::unchanged_records(w)?;
+    w.found(checker::sends::unchanged(&w.history.events()))?;
     w.judge(&[AnomalyKind::LostWrite, AnomalyKind::Unseen, AnomalyKind::Duplicate, AnomalyKind::InconsistentOffsets])
 }
 
@@ -638,75 +586,6 @@ async fn size_retained(w: &mut KafkaWorld, ms: u64, partition: i32, topic: Strin
 // ---------------------------------------------------------------------------------------------
 // Compaction
 
-/// What the history says each key's records are: acknowledged sends, by offset.
-fn acknowledged(events: &[Event], real: &str, partition: i32) -> BTreeMap<i64, Record> {
-    events
-        .iter()
-        .filter_map(|e| match (&e.op, &e.outcome) {
-            (Op::Send { topic, partition: p, record, offset: Some(o), .. }, Outcome::Ok)
-                if topic == real && *p == partition =>
-            {
-                Some((*o, record.clone()))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// Of each key's acknowledged records below `below`, the offset of the last one.
-fn last_below(acked: &BTreeMap<i64, Record>, below: i64) -> HashMap<Vec<u8>, i64> {
-    let mut last = HashMap::new();
-    for (o, r) in acked.range(..below) {
-        if let Some(k) = &r.key {
-            last.insert(k.clone(), *o);
-        }
-    }
-    last
-}
-
-/// What keeps a log read from being "compacted below its last batch", given the acknowledged
-/// records: each problem names a record.
-///
-/// The log is **compacted below `C`**, `C` the base offset of the last batch the read returned,
-/// when, for every key, no record of it below `C` is left but the last one the history
-/// acknowledged below `C` (which may itself be gone if it is a tombstone whose
-/// `delete.retention.ms` has passed). Kafka's cleaner cleans from the log start up to the first
-/// uncleanable offset (the active segment's base, the high watermark, the first segment younger
-/// than `min.compaction.lag.ms`), keeping of each key only its last record there; with one
-/// batch per segment and `min.compaction.lag.ms=0` that point is `C` once a pass has run.
-/// Records at or above `C` are not judged. A record read at an offset other than the one its
-/// value was acknowledged at is a problem too: compaction keeps original offsets.
-pub(crate) fn compaction_problems(log: &LogRead, acked: &BTreeMap<i64, Record>) -> (Vec<String>, Vec<String>) {
-    let below = log.last_batch();
-    let last = last_below(acked, below);
-    let by_value: HashMap<&str, i64> = acked.iter().filter_map(|(o, r)| r.value.as_deref().map(|v| (v, *o))).collect();
-    let mut superseded = Vec::new();
-    let mut moved = Vec::new();
-    for r in &log.reads {
-        if let Some(v) = r.record.value.as_deref()
-            && let Some(&at) = by_value.get(v)
-            && at != r.offset
-        {
-            moved.push(format!("{v:?} acknowledged at offset {at} is read at offset {}", r.offset));
-        }
-        if r.offset >= below {
-            continue;
-        }
-        let Some(k) = &r.record.key else { continue };
-        if let Some(&l) = last.get(k)
-            && l != r.offset
-        {
-            superseded.push(format!(
-                "offset {} ({}={}) is superseded by offset {l}",
-                r.offset,
-                String::from_utf8_lossy(k),
-                r.record.value.as_deref().unwrap_or("null")
-            ));
-        }
-    }
-    (superseded, moved)
-}
-
 fn show_log(log: &LogRead) -> String {
     let records: Vec<String> = log
         .reads
@@ -741,7 +620,7 @@ async fn compacted(w: &mut KafkaWorld, ms: u64, partition: i32, topic: String) -
                 log.reads.len()
             )));
         }
-        let (superseded, moved) = compaction_problems(&log, &acked);
+        let (superseded, moved) = compaction_problems(&log.reads, log.last_batch(), &acked);
         if !moved.is_empty() {
             return Err(w.verdict(format!(
                 "compaction moved records to other offsets: {}\n  {}",
@@ -782,55 +661,15 @@ fn consumer_reads(w: &KafkaWorld) -> Result<Vec<Read>, StepError> {
         .collect())
 }
 
-fn show_read(r: &Read) -> String {
-    let k = r.record.key.as_deref().map_or("null".into(), |k| String::from_utf8_lossy(k).into_owned());
-    format!("{}:{k}={}", r.offset, r.record.value.as_deref().unwrap_or("null"))
-}
-
 /// The consumer's reads are exactly, in offset order: the last acknowledged record of each key
 /// below the point the partition was last read compacted below (`Then within ... is
 /// compacted`), tombstones included, then every acknowledged record from that point on, each at
-/// the offset it was acknowledged at, with its key and value.
+/// the offset it was acknowledged at, with its key and value ([`checker::logs::latest_of_each_key`]);
+/// then the history checker's compaction checks.
 #[then("the consumer reads exactly the latest value of each key, in offset order, at their original offsets")]
 async fn latest_of_each_key(w: &mut KafkaWorld) -> StepResult {
     let reads = consumer_reads(w)?;
-    let real = match reads.first() {
-        Some(r) => (r.topic.clone(), r.partition),
-        None => return Err(w.verdict("the consumer read nothing")),
-    };
-    let events = w.history.events();
-    let below = events
-        .iter()
-        .filter_map(|e| match &e.op {
-            Op::Compacted { topic, partition, below } if (topic.clone(), *partition) == real => Some(*below),
-            _ => None,
-        })
-        .next_back()
-        .ok_or_else(|| w.harness("no step waited for the partition to be compacted before this step"))?;
-    let acked = acknowledged(&events, &real.0, real.1);
-    let last = last_below(&acked, below);
-    let expected: Vec<(i64, Record)> = acked
-        .iter()
-        .filter(|(o, r)| **o >= below || r.key.as_ref().is_some_and(|k| last.get(k) == Some(o)))
-        .map(|(o, r)| (*o, r.clone()))
-        .collect();
-    let got: Vec<(i64, Record)> = reads.iter().map(|r| (r.offset, r.record.clone())).collect();
-    let same = got.len() == expected.len()
-        && got.iter().zip(&expected).all(|(a, b)| a.0 == b.0 && a.1.key == b.1.key && a.1.value == b.1.value);
-    if !same {
-        let show = |v: &[(i64, Record)]| {
-            v.iter()
-                .map(|(o, r)| show_read(&Read { topic: String::new(), partition: 0, offset: *o, record: r.clone() }))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        return Err(w.verdict(format!(
-            "the consumer read [{}]; the latest value of each key below offset {below}, and everything from there \
-             on, is [{}]",
-            show(&got),
-            show(&expected)
-        )));
-    }
+    w.found(checker::logs::latest_of_each_key(&w.history.events(), &reads))?;
     w.judge_logs(&[
         AnomalyKind::CompactionLostLatest,
         AnomalyKind::CompactionKeptSuperseded,
@@ -1013,19 +852,6 @@ async fn keeps_everything(w: &mut KafkaWorld, partition: i32, topic: String, ms:
     Ok(())
 }
 
-/// Each replica's latest record of every key: key -> (offset, value). Tombstones are left out:
-/// each replica removes them on its own schedule once delete.retention.ms has passed.
-fn latest_values(reads: &[Read]) -> BTreeMap<Vec<u8>, (i64, Option<String>)> {
-    let mut out = BTreeMap::new();
-    for r in reads {
-        if let Some(k) = &r.record.key {
-            out.insert(k.clone(), (r.offset, r.record.value.clone()));
-        }
-    }
-    out.retain(|_, (_, v)| v.is_some());
-    out
-}
-
 /// Every replica (Metadata's replica list) has the leader's log end offset, is compacted below
 /// its last batch ([`compaction_problems`]), and holds, for each key, the latest value the
 /// history acknowledged, at its offset. Replicas compact independently, so their bytes differ;
@@ -1072,7 +898,7 @@ async fn replicas_agree(w: &mut KafkaWorld, ms: u64, partition: i32, topic: Stri
             match log {
                 Err(e) => problems.push(format!("broker {r}: cannot read its log: {e}")),
                 Ok(l) => {
-                    let (superseded, moved) = compaction_problems(l, &acked);
+                    let (superseded, moved) = compaction_problems(&l.reads, l.last_batch(), &acked);
                     if !moved.is_empty() {
                         return Err(w.verdict(format!(
                             "broker {r}'s replica moved records to other offsets: {}\n  {}",
@@ -1208,79 +1034,5 @@ impl KafkaWorld {
     pub fn judge_logs(&self, forbidden: &[AnomalyKind]) -> StepResult {
         let report = checker::check_with(&self.history.events(), &self.log_claims()?);
         self.judged(&report, forbidden)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn rec(k: &str, v: Option<&str>) -> Record {
-        Record { key: Some(k.as_bytes().to_vec()), value: v.map(str::to_owned), headers: vec![] }
-    }
-
-    fn acked(list: &[(i64, &str, Option<&str>)]) -> BTreeMap<i64, Record> {
-        list.iter().map(|(o, k, v)| (*o, rec(k, *v))).collect()
-    }
-
-    /// A log of one-record batches at these offsets.
-    fn log(list: &[(i64, &str, Option<&str>)]) -> LogRead {
-        LogRead {
-            log_start: 0,
-            end: list.last().map_or(0, |l| l.0 + 1),
-            reads: list
-                .iter()
-                .map(|(o, k, v)| Read { topic: "t".into(), partition: 0, offset: *o, record: rec(k, *v) })
-                .collect(),
-            batches: list.iter().map(|(o, _, _)| (*o, *o, 70)).collect(),
-            stored: Vec::new(),
-        }
-    }
-
-    const SENT: &[(i64, &str, Option<&str>)] =
-        &[(0, "k1", Some("a1")), (1, "k2", Some("b1")), (2, "k1", Some("a2")), (3, "k1", None), (4, "k3", Some("c1"))];
-
-    #[test]
-    fn an_uncleaned_log_has_superseded_records() {
-        let (superseded, moved) = compaction_problems(&log(SENT), &acked(SENT));
-        assert_eq!(superseded.len(), 2, "{superseded:?}");
-        assert!(moved.is_empty());
-    }
-
-    #[test]
-    fn a_log_with_only_the_last_record_of_each_key_below_its_last_batch_is_compacted() {
-        let cleaned = log(&[(1, "k2", Some("b1")), (3, "k1", None), (4, "k3", Some("c1"))]);
-        assert_eq!(compaction_problems(&cleaned, &acked(SENT)), (vec![], vec![]));
-        // The tombstone may be gone once delete.retention.ms has passed.
-        let no_tombstone = log(&[(1, "k2", Some("b1")), (4, "k3", Some("c1"))]);
-        assert_eq!(compaction_problems(&no_tombstone, &acked(SENT)), (vec![], vec![]));
-    }
-
-    #[test]
-    fn the_last_batch_is_not_judged() {
-        let sent = &[(0, "k1", Some("a1")), (1, "k1", Some("a2"))];
-        assert_eq!(compaction_problems(&log(sent), &acked(sent)), (vec![], vec![]));
-    }
-
-    #[test]
-    fn keeping_the_oldest_value_is_not_compacted() {
-        let oldest = log(&[(0, "k1", Some("a1")), (1, "k2", Some("b1")), (4, "k3", Some("c1"))]);
-        let (superseded, _) = compaction_problems(&oldest, &acked(SENT));
-        assert_eq!(superseded, vec!["offset 0 (k1=a1) is superseded by offset 3".to_string()]);
-    }
-
-    #[test]
-    fn renumbered_records_are_moved() {
-        let renumbered = log(&[(0, "k2", Some("b1")), (1, "k1", None), (2, "k3", Some("c1"))]);
-        let (_, moved) = compaction_problems(&renumbered, &acked(SENT));
-        assert_eq!(moved.len(), 2, "{moved:?}");
-    }
-
-    #[test]
-    fn latest_values_leave_out_tombstones() {
-        let l = log(SENT);
-        let got = latest_values(&l.reads);
-        assert_eq!(got.keys().map(|k| k.as_slice()).collect::<Vec<_>>(), vec![b"k2".as_slice(), b"k3"]);
     }
 }

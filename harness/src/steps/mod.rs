@@ -1,7 +1,12 @@
 //! Step definitions, one file per domain (cucumber book, "modules"). `features/README.md` lists
 //! the vocabulary they define; a step that matches nothing fails the scenario (`fail_on_skipped`).
+//!
+//! Step files never import each other. What several of them do the same way is here and in
+//! [`common`], which defines no step; building requests and batches is [`crate::requests`] and
+//! [`crate::batches`]; judging the history is [`crate::checker`].
 
 pub mod broker;
+pub mod common;
 pub mod consume;
 pub mod coordinator;
 pub mod fault;
@@ -40,6 +45,11 @@ pub fn config_table(w: &KafkaWorld, step: &Step) -> Result<BTreeMap<String, Stri
         out.insert(k.trim().to_string(), v.trim().to_string());
     }
     Ok(out)
+}
+
+/// A step's comma-separated list of names (`a, b, c`), empty names left out.
+pub fn names(list: &str) -> Vec<String> {
+    list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
 /// Kafka's error name of a response's error code.

@@ -1,41 +1,10 @@
 //! Offsets: ListOffsets answers and the contiguity of acknowledged offsets.
 
 use cucumber::then;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{ListOffsetsRequest, RequestKind, ResponseKind, TopicName};
-use kafka_protocol::protocol::StrBytes;
 
-use super::name;
-use crate::history::{Op, Outcome};
-use crate::world::{KafkaWorld, StepError, StepResult};
-
-/// ListOffsets for one partition, asked of its leader (a follower answers
-/// NOT_LEADER_OR_FOLLOWER; the latest offset is the leader's high watermark): the offset, or a
-/// verdict naming the error the broker gave.
-pub async fn list_offset(w: &mut KafkaWorld, topic: &str, partition: i32, timestamp: i64) -> Result<i64, StepError> {
-    let mut client = w.leader_wire(topic, partition).await?;
-    let req = ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(vec![
-        ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
-            vec![ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(timestamp)],
-        ),
-    ]);
-    let resp = super::to_leader(w, &mut client, topic, partition, &RequestKind::ListOffsets(req), None).await?;
-    let resp = resp.map_err(|e| w.wire_error(e))?;
-    let ResponseKind::ListOffsets(r) = resp else {
-        return Err(w.harness("ListOffsets answered with another response type"));
-    };
-    let p = r
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or_else(|| w.verdict("ListOffsets returned no partition"))?;
-    if p.error_code != 0 {
-        return Err(
-            w.verdict(format!("ListOffsets({timestamp}) on {topic}-{partition} failed with {}", name(p.error_code)))
-        );
-    }
-    Ok(p.offset)
-}
+use super::common::list_offset;
+use crate::checker;
+use crate::world::{KafkaWorld, StepResult};
 
 async fn expect_offset(
     w: &mut KafkaWorld,
@@ -83,55 +52,10 @@ async fn by_timestamp(w: &mut KafkaWorld, ts: i64, partition: i32, topic: String
     expect_offset(w, &format!("timestamp {ts}"), &topic, partition, ts, expected).await
 }
 
-/// Every record acknowledged to the partition holds one offset of `from..from + n` (n the
-/// acknowledged records), each a different one. Records acknowledged at an unknown offset (a
-/// client that could not say where, e.g. librdkafka after DUPLICATE_SEQUENCE_NUMBER) count
-/// towards `n` and may fill any offset the others leave.
+/// Every record acknowledged to the partition holds one offset of `from..from + n`, each a
+/// different one ([`checker::sends::contiguous`]).
 #[then(expr = "the acknowledged offsets of partition {int} of {string} are contiguous from {int}")]
 async fn contiguous(w: &mut KafkaWorld, partition: i32, topic: String, from: i64) -> StepResult {
     let real = w.topic(&topic);
-    let acked: Vec<Option<i64>> = w
-        .history
-        .events()
-        .iter()
-        .filter_map(|e| match (&e.op, &e.outcome) {
-            (Op::Send { topic, partition: p, offset, .. }, Outcome::Ok) if *topic == real && *p == partition => {
-                Some(*offset)
-            }
-            _ => None,
-        })
-        .collect();
-    if acked.is_empty() {
-        return Err(
-            w.verdict(format!("no record sent to {real}-{partition} was acknowledged, so no offset can be judged"))
-        );
-    }
-    let unknown = acked.iter().filter(|o| o.is_none()).count();
-    let mut offsets: Vec<i64> = acked.iter().flatten().copied().collect();
-    offsets.sort_unstable();
-    let total = acked.len() as i64;
-    let range = from..from + total;
-    let outside: Vec<i64> = offsets.iter().copied().filter(|o| !range.contains(o)).take(5).collect();
-    let twice: Vec<i64> = offsets.windows(2).filter(|p| p[0] == p[1]).map(|p| p[0]).take(5).collect();
-    // n distinct offsets inside a range of n are the whole range.
-    if outside.is_empty() && twice.is_empty() {
-        return Ok(());
-    }
-    let gaps: Vec<String> =
-        offsets.windows(2).filter(|p| p[1] > p[0] + 1).take(5).map(|p| format!("{} -> {}", p[0], p[1])).collect();
-    let mut why = Vec::new();
-    if !outside.is_empty() {
-        why.push(format!("offsets outside it: {outside:?}"));
-    }
-    if !twice.is_empty() {
-        why.push(format!("offsets acknowledged twice: {twice:?}"));
-    }
-    if !gaps.is_empty() {
-        why.push(format!("gaps at {}", gaps.join(", ")));
-    }
-    Err(w.verdict(format!(
-        "{total} acknowledged records ({unknown} at an unknown offset) do not hold the contiguous range {from}..{}: {}",
-        from + total,
-        why.join("; ")
-    )))
+    w.found(checker::sends::contiguous(&w.history.events(), &real, partition, from))
 }

@@ -1,19 +1,17 @@
 //! Producing: with librdkafka (what applications see) or the wire client (exact requests).
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
-use indexmap::IndexMap;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, RequestKind, ResponseKind, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record as WireRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::messages::ResponseKind;
+use kafka_protocol::records::Compression;
 
-use super::{config_table, name};
-use crate::history::{Header, Op, Outcome, Record};
-use crate::wire::WireClient;
+use super::common::{encode_now, plain, produce_rdkafka, record_sends, send_batch, send_batch_with_acks, varied};
+use super::config_table;
+use crate::batches::{ProducerFields, encode_batch, encode_stamped};
+use crate::checker;
+use crate::history::{Op, Outcome, Record};
+use crate::requests::{produce_request, produce_result};
 use crate::world::{KafkaWorld, StepError, StepResult};
 
 #[given("a producer configured with:")]
@@ -28,31 +26,6 @@ async fn consumer_configured(w: &mut KafkaWorld, step: &Step) -> StepResult {
     let cfg = config_table(w, step)?;
     w.consumer_config.extend(cfg);
     Ok(())
-}
-
-/// Plain records: unique values, no key, no headers.
-pub(crate) fn plain(w: &mut KafkaWorld, process: &str, n: usize) -> Vec<Record> {
-    (0..n).map(|_| Record { key: None, value: Some(w.next_value(process)), headers: Vec::new() }).collect()
-}
-
-pub(crate) async fn produce_rdkafka(
-    w: &mut KafkaWorld,
-    topic: &str,
-    partition: Option<i32>,
-    records: Vec<Record>,
-) -> StepResult {
-    let bootstrap = w.bootstrap().await?;
-    let process = w.next_process("producer");
-    let real = w.topic(topic);
-    let session = crate::kafka::Session {
-        bootstrap: &bootstrap,
-        configs: &w.producer_config,
-        process: &process,
-        history: &w.history,
-        timeout: w.timeout(),
-    };
-    let result = crate::kafka::produce(&session, &real, partition, &records).await;
-    result.map_err(|e| w.harness(e))
 }
 
 #[when(expr = "{int} records are produced to partition {int} of {string}")]
@@ -71,198 +44,7 @@ async fn produce_varied(w: &mut KafkaWorld, n: usize, partition: i32, topic: Str
 
 #[then("every send is acknowledged")]
 async fn every_send_acknowledged(w: &mut KafkaWorld) -> StepResult {
-    let events = w.history.events();
-    let failed: Vec<String> = events
-        .iter()
-        .filter_map(|e| match (&e.op, &e.outcome) {
-            (Op::Send { record, .. }, Outcome::Fail { error } | Outcome::Unknown { error }) => {
-                Some(format!("{:?}: {error}", record.value))
-            }
-            _ => None,
-        })
-        .collect();
-    if !failed.is_empty() {
-        let shown: Vec<_> = failed.iter().take(10).cloned().collect();
-        return Err(w.verdict(format!(
-            "{} of the sends were not acknowledged, e.g. {}",
-            failed.len(),
-            shown.join("; ")
-        )));
-    }
-    if !events.iter().any(|e| matches!(e.op, Op::Send { .. })) {
-        return Err(w.harness("no record was sent before this step"));
-    }
-    Ok(())
-}
-
-/// Encodes records as one v2 batch, as a producer without idempotence would (producer id,
-/// epoch and base sequence all -1).
-pub fn encode_batch(records: &[Record], compression: Compression, timestamp: i64) -> Result<Bytes, String> {
-    encode_batch_as(records, compression, timestamp, ProducerFields::NONE)
-}
-
-/// The batch header fields that identify an idempotent producer's batch (KIP-98).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProducerFields {
-    pub producer_id: i64,
-    pub epoch: i16,
-    /// The first record's sequence; the others follow it, wrapping after i32::MAX as Kafka's
-    /// `DefaultRecordBatch.incrementSequence` does.
-    pub base_sequence: i32,
-}
-
-impl ProducerFields {
-    /// No producer id: Kafka's `RecordBatch.NO_PRODUCER_ID`, `NO_PRODUCER_EPOCH`, `NO_SEQUENCE`.
-    pub const NONE: ProducerFields = ProducerFields { producer_id: -1, epoch: -1, base_sequence: -1 };
-}
-
-/// Encodes records as one v2 batch with the given producer fields.
-pub fn encode_batch_as(
-    records: &[Record],
-    compression: Compression,
-    timestamp: i64,
-    producer: ProducerFields,
-) -> Result<Bytes, String> {
-    encode_stamped(records, compression, &vec![timestamp; records.len()], producer)
-}
-
-/// Encodes records as one v2 batch, each with its own CreateTime.
-pub fn encode_stamped(
-    records: &[Record],
-    compression: Compression,
-    timestamps: &[i64],
-    producer: ProducerFields,
-) -> Result<Bytes, String> {
-    if timestamps.len() != records.len() {
-        return Err(format!("{} timestamps for {} records", timestamps.len(), records.len()));
-    }
-    let wire: Vec<WireRecord> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| WireRecord {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: producer.producer_id,
-            producer_epoch: producer.epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // kafka-protocol keeps records in one batch only while offset - sequence is constant
-            // and takes the first record's sequence as the batch's base sequence; counting up
-            // from the base keeps the batch whole (from -1 when there is no producer id).
-            sequence: producer.base_sequence.wrapping_add(i as i32),
-            timestamp: timestamps[i],
-            key: r.key.clone().map(Bytes::from),
-            value: r.value.clone().map(Bytes::from),
-            headers: r
-                .headers
-                .iter()
-                .map(|h| (StrBytes::from_string(h.key.clone()), h.value.clone().map(Bytes::from)))
-                .collect::<IndexMap<_, _>>(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, wire.iter(), &RecordEncodeOptions { version: 2, compression })
-        .map_err(|e| e.to_string())?;
-    Ok(buf.freeze())
-}
-
-pub fn produce_request(topic: &str, partition: i32, batch: Bytes, acks: i16, timeout_ms: i32) -> RequestKind {
-    RequestKind::Produce(ProduceRequest::default().with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_data(vec![
-                    PartitionProduceData::default().with_index(partition).with_records(Some(batch)),
-                ]),
-        ]))
-}
-
-/// The error name and base offset of a produce response's first partition.
-pub fn produce_result(resp: &ResponseKind) -> Option<(String, i64)> {
-    let ResponseKind::Produce(r) = resp else { return None };
-    let p = r.responses.first()?.partition_responses.first()?;
-    Some((name(p.error_code), p.base_offset))
-}
-
-/// Records the sends of one produce request with the outcome its response (or error) gives.
-pub fn record_sends(
-    w: &KafkaWorld,
-    process: &str,
-    topic: &str,
-    partition: i32,
-    records: &[Record],
-    result: Result<&ResponseKind, &crate::wire::WireError>,
-) {
-    record_sends_stamped(w, process, topic, partition, records, result, None);
-}
-
-/// [`record_sends`] for records stamped with a CreateTime the harness chose, kept in the
-/// history for the retention check.
-pub fn record_sends_stamped(
-    w: &KafkaWorld,
-    process: &str,
-    topic: &str,
-    partition: i32,
-    records: &[Record],
-    result: Result<&ResponseKind, &crate::wire::WireError>,
-    timestamp: Option<i64>,
-) {
-    let (outcome, base) = match result {
-        Ok(resp) => match produce_result(resp) {
-            Some((e, base)) if e == "NONE" => (Outcome::Ok, Some(base)),
-            Some((e, _)) => (Outcome::Fail { error: e }, None),
-            None => (Outcome::Unknown { error: "not a produce response".into() }, None),
-        },
-        Err(e) if e.is_indefinite() => (Outcome::Unknown { error: e.to_string() }, None),
-        Err(e) => (Outcome::Fail { error: e.to_string() }, None),
-    };
-    for (i, r) in records.iter().enumerate() {
-        w.history.record(
-            process,
-            Op::Send {
-                topic: topic.to_string(),
-                partition,
-                record: r.clone(),
-                offset: base.map(|b| b + i as i64),
-                timestamp,
-            },
-            outcome.clone(),
-        );
-    }
-}
-
-/// Sends one encoded batch with acks=all over `client` (a connection to the partition's
-/// leader) and records each of its records in the history with the outcome the response gives.
-/// A broker that is not the leader is left for the one Metadata names ([`super::to_leader`]).
-pub async fn send_batch(
-    w: &mut KafkaWorld,
-    client: &mut WireClient,
-    process: &str,
-    topic: &str,
-    partition: i32,
-    records: &[Record],
-    batch: Bytes,
-) -> Result<Result<ResponseKind, crate::wire::WireError>, StepError> {
-    send_batch_with_acks(w, client, process, topic, partition, records, batch, -1).await
-}
-
-/// [`send_batch`] with an explicit `acks` (not 0: acks=0 has no answer to wait for).
-#[allow(clippy::too_many_arguments)]
-pub async fn send_batch_with_acks(
-    w: &mut KafkaWorld,
-    client: &mut WireClient,
-    process: &str,
-    topic: &str,
-    partition: i32,
-    records: &[Record],
-    batch: Bytes,
-    acks: i16,
-) -> Result<Result<ResponseKind, crate::wire::WireError>, StepError> {
-    let req = produce_request(topic, partition, batch, acks, w.timeout().as_millis() as i32);
-    let result = super::to_leader(w, client, topic, partition, &req, None).await?;
-    record_sends(w, process, topic, partition, records, result.as_ref());
-    Ok(result)
+    w.found(checker::sends::all_acknowledged(&w.history.events()))
 }
 
 /// Keeps a produce response's error name for `Then the request fails with ...`, and the
@@ -297,36 +79,6 @@ fn codec(w: &KafkaWorld, name: &str) -> Result<Compression, StepError> {
         "zstd" => Ok(Compression::Zstd),
         other => Err(w.harness(format!("{other:?} is not a codec: none, gzip, snappy, lz4 or zstd"))),
     }
-}
-
-/// Records with keys, headers and null values, each with a unique value where it has one:
-/// the shapes a broker that rewrites a batch could get wrong.
-pub(crate) fn varied(w: &mut KafkaWorld, process: &str, n: usize) -> Vec<Record> {
-    (0..n)
-        .map(|i| {
-            let value = w.next_value(process);
-            match i % 4 {
-                // A key and two headers, one of them with a null value.
-                0 => Record {
-                    key: Some(format!("key-{value}").into_bytes()),
-                    value: Some(value.clone()),
-                    headers: vec![
-                        Header { key: "trace".into(), value: Some(format!("t-{value}").into_bytes()) },
-                        Header { key: "empty".into(), value: None },
-                    ],
-                },
-                // A key and a null value: a tombstone.
-                1 => Record { key: Some(format!("key-{value}").into_bytes()), value: None, headers: Vec::new() },
-                // A binary key with bytes that are not UTF-8.
-                2 => Record { key: Some(vec![0, 0xff, 0xfe, i as u8]), value: Some(value), headers: Vec::new() },
-                _ => Record {
-                    key: None,
-                    value: Some(value),
-                    headers: vec![Header { key: "h".into(), value: Some(Vec::new()) }],
-                },
-            }
-        })
-        .collect()
 }
 
 /// Sends `records` as one batch in `compression`, stamped `timestamps`, to the partition's
@@ -448,11 +200,6 @@ async fn names_records(w: &mut KafkaWorld, indexes: String) -> StepResult {
         )));
     }
     Ok(())
-}
-
-/// Encodes records as one uncompressed batch stamped with the current time.
-pub fn encode_now(w: &KafkaWorld, records: &[Record]) -> Result<Bytes, StepError> {
-    encode_batch(records, Compression::None, crate::clock::now_ms()).map_err(|e| w.harness(e))
 }
 
 #[when(expr = "{int} produce requests of {int} records each are pipelined to partition {int} of {string}")]
@@ -596,31 +343,7 @@ async fn n_with_acks(w: &mut KafkaWorld, n: usize, partition: i32, topic: String
 /// Every send in the history failed with this error (none acknowledged, none unknown).
 #[then(expr = "every send fails with {word}")]
 async fn every_send_fails_with(w: &mut KafkaWorld, expected: String) -> StepResult {
-    let events = w.history.events();
-    let sends: Vec<(&Record, &Outcome)> = events
-        .iter()
-        .filter_map(|e| match &e.op {
-            Op::Send { record, .. } => Some((record, &e.outcome)),
-            _ => None,
-        })
-        .collect();
-    if sends.is_empty() {
-        return Err(w.harness("no record was sent before this step"));
-    }
-    let other: Vec<String> = sends
-        .iter()
-        .filter(|(_, o)| !matches!(o, Outcome::Fail { error } if *error == expected))
-        .map(|(r, o)| format!("{:?}: {o:?}", r.value))
-        .collect();
-    if !other.is_empty() {
-        let n = other.len();
-        return Err(w.verdict(format!(
-            "{n} of {} sends did not fail with {expected}, e.g. {}",
-            sends.len(),
-            other.into_iter().take(5).collect::<Vec<_>>().join("; ")
-        )));
-    }
-    Ok(())
+    w.found(checker::sends::all_fail_with(&w.history.events(), &expected))
 }
 
 /// The next answer on the connection must be the one to a Metadata request sent now: a response

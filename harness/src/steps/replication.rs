@@ -11,12 +11,15 @@ use cucumber::{given, then, when};
 use kafka_protocol::messages::{BrokerId, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+use super::common::create_topic;
 use super::{config_table, name};
+use crate::batches::{Batches, whole_batches};
 use crate::cluster::{ClusterError, Stop};
 use crate::faults::{Faults, Link};
 use crate::history::Record;
 use crate::kafka::{Producer, Session};
 use crate::metadata::{PartitionState, View, parse_ids, same_set};
+use crate::requests::fetch_request;
 use crate::wire::WireClient;
 use crate::world::{KafkaWorld, OldLeader, StepError, StepResult};
 
@@ -198,7 +201,7 @@ async fn create_replicated(
     configs: Vec<(String, String)>,
     assignments: Vec<(i32, Vec<i32>)>,
 ) -> StepResult {
-    let err = super::topic::create(w, topic, partitions, rf, configs, assignments).await?;
+    let err = create_topic(w, topic, partitions, rf, configs, assignments).await?;
     if err != "NONE" {
         return Err(w.harness(format!("creating topic {topic:?} failed with {err}")));
     }
@@ -605,29 +608,6 @@ async fn no_leader_for(w: &mut KafkaWorld, partition: i32, topic: String, ms: u6
 // ---------------------------------------------------------------------------------------------
 // Each replica's log, byte for byte
 
-/// One replica's log as whole record batches: (base offset, last offset, bytes).
-pub(crate) type Batches = Vec<(i64, i64, Vec<u8>)>;
-
-/// Splits fetched record bytes into whole v2 batches (a trailing partial batch is dropped, as
-/// consumers do): baseOffset int64, batchLength int32, then batchLength bytes, of which
-/// lastOffsetDelta is the int32 at byte 23.
-pub(crate) fn whole_batches(bytes: &[u8]) -> Batches {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while bytes.len() >= at + 27 {
-        let base = i64::from_be_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
-        let len = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap_or_default());
-        let end = at + 12 + len.max(0) as usize;
-        if len < 15 || end > bytes.len() {
-            break;
-        }
-        let delta = i32::from_be_bytes(bytes[at + 23..at + 27].try_into().unwrap_or_default());
-        out.push((base, base + i64::from(delta), bytes[at..end].to_vec()));
-        at = end;
-    }
-    out
-}
-
 /// Reads one replica's whole log with Fetch and replica_id -2 (Kafka's debugging consumer id,
 /// which any replica serves up to its own log end offset), from offset 0 until a fetch returns
 /// nothing more.
@@ -637,7 +617,7 @@ async fn replica_log(addr: &str, topic: &str, partition: i32, timeout: Duration)
     let mut out: Batches = Vec::new();
     let mut offset = 0;
     loop {
-        let RequestKind::Fetch(req) = super::consume::fetch_request(topic, partition, offset, 1 << 20, 0, 0) else {
+        let RequestKind::Fetch(req) = fetch_request(topic, partition, offset, 1 << 20, 0, 0) else {
             return Err("unreachable: fetch_request builds a Fetch".into());
         };
         let req = req.with_replica_id(BrokerId(-2));
@@ -807,37 +787,26 @@ async fn produce_while_leader_killed(
 mod tests {
     use super::*;
 
-    fn batch(base: i64, records: i32, fill: u8) -> Vec<u8> {
-        let len: i32 = 49 + 10 * records;
-        let mut b = Vec::new();
-        b.extend_from_slice(&base.to_be_bytes());
-        b.extend_from_slice(&len.to_be_bytes());
-        b.extend_from_slice(&[0; 4]); // partition leader epoch
-        b.push(2); // magic
-        b.extend_from_slice(&[0; 4]); // crc
-        b.extend_from_slice(&[0; 2]); // attributes
-        b.extend_from_slice(&(records - 1).to_be_bytes()); // last offset delta
-        b.resize(12 + len as usize, fill);
-        b
+    /// A log of batches: (base offset, last offset, a byte the batch is filled with).
+    fn log(batches: &[(i64, i64, u8)]) -> Batches {
+        batches
+            .iter()
+            .map(|&(base, last, fill)| (base, last, vec![fill; 49 + 10 * (last - base + 1) as usize]))
+            .collect()
     }
 
     #[test]
-    fn whole_batches_split_and_drop_a_partial_tail() {
-        let mut bytes = batch(0, 3, 1);
-        bytes.extend(batch(3, 2, 2));
-        let partial = batch(5, 1, 3);
-        bytes.extend_from_slice(&partial[..20]);
-        let got = whole_batches(&bytes);
-        assert_eq!(got.iter().map(|b| (b.0, b.1)).collect::<Vec<_>>(), vec![(0, 2), (3, 4)]);
-        assert_eq!(log_end(&got), 5);
+    fn the_log_ends_after_its_last_batch() {
+        assert_eq!(log_end(&log(&[(0, 2, 1), (3, 4, 2)])), 5);
+        assert_eq!(log_end(&Vec::new()), 0);
     }
 
     #[test]
     fn the_first_difference_is_the_first_batch_that_differs() {
-        let a = whole_batches(&[batch(0, 3, 1), batch(3, 2, 2)].concat());
+        let a = log(&[(0, 2, 1), (3, 4, 2)]);
         let same = a.clone();
-        let diverged = whole_batches(&[batch(0, 3, 1), batch(3, 2, 9)].concat());
-        let short = whole_batches(&batch(0, 3, 1));
+        let diverged = log(&[(0, 2, 1), (3, 4, 9)]);
+        let short = log(&[(0, 2, 1)]);
         assert_eq!(first_difference(&a, &same), None);
         assert_eq!(first_difference(&a, &diverged), Some(3));
         assert_eq!(first_difference(&a, &short), Some(3));

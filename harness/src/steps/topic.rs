@@ -2,66 +2,13 @@
 
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::{CreateTopicsRequest, DescribeConfigsRequest, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::messages::{DescribeConfigsRequest, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::common::create_topic;
 use super::{config_table, name};
 use crate::world::{KafkaWorld, StepResult};
-
-/// CreateTopics for one topic; the topic's error name. With `assignments` (partition ->
-/// replicas, the first the preferred leader) the partition count and replication factor are
-/// -1, as Kafka requires of a manual assignment.
-pub(crate) async fn create(
-    w: &mut KafkaWorld,
-    topic: &str,
-    partitions: i32,
-    rf: i16,
-    configs: Vec<(String, String)>,
-    assignments: Vec<(i32, Vec<i32>)>,
-) -> Result<String, crate::world::StepError> {
-    use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
-    let mut client = w.wire().await?;
-    let real = w.topic(topic);
-    let declared: std::collections::BTreeMap<String, String> = configs.iter().cloned().collect();
-    let t = CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_string(real.clone())))
-        .with_num_partitions(partitions)
-        .with_replication_factor(rf)
-        .with_assignments(
-            assignments
-                .into_iter()
-                .map(|(p, replicas)| {
-                    CreatableReplicaAssignment::default()
-                        .with_partition_index(p)
-                        .with_broker_ids(replicas.into_iter().map(kafka_protocol::messages::BrokerId).collect())
-                })
-                .collect(),
-        )
-        .with_configs(
-            configs
-                .into_iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(StrBytes::from_string(k))
-                        .with_value(Some(StrBytes::from_string(v)))
-                })
-                .collect(),
-        );
-    let req = CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(w.timeout().as_millis() as i32);
-    match client.request(RequestKind::CreateTopics(req)).await.map_err(|e| w.wire_error(e))? {
-        ResponseKind::CreateTopics(r) => {
-            let error = r.topics.first().map_or("NONE".into(), |t| name(t.error_code));
-            if error == "NONE" {
-                // What the scenario declared is what the retention and compaction checks judge.
-                w.topic_configs.insert(real, declared);
-            }
-            Ok(error)
-        }
-        other => Err(w.harness(format!("CreateTopics answered with {other:?}"))),
-    }
-}
 
 #[given(expr = "a topic {string} with {int} partition(s)")]
 async fn a_topic(w: &mut KafkaWorld, topic: String, partitions: i32) -> StepResult {
@@ -69,7 +16,7 @@ async fn a_topic(w: &mut KafkaWorld, topic: String, partitions: i32) -> StepResu
     if client.advertised(kafka_protocol::messages::ApiKey::CreateTopics).is_none() {
         return auto_create(w, &mut client, &topic, partitions).await;
     }
-    let err = create(w, &topic, partitions, -1, Vec::new(), Vec::new()).await?;
+    let err = create_topic(w, &topic, partitions, -1, Vec::new(), Vec::new()).await?;
     if err != "NONE" {
         return Err(w.harness(format!("creating topic {topic:?} failed with {err}")));
     }
@@ -123,7 +70,7 @@ async fn auto_create(
 #[given(expr = "a topic {string} with {int} partition(s) and the configs:")]
 async fn a_topic_with_configs(w: &mut KafkaWorld, step: &Step, topic: String, partitions: i32) -> StepResult {
     let configs = config_table(w, step)?.into_iter().collect();
-    let err = create(w, &topic, partitions, -1, configs, Vec::new()).await?;
+    let err = create_topic(w, &topic, partitions, -1, configs, Vec::new()).await?;
     if err != "NONE" {
         return Err(w.harness(format!("creating topic {topic:?} failed with {err}")));
     }
@@ -132,13 +79,13 @@ async fn a_topic_with_configs(w: &mut KafkaWorld, step: &Step, topic: String, pa
 
 #[when(expr = "a topic {string} is created with {int} partition(s) and replication factor {int}")]
 async fn create_with_rf(w: &mut KafkaWorld, topic: String, partitions: i32, rf: i16) -> StepResult {
-    w.last_error = Some(create(w, &topic, partitions, rf, Vec::new(), Vec::new()).await?);
+    w.last_error = Some(create_topic(w, &topic, partitions, rf, Vec::new(), Vec::new()).await?);
     Ok(())
 }
 
 #[when(expr = "a topic {string} is created with {string} set to {string}")]
 async fn create_with_config(w: &mut KafkaWorld, topic: String, key: String, value: String) -> StepResult {
-    w.last_error = Some(create(w, &topic, 1, -1, vec![(key, value)], Vec::new()).await?);
+    w.last_error = Some(create_topic(w, &topic, 1, -1, vec![(key, value)], Vec::new()).await?);
     Ok(())
 }
 

@@ -1,0 +1,68 @@
+//! Requests the steps and the preflight send about one partition, built the same way every
+//! time, and what their answers say. Sending them is [`crate::wire`]'s; these only build and read.
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, ListOffsetsRequest, ProduceRequest, RequestKind, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::kafka::error_name;
+
+pub fn produce_request(topic: &str, partition: i32, batch: Bytes, acks: i16, timeout_ms: i32) -> RequestKind {
+    RequestKind::Produce(ProduceRequest::default().with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default().with_index(partition).with_records(Some(batch)),
+                ]),
+        ]))
+}
+
+/// The error name and base offset of a produce response's first partition.
+pub fn produce_result(resp: &ResponseKind) -> Option<(String, i64)> {
+    let ResponseKind::Produce(r) = resp else { return None };
+    let p = r.responses.first()?.partition_responses.first()?;
+    Some((error_name(p.error_code), p.base_offset))
+}
+
+/// A Fetch of one partition from `offset`. It names the topic, so it is sent at v12 at most
+/// (v13 switched to topic ids, KIP-516).
+pub fn fetch_request(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    partition_max_bytes: i32,
+    max_wait_ms: i32,
+    min_bytes: i32,
+) -> RequestKind {
+    RequestKind::Fetch(
+        FetchRequest::default()
+            .with_max_wait_ms(max_wait_ms)
+            .with_min_bytes(min_bytes)
+            .with_max_bytes(i32::MAX)
+            .with_topics(vec![
+                FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
+                    vec![
+                        FetchPartition::default()
+                            .with_partition(partition)
+                            .with_fetch_offset(offset)
+                            .with_partition_max_bytes(partition_max_bytes),
+                    ],
+                ),
+            ]),
+    )
+}
+
+/// ListOffsets for one partition at `timestamp` (-1 latest, -2 earliest, -3 max timestamp), as
+/// a consumer asks it (replica id -1).
+pub fn list_offsets_request(topic: &str, partition: i32, timestamp: i64) -> RequestKind {
+    RequestKind::ListOffsets(ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+        ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
+            vec![ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(timestamp)],
+        ),
+    ]))
+}
