@@ -42,9 +42,11 @@ def main():
     deadline = time.time() + 40
     settled = None
     while time.time() < deadline:
-        m = rd.poll(0.05)
-        if m is not None and not m.error():
-            seen.add(m.value().decode())
+        # Everything librdkafka has: one message per round would take a round (up to a second
+        # of kafka-python's poll) per record.
+        for m in rd.consume(num_messages=500, timeout=0.05):
+            if not m.error():
+                seen.add(m.value().decode())
         # kafka-python 3.0.12 discards a JoinGroup+SyncGroup round that completes after a poll's
         # timeout ran out and joins again on the next poll, so a poll shorter than the round
         # (a SyncGroup waits for the assignment to reach every replica) rebalances forever.

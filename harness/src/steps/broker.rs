@@ -16,7 +16,9 @@ async fn restart(w: &mut KafkaWorld, how: Stop) -> StepResult {
         let result = w.cluster().await?.restart(id, how).await;
         match result {
             Ok(()) => {}
-            Err(e @ ClusterError::NoProcessControl { .. }) => return Err(w.unsupported(e.to_string())),
+            Err(e @ (ClusterError::NoProcessControl { .. } | ClusterError::Volatile)) => {
+                return Err(w.unsupported(e.to_string()));
+            }
             // A broker that does not come back is the broker's failure, not the harness's.
             Err(e @ (ClusterError::StartFailed { .. } | ClusterError::StartTimeout { .. })) => {
                 return Err(w.verdict(format!("the broker did not come back: {e}")));
@@ -80,7 +82,9 @@ async fn signal_all(w: &mut KafkaWorld, pause: bool) -> StepResult {
         let result = if pause { cluster.pause(id).await } else { cluster.resume(id).await };
         match result {
             Ok(()) => {}
-            Err(e @ ClusterError::NoProcessControl { .. }) => return Err(w.unsupported(e.to_string())),
+            Err(e @ (ClusterError::NoProcessControl { .. } | ClusterError::Volatile)) => {
+                return Err(w.unsupported(e.to_string()));
+            }
             Err(e) => return Err(w.harness(e.to_string())),
         }
     }

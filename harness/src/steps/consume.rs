@@ -114,7 +114,7 @@ fn summarize(resp: &ResponseKind) -> Option<FetchSummary> {
     let mut summary = FetchSummary { error: name(p.error_code), bytes: records.len(), ..Default::default() };
     // Whole batches only: a fetch may end inside one (Kafka's clients drop that tail too).
     const RECORDS_COUNT_AT: usize = 57;
-    for (base, last, batch) in super::replication::whole_batches(&records) {
+    for (base, last, batch) in crate::batches::whole_batches(&records) {
         let count = batch.get(RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4)?;
         summary.records += i32::from_be_bytes(count.try_into().ok()?).max(0) as usize;
         summary.batches.push((base, last, batch.len()));

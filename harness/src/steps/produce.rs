@@ -356,13 +356,13 @@ async fn no_response(w: &mut KafkaWorld) -> StepResult {
     );
     match client.request(req).await {
         Ok(kafka_protocol::messages::ResponseKind::Metadata(_)) => Ok(()),
-        Ok(other) => Err(w.verdict(format!("expected the Metadata answer, got {other:?}"))),
-        Err(crate::wire::WireError::Correlation { expected, got }) => Err(w.verdict(format!(
+        Ok(other) => Err(w.differs(format!("expected the Metadata answer, got {other:?}"))),
+        Err(crate::wire::WireError::Correlation { expected, got }) => Err(w.differs(format!(
             "the broker answered the acks=0 produce (correlation id {got} arrived before the Metadata request's {expected})"
         ))),
         Err(crate::wire::WireError::Decode { message, .. }) => {
-            Err(w.verdict(format!("the broker sent something other than the Metadata answer: {message}")))
+            Err(w.differs(format!("the broker sent something other than the Metadata answer: {message}")))
         }
-        Err(e) => Err(w.verdict(format!("the connection did not answer Metadata after an acks=0 produce: {e}"))),
+        Err(e) => Err(w.differs(format!("the connection did not answer Metadata after an acks=0 produce: {e}"))),
     }
 }

@@ -1,4 +1,6 @@
 //! Malformed and unsupported requests: what Kafka answers, or that it closes that connection.
+//! A wrong answer here breaks no data guarantee: it is an answer Kafka would not give, reported
+//! as "differs from Kafka" (the broker still serving is the guarantee, `broker.rs`).
 
 use bytes::{BufMut, BytesMut};
 use cucumber::{then, when};
@@ -102,15 +104,15 @@ async fn answers_api_versions(w: &mut KafkaWorld, expected: String) -> StepResul
         Ok(ResponseKind::ApiVersions(r)) => {
             let got = name(r.error_code);
             if got != expected {
-                return Err(w.verdict(format!("ApiVersions answered {got}, expected {expected}")));
+                return Err(w.differs(format!("ApiVersions answered {got}, expected {expected}")));
             }
             if r.api_keys.is_empty() {
-                return Err(w.verdict("ApiVersions answered with no supported versions (KIP-511 requires them)"));
+                return Err(w.differs("ApiVersions answered with no supported versions (KIP-511 requires them)"));
             }
             Ok(())
         }
-        Ok(other) => Err(w.verdict(format!("expected an ApiVersions response, got {other:?}"))),
-        Err(e) => Err(w.verdict(format!("no ApiVersions answer: {e}"))),
+        Ok(other) => Err(w.differs(format!("expected an ApiVersions response, got {other:?}"))),
+        Err(e) => Err(w.differs(format!("no ApiVersions answer: {e}"))),
     }
 }
 
@@ -119,8 +121,8 @@ async fn closes(w: &mut KafkaWorld) -> StepResult {
     let mut client: WireClient = w.raw.take().ok_or_else(|| w.harness("no raw request was sent before this step"))?;
     match client.closed_by_peer().await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(w.verdict("the broker answered instead of closing the connection")),
-        Err(e) => Err(w.verdict(format!("the broker neither answered nor closed the connection: {e}"))),
+        Ok(false) => Err(w.differs("the broker answered instead of closing the connection")),
+        Err(e) => Err(w.differs(format!("the broker neither answered nor closed the connection: {e}"))),
     }
 }
 
@@ -166,11 +168,11 @@ async fn answers_metadata(w: &mut KafkaWorld, topic: String) -> StepResult {
                     .verdict(format!("Metadata v{version} for all topics does not list {real:?}; it lists {listed:?}")))
             }
         }
-        Ok(other) => Err(w.verdict(format!("expected a Metadata response, got {other:?}"))),
-        Err(crate::wire::WireError::Closed) => Err(w.verdict(format!(
+        Ok(other) => Err(w.differs(format!("expected a Metadata response, got {other:?}"))),
+        Err(crate::wire::WireError::Closed) => Err(w.differs(format!(
             "the broker closed the connection instead of answering a Metadata v{version} request with bytes after \
              its last field; Kafka ignores them (RequestContext.parseRequest)"
         ))),
-        Err(e) => Err(w.verdict(format!("no Metadata answer: {e}"))),
+        Err(e) => Err(w.differs(format!("no Metadata answer: {e}"))),
     }
 }

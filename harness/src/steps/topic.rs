@@ -133,7 +133,8 @@ async fn describe_reports(w: &mut KafkaWorld, topic: String, key: String, value:
         DescribeConfigsResource::default()
             .with_resource_type(2)
             .with_resource_name(StrBytes::from_string(w.topic(&topic)))
-            .with_configuration_keys(Some(vec![StrBytes::from_string(key.clone())])),
+            // Every config, as Kafka's admin client asks; the one named is picked out below.
+            .with_configuration_keys(None),
     ]);
     let ResponseKind::DescribeConfigs(r) =
         client.request(RequestKind::DescribeConfigs(req)).await.map_err(|e| w.wire_error(e))?
