@@ -21,4 +21,4 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/${API%:*}/${API#*:}") 2>/dev/null &
 curl -sf -X POST "http://$API/proxies" \
   -d "{\"name\":\"tansu-111\",\"listen\":\"$PROXY\",\"upstream\":\"127.0.0.1:$TANSU_PORT\",\"enabled\":true}" >/dev/null
 bash ci/tansu.sh start
-"$CONFORMANCE" certify --target fixtures/targets/tansu.yaml "$@"
+"$CONFORMANCE" certify --target "${TARGET:-fixtures/targets/tansu.yaml}" "$@"

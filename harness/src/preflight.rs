@@ -10,7 +10,6 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use indexmap::IndexMap;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -19,9 +18,7 @@ use kafka_protocol::messages::{
     ListOffsetsRequest, MetadataRequest, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use serde::Serialize;
 
 use crate::kafka::error_name;
@@ -121,7 +118,7 @@ pub async fn run(bootstrap: &[String], timeout: Duration) -> Result<Vec<Probe>, 
         return Ok(probes);
     };
     let now = crate::clock::now_ms();
-    let batch = encode(&topic, now);
+    let batch = encode(&topic, now)?;
     let produce = crate::requests::produce_request(&topic, 0, batch, -1, timeout.as_millis() as i32);
     let mut base = None;
     p.call(&mut leader, ApiKey::Produce, "Produce (acks=all, 10 records in one batch)", produce, |r| {
@@ -270,32 +267,11 @@ pub async fn run(bootstrap: &[String], timeout: Duration) -> Result<Vec<Probe>, 
 
 /// Encodes the preflight batch: `RECORDS` keyless records, one batch, CreateTime `now` to
 /// `now + RECORDS - 1` so that the largest timestamp is the last record's.
-fn encode(topic: &str, now: i64) -> Bytes {
-    let records: Vec<Record> = (0..RECORDS)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i,
-            sequence: i as i32 - 1,
-            timestamp: now + i,
-            key: None,
-            value: Some(Bytes::from(format!("{topic}-{i}"))),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = bytes::BytesMut::new();
-    // Encoding fixed, valid records cannot fail; an empty batch would show as a Produce error.
-    let _ = RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions { version: 2, compression: Compression::None },
-    );
-    buf.freeze()
+fn encode(topic: &str, now: i64) -> Result<Bytes, String> {
+    let records: Vec<crate::history::Record> =
+        (0..RECORDS).map(|i| crate::history::Record::value(format!("{topic}-{i}"))).collect();
+    let timestamps: Vec<i64> = (0..RECORDS).map(|i| now + i).collect();
+    crate::batches::encode_stamped(&records, Compression::None, &timestamps, crate::batches::ProducerFields::NONE)
 }
 
 struct Prober<'a> {
@@ -354,9 +330,18 @@ impl Prober<'_> {
         None
     }
 
-    /// A connection to the preflight partition's leader, waiting for it to have one.
+    /// A connection to the preflight partition's leader, waiting for it to have one. Without
+    /// CreateTopics, Metadata creates the topic (`auto.create.topics.enable`, Kafka's default),
+    /// as the suite's topic steps do.
     async fn leader(&mut self, client: &mut WireClient, topic: &str) -> Option<WireClient> {
         let deadline = tokio::time::Instant::now() + self.timeout;
+        if client.advertised(ApiKey::CreateTopics).is_none() {
+            let req = MetadataRequest::default().with_topics(Some(vec![
+                kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(topic.to_string())))),
+            ]));
+            let _ = client.request(RequestKind::Metadata(req)).await;
+        }
         loop {
             if let Ok(view) = crate::metadata::fetch(client, "preflight", &[topic.to_string()]).await
                 && let Some(p) = view.partition(topic, 0)

@@ -110,7 +110,22 @@ pub fn blocker<'a>(r: &ScenarioResult, preflight: &'a [Probe]) -> Option<&'a Pro
         return None;
     }
     let cause = cause(r);
-    preflight.iter().filter(|p| p.status == Status::DiffersFromKafka).find(|p| cause.contains(&format!("{} v", p.api)))
+    preflight.iter().filter(|p| p.status == Status::DiffersFromKafka).find(|p| same_failure(&cause, p))
+}
+
+/// Whether a scenario's difference is the one a probe found: the same API, failing the same way
+/// (a closed connection, an answer that does not decode, or another wrong answer).
+fn same_failure(cause: &str, p: &Probe) -> bool {
+    let mode = |text: &str| {
+        if text.contains("closed the connection") {
+            "closed"
+        } else if text.contains("cannot decode") {
+            "undecodable"
+        } else {
+            "answer"
+        }
+    };
+    cause.contains(&format!("{} v", p.api)) && mode(cause) == mode(&p.detail)
 }
 
 /// The summary table printed at the end of `certify` and at the top of `report.md`.
@@ -228,10 +243,13 @@ pub fn causes(target: &Target, results: &[ScenarioResult], preflight: &[Probe]) 
     let mut out: Vec<Cause> = by
         .into_iter()
         .map(|((cause, outcome), scenarios)| {
-            let found_by_preflight = preflight
-                .iter()
-                .filter(|p| p.status == Status::DiffersFromKafka)
-                .find(|p| cause.contains(&format!("{} v", p.api)) || cause.contains(&format!("{} ", p.api)))
+            // A broken guarantee stands on its own evidence; a difference may be one the
+            // preflight found.
+            let found_by_preflight = (outcome == "differs from Kafka")
+                .then(|| {
+                    preflight.iter().filter(|p| p.status == Status::DiffersFromKafka).find(|p| same_failure(&cause, p))
+                })
+                .flatten()
                 .map(|p| format!("{}: {}", p.operation, p.detail));
             Cause { cause, outcome, scenarios, found_by_preflight }
         })
@@ -262,16 +280,12 @@ pub fn first_screen(target: &Target, results: &[ScenarioResult], preflight: &[Pr
         let _ = writeln!(s, "Failures by cause ({} causes):", causes.len());
         for c in &causes {
             match &c.found_by_preflight {
-                Some(p) if c.outcome == "differs from Kafka" => {
+                Some(p) => {
                     let _ = writeln!(
                         s,
                         "- [blocked] {} scenario(s) downstream of the preflight finding {p}",
                         c.scenarios.len()
                     );
-                }
-                Some(p) => {
-                    let _ = writeln!(s, "- [{}] {} — {} scenario(s)", c.outcome, c.cause, c.scenarios.len());
-                    let _ = writeln!(s, "    the preflight found this on its own: {p}");
                 }
                 None => {
                     let _ = writeln!(s, "- [{}] {} — {} scenario(s)", c.outcome, c.cause, c.scenarios.len());
@@ -470,7 +484,7 @@ mod tests {
             operation: "DescribeConfigs of a topic, with config keys".into(),
             api: "DescribeConfigs".into(),
             status: Status::DiffersFromKafka,
-            detail: "closed".into(),
+            detail: "the broker closed the connection instead of answering DescribeConfigs v4".into(),
         };
         let causes = causes(&Target::reference(), &results, &[probe]);
         assert_eq!(causes.len(), 1);

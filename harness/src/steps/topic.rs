@@ -153,8 +153,8 @@ async fn describe_reports(w: &mut KafkaWorld, topic: String, key: String, value:
     let got = entry.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
     let got_source = source_name(entry.config_source);
     if got != value || got_source != source {
-        return Err(w.verdict(format!(
-            "DescribeConfigs reports {key} = {got:?} from {got_source}; expected {value:?} from {source}"
+        return Err(w.differs(format!(
+            "DescribeConfigs reports {key:?} = {got:?} from {got_source}; expected {value:?} from {source}"
         )));
     }
     Ok(())
