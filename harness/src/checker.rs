@@ -111,7 +111,8 @@ impl AnomalyKind {
         Self::ALL.iter().copied().find(|k| k.name() == name)
     }
 
-    /// One sentence, in the words of `shared/KAFKA-SEMANTICS.md`.
+    /// One sentence, in the words of Jepsen's Kafka workload (`jepsen.tests.kafka`), whose
+    /// anomaly names `harness/INTERPRETING.md` lists.
     pub fn meaning(self) -> &'static str {
         match self {
             AnomalyKind::LostWrite => {

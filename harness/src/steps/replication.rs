@@ -701,6 +701,12 @@ async fn same_log(w: &mut KafkaWorld, ms: u64, partition: i32, topic: String) ->
             if all_read {
                 let base = logs[reference].1.clone().unwrap_or_default();
                 if logs.iter().all(|(_, l)| l.as_ref().is_ok_and(|l| first_difference(&base, l).is_none())) {
+                    // Empty logs agree trivially: that shows nothing about replication.
+                    if base.is_empty() {
+                        return Err(w.verdict(format!(
+                            "every replica of {real}-{partition} is empty: nothing shows that they replicate alike"
+                        )));
+                    }
                     return Ok(());
                 }
             }
