@@ -7,7 +7,7 @@
 # usage: ci/tansu.sh start|stop|kill|pause|resume|status
 #
 # Environment (defaults in brackets):
-#   TANSU            the tansu binary [tansu on PATH, else /work/tansu/bin/tansu]
+#   TANSU            the tansu binary [tansu on PATH, else ~/.cargo/bin/tansu]
 #   TANSU_PORT       where it listens [19092]
 #   TANSU_ADVERTISE  the host:port it advertises [127.0.0.1:$TANSU_PORT]; point it at a
 #                    toxiproxy proxy in front of it for network faults
@@ -17,7 +17,7 @@
 # find its log empty, which the target file says.
 set -euo pipefail
 
-TANSU=${TANSU:-$(command -v tansu || echo /work/tansu/bin/tansu)}
+TANSU=${TANSU:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}
 PORT=${TANSU_PORT:-19092}
 ADVERTISE=${TANSU_ADVERTISE:-127.0.0.1:$PORT}
 DIR=${TANSU_DIR:-/tmp/kafka-conformance-tansu}
