@@ -162,6 +162,7 @@ impl StoredBatch {
         })
     }
 
+    /// The codec's name as `compression.type` spells it (`none` for no compression).
     pub fn codec_name(&self) -> &'static str {
         match self.codec {
             0 => "none",
@@ -171,6 +172,19 @@ impl StoredBatch {
             4 => "zstd",
             _ => "an unknown codec",
         }
+    }
+}
+
+/// A codec by Kafka's `compression.type` name (`none` and `uncompressed` both mean no
+/// compression); the error lists the names.
+pub fn codec_by_name(name: &str) -> Result<Compression, String> {
+    match name {
+        "none" | "uncompressed" => Ok(Compression::None),
+        "gzip" => Ok(Compression::Gzip),
+        "snappy" => Ok(Compression::Snappy),
+        "lz4" => Ok(Compression::Lz4),
+        "zstd" => Ok(Compression::Zstd),
+        other => Err(format!("{other:?} is not a codec: none, gzip, snappy, lz4 or zstd")),
     }
 }
 

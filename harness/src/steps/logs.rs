@@ -415,14 +415,7 @@ fn record_log(w: &mut KafkaWorld, kind: &str, real: &str, partition: i32, log: &
 
 /// The codec a scenario names (`none` or `uncompressed`, `gzip`, `snappy`, `lz4`, `zstd`).
 fn codec_code(w: &KafkaWorld, name: &str) -> Result<i16, StepError> {
-    match name {
-        "none" | "uncompressed" => Ok(0),
-        "gzip" => Ok(1),
-        "snappy" => Ok(2),
-        "lz4" => Ok(3),
-        "zstd" => Ok(4),
-        other => Err(w.harness(format!("{other:?} is not a codec: none, gzip, snappy, lz4 or zstd"))),
-    }
+    crate::batches::codec_by_name(name).map(|c| c as i16).map_err(|e| w.harness(e))
 }
 
 /// Reads the partition from its leader and checks every batch's codec and CRC, as stored: a

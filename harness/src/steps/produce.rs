@@ -71,14 +71,7 @@ fn remember_produce_error(w: &mut KafkaWorld, result: Result<ResponseKind, crate
 /// Kafka's codec names for `compression.type`, as a batch's codec (`none` and `uncompressed`
 /// both mean no compression).
 fn codec(w: &KafkaWorld, name: &str) -> Result<Compression, StepError> {
-    match name {
-        "none" | "uncompressed" => Ok(Compression::None),
-        "gzip" => Ok(Compression::Gzip),
-        "snappy" => Ok(Compression::Snappy),
-        "lz4" => Ok(Compression::Lz4),
-        "zstd" => Ok(Compression::Zstd),
-        other => Err(w.harness(format!("{other:?} is not a codec: none, gzip, snappy, lz4 or zstd"))),
-    }
+    crate::batches::codec_by_name(name).map_err(|e| w.harness(e))
 }
 
 /// Sends `records` as one batch in `compression`, stamped `timestamps`, to the partition's
