@@ -5,6 +5,8 @@
 //! - [`target`]: target files (`fixtures/targets/*.yaml`), one schema, validated with clear errors.
 //! - [`cluster`]: the brokers a scenario talks to; starts reference brokers as real processes.
 //! - [`faults`]: network faults through toxiproxy's REST API (one registry of named faults).
+//! - [`gateway`]: the Kafka-aware half of the fault layer: rewrites the addresses brokers
+//!   advertise to their proxies', so no client connection bypasses toxiproxy.
 //! - [`metadata`]: what Metadata says (brokers, leaders, ISR), for waiting on elections and for
 //!   sending wire requests to a partition's leader.
 //! - [`bench`]: `kafka-conformance bench`, produce throughput and latency (not a test).
@@ -35,6 +37,7 @@ pub mod checker;
 pub mod clock;
 pub mod cluster;
 pub mod faults;
+pub mod gateway;
 pub mod group;
 pub mod history;
 pub mod kafka;
