@@ -81,6 +81,8 @@ pub enum ClusterError {
     Command { command: String, message: String },
     #[error("broker {0} is not part of this cluster")]
     UnknownBroker(i32),
+    #[error("no bootstrap broker answered Metadata: {0}")]
+    Unreachable(String),
     #[error(transparent)]
     Fault(#[from] crate::faults::FaultError),
     #[error(transparent)]
@@ -132,8 +134,13 @@ pub struct Cluster {
     /// Network faults between the clients and the brokers, where the target has toxiproxy.
     faults: Option<crate::faults::Faults>,
     faults_refused: Option<String>,
-    /// The embedded toxiproxy server of a reference cluster; stops when the cluster is dropped.
+    /// The embedded toxiproxy server of the cluster; stops when the cluster is dropped.
     _toxiproxy: Option<crate::toxiproxy::Server>,
+    /// The Kafka-aware gateways between the client proxies and brokers that advertise their
+    /// own addresses, by node id ([`crate::gateway`]).
+    gateways: BTreeMap<i32, crate::gateway::Gateway>,
+    /// Where the gateways send clients, and what they could not rewrite.
+    book: Option<crate::gateway::AddressBook>,
     /// Brokers paused and not yet resumed: `heal` resumes them.
     paused: std::collections::BTreeSet<i32>,
     /// Whether a step has stopped, killed or paused a broker in this scenario.
@@ -161,28 +168,9 @@ impl Cluster {
         spec: &ClusterSpec,
     ) -> Result<Cluster, ClusterError> {
         match &target.kind {
-            TargetKind::External { bootstrap, toxiproxy, .. } => Ok(Cluster {
-                target: target.clone(),
-                launcher: None,
-                brokers: Vec::new(),
-                controller: None,
-                bootstrap: bootstrap.clone(),
-                client_addrs: BTreeMap::new(),
-                paused: Default::default(),
-                disturbed: false,
-                faults: match toxiproxy {
-                    Some(t) => {
-                        let faults = crate::faults::Faults::existing(t.addr().to_string(), t.proxies.clone());
-                        // A previous run may have died with a fault in place.
-                        faults.reset().await?;
-                        Some(faults)
-                    }
-                    None => None,
-                },
-                faults_refused: None,
-                _toxiproxy: None,
-                _dir: None,
-            }),
+            TargetKind::External { bootstrap, toxiproxy, network_faults, .. } => {
+                Cluster::start_external(target, bootstrap, toxiproxy.as_ref(), *network_faults).await
+            }
             TargetKind::LibrdkafkaMock { brokers } => {
                 let launcher = launcher.cloned().map_or_else(Launcher::current_exe, Ok)?;
                 let dir = tempfile::Builder::new().prefix("kafka-conformance-mock-").tempdir()?;
@@ -210,10 +198,13 @@ impl Cluster {
                     faults: None,
                     faults_refused: None,
                     _toxiproxy: None,
+                    gateways: BTreeMap::new(),
+                    book: None,
                     _dir: Some(dir),
                 })
             }
-            TargetKind::Reference { config, defects } => {
+            TargetKind::Reference { config, defects, advertise } => {
+                let own = *advertise == crate::target::Advertise::Own;
                 let launcher = launcher.cloned().map_or_else(Launcher::current_exe, Ok)?;
                 let dir = tempfile::Builder::new().prefix("kafka-conformance-").tempdir()?;
                 // Every connection goes through a proxy on an embedded toxiproxy: the brokers
@@ -277,10 +268,18 @@ impl Cluster {
                     }
                 }
                 let mut brokers = Vec::new();
+                let mut gateways = BTreeMap::new();
+                let book = crate::gateway::AddressBook::default();
                 for &id in &ids {
                     let mut args = vec!["--config".to_string(), format!("node.id={id}")];
-                    args.push("--advertise".into());
-                    args.push(client_addrs[&id].clone());
+                    if own {
+                        // The broker advertises where it listens; its gateway sends clients to
+                        // its proxy.
+                        book.insert(id, &client_addrs[&id]).map_err(std::io::Error::other)?;
+                    } else {
+                        args.push("--advertise".into());
+                        args.push(client_addrs[&id].clone());
+                    }
                     args.extend(broker_args.remove(&id).unwrap_or_default());
                     args.extend(common.iter().cloned());
                     let mut b = Process {
@@ -294,7 +293,13 @@ impl Cluster {
                     };
                     spawn(&launcher, target, &mut b).await?;
                     let upstream = b.addr.to_string();
-                    faults.set_upstream(Link::Client(id), &upstream).await?;
+                    if own {
+                        let gateway = crate::gateway::Gateway::start(&upstream, book.clone()).await?;
+                        faults.set_upstream(Link::Client(id), &gateway.addr().to_string()).await?;
+                        gateways.insert(id, gateway);
+                    } else {
+                        faults.set_upstream(Link::Client(id), &upstream).await?;
+                    }
                     for &from in ids.iter().filter(|&&from| from != id && n > 1) {
                         faults.set_upstream(Link::Replication { from, to: id }, &upstream).await?;
                     }
@@ -312,6 +317,8 @@ impl Cluster {
                     faults: Some(faults),
                     faults_refused: None,
                     _toxiproxy: Some(toxiproxy),
+                    gateways,
+                    book: own.then_some(book),
                     _dir: Some(dir),
                 };
                 // Started is not yet a cluster: every broker must be registered and unfenced,
@@ -320,6 +327,84 @@ impl Cluster {
                 Ok(cluster)
             }
         }
+    }
+
+    /// A broker someone else runs. With network faults (the default), every broker Metadata
+    /// lists gets a toxiproxy proxy (on the target's toxiproxy, or on one embedded here) and a
+    /// gateway behind it that rewrites advertised addresses to the proxies'; clients bootstrap
+    /// from the proxies. With proxies the target file names, the brokers advertise them.
+    async fn start_external(
+        target: &Target,
+        bootstrap: &[String],
+        toxiproxy: Option<&crate::target::ToxiproxyTarget>,
+        network_faults: bool,
+    ) -> Result<Cluster, ClusterError> {
+        let mut cluster = Cluster {
+            target: target.clone(),
+            launcher: None,
+            brokers: Vec::new(),
+            controller: None,
+            bootstrap: bootstrap.to_vec(),
+            client_addrs: BTreeMap::new(),
+            paused: Default::default(),
+            disturbed: false,
+            faults: None,
+            faults_refused: None,
+            _toxiproxy: None,
+            gateways: BTreeMap::new(),
+            book: None,
+            _dir: None,
+        };
+        if !network_faults {
+            cluster.faults_refused =
+                Some("the target file turns network faults off (`kind.network_faults: false`)".into());
+            return Ok(cluster);
+        }
+        if let Some(t) = toxiproxy.filter(|t| !t.proxies.is_empty()) {
+            let faults = crate::faults::Faults::existing(t.addr().to_string(), t.proxies.clone());
+            // A previous run may have died with a fault in place.
+            faults.reset().await?;
+            cluster.faults = Some(faults);
+            return Ok(cluster);
+        }
+        let brokers = discover(bootstrap, Duration::from_millis(target.timeouts.request_ms)).await?;
+        let mut faults = match toxiproxy {
+            Some(t) => {
+                // Names no other run (or the user's own proxies) can have.
+                static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                crate::faults::Faults::shared(
+                    t.addr().to_string(),
+                    format!("kafka-conformance-{}-{seq}-", std::process::id()),
+                )
+            }
+            None => {
+                let server = crate::toxiproxy::Server::start("127.0.0.1:0").await?;
+                let faults = crate::faults::Faults::new(server.addr.to_string());
+                cluster._toxiproxy = Some(server);
+                faults
+            }
+        };
+        let book = crate::gateway::AddressBook::default();
+        for (node, advertised) in &brokers {
+            let gateway = crate::gateway::Gateway::start(advertised, book.clone()).await?;
+            let listen = faults.create_proxy(Link::Client(*node), "127.0.0.1:0", &gateway.addr().to_string()).await;
+            // Set for `Drop` before a failure returns, so what was created is removed.
+            cluster.faults = Some(faults.clone());
+            let listen = listen?;
+            book.insert(*node, &listen).map_err(std::io::Error::other)?;
+            cluster.client_addrs.insert(*node, listen);
+            cluster.gateways.insert(*node, gateway);
+        }
+        cluster.bootstrap = cluster.client_addrs.values().cloned().collect();
+        cluster.faults = Some(faults);
+        cluster.book = Some(book);
+        Ok(cluster)
+    }
+
+    /// The gateways' address book, where brokers advertise their own addresses.
+    pub fn address_book(&self) -> Option<&crate::gateway::AddressBook> {
+        self.book.as_ref()
     }
 
     pub fn bootstrap(&self) -> String {
@@ -524,7 +609,10 @@ impl Cluster {
         if let Some(faults) = &self.faults
             && matches!(self.target.kind, TargetKind::Reference { .. })
         {
-            faults.set_upstream(Link::Client(node), &upstream).await?;
+            match self.gateways.get(&node) {
+                Some(gateway) => gateway.set_upstream(&upstream),
+                None => faults.set_upstream(Link::Client(node), &upstream).await?,
+            }
             let peers: Vec<i32> = self.brokers.iter().map(|p| p.node_id).filter(|&id| id != node).collect();
             if self.controller.is_some() {
                 for from in peers {
@@ -591,6 +679,27 @@ impl Cluster {
     }
 }
 
+/// Each broker's node id and the address it advertises, as the first bootstrap address that
+/// answers Metadata says.
+pub async fn discover(bootstrap: &[String], timeout: Duration) -> Result<Vec<(i32, String)>, ClusterError> {
+    use kafka_protocol::messages::{MetadataRequest, RequestKind, ResponseKind};
+    let mut errors = Vec::new();
+    for addr in bootstrap {
+        let answer = async {
+            let mut client = crate::wire::WireClient::connect(addr, timeout).await?;
+            client.request(RequestKind::Metadata(MetadataRequest::default().with_topics(Some(Vec::new())))).await
+        };
+        match answer.await {
+            Ok(ResponseKind::Metadata(m)) if !m.brokers.is_empty() => {
+                return Ok(m.brokers.iter().map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port))).collect());
+            }
+            Ok(_) => errors.push(format!("{addr}: Metadata listed no broker")),
+            Err(e) => errors.push(format!("{addr}: {e}")),
+        }
+    }
+    Err(ClusterError::Unreachable(errors.join("; ")))
+}
+
 /// The node ids one broker's Metadata lists.
 async fn listed_brokers(addr: &str, timeout: Duration) -> Result<Vec<i32>, crate::wire::WireError> {
     use kafka_protocol::messages::{MetadataRequest, RequestKind, ResponseKind};
@@ -603,6 +712,9 @@ async fn listed_brokers(addr: &str, timeout: Duration) -> Result<Vec<i32>, crate
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if let Some(f) = &self.faults {
+            f.remove_created_proxies();
+        }
         for b in self.brokers.iter_mut().chain(self.controller.iter_mut()) {
             if let Some(child) = b.child.as_mut() {
                 let _ = child.start_kill();

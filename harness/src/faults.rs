@@ -103,13 +103,31 @@ pub struct Faults {
     dirty: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Whether a step applied a fault in this scenario, healed or not.
     injected: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The toxiproxy is a user's, shared with others: proxy names carry this prefix, and
+    /// healing touches this cluster's proxies only, never `POST /reset`. Empty for a server of
+    /// the cluster's own.
+    prefix: String,
+    shared: bool,
 }
 
 impl Faults {
     /// The proxies an external target's file names, on the user's own toxiproxy.
     pub fn existing(addr: String, proxies: BTreeMap<i32, String>) -> Faults {
         let proxies = proxies.into_iter().map(|(node, name)| (Link::Client(node), name)).collect();
-        Faults { addr, proxies, dirty: Default::default(), injected: Default::default() }
+        Faults {
+            addr,
+            proxies,
+            dirty: Default::default(),
+            injected: Default::default(),
+            prefix: String::new(),
+            shared: true,
+        }
+    }
+
+    /// Proxies the harness creates on a user's toxiproxy, named `<prefix>broker-N` so that
+    /// clusters running at once (and the user's own proxies) never meet.
+    pub fn shared(addr: String, prefix: String) -> Faults {
+        Faults { prefix, shared: true, ..Faults::new(addr) }
     }
 
     /// Whether a step put a network fault in place in this scenario, healed since or not.
@@ -139,8 +157,16 @@ impl Faults {
         Ok(out)
     }
 
+    /// Proxies on a toxiproxy of the cluster's own (the embedded server).
     pub fn new(addr: String) -> Faults {
-        Faults { addr, proxies: BTreeMap::new(), dirty: Default::default(), injected: Default::default() }
+        Faults {
+            addr,
+            proxies: BTreeMap::new(),
+            dirty: Default::default(),
+            injected: Default::default(),
+            prefix: String::new(),
+            shared: false,
+        }
     }
 
     fn err(&self, message: impl Into<String>) -> FaultError {
@@ -162,7 +188,7 @@ impl Faults {
     /// Set-up, not a fault: it goes over the REST API directly, which is much cheaper than
     /// toxiproxy_rust's client (a blocking reqwest client with its own runtime per call).
     pub async fn create_proxy(&mut self, link: Link, listen: &str, upstream: &str) -> Result<String, FaultError> {
-        let name = link.proxy_name();
+        let name = format!("{}{}", self.prefix, link.proxy_name());
         let body =
             serde_json::json!([{ "name": name, "listen": listen, "upstream": upstream, "enabled": true }]).to_string();
         let answer = self.blocking(move |addr| http(&addr, "POST", "/populate", Some(&body))).await?;
@@ -298,14 +324,45 @@ impl Faults {
         .await
     }
 
-    /// Removes every toxic and re-enables every proxy (toxiproxy's `POST /reset`): client
-    /// proxies, links between brokers and controller links alike.
+    /// Removes every toxic and re-enables every proxy: client proxies, links between brokers and
+    /// controller links alike (toxiproxy's `POST /reset` on a server of the cluster's own; one
+    /// proxy at a time on a user's).
     pub async fn heal(&self) -> Result<(), FaultError> {
         if !self.dirty.swap(false, std::sync::atomic::Ordering::SeqCst) {
             return Ok(());
         }
+        if self.shared {
+            let names: Vec<String> = self.proxies.values().cloned().collect();
+            return self.blocking(move |addr| names.iter().try_for_each(|name| heal_proxy(&addr, name))).await;
+        }
         self.blocking(|addr| Client::new(addr.as_str()).reset()).await
     }
+
+    /// Deletes the proxies the harness created on a user's toxiproxy (blocking: for `Drop`).
+    /// Proxies the target file names are the user's and stay.
+    pub fn remove_created_proxies(&self) {
+        if !self.shared || self.prefix.is_empty() {
+            return;
+        }
+        for name in self.proxies.values() {
+            if let Err(e) = http(&self.addr, "DELETE", &format!("/proxies/{name}"), None) {
+                tracing::warn!("toxiproxy at {}: cannot remove proxy {name}: {e}", self.addr);
+            }
+        }
+    }
+}
+
+/// Removes every toxic of one proxy and enables it: `POST /reset` for one proxy.
+fn heal_proxy(addr: &str, name: &str) -> Result<(), String> {
+    let answer = http(addr, "GET", &format!("/proxies/{name}/toxics"), None)?;
+    let toxics: serde_json::Value =
+        serde_json::from_str(&answer).map_err(|e| format!("toxics of {name}: {e}: {answer}"))?;
+    for toxic in toxics.as_array().into_iter().flatten() {
+        if let Some(t) = toxic["name"].as_str() {
+            http(addr, "DELETE", &format!("/proxies/{name}/toxics/{t}"), None)?;
+        }
+    }
+    http(addr, "POST", &format!("/proxies/{name}"), Some(r#"{"enabled":true}"#)).map(|_| ())
 }
 
 /// One HTTP/1.1 request to toxiproxy's API; `Connection: close` keeps reading simple. Returns

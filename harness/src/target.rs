@@ -46,6 +46,11 @@ pub enum TargetKind {
         /// Deliberate defects to turn on (test builds only).
         #[serde(default)]
         defects: Vec<String>,
+        /// What the brokers advertise to clients: their client proxies (the default), or their
+        /// own addresses, as a broker set up by someone else does; the harness's Kafka-aware
+        /// gateways then put clients through the proxies. For testing that layer.
+        #[serde(default, skip_serializing_if = "Advertise::is_default")]
+        advertise: Advertise,
     },
     /// librdkafka's mock cluster (`rdkafka::mocking`), started by the harness as a child process
     /// (`kafka-conformance mock-cluster`) for every scenario: a second Kafka implementation that
@@ -62,19 +67,45 @@ pub enum TargetKind {
         /// Shell commands for process faults; `{broker}` is replaced by the broker's node id.
         #[serde(default)]
         process: Option<ProcessCommands>,
-        /// A toxiproxy 2.x in front of the brokers, for network faults. Clients must reach every
-        /// broker only through its proxy: the brokers advertise the proxies' addresses.
+        /// Network faults (`@fault` scenarios): the harness puts a toxiproxy proxy in front of
+        /// every broker Metadata lists, and a Kafka-aware gateway that rewrites the addresses
+        /// the brokers advertise to the proxies', so every client connection crosses a proxy.
+        /// `false`: clients connect to the brokers directly and fault scenarios are "not
+        /// supported".
+        #[serde(default = "yes")]
+        network_faults: bool,
+        /// The toxiproxy 2.x to create those proxies on; default: one embedded in the harness.
         #[serde(default)]
         toxiproxy: Option<ToxiproxyTarget>,
     },
 }
 
+/// What reference brokers advertise to clients.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Advertise {
+    /// Their client proxies' addresses.
+    #[default]
+    Proxies,
+    /// Their own addresses; gateways rewrite them to the proxies'.
+    Own,
+}
+
+impl Advertise {
+    fn is_default(&self) -> bool {
+        *self == Advertise::Proxies
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ToxiproxyTarget {
-    /// toxiproxy's API, e.g. `http://127.0.0.1:8474`.
+    /// toxiproxy's API, e.g. `http://127.0.0.1:8474`. It must run on this machine: its proxies
+    /// reach the harness's gateways on 127.0.0.1.
     pub url: String,
-    /// Broker node id -> the name of the toxiproxy proxy in front of it.
+    /// Optional: proxies you made yourself, broker node id -> proxy name, in front of brokers
+    /// that advertise those proxies' addresses. The harness then creates no proxy or gateway.
+    #[serde(default)]
     pub proxies: BTreeMap<i32, String>,
 }
 
@@ -87,6 +118,10 @@ impl ToxiproxyTarget {
 
 fn one() -> i32 {
     1
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -196,7 +231,7 @@ impl Target {
             name: "reference".into(),
             description: "The embedded reference broker, started fresh for each scenario.".into(),
             kafka_version: Some(REFERENCE_KAFKA_VERSION.into()),
-            kind: TargetKind::Reference { config, defects: Vec::new() },
+            kind: TargetKind::Reference { config, defects: Vec::new(), advertise: Advertise::Proxies },
             timeouts: Timeouts::default(),
             expected_failures: BTreeMap::new(),
         }
@@ -261,17 +296,17 @@ impl Target {
                     return Err(invalid("kind.brokers", format!("must be 1 to 9, got {brokers}")));
                 }
             }
-            TargetKind::External { bootstrap, process, toxiproxy } => {
+            TargetKind::External { bootstrap, process, toxiproxy, network_faults } => {
                 if let Some(t) = toxiproxy {
                     let ok = t.url.starts_with("http://")
                         && t.addr().rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
                     if !ok {
                         return Err(invalid("kind.toxiproxy.url", format!("{:?} is not http://host:port", t.url)));
                     }
-                    if t.proxies.is_empty() {
+                    if !network_faults {
                         return Err(invalid(
-                            "kind.toxiproxy.proxies",
-                            "must map each broker's node id to its proxy".into(),
+                            "kind.toxiproxy",
+                            "is for network faults, which `network_faults: false` turns off".into(),
                         ));
                     }
                 }
@@ -398,9 +433,9 @@ mod tests {
         "name: k\nkind: {type: external, bootstrap: [\"h:1\"], toxiproxy: {url: \"h:8474\", proxies: {1: p}}}\n",
         "kind.toxiproxy.url"
     )]
-    #[case::toxiproxy_no_proxies(
-        "name: k\nkind: {type: external, bootstrap: [\"h:1\"], toxiproxy: {url: \"http://h:8474\", proxies: {}}}\n",
-        "kind.toxiproxy.proxies"
+    #[case::toxiproxy_without_faults(
+        "name: k\nkind: {type: external, bootstrap: [\"h:1\"], network_faults: false, toxiproxy: {url: \"http://h:8474\"}}\n",
+        "kind.toxiproxy"
     )]
     #[case::zero_timeout("name: k\nkind: {type: reference}\ntimeouts: {request_ms: 0}\n", "timeouts.request_ms")]
     #[case::bad_broker_config(

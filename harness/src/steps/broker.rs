@@ -9,9 +9,11 @@ async fn restart(w: &mut KafkaWorld, how: Stop) -> StepResult {
     if !w.ctx()?.target.can_control_processes() {
         return Err(w.unsupported("restarting a broker needs `process` commands in the target file"));
     }
-    let cluster = w.cluster().await?;
-    let ids = cluster.broker_ids();
-    let ids = if ids.is_empty() { vec![1] } else { ids };
+    // An external broker's node id is whatever Metadata says (tansu's is 111), never assumed.
+    let ids = broker_ids(w).await?;
+    if ids.is_empty() {
+        return Err(w.harness("Metadata lists no broker to restart"));
+    }
     for id in ids {
         let result = w.cluster().await?.restart(id, how).await;
         match result {
