@@ -178,6 +178,10 @@ async fn relay(client: TcpStream, upstream: String, book: AddressBook) {
     let _ = broker.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (broker_read, broker_write) = broker.into_split();
+    // One write per frame where it fits: toxics act on each piece a proxy reads (a latency
+    // toxic delays each), so a frame must not cross the proxy in more pieces than it came in.
+    let broker_write = tokio::io::BufWriter::with_capacity(64 * 1024, broker_write);
+    let client_write = tokio::io::BufWriter::with_capacity(64 * 1024, client_write);
     let pending = Arc::new(Mutex::new(VecDeque::new()));
     // Either side closing ends the relay: a Kafka client never half-closes, and a broker that
     // closes has nothing more to say.
@@ -187,6 +191,8 @@ async fn relay(client: TcpStream, upstream: String, book: AddressBook) {
     }
 }
 
+/// Reads one frame whole (tests' fake brokers; the relay streams instead).
+#[cfg(test)]
 async fn read_frame(r: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<Bytes>> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
@@ -194,59 +200,111 @@ async fn read_frame(r: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let n = i32::from_be_bytes(len);
-    let n = usize::try_from(n)
-        .ok()
-        .filter(|n| *n <= MAX_FRAME)
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame length {n}")))?;
-    let mut body = BytesMut::zeroed(n);
+    let mut body = BytesMut::zeroed(usize::try_from(i32::from_be_bytes(len)).unwrap_or(0));
     r.read_exact(&mut body).await?;
     Ok(Some(body.freeze()))
 }
 
+#[cfg(test)]
 async fn write_frame(w: &mut (impl AsyncWrite + Unpin), frame: &[u8]) -> std::io::Result<()> {
-    let len = i32::try_from(frame.len()).map_err(|_| std::io::Error::other("frame too long"))?;
-    w.write_all(&len.to_be_bytes()).await?;
+    w.write_all(&(frame.len() as i32).to_be_bytes()).await?;
     w.write_all(frame).await
 }
 
-/// Client to broker: every frame unchanged; the ones whose answers are rewritten noted.
+/// The next frame's length prefix, or None at a clean end of stream.
+async fn read_len(r: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<i32>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => Ok(Some(i32::from_be_bytes(len))),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn read_n(r: &mut (impl AsyncRead + Unpin), n: usize) -> std::io::Result<BytesMut> {
+    let mut buf = BytesMut::zeroed(n);
+    r.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+/// Copies exactly `n` bytes, as they come.
+async fn pass(from: &mut (impl AsyncRead + Unpin), to: &mut (impl AsyncWrite + Unpin), n: u64) -> std::io::Result<()> {
+    let copied = tokio::io::copy(&mut from.take(n), to).await?;
+    if copied < n {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
+
+/// Client to broker: every byte unchanged and passed on as it comes (a malformed or oversized
+/// frame reaches the broker as the client sent it; what to do with it is the broker's to
+/// judge); requests whose answers are rewritten are noted on the way.
 async fn requests(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
     pending: Arc<Mutex<VecDeque<Pending>>>,
 ) -> std::io::Result<()> {
-    while let Some(frame) = read_frame(&mut from).await? {
-        if let Some(p) = to_rewrite(&frame) {
-            let mut q = pending.lock().unwrap_or_else(|e| e.into_inner());
-            q.push_back(p);
-            // Bounded: entries whose answers never came are dropped as later answers arrive.
-            if q.len() > 4096 {
-                q.pop_front();
-            }
+    while let Some(n) = read_len(&mut from).await? {
+        to.write_all(&n.to_be_bytes()).await?;
+        let Ok(n) = usize::try_from(n) else {
+            // No frame boundary can be trusted after a negative length: bytes from here on.
+            to.flush().await?;
+            tokio::io::copy(&mut from, &mut to).await?;
+            return to.flush().await;
+        };
+        if n < 8 {
+            pass(&mut from, &mut to, n as u64).await?;
+            to.flush().await?;
+            continue;
         }
-        write_frame(&mut to, &frame).await?;
+        let head = read_n(&mut from, 8).await?;
+        to.write_all(&head).await?;
+        let key = ApiKey::try_from(i16::from_be_bytes([head[0], head[1]])).ok();
+        let version = i16::from_be_bytes([head[2], head[3]]);
+        let correlation = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        let rest = n - 8;
+        let wanted = match key {
+            Some(ApiKey::ApiVersions | ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster) => true,
+            // KIP-951: only these versions carry the new leader's endpoint.
+            Some(ApiKey::Fetch) => version >= 16,
+            // An acks=0 Produce is never answered; a large one is noted unread (an entry never
+            // answered is dropped when a later answer comes).
+            Some(ApiKey::Produce) if version >= 10 && rest <= READ_LIMIT => {
+                let body = read_n(&mut from, rest).await?;
+                let mut frame = BytesMut::with_capacity(n);
+                frame.extend_from_slice(&head);
+                frame.extend_from_slice(&body);
+                let acks = produce_acks(&frame.freeze(), version);
+                note(&pending, acks != Some(0), correlation, ApiKey::Produce, version);
+                to.write_all(&body).await?;
+                to.flush().await?;
+                continue;
+            }
+            Some(ApiKey::Produce) => version >= 10,
+            _ => false,
+        };
+        if let Some(key) = key {
+            note(&pending, wanted, correlation, key, version);
+        }
+        pass(&mut from, &mut to, rest as u64).await?;
+        to.flush().await?;
     }
     Ok(())
 }
 
-/// The request's key, version and correlation id, when its answer may need rewriting.
-fn to_rewrite(frame: &Bytes) -> Option<Pending> {
-    if frame.len() < 8 {
-        return None;
+/// Requests larger than this are passed on without being read whole.
+const READ_LIMIT: usize = 1024 * 1024;
+
+fn note(pending: &Mutex<VecDeque<Pending>>, wanted: bool, correlation: i32, key: ApiKey, version: i16) {
+    if !wanted {
+        return;
     }
-    let key = ApiKey::try_from(i16::from_be_bytes([frame[0], frame[1]])).ok()?;
-    let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let correlation = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let wanted = match key {
-        ApiKey::ApiVersions | ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster => true,
-        // KIP-951: only these versions carry the new leader's endpoint.
-        ApiKey::Fetch => version >= 16,
-        // An acks=0 Produce is never answered.
-        ApiKey::Produce => version >= 10 && produce_acks(frame, version) != Some(0),
-        _ => false,
-    };
-    wanted.then_some(Pending { correlation, key, version })
+    let mut q = pending.lock().unwrap_or_else(|e| e.into_inner());
+    q.push_back(Pending { correlation, key, version });
+    // Bounded: entries whose answers never came are dropped as later answers arrive.
+    if q.len() > 4096 {
+        q.pop_front();
+    }
 }
 
 fn produce_acks(frame: &Bytes, version: i16) -> Option<i16> {
@@ -255,36 +313,56 @@ fn produce_acks(frame: &Bytes, version: i16) -> Option<i16> {
     ProduceRequest::decode(&mut buf, version).ok().map(|r| r.acks)
 }
 
-/// Broker to client: answers to noted requests rewritten, every other frame unchanged.
+/// Broker to client: answers to noted requests rewritten; every other byte unchanged and
+/// passed on as it comes.
 async fn answers(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
     pending: Arc<Mutex<VecDeque<Pending>>>,
     book: &AddressBook,
 ) -> std::io::Result<()> {
-    while let Some(frame) = read_frame(&mut from).await? {
-        let p = (frame.len() >= 4)
-            .then(|| i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]))
-            .and_then(|correlation| {
-                let mut q = pending.lock().unwrap_or_else(|e| e.into_inner());
-                // Kafka answers a connection's requests in order; anything noted before this
-                // answer's request will not be answered.
-                let at = q.iter().position(|p| p.correlation == correlation)?;
+    while let Some(n) = read_len(&mut from).await? {
+        let Some(n) = usize::try_from(n).ok().filter(|n| *n >= 4 && *n <= MAX_FRAME) else {
+            // Not an answer the gateway can read: from here on, bytes.
+            to.write_all(&n.to_be_bytes()).await?;
+            to.flush().await?;
+            tokio::io::copy(&mut from, &mut to).await?;
+            return to.flush().await;
+        };
+        let head = read_n(&mut from, 4).await?;
+        let correlation = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let p = {
+            let mut q = pending.lock().unwrap_or_else(|e| e.into_inner());
+            // Kafka answers a connection's requests in order; anything noted before this
+            // answer's request will not be answered.
+            q.iter().position(|p| p.correlation == correlation).and_then(|at| {
                 q.drain(..at);
                 q.pop_front()
-            });
-        let out = match p {
-            Some(p) => match rewrite(p, &frame, book) {
-                Ok(Some(rewritten)) => rewritten,
-                Ok(None) => frame,
-                Err(e) => {
-                    book.problem(format!("passed a {:?} v{} answer through unread: {e}", p.key, p.version));
-                    frame
-                }
-            },
-            None => frame,
+            })
         };
-        write_frame(&mut to, &out).await?;
+        let Some(p) = p else {
+            to.write_all(&(n as i32).to_be_bytes()).await?;
+            to.write_all(&head).await?;
+            pass(&mut from, &mut to, (n - 4) as u64).await?;
+            to.flush().await?;
+            continue;
+        };
+        let mut frame = BytesMut::with_capacity(n);
+        frame.extend_from_slice(&head);
+        frame.extend_from_slice(&read_n(&mut from, n - 4).await?);
+        let frame = frame.freeze();
+        let out = match rewrite(p, &frame, book) {
+            Ok(Some(rewritten)) => rewritten,
+            Ok(None) => frame,
+            Err(e) => {
+                book.problem(format!("passed a {:?} v{} answer through unread: {e}", p.key, p.version));
+                frame
+            }
+        };
+        let len = i32::try_from(out.len()).map_err(|_| std::io::Error::other("answer too long"))?;
+        to.write_all(&len.to_be_bytes()).await?;
+        to.write_all(&out).await?;
+        to.flush().await?;
     }
     Ok(())
 }

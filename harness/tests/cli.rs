@@ -57,7 +57,7 @@ fn report_json(dir: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn certify_an_external_target_reports_process_and_fault_scenarios_as_not_supported() {
+fn certify_an_external_target_runs_fault_scenarios_and_reports_process_ones_as_not_supported() {
     let broker = ExternalBroker::start();
     let work = tempfile::tempdir().expect("tempdir");
     let target = work.path().join("external.yaml");
@@ -74,14 +74,15 @@ fn certify_an_external_target_reports_process_and_fault_scenarios_as_not_support
     let totals = &json["totals"];
     assert_eq!(totals["failed"], 0, "{totals}");
     assert_eq!(totals["errors"], 0, "{totals}");
-    // Every @process or @fault scenario is not supported without process commands and a
-    // toxiproxy in front of the brokers; nor is a @replication one on a target of one broker,
-    // nor one that needs broker configs this broker does not run with (it has Kafka's
-    // log.retention.check.interval.ms and log.cleaner.backoff.ms). Everything else passes.
+    // Every @process scenario is not supported without process commands; nor is a @replication
+    // one on a target of one broker, nor one that needs broker configs this broker does not run
+    // with (it has Kafka's log.retention.check.interval.ms and log.cleaner.backoff.ms).
+    // Everything else passes, @fault scenarios included: the broker advertises its own address
+    // and the harness's gateway puts clients through a proxy all the same.
     let scenarios = json["scenarios"].as_array().expect("scenarios");
     for s in scenarios {
         let needs_control =
-            s["tags"].as_array().expect("tags").iter().any(|t| t == "process" || t == "fault" || t == "replication");
+            s["tags"].as_array().expect("tags").iter().any(|t| t == "process" || t == "replication");
         let needs_configs = s["detail"].as_str().unwrap_or("").contains("needs broker configs");
         let expected = if needs_control || needs_configs { "not supported" } else { "passed" };
         assert_eq!(s["outcome"], expected, "{}: {}", s["name"], s["detail"]);
@@ -91,6 +92,11 @@ fn certify_an_external_target_reports_process_and_fault_scenarios_as_not_support
         "no scenario was refused for the broker configs it needs"
     );
     assert!(scenarios.iter().any(|s| s["outcome"] == "not supported"), "no @process scenario was run");
+    let faults_passed = scenarios
+        .iter()
+        .filter(|s| s["outcome"] == "passed" && s["tags"].as_array().is_some_and(|t| t.iter().any(|t| t == "fault")))
+        .count();
+    assert!(faults_passed >= 8, "only {faults_passed} @fault scenarios passed");
 }
 
 #[test]
@@ -311,6 +317,45 @@ fn fault_scenarios_are_refused_when_clients_could_bypass_the_proxy() {
         assert_eq!(s["outcome"], "not supported", "{}", s["name"]);
         assert!(s["detail"].as_str().unwrap_or("").contains("bypass"), "{}", s["detail"]);
     }
+}
+
+#[test]
+fn the_harness_makes_its_proxies_on_a_users_toxiproxy_and_removes_them_afterwards() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (toxi, toxi_addr) = start_line(bin().args(["toxiproxy", "--listen", "127.0.0.1:0"]));
+    let client = toxiproxy_rust::client::Client::new(toxi_addr.as_str());
+    // The user's own proxy, which the harness must leave alone.
+    client
+        .populate(vec![toxiproxy_rust::proxy::ProxyPack::new(
+            "users-own".into(),
+            "127.0.0.1:0".into(),
+            "127.0.0.1:9".into(),
+        )])
+        .expect("populate");
+    let mut broker = bin();
+    broker.args(["reference", "broker", "--listen", "127.0.0.1:0", "--data-dir"]).arg(work.path().join("data"));
+    let (broker, broker_addr) = start_line(&mut broker);
+    let _procs = Killed(vec![toxi, broker]);
+    let target = work.path().join("target.yaml");
+    std::fs::write(
+        &target,
+        format!(
+            "name: users-toxiproxy\nkind:\n  type: external\n  bootstrap: [\"{broker_addr}\"]\n  toxiproxy: {{url: \"http://{toxi_addr}\"}}\n"
+        ),
+    )
+    .expect("write target");
+    let report = work.path().join("report");
+    let target = target.to_string_lossy().into_owned();
+    let out = certify(
+        &["--tags", "@fault and not @process and not @replication and not @idempotence", "--target", &target],
+        &report,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let json = report_json(&report);
+    assert_eq!(json["totals"]["unsupported"], 0, "{}", json["totals"]);
+    assert!(json["totals"]["passed"].as_u64().unwrap_or(0) >= 8, "{}", json["totals"]);
+    let left: Vec<String> = client.all().expect("list proxies").into_keys().collect();
+    assert_eq!(left, vec!["users-own".to_string()], "the harness's proxies were left behind");
 }
 
 #[test]
