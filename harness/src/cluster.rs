@@ -26,6 +26,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::faults::Link;
+use crate::process::Action;
 use crate::target::{Target, TargetKind};
 
 /// How to start the reference broker: a program and the arguments before `broker ...`.
@@ -77,8 +78,8 @@ pub enum ClusterError {
          what a restart keeps cannot be judged"
     )]
     Volatile,
-    #[error("process command `{command}` failed: {message}")]
-    Command { command: String, message: String },
+    #[error(transparent)]
+    Process(#[from] crate::process::CommandError),
     #[error("broker {0} is not part of this cluster")]
     UnknownBroker(i32),
     #[error(transparent)]
@@ -419,8 +420,8 @@ impl Cluster {
         }
         if let TargetKind::External { process, .. } = &self.target.kind {
             let p = process.as_ref().ok_or(ClusterError::NoProcessControl { action: "stop" })?;
-            let cmd = if how == Stop::Kill { &p.kill } else { &p.stop };
-            return run_command(cmd, node, self.target.timeouts.startup_ms).await;
+            let (cmd, action) = if how == Stop::Kill { (&p.kill, Action::Kill) } else { (&p.stop, Action::Stop) };
+            return run_command(cmd, action, node, self.target.timeouts.startup_ms).await;
         }
         let timeout = Duration::from_millis(self.target.timeouts.startup_ms);
         let b = self.brokers.iter_mut().find(|b| b.node_id == node).ok_or(ClusterError::UnknownBroker(node))?;
@@ -463,7 +464,8 @@ impl Cluster {
                     .as_ref()
                     .and_then(|p| if signal == Signal::SIGSTOP { p.pause.clone() } else { p.resume.clone() })
                     .ok_or(ClusterError::NoProcessControl { action })?;
-                run_command(&command, node, self.target.timeouts.startup_ms).await?;
+                let action = if signal == Signal::SIGSTOP { Action::Pause } else { Action::Resume };
+                run_command(&command, action, node, self.target.timeouts.startup_ms).await?;
             }
             TargetKind::LibrdkafkaMock { .. } => return Err(ClusterError::NoProcessControl { action }),
             TargetKind::Reference { .. } => {
@@ -505,7 +507,7 @@ impl Cluster {
     pub async fn start_broker(&mut self, node: i32) -> Result<(), ClusterError> {
         if let TargetKind::External { process, .. } = &self.target.kind {
             let p = process.as_ref().ok_or(ClusterError::NoProcessControl { action: "start" })?;
-            run_command(&p.start, node, self.target.timeouts.startup_ms).await?;
+            run_command(&p.start, Action::Start, node, self.target.timeouts.startup_ms).await?;
             // Started, so the next scenarios have a broker; but this one cannot judge what the
             // restart kept.
             return if p.volatile { Err(ClusterError::Volatile) } else { Ok(()) };
@@ -691,21 +693,9 @@ async fn spawn_mock(
     }
 }
 
-async fn run_command(template: &str, node: i32, timeout_ms: u64) -> Result<(), ClusterError> {
-    let command = template.replace("{broker}", &node.to_string());
-    let out =
-        tokio::time::timeout(Duration::from_millis(timeout_ms), Command::new("sh").arg("-c").arg(&command).output())
-            .await
-            .map_err(|_| ClusterError::Command {
-                command: command.clone(),
-                message: format!("did not finish within {timeout_ms} ms"),
-            })??;
-    if !out.status.success() {
-        return Err(ClusterError::Command {
-            command,
-            message: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
-        });
-    }
+/// Runs a process command under the contract of [`crate::process`].
+async fn run_command(template: &str, action: Action, node: i32, timeout_ms: u64) -> Result<(), ClusterError> {
+    crate::process::run(template, action, node, Duration::from_millis(timeout_ms)).await?;
     Ok(())
 }
 

@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`target`]: target files (`fixtures/targets/*.yaml`), one schema, validated with clear errors.
 //! - [`cluster`]: the brokers a scenario talks to; starts reference brokers as real processes.
+//! - [`process`]: an external target's process commands (stop, kill, start, pause, resume,
+//!   log), held to their contract: return once done, hold no output open, exit 0.
 //! - [`faults`]: network faults through toxiproxy's REST API (one registry of named faults).
 //! - [`metadata`]: what Metadata says (brokers, leaders, ISR), for waiting on elections and for
 //!   sending wire requests to a partition's leader.
@@ -40,6 +42,7 @@ pub mod history;
 pub mod kafka;
 pub mod metadata;
 pub mod preflight;
+pub mod process;
 pub mod report;
 pub mod requests;
 pub mod runner;
