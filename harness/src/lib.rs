@@ -9,6 +9,8 @@
 //! - [`faults`]: network faults through toxiproxy's REST API (one registry of named faults).
 //! - [`metadata`]: what Metadata says (brokers, leaders, ISR), for waiting on elections and for
 //!   sending wire requests to a partition's leader.
+//! - [`broker_configs`]: the broker configs an external target runs with: DescribeConfigs,
+//!   else the target file's declaration, the broker's answer winning over the file.
 //! - [`bench`]: `kafka-conformance bench`, produce throughput and latency (not a test).
 //! - [`wire`]: a wire-level client on `kafka-protocol` for exact broker checks.
 //! - [`requests`]: the Produce, Fetch and ListOffsets requests the steps and the preflight
@@ -33,6 +35,7 @@
 
 pub mod batches;
 pub mod bench;
+pub mod broker_configs;
 pub mod checker;
 pub mod clock;
 pub mod cluster;

@@ -250,6 +250,16 @@ fn preflight(target: &Target, launcher: &Launcher) -> Result<Vec<kafka_conforman
             .await
             .map_err(|e| e.to_string())?;
         let timeout = std::time::Duration::from_millis(target.timeouts.request_ms);
+        // Declared broker configs are taken only where a broker reports nothing: say once, up
+        // front, where a broker's answer overrules its target file.
+        if let kafka_conformance::target::TargetKind::External { configs, .. } = &target.kind
+            && !configs.is_empty()
+        {
+            match kafka_conformance::broker_configs::contradictions(cluster.bootstrap_addrs(), configs, timeout).await {
+                Ok(found) => found.iter().for_each(|c| eprintln!("target file: {c}")),
+                Err(e) => eprintln!("target file: cannot check kind.configs against DescribeConfigs: {e}"),
+            }
+        }
         kafka_conformance::preflight::run(cluster.bootstrap_addrs(), timeout).await
     })?;
     let ok = probes.iter().filter(|p| p.status == kafka_conformance::preflight::Status::Ok).count();

@@ -322,3 +322,70 @@ fn bench_prints_a_row_per_case() {
         assert!(table.contains(row), "the table has no {row:?}:\n{table}");
     }
 }
+
+/// A scenario that needs one broker config and does nothing else with it.
+fn needs_a_broker_config() -> tempfile::TempDir {
+    features_dir(
+        "Feature: f\n  Scenario: needs a fast cleaner\n    Given the brokers are configured with:\n      | log.cleaner.backoff.ms | 200 |\n    And a topic \"t\" with 1 partition\n",
+    )
+}
+
+fn external_target(dir: &Path, bootstrap: &str, extra: &str) -> PathBuf {
+    let target = dir.join("target.yaml");
+    std::fs::write(&target, format!("name: declared\nkind:\n  type: external\n  bootstrap: [\"{bootstrap}\"]\n{extra}"))
+        .expect("write target");
+    target
+}
+
+fn certify_in(dir: &Path, target: &Path) -> (Output, serde_json::Value) {
+    let report = dir.join("report");
+    let out = bin()
+        .current_dir(dir)
+        .args(["certify", "--features", "features", "--target"])
+        .arg(target)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .expect("run certify");
+    let json = report_json(&report);
+    (out, json)
+}
+
+#[test]
+fn a_declared_broker_config_stands_in_where_describe_configs_reports_nothing() {
+    // librdkafka's mock cluster, run alone, is a broker that answers no DescribeConfigs.
+    let (mock, bootstrap) = start_line(bin().args(["mock-cluster"]));
+    let _mock = Killed(vec![mock]);
+    let bootstrap = bootstrap.split(',').next().expect("an address").to_string();
+    let dir = needs_a_broker_config();
+
+    let undeclared = external_target(dir.path(), &bootstrap, "");
+    let (out, json) = certify_in(dir.path(), &undeclared);
+    let s = &json["scenarios"][0];
+    assert_eq!(s["outcome"], "not supported", "{}\n{s}", text(&out));
+    assert!(s["detail"].as_str().unwrap_or("").contains("kind.configs"), "says where to declare it: {s}");
+
+    let declared = external_target(dir.path(), &bootstrap, "  configs:\n    log.cleaner.backoff.ms: \"200\"\n");
+    let (out, json) = certify_in(dir.path(), &declared);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json["scenarios"][0]["outcome"], "passed", "{}", json["scenarios"][0]);
+}
+
+#[test]
+fn a_declaration_that_describe_configs_contradicts_loses_and_is_reported() {
+    // The reference broker reports every config; it runs with Kafka's log.cleaner.backoff.ms.
+    let broker = ExternalBroker::start();
+    let dir = needs_a_broker_config();
+    let target = external_target(dir.path(), &broker.addr, "  configs:\n    log.cleaner.backoff.ms: \"200\"\n");
+    let (out, json) = certify_in(dir.path(), &target);
+    let s = &json["scenarios"][0];
+    assert_eq!(s["outcome"], "not supported", "the file does not overrule the broker: {s}");
+    let detail = s["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("log.cleaner.backoff.ms is 15000"), "{detail}");
+    assert!(detail.contains("the target file declares 200"), "the contradiction is named: {detail}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("target file: broker 1 reports log.cleaner.backoff.ms=15000 through DescribeConfigs"),
+        "certify says it once, up front:\n{stderr}"
+    );
+}
