@@ -139,6 +139,9 @@ pub struct Cluster {
     paused: std::collections::BTreeSet<i32>,
     /// Whether a step has stopped, killed or paused a broker in this scenario.
     disturbed: bool,
+    /// Brokers a process command has acted on in this scenario: their logs are kept when it
+    /// fails, even when Metadata no longer lists them.
+    commanded: std::collections::BTreeSet<i32>,
     /// Removed when the cluster is dropped, after its processes are killed.
     _dir: Option<tempfile::TempDir>,
 }
@@ -171,6 +174,7 @@ impl Cluster {
                 client_addrs: BTreeMap::new(),
                 paused: Default::default(),
                 disturbed: false,
+                commanded: Default::default(),
                 faults: match toxiproxy {
                     Some(t) => {
                         let faults = crate::faults::Faults::existing(t.addr().to_string(), t.proxies.clone());
@@ -208,6 +212,7 @@ impl Cluster {
                     client_addrs: BTreeMap::new(),
                     paused: Default::default(),
                     disturbed: false,
+                    commanded: Default::default(),
                     faults: None,
                     faults_refused: None,
                     _toxiproxy: None,
@@ -310,6 +315,7 @@ impl Cluster {
                     client_addrs,
                     paused: Default::default(),
                     disturbed: false,
+                    commanded: Default::default(),
                     faults: Some(faults),
                     faults_refused: None,
                     _toxiproxy: Some(toxiproxy),
@@ -413,6 +419,35 @@ impl Cluster {
             .collect()
     }
 
+/// Lines of an external broker's log kept for a failure's report.
+    const LOG_LINES: usize = 200;
+
+    /// What an external target's `process.log` command prints for each broker, its last
+    /// [`Self::LOG_LINES`] lines, labelled `broker-N` as the reference's logs are: for the
+    /// brokers Metadata lists now and those a process command acted on. A command that fails
+    /// leaves its error in place of the log. Nothing without a `log` command.
+    pub async fn command_logs(&self) -> Vec<(String, String)> {
+        let TargetKind::External { process: Some(p), .. } = &self.target.kind else { return Vec::new() };
+        let Some(log) = &p.log else { return Vec::new() };
+        let mut nodes = self.commanded.clone();
+        let timeout = Duration::from_millis(self.target.timeouts.request_ms);
+        for addr in self.live_bootstrap_addrs() {
+            if let Ok(listed) = listed_brokers(&addr, timeout).await {
+                nodes.extend(listed);
+                break;
+            }
+        }
+        let mut logs = Vec::new();
+        for node in nodes {
+            let text = match crate::process::run(log, Action::Log, node, timeout).await {
+                Ok(out) => tail(&out, Self::LOG_LINES),
+                Err(e) => format!("(no log: {e})"),
+            };
+            logs.push((format!("broker-{node}"), text));
+        }
+        logs
+    }
+
     pub async fn stop(&mut self, node: i32, how: Stop) -> Result<(), ClusterError> {
         self.disturbed = true;
         if matches!(self.target.kind, TargetKind::LibrdkafkaMock { .. }) {
@@ -421,6 +456,7 @@ impl Cluster {
         if let TargetKind::External { process, .. } = &self.target.kind {
             let p = process.as_ref().ok_or(ClusterError::NoProcessControl { action: "stop" })?;
             let (cmd, action) = if how == Stop::Kill { (&p.kill, Action::Kill) } else { (&p.stop, Action::Stop) };
+            self.commanded.insert(node);
             return run_command(cmd, action, node, self.target.timeouts.startup_ms).await;
         }
         let timeout = Duration::from_millis(self.target.timeouts.startup_ms);
@@ -465,6 +501,7 @@ impl Cluster {
                     .and_then(|p| if signal == Signal::SIGSTOP { p.pause.clone() } else { p.resume.clone() })
                     .ok_or(ClusterError::NoProcessControl { action })?;
                 let action = if signal == Signal::SIGSTOP { Action::Pause } else { Action::Resume };
+                self.commanded.insert(node);
                 run_command(&command, action, node, self.target.timeouts.startup_ms).await?;
             }
             TargetKind::LibrdkafkaMock { .. } => return Err(ClusterError::NoProcessControl { action }),
@@ -507,6 +544,7 @@ impl Cluster {
     pub async fn start_broker(&mut self, node: i32) -> Result<(), ClusterError> {
         if let TargetKind::External { process, .. } = &self.target.kind {
             let p = process.as_ref().ok_or(ClusterError::NoProcessControl { action: "start" })?;
+            self.commanded.insert(node);
             run_command(&p.start, Action::Start, node, self.target.timeouts.startup_ms).await?;
             // Started, so the next scenarios have a broker; but this one cannot judge what the
             // restart kept.

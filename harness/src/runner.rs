@@ -261,8 +261,9 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
             }
             .boxed_local()
         })
-        .after(move |_, _, _, _, world| {
+        .after(move |_, _, _, finished, world| {
             let ctx = after_ctx.clone();
+            let failed = !matches!(finished, cucumber::event::ScenarioFinished::StepPassed);
             async move {
                 if let Some(w) = world {
                     let mut artifacts =
@@ -274,6 +275,10 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
                             tracing::warn!("healing after the scenario: {e}");
                         }
                         artifacts.broker_logs = cluster.logs();
+                        // An external broker's log costs a command per broker: only for failures.
+                        if failed || ctx.failure().is_some() {
+                            artifacts.broker_logs.extend(cluster.command_logs().await);
+                        }
                         // Dropping the cluster kills its broker processes and removes their data.
                         drop(cluster);
                     }

@@ -109,6 +109,10 @@ pub struct ProcessCommands {
     /// Undoes `pause` (SIGCONT or equivalent). Required with `pause`.
     #[serde(default)]
     pub resume: Option<String>,
+    /// Prints a broker's log (`tail -n 500 /var/log/kafka/broker-{broker}.log`, say). Optional.
+    /// When a scenario fails, its last 200 lines are kept beside the failure's history.
+    #[serde(default)]
+    pub log: Option<String>,
     /// The broker keeps nothing across a restart (memory storage, say): scenarios that restart a
     /// broker and expect its data back are then reported "not supported", not failed.
     #[serde(default)]
@@ -305,6 +309,9 @@ impl Target {
                         if cmd.trim().is_empty() {
                             return Err(invalid(&format!("kind.process.{field}"), "must not be empty".into()));
                         }
+                    }
+                    if p.log.as_deref().is_some_and(|l| l.trim().is_empty()) {
+                        return Err(invalid("kind.process.log", "must not be empty".into()));
                     }
                     if p.pause.is_some() != p.resume.is_some() {
                         return Err(invalid("kind.process.pause", "pause and resume go together".into()));

@@ -389,3 +389,25 @@ fn a_declaration_that_describe_configs_contradicts_loses_and_is_reported() {
         "certify says it once, up front:\n{stderr}"
     );
 }
+
+#[test]
+fn a_failures_history_keeps_the_tail_of_each_external_brokers_log() {
+    let broker = ExternalBroker::start();
+    let dir = features_dir(
+        "Feature: f\n  Scenario: a wrong expectation\n    Given a topic \"t\" with 1 partition\n    Then the earliest offset of partition 0 of \"t\" is 5\n",
+    );
+    // `log` prints 300 lines; the report keeps the last 200.
+    let process = "  process:\n    stop: \"true\"\n    kill: \"true\"\n    start: \"true\"\n    log: \"seq 1 300 | sed 's/^/broker {broker} line /'\"\n";
+    let target = external_target(dir.path(), &broker.addr, process);
+    let (out, json) = certify_in(dir.path(), &target);
+    assert_eq!(json["scenarios"][0]["outcome"], "failed", "{}", text(&out));
+    let histories = dir.path().join("report/histories");
+    let log = std::fs::read_dir(&histories)
+        .expect("histories")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.to_string_lossy().ends_with(".broker-1.log"))
+        .unwrap_or_else(|| panic!("no broker-1 log under {}", histories.display()));
+    let log = std::fs::read_to_string(log).expect("read log");
+    assert!(log.ends_with("broker 1 line 300") && log.contains("broker 1 line 101\n"), "{log}");
+    assert!(!log.contains("line 100\n"), "more than the last 200 lines kept");
+}
