@@ -29,6 +29,8 @@
 //! - [`world`] and [`steps`]: the cucumber World and the step vocabulary, one file per domain;
 //!   step files never import each other, what they share is in `steps/common.rs`.
 //! - [`runner`]: finds scenarios and runs each on its own runtime, classifying the outcome.
+//! - [`panics`]: panics on a scenario's threads (a failed step is one) go to its report, with
+//!   their backtraces, never to stderr.
 //! - [`report`]: `report.md`, `report.json`, `junit.xml` and the histories of failures.
 //! - [`toxiproxy`]: an embedded toxiproxy-compatible server (REST API and toxics of toxiproxy
 //!   2.x) for network faults, also runnable alone as `kafka-conformance toxiproxy`.
@@ -44,6 +46,7 @@ pub mod group;
 pub mod history;
 pub mod kafka;
 pub mod metadata;
+pub mod panics;
 pub mod preflight;
 pub mod process;
 pub mod report;

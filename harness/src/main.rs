@@ -102,6 +102,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any scenario runs: their panics (a failed step is one) then stay out of stderr.
+    kafka_conformance::panics::install();
     let cli = Cli::parse();
     match cli.command {
         Command::Reference { args } => {
@@ -270,6 +272,15 @@ fn preflight(target: &Target, launcher: &Launcher) -> Result<Vec<kafka_conforman
     Ok(probes)
 }
 
+/// The first non-empty line of `text`, cut at `max` characters.
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    match line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
+}
+
 fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, report_dir: &Path, jobs: usize) -> ExitCode {
     let target = match target {
         Some(path) => match Target::load(&path) {
@@ -338,22 +349,26 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
                         (o, true) if o.is_failure() => "failed (expected)",
                         (o, _) => o.label(),
                     };
+                    // One line per scenario; a failure's whole story is in the report.
+                    let reason = if (r.outcome.is_failure() || matches!(r.outcome, Outcome::Error(_))) && !expected {
+                        format!(" — {}", first_line(r.outcome.detail(), 120))
+                    } else {
+                        String::new()
+                    };
                     eprintln!(
-                        "[{:>3}/{total}] {label:<17} {:>5.1}s  {}",
+                        "[{:>3}/{total}] {label:<17} {:>5.1}s  {}{reason}",
                         done.len() + 1,
                         r.duration.as_secs_f64(),
                         sc.name()
                     );
-                    if (r.outcome.is_failure() || matches!(r.outcome, Outcome::Error(_))) && !expected {
-                        for line in r.outcome.detail().lines().take(12) {
-                            eprintln!("            {line}");
-                        }
-                    }
                     done.push((i, r));
                 }
             });
         }
     });
+    // cucumber's hook swaps may have left its silent hook in place: panics after the run are
+    // the tool's own and must show.
+    kafka_conformance::panics::install();
     let mut results = std::mem::take(&mut *results.lock().unwrap_or_else(|p| p.into_inner()));
     results.sort_by_key(|(i, _)| *i);
     let results: Vec<ScenarioResult> = results.into_iter().map(|(_, r)| r).collect();

@@ -226,7 +226,18 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
     };
     let ctx = RunContext::new(target.clone(), launcher);
     let captured = Captured::default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // Panics on this thread and the runtime's (a failed step is one) go to the scenario's
+    // report, not to stderr.
+    crate::panics::install();
+    let panics = crate::panics::Panics::default();
+    let _attached = panics.attach();
+    let on_start = panics.clone();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(move || on_start.attach_thread())
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             return ScenarioResult {
@@ -291,7 +302,14 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
     let finished = runtime.block_on(async { tokio::time::timeout(limit, run).await });
     // Broker processes must not outlive the scenario even when it timed out mid-step.
     runtime.shutdown_timeout(Duration::from_secs(5));
-    let output = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let mut output = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    // A step's error is a panic with the step's message, already in the output; any other panic
+    // is a bug in the harness, kept with its backtrace.
+    let bugs: Vec<crate::panics::Caught> =
+        panics.take().into_iter().filter(|p| !crate::world::is_step_error(&p.message)).collect();
+    for p in &bugs {
+        output.push_str(&format!("\n--- panicked at {}: {}\n{}\n", p.location, p.message, p.backtrace));
+    }
     let outcome = match finished {
         Err(_) => Outcome::Error(format!(
             "the scenario did not finish within timeouts.scenario_ms = {} ms",
@@ -308,9 +326,13 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
                 (true, Some(Failure::Differs(m))) => Outcome::Differs(m),
                 (true, Some(Failure::Unsupported(m))) => Outcome::Unsupported(m),
                 (true, Some(Failure::Harness(m))) => Outcome::Error(m),
-                (true, None) => {
-                    Outcome::Error(format!("a step failed outside the harness's classification:\n{output}"))
-                }
+                (true, None) => match bugs.first() {
+                    Some(p) => Outcome::Error(format!(
+                        "the harness panicked at {}: {} (the backtrace is in the steps file)",
+                        p.location, p.message
+                    )),
+                    None => Outcome::Error(format!("a step failed outside the harness's classification:\n{output}")),
+                },
             }
         }
     };

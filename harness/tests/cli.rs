@@ -411,3 +411,35 @@ fn a_failures_history_keeps_the_tail_of_each_external_brokers_log() {
     assert!(log.ends_with("broker 1 line 300") && log.contains("broker 1 line 101\n"), "{log}");
     assert!(!log.contains("line 100\n"), "more than the last 200 lines kept");
 }
+
+/// cucumber silences the panic hook while a scenario runs and puts it back after; with two
+/// scenarios at once, the first to end used to put it back under the second, whose failing step
+/// then printed a panic with its backtrace amid the progress.
+#[test]
+fn a_failing_step_is_one_line_of_progress_and_the_whole_story_in_the_report() {
+    let dir = features_dir(
+        "Feature: a\n  Scenario: a quick pass\n    Given a topic \"t\" with 1 partition\n    Then the earliest offset of partition 0 of \"t\" stays 0 for 1000 ms\n",
+    );
+    std::fs::write(
+        dir.path().join("features/x/slow.feature"),
+        "Feature: b\n  Scenario: a slow failure\n    Given a topic \"t\" with 1 partition\n    Then the earliest offset of partition 0 of \"t\" stays 0 for 2500 ms\n    And the earliest offset of partition 0 of \"t\" is 5\n",
+    )
+    .expect("write");
+    let report = dir.path().join("report");
+    let out = bin()
+        .current_dir(dir.path())
+        .env("RUST_BACKTRACE", "1")
+        .args(["certify", "--features", "features", "--jobs", "2", "--report"])
+        .arg(&report)
+        .output()
+        .expect("run certify");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "a panic reached stderr:\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("a slow failure")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("failed") && lines[0].contains("answered 0, expected 5"), "{stderr}");
+    let steps = std::fs::read_to_string(report.join("histories/features_x_slow.feature__a_slow_failure.steps.txt"))
+        .expect("the steps file of the failure");
+    assert!(steps.contains("expected 5"), "{steps}");
+}
