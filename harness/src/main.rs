@@ -42,9 +42,11 @@ enum Command {
         /// started fresh for each scenario.
         #[arg(long)]
         target: Option<PathBuf>,
-        /// Directory of .feature files.
-        #[arg(long, default_value = "features")]
-        features: PathBuf,
+        /// Directory of .feature files. Default: the suite that ships with this binary (beside
+        /// an installed binary, above it in a repository build, or the repository it was built
+        /// from), else ./features.
+        #[arg(long)]
+        features: Option<PathBuf>,
         /// Only scenarios whose tags match this cucumber tag expression, e.g. "not @slow".
         #[arg(long)]
         tags: Option<String>,
@@ -74,8 +76,11 @@ enum Command {
     },
     /// List the scenarios (test names) under a features directory.
     List {
-        #[arg(long, default_value = "features")]
-        features: PathBuf,
+        /// Directory of .feature files. Default: the suite that ships with this binary (beside
+        /// an installed binary, above it in a repository build, or the repository it was built
+        /// from), else ./features.
+        #[arg(long)]
+        features: Option<PathBuf>,
     },
     /// Validate a target file and print what it describes.
     CheckTarget { file: PathBuf },
@@ -130,7 +135,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::List { features } => match discover(&features) {
+        Command::List { features } => match features_dir(features).and_then(|f| discover(&f)) {
             Ok(scenarios) => {
                 // A closed pipe (`list | head`) ends the listing quietly.
                 let mut out = std::io::stdout().lock();
@@ -146,7 +151,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Certify { target, features, tags, report, jobs } => certify(target, &features, tags, &report, jobs),
+        Command::Certify { target, features, tags, report, jobs } => match features_dir(features) {
+            Ok(features) => certify(target, &features, tags, &report, jobs),
+            Err(e) => {
+                eprintln!("kafka-conformance: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Bench { target, records, record_bytes } => bench(target, records, record_bytes),
     }
 }
@@ -224,6 +235,18 @@ fn mock_cluster(brokers: i32) -> ExitCode {
     }
 }
 
+/// `--features`, or the suite that ships with this binary.
+fn features_dir(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    match given {
+        Some(dir) => Ok(dir),
+        None => {
+            let exe = std::env::current_exe().ok();
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            runner::default_features(exe.as_deref(), &runner::repo_root().join("features"), &cwd)
+        }
+    }
+}
+
 fn discover(features: &Path) -> Result<Vec<Scenario>, String> {
     let root = features.parent().map(Path::to_path_buf).unwrap_or_default();
     let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
@@ -232,6 +255,12 @@ fn discover(features: &Path) -> Result<Vec<Scenario>, String> {
     } else {
         features.to_path_buf()
     };
+    if !features.is_dir() {
+        return Err(format!(
+            "{} is not a directory; pass --features <dir>, the features/ directory of the kafka-conformance repository",
+            features.display()
+        ));
+    }
     runner::discover(&root, &features).map(|v| {
         v.into_iter()
             .map(|mut s| {
@@ -331,7 +360,11 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
     };
 
     let total = scenarios.len();
-    eprintln!("certifying target {:?} with {total} scenarios, {jobs} at a time", target.name);
+    eprintln!(
+        "certifying target {:?} with {total} scenarios from {}, {jobs} at a time",
+        target.name,
+        features.display()
+    );
     let queue = Arc::new(Mutex::new(scenarios.into_iter().enumerate().collect::<Vec<_>>().into_iter()));
     let results = Arc::new(Mutex::new(Vec::<(usize, ScenarioResult)>::new()));
     let started = std::time::Instant::now();

@@ -354,3 +354,75 @@ fn uuid_suffix() -> String {
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
+
+/// The features directory `certify` and `list` use when none is given: the suite that ships
+/// with the binary, else `./features`. The shipped suite is looked for, in order, where an
+/// install puts it (`<prefix>/share/kafka-conformance/features` beside `<prefix>/bin/`), in the
+/// directories above the executable (a build inside the repository, `<repo>/target/release/`),
+/// and where the binary was built from (`built_in`, the repository's `features/`, if it is still
+/// there). A suite is a directory with a `TAGS.md`. Without one, the error says what to pass.
+pub fn default_features(exe: Option<&Path>, built_in: &Path, cwd: &Path) -> Result<PathBuf, String> {
+    let mut candidates = Vec::new();
+    if let Some(bin_dir) = exe.and_then(Path::parent) {
+        if let Some(prefix) = bin_dir.parent() {
+            candidates.push(prefix.join("share/kafka-conformance/features"));
+        }
+        candidates.extend(bin_dir.ancestors().take(4).map(|d| d.join("features")));
+    }
+    candidates.push(built_in.to_path_buf());
+    if let Some(found) = candidates.iter().find(|c| c.join("TAGS.md").is_file()) {
+        return Ok(std::fs::canonicalize(found).unwrap_or_else(|_| found.clone()));
+    }
+    let local = cwd.join("features");
+    if local.is_dir() {
+        return Ok(local);
+    }
+    candidates.push(local);
+    Err(format!(
+        "no features directory found (looked for {}); pass --features <dir>, the features/ directory of the \
+         kafka-conformance repository",
+        candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suite(at: &Path) {
+        std::fs::create_dir_all(at).expect("mkdir");
+        std::fs::write(at.join("TAGS.md"), "- `@wire` — wire client\n").expect("write");
+    }
+
+    #[test]
+    fn the_default_features_are_the_suite_that_ships_with_the_binary() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (root, cwd, gone) = (tmp.path(), tmp.path().join("elsewhere"), tmp.path().join("gone/features"));
+        std::fs::create_dir_all(&cwd).expect("mkdir");
+        let canon = |p: PathBuf| std::fs::canonicalize(p).expect("exists");
+
+        // A build inside a repository: <repo>/target/release/kafka-conformance.
+        suite(&root.join("repo/features"));
+        let exe = root.join("repo/target/release/kafka-conformance");
+        let found = default_features(Some(&exe), &gone, &cwd).expect("found");
+        assert_eq!(found, canon(root.join("repo/features")));
+
+        // An install: <prefix>/bin and <prefix>/share/kafka-conformance/features.
+        suite(&root.join("prefix/share/kafka-conformance/features"));
+        let exe = root.join("prefix/bin/kafka-conformance");
+        let found = default_features(Some(&exe), &gone, &cwd).expect("found");
+        assert_eq!(found, canon(root.join("prefix/share/kafka-conformance/features")));
+
+        // Built elsewhere, the repository still there.
+        let exe = root.join("cache/target/debug/kafka-conformance");
+        let found = default_features(Some(&exe), &root.join("repo/features"), &cwd).expect("found");
+        assert_eq!(found, canon(root.join("repo/features")));
+
+        // Nothing shipped: ./features, else an error that says what to pass.
+        let err = default_features(Some(&exe), &gone, &cwd).expect_err("nothing to find");
+        assert!(err.contains("pass --features <dir>") && err.contains(&gone.display().to_string()), "{err}");
+        std::fs::create_dir_all(cwd.join("features")).expect("mkdir");
+        assert_eq!(default_features(Some(&exe), &gone, &cwd).expect("found"), cwd.join("features"));
+    }
+}
+

@@ -443,3 +443,18 @@ fn a_failing_step_is_one_line_of_progress_and_the_whole_story_in_the_report() {
         .expect("the steps file of the failure");
     assert!(steps.contains("expected 5"), "{steps}");
 }
+
+#[test]
+fn outside_the_repository_the_suite_that_ships_with_the_binary_is_used() {
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let out = bin().current_dir(elsewhere.path()).arg("list").output().expect("run");
+    assert!(out.status.success(), "{}", text(&out));
+    let names = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        names.lines().any(|l| l == "features/produce/round-trip.feature: every acknowledged record is read exactly once"),
+        "{names}"
+    );
+    let out = bin().current_dir(elsewhere.path()).args(["list", "--features", "nowhere"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("nowhere is not a directory; pass --features <dir>"), "{}", text(&out));
+}
