@@ -419,7 +419,7 @@ impl Cluster {
             .collect()
     }
 
-/// Lines of an external broker's log kept for a failure's report.
+    /// Lines of an external broker's log kept for a failure's report.
     const LOG_LINES: usize = 200;
 
     /// What an external target's `process.log` command prints for each broker, its last

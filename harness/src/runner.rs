@@ -425,4 +425,3 @@ mod tests {
         assert_eq!(default_features(Some(&exe), &gone, &cwd).expect("found"), cwd.join("features"));
     }
 }
-

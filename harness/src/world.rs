@@ -78,7 +78,8 @@ impl RunContext {
 }
 
 /// The prefixes of a classified step error's message ([`KafkaWorld::verdict`] and the others).
-const STEP_ERROR_PREFIXES: &[&str] = &["VERDICT: ", "DIFFERS FROM KAFKA: ", "NOT SUPPORTED by this target: ", "HARNESS: "];
+const STEP_ERROR_PREFIXES: &[&str] =
+    &["VERDICT: ", "DIFFERS FROM KAFKA: ", "NOT SUPPORTED by this target: ", "HARNESS: "];
 
 /// Whether a panic's message is a classified step error (cucumber fails a step by panicking
 /// with its error), not a bug.

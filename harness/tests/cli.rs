@@ -332,8 +332,11 @@ fn needs_a_broker_config() -> tempfile::TempDir {
 
 fn external_target(dir: &Path, bootstrap: &str, extra: &str) -> PathBuf {
     let target = dir.join("target.yaml");
-    std::fs::write(&target, format!("name: declared\nkind:\n  type: external\n  bootstrap: [\"{bootstrap}\"]\n{extra}"))
-        .expect("write target");
+    std::fs::write(
+        &target,
+        format!("name: declared\nkind:\n  type: external\n  bootstrap: [\"{bootstrap}\"]\n{extra}"),
+    )
+    .expect("write target");
     target
 }
 
@@ -451,7 +454,9 @@ fn outside_the_repository_the_suite_that_ships_with_the_binary_is_used() {
     assert!(out.status.success(), "{}", text(&out));
     let names = String::from_utf8_lossy(&out.stdout);
     assert!(
-        names.lines().any(|l| l == "features/produce/round-trip.feature: every acknowledged record is read exactly once"),
+        names
+            .lines()
+            .any(|l| l == "features/produce/round-trip.feature: every acknowledged record is read exactly once"),
         "{names}"
     );
     let out = bin().current_dir(elsewhere.path()).args(["list", "--features", "nowhere"]).output().expect("run");
