@@ -26,6 +26,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::faults::Link;
+use crate::process::Action;
 use crate::target::{Target, TargetKind};
 
 /// How to start the reference broker: a program and the arguments before `broker ...`.
@@ -77,8 +78,8 @@ pub enum ClusterError {
          what a restart keeps cannot be judged"
     )]
     Volatile,
-    #[error("process command `{command}` failed: {message}")]
-    Command { command: String, message: String },
+    #[error(transparent)]
+    Process(#[from] crate::process::CommandError),
     #[error("broker {0} is not part of this cluster")]
     UnknownBroker(i32),
     #[error("no bootstrap broker answered Metadata: {0}")]
@@ -145,6 +146,9 @@ pub struct Cluster {
     paused: std::collections::BTreeSet<i32>,
     /// Whether a step has stopped, killed or paused a broker in this scenario.
     disturbed: bool,
+    /// Brokers a process command has acted on in this scenario: their logs are kept when it
+    /// fails, even when Metadata no longer lists them.
+    commanded: std::collections::BTreeSet<i32>,
     /// Removed when the cluster is dropped, after its processes are killed.
     _dir: Option<tempfile::TempDir>,
 }
@@ -195,6 +199,7 @@ impl Cluster {
                     client_addrs: BTreeMap::new(),
                     paused: Default::default(),
                     disturbed: false,
+                    commanded: Default::default(),
                     faults: None,
                     faults_refused: None,
                     _toxiproxy: None,
@@ -314,6 +319,7 @@ impl Cluster {
                     client_addrs,
                     paused: Default::default(),
                     disturbed: false,
+                    commanded: Default::default(),
                     faults: Some(faults),
                     faults_refused: None,
                     _toxiproxy: Some(toxiproxy),
@@ -348,6 +354,7 @@ impl Cluster {
             client_addrs: BTreeMap::new(),
             paused: Default::default(),
             disturbed: false,
+            commanded: Default::default(),
             faults: None,
             faults_refused: None,
             _toxiproxy: None,
@@ -497,6 +504,35 @@ impl Cluster {
             .collect()
     }
 
+    /// Lines of an external broker's log kept for a failure's report.
+    const LOG_LINES: usize = 200;
+
+    /// What an external target's `process.log` command prints for each broker, its last
+    /// [`Self::LOG_LINES`] lines, labelled `broker-N` as the reference's logs are: for the
+    /// brokers Metadata lists now and those a process command acted on. A command that fails
+    /// leaves its error in place of the log. Nothing without a `log` command.
+    pub async fn command_logs(&self) -> Vec<(String, String)> {
+        let TargetKind::External { process: Some(p), .. } = &self.target.kind else { return Vec::new() };
+        let Some(log) = &p.log else { return Vec::new() };
+        let mut nodes = self.commanded.clone();
+        let timeout = Duration::from_millis(self.target.timeouts.request_ms);
+        for addr in self.live_bootstrap_addrs() {
+            if let Ok(listed) = listed_brokers(&addr, timeout).await {
+                nodes.extend(listed);
+                break;
+            }
+        }
+        let mut logs = Vec::new();
+        for node in nodes {
+            let text = match crate::process::run(log, Action::Log, node, timeout).await {
+                Ok(out) => tail(&out, Self::LOG_LINES),
+                Err(e) => format!("(no log: {e})"),
+            };
+            logs.push((format!("broker-{node}"), text));
+        }
+        logs
+    }
+
     pub async fn stop(&mut self, node: i32, how: Stop) -> Result<(), ClusterError> {
         self.disturbed = true;
         if matches!(self.target.kind, TargetKind::LibrdkafkaMock { .. }) {
@@ -504,8 +540,9 @@ impl Cluster {
         }
         if let TargetKind::External { process, .. } = &self.target.kind {
             let p = process.as_ref().ok_or(ClusterError::NoProcessControl { action: "stop" })?;
-            let cmd = if how == Stop::Kill { &p.kill } else { &p.stop };
-            return run_command(cmd, node, self.target.timeouts.startup_ms).await;
+            let (cmd, action) = if how == Stop::Kill { (&p.kill, Action::Kill) } else { (&p.stop, Action::Stop) };
+            self.commanded.insert(node);
+            return run_command(cmd, action, node, self.target.timeouts.startup_ms).await;
         }
         let timeout = Duration::from_millis(self.target.timeouts.startup_ms);
         let b = self.brokers.iter_mut().find(|b| b.node_id == node).ok_or(ClusterError::UnknownBroker(node))?;
@@ -548,7 +585,9 @@ impl Cluster {
                     .as_ref()
                     .and_then(|p| if signal == Signal::SIGSTOP { p.pause.clone() } else { p.resume.clone() })
                     .ok_or(ClusterError::NoProcessControl { action })?;
-                run_command(&command, node, self.target.timeouts.startup_ms).await?;
+                let action = if signal == Signal::SIGSTOP { Action::Pause } else { Action::Resume };
+                self.commanded.insert(node);
+                run_command(&command, action, node, self.target.timeouts.startup_ms).await?;
             }
             TargetKind::LibrdkafkaMock { .. } => return Err(ClusterError::NoProcessControl { action }),
             TargetKind::Reference { .. } => {
@@ -590,7 +629,8 @@ impl Cluster {
     pub async fn start_broker(&mut self, node: i32) -> Result<(), ClusterError> {
         if let TargetKind::External { process, .. } = &self.target.kind {
             let p = process.as_ref().ok_or(ClusterError::NoProcessControl { action: "start" })?;
-            run_command(&p.start, node, self.target.timeouts.startup_ms).await?;
+            self.commanded.insert(node);
+            run_command(&p.start, Action::Start, node, self.target.timeouts.startup_ms).await?;
             // Started, so the next scenarios have a broker; but this one cannot judge what the
             // restart kept.
             return if p.volatile { Err(ClusterError::Volatile) } else { Ok(()) };
@@ -803,21 +843,9 @@ async fn spawn_mock(
     }
 }
 
-async fn run_command(template: &str, node: i32, timeout_ms: u64) -> Result<(), ClusterError> {
-    let command = template.replace("{broker}", &node.to_string());
-    let out =
-        tokio::time::timeout(Duration::from_millis(timeout_ms), Command::new("sh").arg("-c").arg(&command).output())
-            .await
-            .map_err(|_| ClusterError::Command {
-                command: command.clone(),
-                message: format!("did not finish within {timeout_ms} ms"),
-            })??;
-    if !out.status.success() {
-        return Err(ClusterError::Command {
-            command,
-            message: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
-        });
-    }
+/// Runs a process command under the contract of [`crate::process`].
+async fn run_command(template: &str, action: Action, node: i32, timeout_ms: u64) -> Result<(), ClusterError> {
+    crate::process::run(template, action, node, Duration::from_millis(timeout_ms)).await?;
     Ok(())
 }
 

@@ -4,11 +4,15 @@
 //! # Layout
 //! - [`target`]: target files (`fixtures/targets/*.yaml`), one schema, validated with clear errors.
 //! - [`cluster`]: the brokers a scenario talks to; starts reference brokers as real processes.
+//! - [`process`]: an external target's process commands (stop, kill, start, pause, resume,
+//!   log), held to their contract: return once done, hold no output open, exit 0.
 //! - [`faults`]: network faults through toxiproxy's REST API (one registry of named faults).
 //! - [`gateway`]: the Kafka-aware half of the fault layer: rewrites the addresses brokers
 //!   advertise to their proxies', so no client connection bypasses toxiproxy.
 //! - [`metadata`]: what Metadata says (brokers, leaders, ISR), for waiting on elections and for
 //!   sending wire requests to a partition's leader.
+//! - [`broker_configs`]: the broker configs an external target runs with: DescribeConfigs,
+//!   else the target file's declaration, the broker's answer winning over the file.
 //! - [`bench`]: `kafka-conformance bench`, produce throughput and latency (not a test).
 //! - [`wire`]: a wire-level client on `kafka-protocol` for exact broker checks.
 //! - [`requests`]: the Produce, Fetch and ListOffsets requests the steps and the preflight
@@ -27,12 +31,15 @@
 //! - [`world`] and [`steps`]: the cucumber World and the step vocabulary, one file per domain;
 //!   step files never import each other, what they share is in `steps/common.rs`.
 //! - [`runner`]: finds scenarios and runs each on its own runtime, classifying the outcome.
+//! - [`panics`]: panics on a scenario's threads (a failed step is one) go to its report, with
+//!   their backtraces, never to stderr.
 //! - [`report`]: `report.md`, `report.json`, `junit.xml` and the histories of failures.
 //! - [`toxiproxy`]: an embedded toxiproxy-compatible server (REST API and toxics of toxiproxy
 //!   2.x) for network faults, also runnable alone as `kafka-conformance toxiproxy`.
 
 pub mod batches;
 pub mod bench;
+pub mod broker_configs;
 pub mod checker;
 pub mod clock;
 pub mod cluster;
@@ -42,7 +49,9 @@ pub mod group;
 pub mod history;
 pub mod kafka;
 pub mod metadata;
+pub mod panics;
 pub mod preflight;
+pub mod process;
 pub mod report;
 pub mod requests;
 pub mod runner;

@@ -42,9 +42,11 @@ enum Command {
         /// started fresh for each scenario.
         #[arg(long)]
         target: Option<PathBuf>,
-        /// Directory of .feature files.
-        #[arg(long, default_value = "features")]
-        features: PathBuf,
+        /// Directory of .feature files. Default: the suite that ships with this binary (beside
+        /// an installed binary, above it in a repository build, or the repository it was built
+        /// from), else ./features.
+        #[arg(long)]
+        features: Option<PathBuf>,
         /// Only scenarios whose tags match this cucumber tag expression, e.g. "not @slow".
         #[arg(long)]
         tags: Option<String>,
@@ -74,8 +76,11 @@ enum Command {
     },
     /// List the scenarios (test names) under a features directory.
     List {
-        #[arg(long, default_value = "features")]
-        features: PathBuf,
+        /// Directory of .feature files. Default: the suite that ships with this binary (beside
+        /// an installed binary, above it in a repository build, or the repository it was built
+        /// from), else ./features.
+        #[arg(long)]
+        features: Option<PathBuf>,
     },
     /// Validate a target file and print what it describes.
     CheckTarget { file: PathBuf },
@@ -102,6 +107,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any scenario runs: their panics (a failed step is one) then stay out of stderr.
+    kafka_conformance::panics::install();
     let cli = Cli::parse();
     match cli.command {
         Command::Reference { args } => {
@@ -128,7 +135,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::List { features } => match discover(&features) {
+        Command::List { features } => match features_dir(features).and_then(|f| discover(&f)) {
             Ok(scenarios) => {
                 // A closed pipe (`list | head`) ends the listing quietly.
                 let mut out = std::io::stdout().lock();
@@ -144,7 +151,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Certify { target, features, tags, report, jobs } => certify(target, &features, tags, &report, jobs),
+        Command::Certify { target, features, tags, report, jobs } => match features_dir(features) {
+            Ok(features) => certify(target, &features, tags, &report, jobs),
+            Err(e) => {
+                eprintln!("kafka-conformance: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Bench { target, records, record_bytes } => bench(target, records, record_bytes),
     }
 }
@@ -222,6 +235,18 @@ fn mock_cluster(brokers: i32) -> ExitCode {
     }
 }
 
+/// `--features`, or the suite that ships with this binary.
+fn features_dir(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    match given {
+        Some(dir) => Ok(dir),
+        None => {
+            let exe = std::env::current_exe().ok();
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            runner::default_features(exe.as_deref(), &runner::repo_root().join("features"), &cwd)
+        }
+    }
+}
+
 fn discover(features: &Path) -> Result<Vec<Scenario>, String> {
     let root = features.parent().map(Path::to_path_buf).unwrap_or_default();
     let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
@@ -230,6 +255,12 @@ fn discover(features: &Path) -> Result<Vec<Scenario>, String> {
     } else {
         features.to_path_buf()
     };
+    if !features.is_dir() {
+        return Err(format!(
+            "{} is not a directory; pass --features <dir>, the features/ directory of the kafka-conformance repository",
+            features.display()
+        ));
+    }
     runner::discover(&root, &features).map(|v| {
         v.into_iter()
             .map(|mut s| {
@@ -250,6 +281,16 @@ fn preflight(target: &Target, launcher: &Launcher) -> Result<Vec<kafka_conforman
             .await
             .map_err(|e| e.to_string())?;
         let timeout = std::time::Duration::from_millis(target.timeouts.request_ms);
+        // Declared broker configs are taken only where a broker reports nothing: say once, up
+        // front, where a broker's answer overrules its target file.
+        if let kafka_conformance::target::TargetKind::External { configs, .. } = &target.kind
+            && !configs.is_empty()
+        {
+            match kafka_conformance::broker_configs::contradictions(cluster.bootstrap_addrs(), configs, timeout).await {
+                Ok(found) => found.iter().for_each(|c| eprintln!("target file: {c}")),
+                Err(e) => eprintln!("target file: cannot check kind.configs against DescribeConfigs: {e}"),
+            }
+        }
         kafka_conformance::preflight::run(cluster.bootstrap_addrs(), timeout).await
     })?;
     let ok = probes.iter().filter(|p| p.status == kafka_conformance::preflight::Status::Ok).count();
@@ -258,6 +299,15 @@ fn preflight(target: &Target, launcher: &Launcher) -> Result<Vec<kafka_conforman
         eprintln!("  {} — {}: {}", p.operation, p.status.label(), p.detail);
     }
     Ok(probes)
+}
+
+/// The first non-empty line of `text`, cut at `max` characters.
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    match line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
 }
 
 fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, report_dir: &Path, jobs: usize) -> ExitCode {
@@ -310,7 +360,11 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
     };
 
     let total = scenarios.len();
-    eprintln!("certifying target {:?} with {total} scenarios, {jobs} at a time", target.name);
+    eprintln!(
+        "certifying target {:?} with {total} scenarios from {}, {jobs} at a time",
+        target.name,
+        features.display()
+    );
     let queue = Arc::new(Mutex::new(scenarios.into_iter().enumerate().collect::<Vec<_>>().into_iter()));
     let results = Arc::new(Mutex::new(Vec::<(usize, ScenarioResult)>::new()));
     let started = std::time::Instant::now();
@@ -328,22 +382,26 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
                         (o, true) if o.is_failure() => "failed (expected)",
                         (o, _) => o.label(),
                     };
+                    // One line per scenario; a failure's whole story is in the report.
+                    let reason = if (r.outcome.is_failure() || matches!(r.outcome, Outcome::Error(_))) && !expected {
+                        format!(" — {}", first_line(r.outcome.detail(), 120))
+                    } else {
+                        String::new()
+                    };
                     eprintln!(
-                        "[{:>3}/{total}] {label:<17} {:>5.1}s  {}",
+                        "[{:>3}/{total}] {label:<17} {:>5.1}s  {}{reason}",
                         done.len() + 1,
                         r.duration.as_secs_f64(),
                         sc.name()
                     );
-                    if (r.outcome.is_failure() || matches!(r.outcome, Outcome::Error(_))) && !expected {
-                        for line in r.outcome.detail().lines().take(12) {
-                            eprintln!("            {line}");
-                        }
-                    }
                     done.push((i, r));
                 }
             });
         }
     });
+    // cucumber's hook swaps may have left its silent hook in place: panics after the run are
+    // the tool's own and must show.
+    kafka_conformance::panics::install();
     let mut results = std::mem::take(&mut *results.lock().unwrap_or_else(|p| p.into_inner()));
     results.sort_by_key(|(i, _)| *i);
     let results: Vec<ScenarioResult> = results.into_iter().map(|(_, r)| r).collect();

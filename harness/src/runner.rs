@@ -226,7 +226,18 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
     };
     let ctx = RunContext::new(target.clone(), launcher);
     let captured = Captured::default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // Panics on this thread and the runtime's (a failed step is one) go to the scenario's
+    // report, not to stderr.
+    crate::panics::install();
+    let panics = crate::panics::Panics::default();
+    let _attached = panics.attach();
+    let on_start = panics.clone();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(move || on_start.attach_thread())
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             return ScenarioResult {
@@ -261,8 +272,9 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
             }
             .boxed_local()
         })
-        .after(move |_, _, _, _, world| {
+        .after(move |_, _, _, finished, world| {
             let ctx = after_ctx.clone();
+            let failed = !matches!(finished, cucumber::event::ScenarioFinished::StepPassed);
             async move {
                 if let Some(w) = world {
                     let mut artifacts =
@@ -274,6 +286,10 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
                             tracing::warn!("healing after the scenario: {e}");
                         }
                         artifacts.broker_logs = cluster.logs();
+                        // An external broker's log costs a command per broker: only for failures.
+                        if failed || ctx.failure().is_some() {
+                            artifacts.broker_logs.extend(cluster.command_logs().await);
+                        }
                         // Dropping the cluster kills its broker processes and removes their data.
                         drop(cluster);
                     }
@@ -286,7 +302,14 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
     let finished = runtime.block_on(async { tokio::time::timeout(limit, run).await });
     // Broker processes must not outlive the scenario even when it timed out mid-step.
     runtime.shutdown_timeout(Duration::from_secs(5));
-    let output = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let mut output = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    // A step's error is a panic with the step's message, already in the output; any other panic
+    // is a bug in the harness, kept with its backtrace.
+    let bugs: Vec<crate::panics::Caught> =
+        panics.take().into_iter().filter(|p| !crate::world::is_step_error(&p.message)).collect();
+    for p in &bugs {
+        output.push_str(&format!("\n--- panicked at {}: {}\n{}\n", p.location, p.message, p.backtrace));
+    }
     let outcome = match finished {
         Err(_) => Outcome::Error(format!(
             "the scenario did not finish within timeouts.scenario_ms = {} ms",
@@ -303,9 +326,13 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
                 (true, Some(Failure::Differs(m))) => Outcome::Differs(m),
                 (true, Some(Failure::Unsupported(m))) => Outcome::Unsupported(m),
                 (true, Some(Failure::Harness(m))) => Outcome::Error(m),
-                (true, None) => {
-                    Outcome::Error(format!("a step failed outside the harness's classification:\n{output}"))
-                }
+                (true, None) => match bugs.first() {
+                    Some(p) => Outcome::Error(format!(
+                        "the harness panicked at {}: {} (the backtrace is in the steps file)",
+                        p.location, p.message
+                    )),
+                    None => Outcome::Error(format!("a step failed outside the harness's classification:\n{output}")),
+                },
             }
         }
     };
@@ -326,4 +353,75 @@ fn uuid_suffix() -> String {
 /// The repository root, from the harness crate's manifest directory.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The features directory `certify` and `list` use when none is given: the suite that ships
+/// with the binary, else `./features`. The shipped suite is looked for, in order, where an
+/// install puts it (`<prefix>/share/kafka-conformance/features` beside `<prefix>/bin/`), in the
+/// directories above the executable (a build inside the repository, `<repo>/target/release/`),
+/// and where the binary was built from (`built_in`, the repository's `features/`, if it is still
+/// there). A suite is a directory with a `TAGS.md`. Without one, the error says what to pass.
+pub fn default_features(exe: Option<&Path>, built_in: &Path, cwd: &Path) -> Result<PathBuf, String> {
+    let mut candidates = Vec::new();
+    if let Some(bin_dir) = exe.and_then(Path::parent) {
+        if let Some(prefix) = bin_dir.parent() {
+            candidates.push(prefix.join("share/kafka-conformance/features"));
+        }
+        candidates.extend(bin_dir.ancestors().take(4).map(|d| d.join("features")));
+    }
+    candidates.push(built_in.to_path_buf());
+    if let Some(found) = candidates.iter().find(|c| c.join("TAGS.md").is_file()) {
+        return Ok(std::fs::canonicalize(found).unwrap_or_else(|_| found.clone()));
+    }
+    let local = cwd.join("features");
+    if local.is_dir() {
+        return Ok(local);
+    }
+    candidates.push(local);
+    Err(format!(
+        "no features directory found (looked for {}); pass --features <dir>, the features/ directory of the \
+         kafka-conformance repository",
+        candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suite(at: &Path) {
+        std::fs::create_dir_all(at).expect("mkdir");
+        std::fs::write(at.join("TAGS.md"), "- `@wire` — wire client\n").expect("write");
+    }
+
+    #[test]
+    fn the_default_features_are_the_suite_that_ships_with_the_binary() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (root, cwd, gone) = (tmp.path(), tmp.path().join("elsewhere"), tmp.path().join("gone/features"));
+        std::fs::create_dir_all(&cwd).expect("mkdir");
+        let canon = |p: PathBuf| std::fs::canonicalize(p).expect("exists");
+
+        // A build inside a repository: <repo>/target/release/kafka-conformance.
+        suite(&root.join("repo/features"));
+        let exe = root.join("repo/target/release/kafka-conformance");
+        let found = default_features(Some(&exe), &gone, &cwd).expect("found");
+        assert_eq!(found, canon(root.join("repo/features")));
+
+        // An install: <prefix>/bin and <prefix>/share/kafka-conformance/features.
+        suite(&root.join("prefix/share/kafka-conformance/features"));
+        let exe = root.join("prefix/bin/kafka-conformance");
+        let found = default_features(Some(&exe), &gone, &cwd).expect("found");
+        assert_eq!(found, canon(root.join("prefix/share/kafka-conformance/features")));
+
+        // Built elsewhere, the repository still there.
+        let exe = root.join("cache/target/debug/kafka-conformance");
+        let found = default_features(Some(&exe), &root.join("repo/features"), &cwd).expect("found");
+        assert_eq!(found, canon(root.join("repo/features")));
+
+        // Nothing shipped: ./features, else an error that says what to pass.
+        let err = default_features(Some(&exe), &gone, &cwd).expect_err("nothing to find");
+        assert!(err.contains("pass --features <dir>") && err.contains(&gone.display().to_string()), "{err}");
+        std::fs::create_dir_all(cwd.join("features")).expect("mkdir");
+        assert_eq!(default_features(Some(&exe), &gone, &cwd).expect("found"), cwd.join("features"));
+    }
 }

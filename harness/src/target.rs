@@ -64,6 +64,11 @@ pub enum TargetKind {
     External {
         /// `host:port` addresses to bootstrap from.
         bootstrap: Vec<String>,
+        /// Broker configs (Kafka's names) the brokers run with, for scenarios that need one from a
+        /// broker that does not report it through DescribeConfigs. Where DescribeConfigs reports
+        /// a config, its value is used and a contradicting declaration is reported.
+        #[serde(default)]
+        configs: BTreeMap<String, String>,
         /// Shell commands for process faults; `{broker}` is replaced by the broker's node id.
         #[serde(default)]
         process: Option<ProcessCommands>,
@@ -139,6 +144,10 @@ pub struct ProcessCommands {
     /// Undoes `pause` (SIGCONT or equivalent). Required with `pause`.
     #[serde(default)]
     pub resume: Option<String>,
+    /// Prints a broker's log (`tail -n 500 /var/log/kafka/broker-{broker}.log`, say). Optional.
+    /// When a scenario fails, its last 200 lines are kept beside the failure's history.
+    #[serde(default)]
+    pub log: Option<String>,
     /// The broker keeps nothing across a restart (memory storage, say): scenarios that restart a
     /// broker and expect its data back are then reported "not supported", not failed.
     #[serde(default)]
@@ -296,7 +305,17 @@ impl Target {
                     return Err(invalid("kind.brokers", format!("must be 1 to 9, got {brokers}")));
                 }
             }
-            TargetKind::External { bootstrap, process, toxiproxy, network_faults } => {
+            TargetKind::External { bootstrap, process, toxiproxy, network_faults, configs } => {
+                for (k, v) in configs {
+                    let kafka_name = !k.is_empty()
+                        && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_');
+                    if !kafka_name {
+                        return Err(invalid(&format!("kind.configs.{k}"), "is not a Kafka config name".into()));
+                    }
+                    if v.trim().is_empty() {
+                        return Err(invalid(&format!("kind.configs.{k}"), "must have a value".into()));
+                    }
+                }
                 if let Some(t) = toxiproxy {
                     let ok = t.url.starts_with("http://")
                         && t.addr().rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
@@ -325,6 +344,9 @@ impl Target {
                         if cmd.trim().is_empty() {
                             return Err(invalid(&format!("kind.process.{field}"), "must not be empty".into()));
                         }
+                    }
+                    if p.log.as_deref().is_some_and(|l| l.trim().is_empty()) {
+                        return Err(invalid("kind.process.log", "must not be empty".into()));
                     }
                     if p.pause.is_some() != p.resume.is_some() {
                         return Err(invalid("kind.process.pause", "pause and resume go together".into()));
@@ -445,6 +467,10 @@ mod tests {
     #[case::bad_expected_failure(
         "name: k\nkind: {type: reference}\nexpected_failures: {foo: bar}\n",
         "expected_failures"
+    )]
+    #[case::bad_declared_config(
+        "name: k\nkind: {type: external, bootstrap: [\"h:1\"], configs: {\"Log Cleaner\": \"1\"}}\n",
+        "kind.configs.Log Cleaner"
     )]
     #[case::not_yaml("name: [unclosed\n", "t.yaml")]
     #[case::bad_kafka_version("name: k\nkafka_version: \"four\"\nkind: {type: reference}\n", "kafka_version")]

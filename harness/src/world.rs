@@ -77,6 +77,16 @@ impl RunContext {
     }
 }
 
+/// The prefixes of a classified step error's message ([`KafkaWorld::verdict`] and the others).
+const STEP_ERROR_PREFIXES: &[&str] =
+    &["VERDICT: ", "DIFFERS FROM KAFKA: ", "NOT SUPPORTED by this target: ", "HARNESS: "];
+
+/// Whether a panic's message is a classified step error (cucumber fails a step by panicking
+/// with its error), not a bug.
+pub fn is_step_error(message: &str) -> bool {
+    STEP_ERROR_PREFIXES.iter().any(|p| message.starts_with(p))
+}
+
 /// The error a step returns; cucumber prints it under the failed step.
 #[derive(Debug)]
 pub struct StepError(pub String);
@@ -460,5 +470,19 @@ impl KafkaWorld {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_classified_step_error_is_recognised_as_one() {
+        let w = KafkaWorld::new();
+        for e in [w.verdict("x"), w.differs("x"), w.unsupported("x"), w.harness("x")] {
+            assert!(is_step_error(&e.0), "{:?} is not recognised as a step error", e.0);
+        }
+        assert!(!is_step_error("index out of bounds: the len is 0 but the index is 0"));
     }
 }

@@ -367,3 +367,144 @@ fn bench_prints_a_row_per_case() {
         assert!(table.contains(row), "the table has no {row:?}:\n{table}");
     }
 }
+
+/// A scenario that needs one broker config and does nothing else with it.
+fn needs_a_broker_config() -> tempfile::TempDir {
+    features_dir(
+        "Feature: f\n  Scenario: needs a fast cleaner\n    Given the brokers are configured with:\n      | log.cleaner.backoff.ms | 200 |\n    And a topic \"t\" with 1 partition\n",
+    )
+}
+
+fn external_target(dir: &Path, bootstrap: &str, extra: &str) -> PathBuf {
+    let target = dir.join("target.yaml");
+    std::fs::write(
+        &target,
+        format!("name: declared\nkind:\n  type: external\n  bootstrap: [\"{bootstrap}\"]\n{extra}"),
+    )
+    .expect("write target");
+    target
+}
+
+fn certify_in(dir: &Path, target: &Path) -> (Output, serde_json::Value) {
+    let report = dir.join("report");
+    let out = bin()
+        .current_dir(dir)
+        .args(["certify", "--features", "features", "--target"])
+        .arg(target)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .expect("run certify");
+    let json = report_json(&report);
+    (out, json)
+}
+
+#[test]
+fn a_declared_broker_config_stands_in_where_describe_configs_reports_nothing() {
+    // librdkafka's mock cluster, run alone, is a broker that answers no DescribeConfigs.
+    let (mock, bootstrap) = start_line(bin().args(["mock-cluster"]));
+    let _mock = Killed(vec![mock]);
+    let bootstrap = bootstrap.split(',').next().expect("an address").to_string();
+    let dir = needs_a_broker_config();
+
+    let undeclared = external_target(dir.path(), &bootstrap, "");
+    let (out, json) = certify_in(dir.path(), &undeclared);
+    let s = &json["scenarios"][0];
+    assert_eq!(s["outcome"], "not supported", "{}\n{s}", text(&out));
+    assert!(s["detail"].as_str().unwrap_or("").contains("kind.configs"), "says where to declare it: {s}");
+
+    let declared = external_target(dir.path(), &bootstrap, "  configs:\n    log.cleaner.backoff.ms: \"200\"\n");
+    let (out, json) = certify_in(dir.path(), &declared);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json["scenarios"][0]["outcome"], "passed", "{}", json["scenarios"][0]);
+}
+
+#[test]
+fn a_declaration_that_describe_configs_contradicts_loses_and_is_reported() {
+    // The reference broker reports every config; it runs with Kafka's log.cleaner.backoff.ms.
+    let broker = ExternalBroker::start();
+    let dir = needs_a_broker_config();
+    let target = external_target(dir.path(), &broker.addr, "  configs:\n    log.cleaner.backoff.ms: \"200\"\n");
+    let (out, json) = certify_in(dir.path(), &target);
+    let s = &json["scenarios"][0];
+    assert_eq!(s["outcome"], "not supported", "the file does not overrule the broker: {s}");
+    let detail = s["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("log.cleaner.backoff.ms is 15000"), "{detail}");
+    assert!(detail.contains("the target file declares 200"), "the contradiction is named: {detail}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("target file: broker 1 reports log.cleaner.backoff.ms=15000 through DescribeConfigs"),
+        "certify says it once, up front:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_failures_history_keeps_the_tail_of_each_external_brokers_log() {
+    let broker = ExternalBroker::start();
+    let dir = features_dir(
+        "Feature: f\n  Scenario: a wrong expectation\n    Given a topic \"t\" with 1 partition\n    Then the earliest offset of partition 0 of \"t\" is 5\n",
+    );
+    // `log` prints 300 lines; the report keeps the last 200.
+    let process = "  process:\n    stop: \"true\"\n    kill: \"true\"\n    start: \"true\"\n    log: \"seq 1 300 | sed 's/^/broker {broker} line /'\"\n";
+    let target = external_target(dir.path(), &broker.addr, process);
+    let (out, json) = certify_in(dir.path(), &target);
+    assert_eq!(json["scenarios"][0]["outcome"], "failed", "{}", text(&out));
+    let histories = dir.path().join("report/histories");
+    let log = std::fs::read_dir(&histories)
+        .expect("histories")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.to_string_lossy().ends_with(".broker-1.log"))
+        .unwrap_or_else(|| panic!("no broker-1 log under {}", histories.display()));
+    let log = std::fs::read_to_string(log).expect("read log");
+    assert!(log.ends_with("broker 1 line 300") && log.contains("broker 1 line 101\n"), "{log}");
+    assert!(!log.contains("line 100\n"), "more than the last 200 lines kept");
+}
+
+/// cucumber silences the panic hook while a scenario runs and puts it back after; with two
+/// scenarios at once, the first to end used to put it back under the second, whose failing step
+/// then printed a panic with its backtrace amid the progress.
+#[test]
+fn a_failing_step_is_one_line_of_progress_and_the_whole_story_in_the_report() {
+    let dir = features_dir(
+        "Feature: a\n  Scenario: a quick pass\n    Given a topic \"t\" with 1 partition\n    Then the earliest offset of partition 0 of \"t\" stays 0 for 1000 ms\n",
+    );
+    std::fs::write(
+        dir.path().join("features/x/slow.feature"),
+        "Feature: b\n  Scenario: a slow failure\n    Given a topic \"t\" with 1 partition\n    Then the earliest offset of partition 0 of \"t\" stays 0 for 2500 ms\n    And the earliest offset of partition 0 of \"t\" is 5\n",
+    )
+    .expect("write");
+    let report = dir.path().join("report");
+    let out = bin()
+        .current_dir(dir.path())
+        .env("RUST_BACKTRACE", "1")
+        .args(["certify", "--features", "features", "--jobs", "2", "--report"])
+        .arg(&report)
+        .output()
+        .expect("run certify");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "a panic reached stderr:\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("a slow failure")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("failed") && lines[0].contains("answered 0, expected 5"), "{stderr}");
+    let steps = std::fs::read_to_string(report.join("histories/features_x_slow.feature__a_slow_failure.steps.txt"))
+        .expect("the steps file of the failure");
+    assert!(steps.contains("expected 5"), "{steps}");
+}
+
+#[test]
+fn outside_the_repository_the_suite_that_ships_with_the_binary_is_used() {
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let out = bin().current_dir(elsewhere.path()).arg("list").output().expect("run");
+    assert!(out.status.success(), "{}", text(&out));
+    let names = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        names
+            .lines()
+            .any(|l| l == "features/produce/round-trip.feature: every acknowledged record is read exactly once"),
+        "{names}"
+    );
+    let out = bin().current_dir(elsewhere.path()).args(["list", "--features", "nowhere"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("nowhere is not a directory; pass --features <dir>"), "{}", text(&out));
+}

@@ -9,7 +9,6 @@ use std::time::Duration;
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 use kafka_protocol::messages::{BrokerId, RequestKind, ResponseKind};
-use kafka_protocol::protocol::StrBytes;
 
 use super::common::create_topic;
 use super::{config_table, name};
@@ -79,61 +78,36 @@ fn check_mock_configs(w: &KafkaWorld, configs: &std::collections::BTreeMap<Strin
 }
 
 /// On a target the harness does not start, the scenario's broker configs must already be in
-/// force: DescribeConfigs (resource type BROKER = 4) on every live broker must report them.
+/// force: reported through DescribeConfigs by every live broker or, where a broker reports
+/// nothing, declared in the target file ([`crate::broker_configs`]).
 async fn check_broker_configs(
     w: &mut KafkaWorld,
     view: &View,
     configs: &std::collections::BTreeMap<String, String>,
 ) -> StepResult {
-    use kafka_protocol::messages::DescribeConfigsRequest;
-    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-    // Each broker describes only itself (Kafka's ConfigHelper answers INVALID_REQUEST for another
-    // broker's id), so each is asked on its own connection. Every config is asked for (null
-    // keys), as Kafka's admin client asks, and the scenario's are picked out here.
-    let mut results = Vec::new();
-    for (id, addr) in &view.brokers {
-        let mut client = match crate::wire::WireClient::connect(addr, w.timeout()).await {
-            Ok(c) => c,
-            Err(e) => return Err(w.wire_error(e)),
-        };
-        let req = DescribeConfigsRequest::default().with_resources(vec![
-            DescribeConfigsResource::default()
-                .with_resource_type(4)
-                .with_resource_name(StrBytes::from_string(id.to_string()))
-                .with_configuration_keys(None),
-        ]);
-        match client.request(RequestKind::DescribeConfigs(req)).await {
-            Ok(ResponseKind::DescribeConfigs(r)) => results.extend(r.results),
-            Ok(_) => return Err(w.harness("DescribeConfigs answered with another response type")),
-            // Not advertised: not supported. Advertised and closed or garbled: differs from Kafka.
-            Err(e) => return Err(w.wire_error(e)),
-        }
+    use crate::target::TargetKind;
+    let declared = match &w.ctx()?.target.kind {
+        TargetKind::External { configs, .. } => configs.clone(),
+        _ => Default::default(),
+    };
+    // Not advertised is an answer (the declaration fills in); advertised and closed or
+    // garbled differs from Kafka.
+    let answers = crate::broker_configs::describe(&view.brokers, w.timeout()).await.map_err(|e| w.wire_error(e))?;
+    let judgment = crate::broker_configs::judge(configs, &declared, &answers);
+    for c in &judgment.contradictions {
+        tracing::warn!("{c}");
     }
-    let mut problems = Vec::new();
-    for r in &results {
-        if r.error_code != 0 {
-            problems.push(format!("broker {}: DescribeConfigs failed with {}", r.resource_name, name(r.error_code)));
-            continue;
-        }
-        for (k, v) in configs {
-            match r.configs.iter().find(|c| c.name.as_str() == k) {
-                Some(c) if c.value.as_ref().map(|s| s.as_str()) == Some(v.as_str()) => {}
-                Some(c) => problems.push(format!(
-                    "broker {}: {k} is {:?}",
-                    r.resource_name,
-                    c.value.as_ref().map(|s| s.to_string())
-                )),
-                None => problems.push(format!("broker {}: {k} is not reported", r.resource_name)),
-            }
-        }
-    }
-    if problems.is_empty() {
+    if judgment.missing.is_empty() {
         return Ok(());
     }
-    Err(w.unsupported(format!(
+    let mut message = format!(
         "the scenario needs broker configs {configs:?}, which this target's brokers do not have: {}",
-        problems.join("; ")
-    )))
+        judgment.missing.join("; ")
+    );
+    if !judgment.contradictions.is_empty() {
+        message.push_str(&format!("; and the target file is contradicted: {}", judgment.contradictions.join("; ")));
+    }
+    Err(w.unsupported(message))
 }
 
 #[given(expr = "a cluster of {int} brokers")]
