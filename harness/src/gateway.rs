@@ -246,6 +246,11 @@ async fn requests(
 ) -> std::io::Result<()> {
     while let Some(n) = read_len(&mut from).await? {
         to.write_all(&n.to_be_bytes()).await?;
+        if !(0..=READ_LIMIT as i32).contains(&n) {
+            // A broker judges a frame's size by its length alone (socket.request.max.bytes):
+            // it must see the length now, not once the body is here.
+            to.flush().await?;
+        }
         let Ok(n) = usize::try_from(n) else {
             // No frame boundary can be trusted after a negative length: bytes from here on.
             to.flush().await?;

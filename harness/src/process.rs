@@ -34,6 +34,7 @@ pub enum Action {
     Pause,
     Resume,
     Log,
+    Status,
 }
 
 impl Action {
@@ -46,6 +47,7 @@ impl Action {
             Action::Pause => "pause",
             Action::Resume => "resume",
             Action::Log => "log",
+            Action::Status => "status",
         }
     }
 
@@ -56,6 +58,7 @@ impl Action {
             Action::Stop | Action::Kill => "`stop` and `kill` must return once the broker is gone",
             Action::Pause | Action::Resume => "`pause` and `resume` must return once the signal is sent",
             Action::Log => "`log` must print the broker's log and return",
+            Action::Status => "`status` must say at once whether the broker runs",
         }
     }
 }

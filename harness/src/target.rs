@@ -144,6 +144,11 @@ pub struct ProcessCommands {
     /// Undoes `pause` (SIGCONT or equivalent). Required with `pause`.
     #[serde(default)]
     pub resume: Option<String>,
+    /// Exits 0 when the broker runs, non-zero when it does not (`systemctl is-active
+    /// kafka@{broker}`, say). Optional; `check-target` runs it for every broker Metadata lists,
+    /// which shows whether the commands know the brokers' node ids.
+    #[serde(default)]
+    pub status: Option<String>,
     /// Prints a broker's log (`tail -n 500 /var/log/kafka/broker-{broker}.log`, say). Optional.
     /// When a scenario fails, its last 200 lines are kept beside the failure's history.
     #[serde(default)]
@@ -179,10 +184,102 @@ impl Default for Timeouts {
 pub enum TargetError {
     #[error("cannot read target file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("target file {path} is not valid: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("target file {path}: field `{field}`: {message}")]
-    Invalid { path: PathBuf, field: String, message: String },
+    #[error("target file {}: {message}", at(path, *line))]
+    Parse { path: PathBuf, line: Option<usize>, message: String },
+    #[error("target file {}: field `{field}`: {message}", at(path, *line))]
+    Invalid { path: PathBuf, line: Option<usize>, field: String, message: String },
+}
+
+/// `path:line`, as compilers name a place in a file.
+fn at(path: &Path, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// The line (1-based) of a field such as `kind.toxiproxy.url`, `kind.bootstrap[1]` or
+/// `kind.config.log.segment.bytes` in a target file's text: each part is looked for below the
+/// previous one, in block style (`key:` on a line of its own) or flow style (`{key: ...}`).
+/// Config names hold dots, so a part not found is joined with the next.
+pub fn line_of(text: &str, field: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let parts: Vec<&str> = field.split('.').collect();
+    let (mut from, mut found) = (0, None);
+    let mut i = 0;
+    while i < parts.len() {
+        let mut matched = false;
+        for j in i..parts.len() {
+            let name = parts[i..=j].join(".");
+            let (key, index) = match name.split_once('[') {
+                Some((k, rest)) => (k.to_string(), rest.trim_end_matches(']').parse::<usize>().ok()),
+                None => (name.clone(), None),
+            };
+            let wanted = format!("{key}:");
+            let hit = lines.iter().enumerate().skip(from).find(|(_, l)| {
+                let t = l.trim_start().trim_start_matches("- ");
+                t.starts_with(&wanted)
+                    || l.contains(&format!("{{{wanted}"))
+                    || l.contains(&format!(", {wanted}"))
+                    || l.contains(&format!("{{ {wanted}"))
+            });
+            if let Some((n, line)) = hit {
+                let mut at = n;
+                // A list in block style: the index-th `- ` item below the key.
+                if let Some(index) = index
+                    && !line.contains('[')
+                {
+                    let items: Vec<usize> = lines
+                        .iter()
+                        .enumerate()
+                        .skip(n + 1)
+                        .filter(|(_, l)| l.trim_start().starts_with("- "))
+                        .map(|(k, _)| k)
+                        .collect();
+                    at = items.get(index).copied().unwrap_or(n);
+                }
+                found = Some(at + 1);
+                from = n;
+                i = j + 1;
+                matched = true;
+                break;
+            }
+        }
+        if !matched {
+            break;
+        }
+    }
+    found
+}
+
+/// serde-saphyr's error as one line with its line number. Inside `kind` (an internally tagged
+/// enum, read whole before its fields) it points at `kind:`; an unknown field is then looked
+/// up by name below it.
+fn parse_error(path: &Path, text: &str, e: &serde_saphyr::Error) -> TargetError {
+    let plain = e.without_snippet().to_string();
+    let mut message = plain.lines().next().unwrap_or_default().to_string();
+    // "error: line 2 column 1: unknown field ..." -> "unknown field ..."
+    if let Some(rest) = message.strip_prefix("error: ") {
+        message = rest.to_string();
+    }
+    if let Some((head, rest)) = message.split_once(": ")
+        && head.starts_with("line ")
+    {
+        message = rest.to_string();
+    }
+    let mut line = e.location().map(|l| l.line() as usize);
+    if let Some(name) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+        let below = line.unwrap_or(1).saturating_sub(1);
+        let wanted = format!("{name}:");
+        if let Some(n) = text.lines().enumerate().skip(below).find_map(|(n, l)| {
+            let t = l.trim_start();
+            (t.starts_with(&wanted) || l.contains(&format!(" {wanted}")) || l.contains(&format!("{{{wanted}")))
+                .then_some(n)
+        }) {
+            line = Some(n + 1);
+        }
+    }
+    TargetError::Parse { path: path.to_path_buf(), line, message }
 }
 
 /// Broker configs the reference target runs with (also in `fixtures/targets/reference.yaml`).
@@ -269,15 +366,20 @@ impl Target {
 
     /// Parses and validates; `path` only names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Target, TargetError> {
-        let target: Target = serde_saphyr::from_str(text)
-            .map_err(|e| TargetError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
-        target.validate(path)?;
+        let target: Target = serde_saphyr::from_str(text).map_err(|e| parse_error(path, text, &e))?;
+        target.validate(path).map_err(|e| match e {
+            TargetError::Invalid { path, field, message, .. } => {
+                TargetError::Invalid { line: line_of(text, &field), path, field, message }
+            }
+            other => other,
+        })?;
         Ok(target)
     }
 
     fn validate(&self, path: &Path) -> Result<(), TargetError> {
         let invalid = |field: &str, message: String| TargetError::Invalid {
             path: path.to_path_buf(),
+            line: None,
             field: field.into(),
             message,
         };
@@ -476,7 +578,42 @@ mod tests {
     #[case::bad_kafka_version("name: k\nkafka_version: \"four\"\nkind: {type: reference}\n", "kafka_version")]
     fn bad_target_files_name_the_field(#[case] text: &str, #[case] names: &str) {
         let err = parse(text).expect_err("must be refused").to_string();
+        assert!(err.lines().count() == 1, "error {err:?} is not one line");
         assert!(err.contains(names), "error {err:?} does not name {names:?}");
         assert!(err.contains("t.yaml"), "error {err:?} does not name the file");
+    }
+
+    #[rstest]
+    #[case::unknown_field_inside_kind(
+        "name: k\nkind:\n  type: external\n  bootstrap: [\"h:1\"]\n  proces:\n    start: a\n",
+        5,
+        "proces"
+    )]
+    #[case::unknown_process_command(
+        "name: k\nkind:\n  type: external\n  bootstrap: [\"h:1\"]\n  process:\n    stop: a\n    strat: b\n",
+        7,
+        "strat"
+    )]
+    #[case::bad_bootstrap_item(
+        "name: k\nkind:\n  type: external\n  bootstrap:\n    - h:1\n    - nohost\n",
+        6,
+        "kind.bootstrap[1]"
+    )]
+    #[case::bad_value("name: k\nkind:\n  type: reference\ntimeouts:\n  request_ms: abc\n", 5, "u64")]
+    #[case::bad_toxiproxy_url(
+        "name: k\nkind:\n  type: external\n  bootstrap: [\"h:1\"]\n  toxiproxy:\n    url: h:8474\n",
+        6,
+        "kind.toxiproxy.url"
+    )]
+    #[case::dotted_config_name(
+        "name: k\nkind:\n  type: reference\n  config:\n    log.segment.bytes: \"1048576\"\n    log.segment.bytez: \"1\"\n",
+        6,
+        "log.segment.bytez"
+    )]
+    fn bad_target_files_name_the_line(#[case] text: &str, #[case] line: usize, #[case] names: &str) {
+        let err = parse(text).expect_err("must be refused").to_string();
+        assert!(err.contains(&format!("t.yaml:{line}:")), "error {err:?} does not point at line {line}");
+        assert!(err.contains(names), "error {err:?} does not name {names:?}");
+        assert_eq!(err.lines().count(), 1, "error {err:?} is not one line");
     }
 }
