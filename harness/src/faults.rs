@@ -365,6 +365,11 @@ fn heal_proxy(addr: &str, name: &str) -> Result<(), String> {
     http(addr, "POST", &format!("/proxies/{name}"), Some(r#"{"enabled":true}"#)).map(|_| ())
 }
 
+/// A GET on toxiproxy's API (blocking): the body of a 2xx answer.
+pub fn http_get(addr: &str, path: &str) -> Result<String, String> {
+    http(addr, "GET", path, None)
+}
+
 /// One HTTP/1.1 request to toxiproxy's API; `Connection: close` keeps reading simple. Returns
 /// the body of a 2xx answer, or the status line and body as the error.
 fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> Result<String, String> {

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`target`]: target files (`fixtures/targets/*.yaml`), one schema, validated with clear errors.
+//! - [`check`]: `check-target`: reaches every broker, toxiproxy and process command a target
+//!   file names, and says what is wrong, a line each.
 //! - [`cluster`]: the brokers a scenario talks to; starts reference brokers as real processes.
 //! - [`process`]: an external target's process commands (stop, kill, start, pause, resume,
 //!   log), held to their contract: return once done, hold no output open, exit 0.
@@ -39,6 +41,7 @@
 
 pub mod batches;
 pub mod bench;
+pub mod check;
 pub mod broker_configs;
 pub mod checker;
 pub mod clock;

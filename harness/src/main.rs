@@ -82,8 +82,20 @@ enum Command {
         #[arg(long)]
         features: Option<PathBuf>,
     },
-    /// Validate a target file and print what it describes.
-    CheckTarget { file: PathBuf },
+    /// Check a target file: parse it, then reach what it names, one line per finding.
+    ///
+    /// For an external target: every bootstrap address (ApiVersions), the node ids and addresses
+    /// Metadata lists (each reached directly), toxiproxy, the proxies the file names (each exists,
+    /// for a node id Metadata lists, and is what its broker advertises) or the harness's own
+    /// proxies and gateways (Metadata read through them), and `process.status` for every broker.
+    /// A problem names the file, line and field. Exits 0 when all is well, 1 on a problem found
+    /// by reaching the broker, 2 when the file itself is invalid.
+    CheckTarget {
+        file: PathBuf,
+        /// Only parse and validate the file; reach nothing.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Run librdkafka's mock cluster on loopback and print its bootstrap address; runs until
     /// killed. A second Kafka implementation to try the suite against (target type
     /// `librdkafka-mock` starts it per scenario).
@@ -106,6 +118,45 @@ enum Command {
     },
 }
 
+fn check_target(file: &Path, offline: bool) -> ExitCode {
+    let t = match Target::load(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("problem  {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let kind = match t.kind {
+        kafka_conformance::target::TargetKind::Reference { .. } => "reference",
+        kafka_conformance::target::TargetKind::LibrdkafkaMock { .. } => "librdkafka mock cluster",
+        kafka_conformance::target::TargetKind::External { .. } => "external",
+    };
+    println!("ok       {} is valid: target {:?} ({kind})", file.display(), t.name);
+    if offline {
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kafka-conformance: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let diagnosis = runtime.block_on(kafka_conformance::check::diagnose(&t));
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    for line in diagnosis.lines(file, &text) {
+        println!("{line}");
+    }
+    let problems = diagnosis.problems();
+    if problems == 0 {
+        println!("{}: no problem found", file.display());
+        ExitCode::SUCCESS
+    } else {
+        println!("{}: {problems} problem(s)", file.display());
+        ExitCode::FAILURE
+    }
+}
+
 fn main() -> ExitCode {
     // Before any scenario runs: their panics (a failed step is one) then stay out of stderr.
     kafka_conformance::panics::install();
@@ -116,25 +167,7 @@ fn main() -> ExitCode {
         }
         Command::MockCluster { brokers } => mock_cluster(brokers),
         Command::Toxiproxy { listen } => kafka_conformance::toxiproxy::run_cli(&listen),
-        Command::CheckTarget { file } => match Target::load(&file) {
-            Ok(t) => {
-                println!(
-                    "{} is valid: target {:?} ({})",
-                    file.display(),
-                    t.name,
-                    match t.kind {
-                        kafka_conformance::target::TargetKind::Reference { .. } => "reference",
-                        kafka_conformance::target::TargetKind::LibrdkafkaMock { .. } => "librdkafka mock cluster",
-                        kafka_conformance::target::TargetKind::External { .. } => "external",
-                    }
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("kafka-conformance: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Command::CheckTarget { file, offline } => check_target(&file, offline),
         Command::List { features } => match features_dir(features).and_then(|f| discover(&f)) {
             Ok(scenarios) => {
                 // A closed pipe (`list | head`) ends the listing quietly.

@@ -137,6 +137,11 @@ impl WireClient {
     }
 
     /// The broker's advertised range for an API, if any.
+    /// How many APIs the broker advertised in ApiVersions.
+    pub fn api_count(&self) -> usize {
+        self.versions.len()
+    }
+
     pub fn advertised(&self, key: ApiKey) -> Option<(i16, i16)> {
         self.versions.get(&(key as i16)).copied()
     }

@@ -180,7 +180,7 @@ impl fmt::Debug for KafkaWorld {
 
 /// Whether an advertised `host:port` is a proxy's listen address; a proxy listening on every
 /// interface matches by port.
-fn same_endpoint(listen: &str, advertised: &str) -> bool {
+pub fn same_endpoint(listen: &str, advertised: &str) -> bool {
     let port = |a: &str| a.rsplit_once(':').map(|(_, p)| p.to_string());
     let any = listen.starts_with("0.0.0.0:") || listen.starts_with("[::]:") || listen.starts_with(':');
     listen == advertised || (any && port(listen) == port(advertised))

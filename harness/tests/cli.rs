@@ -358,6 +358,89 @@ fn the_harness_makes_its_proxies_on_a_users_toxiproxy_and_removes_them_afterward
     assert_eq!(left, vec!["users-own".to_string()], "the harness's proxies were left behind");
 }
 
+/// `check-target` on a file naming `kind`'s body, against a running broker: its exit code and
+/// the lines it printed.
+fn check_target(dir: &Path, kind_body: &str) -> (Option<i32>, Vec<String>) {
+    let file = dir.join("t.yaml");
+    std::fs::write(&file, format!("name: t\nkind:\n  type: external\n{kind_body}")).expect("write");
+    let out = bin().arg("check-target").arg(&file).output().expect("run check-target");
+    let lines = text(&out).lines().map(str::to_string).collect();
+    (out.status.code(), lines)
+}
+
+fn problems(lines: &[String]) -> Vec<&String> {
+    lines.iter().filter(|l| l.starts_with("problem")).collect()
+}
+
+#[test]
+fn check_target_reaches_the_broker_and_names_each_problem_in_one_line() {
+    let broker = ExternalBroker::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (toxi, toxi_addr) = start_line(bin().args(["toxiproxy", "--listen", "127.0.0.1:0"]));
+    let _toxi = Killed(vec![toxi]);
+    let addr = &broker.addr;
+
+    // All well: exit 0, the node id and what the broker advertises said.
+    let (code, lines) = check_target(
+        work.path(),
+        &format!("  bootstrap: [\"{addr}\"]\n  process:\n    start: \"true\"\n    stop: \"true\"\n    kill: \"true\"\n    status: \"test {{broker}} = 1\"\n"),
+    );
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(problems(&lines).is_empty(), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains(&format!("node 1 at {addr}"))), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("Metadata names only the proxies")), "{lines:#?}");
+
+    // An unreachable broker: its line and field.
+    let (code, lines) = check_target(work.path(), &format!("  bootstrap:\n    - {addr}\n    - 127.0.0.1:1\n"));
+    assert_eq!(code, Some(1), "{lines:#?}");
+    let p = problems(&lines);
+    assert_eq!(p.len(), 1, "{lines:#?}");
+    assert!(p[0].contains("t.yaml:6: kind.bootstrap[1]: 127.0.0.1:1 does not answer"), "{}", p[0]);
+
+    // A process command that does not know the broker's node id (Metadata says 1).
+    let (code, lines) = check_target(
+        work.path(),
+        &format!("  bootstrap: [\"{addr}\"]\n  process:\n    start: \"true\"\n    stop: \"true\"\n    kill: \"true\"\n    status: \"test {{broker}} = 111\"\n"),
+    );
+    assert_eq!(code, Some(1), "{lines:#?}");
+    let p = problems(&lines);
+    assert_eq!(p.len(), 1, "{lines:#?}");
+    assert!(p[0].contains("t.yaml:9: kind.process.status: for broker 1"), "{}", p[0]);
+
+    // Proxies the user made: one for a node id Metadata does not list, one missing.
+    toxiproxy_rust::client::Client::new(toxi_addr.as_str())
+        .populate(vec![toxiproxy_rust::proxy::ProxyPack::new(
+            "kafka-111".into(),
+            "127.0.0.1:0".into(),
+            addr.to_string(),
+        )])
+        .expect("populate");
+    let (code, lines) = check_target(
+        work.path(),
+        &format!(
+            "  bootstrap: [\"{addr}\"]\n  toxiproxy:\n    url: http://{toxi_addr}\n    proxies:\n      1: kafka-1\n      111: kafka-111\n"
+        ),
+    );
+    assert_eq!(code, Some(1), "{lines:#?}");
+    let p = problems(&lines);
+    assert!(
+        p.iter().any(|l| l.contains("t.yaml:8: kind.toxiproxy.proxies.1: toxiproxy has no proxy named \"kafka-1\"")),
+        "{lines:#?}"
+    );
+    assert!(
+        p.iter().any(|l| l.contains("t.yaml:9: kind.toxiproxy.proxies.111:") && l.contains("node id(s) [1]")),
+        "{lines:#?}"
+    );
+    for l in p {
+        assert!(!l.contains('\n'), "one line each: {l}");
+    }
+
+    // An invalid file: exit 2, before anything is reached.
+    let (code, lines) = check_target(work.path(), "  bootstrap: [\"h:1\"]\n  proces: {}\n");
+    assert_eq!(code, Some(2), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("t.yaml:5:") && l.contains("proces")), "{lines:#?}");
+}
+
 #[test]
 fn bench_prints_a_row_per_case() {
     let out = bin().current_dir(repo()).args(["bench", "--records", "200"]).output().expect("run bench");
