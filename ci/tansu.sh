@@ -4,13 +4,13 @@
 # and the broker never holds the caller's stdout or stderr (it runs in its own session, its
 # output in a log file).
 #
-# usage: ci/tansu.sh start|stop|kill|pause|resume|status
+# usage: ci/tansu.sh start|stop|kill|pause|resume|status|log
 #
 # Environment (defaults in brackets):
 #   TANSU            the tansu binary [tansu on PATH, else ~/.cargo/bin/tansu]
 #   TANSU_PORT       where it listens [19092]
-#   TANSU_ADVERTISE  the host:port it advertises [127.0.0.1:$TANSU_PORT]; point it at a
-#                    toxiproxy proxy in front of it for network faults
+#   TANSU_ADVERTISE  the host:port it advertises [127.0.0.1:$TANSU_PORT] (the harness's
+#                    gateway puts clients through its fault proxy whatever tansu advertises)
 #   TANSU_DIR        its pid file and log [/tmp/kafka-conformance-tansu]
 #
 # tansu's memory storage keeps nothing across a restart: scenarios that restart the broker then
@@ -65,6 +65,9 @@ case "${1:-}" in
     ;;
   resume)
     alive && kill -CONT "$(pid)"
+    ;;
+  log)
+    tail -n 500 "$LOG" 2>/dev/null || true
     ;;
   status)
     if alive; then echo "running, pid $(pid), listening on 127.0.0.1:$PORT, advertising $ADVERTISE"; else echo "stopped"; exit 3; fi

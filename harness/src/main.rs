@@ -56,6 +56,11 @@ enum Command {
         /// Scenarios run at once. Each reference scenario starts its own broker process.
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// More known gaps, on top of the target file's `expected_failures`: a YAML map of
+        /// scenario name -> reason (e.g. fixtures/targets/tansu.expected-failures.yaml). A name
+        /// that matches no scenario is refused.
+        #[arg(long)]
+        expected_failures: Option<PathBuf>,
     },
     /// Measure produce throughput (records/s, MB/s) and acknowledgement latency (p50, p99) with
     /// librdkafka: acks=1 with replication factor 1, and acks=all with replication factor 3.
@@ -184,8 +189,8 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Certify { target, features, tags, report, jobs } => match features_dir(features) {
-            Ok(features) => certify(target, &features, tags, &report, jobs),
+        Command::Certify { target, features, tags, report, jobs, expected_failures } => match features_dir(features) {
+            Ok(features) => certify(target, &features, tags, &report, jobs, expected_failures.as_deref()),
             Err(e) => {
                 eprintln!("kafka-conformance: {e}");
                 ExitCode::from(2)
@@ -343,8 +348,15 @@ fn first_line(text: &str, max: usize) -> String {
     }
 }
 
-fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, report_dir: &Path, jobs: usize) -> ExitCode {
-    let target = match target {
+fn certify(
+    target: Option<PathBuf>,
+    features: &Path,
+    tags: Option<String>,
+    report_dir: &Path,
+    jobs: usize,
+    expected_failures: Option<&Path>,
+) -> ExitCode {
+    let mut target = match target {
         Some(path) => match Target::load(&path) {
             Ok(t) => t,
             Err(e) => {
@@ -354,6 +366,15 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
         },
         None => Target::reference(),
     };
+    if let Some(file) = expected_failures {
+        match kafka_conformance::target::load_expected_failures(file) {
+            Ok(more) => target.expected_failures.extend(more),
+            Err(e) => {
+                eprintln!("kafka-conformance: --expected-failures {}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
     let filter: Option<TagOperation> = match tags.as_deref().map(str::parse) {
         None => None,
         Some(Ok(op)) => Some(op),
@@ -369,6 +390,17 @@ fn certify(target: Option<PathBuf>, features: &Path, tags: Option<String>, repor
             return ExitCode::from(2);
         }
     };
+    // A known gap that names no scenario is stale (a renamed scenario): it would hide nothing
+    // and say nothing.
+    let stale: Vec<&String> =
+        target.expected_failures.keys().filter(|k| !scenarios.iter().any(|s| &s.name() == *k)).collect();
+    if !stale.is_empty() {
+        eprintln!("kafka-conformance: expected failures that name no scenario under {}:", features.display());
+        for k in stale {
+            eprintln!("  {k}");
+        }
+        return ExitCode::from(2);
+    }
     if let Some(op) = &filter {
         scenarios.retain(|s| op.eval(s.tags.iter()));
     }

@@ -106,30 +106,56 @@ async fn with_resets<T>(
     }
 }
 
+/// One producer sends the records while the client's connections are reset `times` times, 10 ms
+/// apart. Should the records all be delivered before every reset has landed (a fast broker, or a
+/// slow toxiproxy API on a busy machine), the producer sends as many again, up to 20 rounds, so
+/// that every reset meets traffic: how many records that takes is not what the scenario is about.
 #[when(
     expr = "{int} records are produced to partition {int} of {string} while the client's connections to the broker are reset {int} times"
 )]
 async fn produce_with_resets(w: &mut KafkaWorld, n: usize, partition: i32, topic: String, times: u32) -> StepResult {
+    const ROUNDS: usize = 20;
     let (faults, node) = faults(w).await?;
     let bootstrap = w.bootstrap().await?;
     let real = w.topic(&topic);
     let process = w.next_process("producer");
-    let records: Vec<Record> =
-        (0..n).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
     let (history, configs, timeout) = (w.history.clone(), w.producer_config.clone(), w.timeout());
     let session = Session { bootstrap: &bootstrap, configs: &configs, process: &process, history: &history, timeout };
-    let (result, done, error) =
-        with_resets(&faults, node, times, crate::kafka::produce(&session, &real, Some(partition), &records)).await;
-    result.map_err(|e| w.harness(e))?;
-    if let Some(e) = error {
-        return Err(w.harness(e));
+    let producer = crate::kafka::Producer::new(&session).map_err(|e| w.harness(e))?;
+    let landed = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let resets = {
+        let (faults, landed) = (faults.clone(), landed.clone());
+        tokio::spawn(async move {
+            let mut pace = tokio::time::interval(Duration::from_millis(10));
+            pace.tick().await;
+            for _ in 0..times {
+                pace.tick().await;
+                faults.apply(node, NetworkFault::ResetPeer).await.map_err(|e| e.to_string())?;
+                landed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok::<(), String>(())
+        })
+    };
+    for _ in 0..ROUNDS {
+        let records: Vec<Record> =
+            (0..n).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
+        producer.send(&session, &real, Some(partition), &records).await;
+        if resets.is_finished() {
+            break;
+        }
     }
-    if done < times {
+    let done = landed.load(std::sync::atomic::Ordering::SeqCst);
+    if !resets.is_finished() {
+        resets.abort();
         return Err(w.harness(format!(
-            "the producer finished after {done} of {times} resets: produce more records so the faults land"
+            "only {done} of {times} resets landed while {ROUNDS} rounds of {n} records were produced"
         )));
     }
-    Ok(())
+    match resets.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(w.harness(e)),
+        Err(e) => Err(w.harness(e.to_string())),
+    }
 }
 
 #[when(
