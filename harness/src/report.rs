@@ -39,6 +39,8 @@ pub struct Counts {
     /// (the same API): downstream of that finding, not a finding of their own.
     pub blocked: usize,
     pub expected_failures: usize,
+    /// Listed as expected failures, and passed: the gap is gone (or the list is wrong).
+    pub unexpected_passes: usize,
     pub unsupported: usize,
     pub errors: usize,
 }
@@ -46,7 +48,10 @@ pub struct Counts {
 impl Counts {
     fn add(&mut self, r: &ScenarioResult, expected: bool, blocked: bool) {
         match (&r.outcome, expected) {
-            (Outcome::Passed, _) => self.passed += 1,
+            (Outcome::Passed, expected) => {
+                self.passed += 1;
+                self.unexpected_passes += usize::from(expected);
+            }
             (Outcome::Failed(_) | Outcome::Differs(_), true) => self.expected_failures += 1,
             (Outcome::Failed(_), false) => self.failed += 1,
             (Outcome::Differs(_), false) if blocked => self.blocked += 1,
@@ -56,9 +61,10 @@ impl Counts {
         }
     }
 
-    /// A run fails when any scenario failed unexpectedly or could not run.
+    /// A run fails when any scenario failed unexpectedly, could not run, or passed although
+    /// listed as an expected failure.
     pub fn ok(&self) -> bool {
-        self.failed == 0 && self.differs == 0 && self.blocked == 0 && self.errors == 0
+        self.failed == 0 && self.differs == 0 && self.blocked == 0 && self.errors == 0 && self.unexpected_passes == 0
     }
 }
 
@@ -291,6 +297,17 @@ pub fn first_screen(target: &Target, results: &[ScenarioResult], preflight: &[Pr
                     let _ = writeln!(s, "- [{}] {} — {} scenario(s)", c.outcome, c.cause, c.scenarios.len());
                 }
             }
+        }
+    }
+    let passing: Vec<String> = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Passed && target.expected_failures.contains_key(&r.scenario.name()))
+        .map(|r| r.scenario.name())
+        .collect();
+    if !passing.is_empty() {
+        let _ = writeln!(s, "Listed as expected failures, but passed ({}): remove them from the list.", passing.len());
+        for name in passing {
+            let _ = writeln!(s, "- {name}");
         }
     }
     s

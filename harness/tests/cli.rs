@@ -225,6 +225,27 @@ fn certify_librdkafkas_mock_cluster_with_its_expected_failures() {
     assert!(totals["unsupported"].as_u64().unwrap_or(0) > 0, "{totals}");
 }
 
+#[test]
+fn known_gaps_from_a_file_are_expected_and_a_stale_or_passing_one_fails_the_run() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let gaps = work.path().join("gaps.yaml");
+    let scenario = "features/protocol/malformed-requests.feature: ApiVersions at an unknown version is answered with UNSUPPORTED_VERSION";
+
+    // A name that matches no scenario: refused before anything runs, the name printed.
+    std::fs::write(&gaps, "\"features/nowhere.feature: gone\": renamed since\n").expect("write");
+    let gaps_arg = gaps.to_string_lossy().into_owned();
+    let out = certify(&["--tags", "@kip-511", "--expected-failures", &gaps_arg], &work.path().join("r1"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("features/nowhere.feature: gone"), "{}", text(&out));
+
+    // A listed gap that passes: the run fails, as for a target file's expected_failures.
+    std::fs::write(&gaps, format!("\"{scenario}\": \"differs: a broker of ours\"\n")).expect("write");
+    let report = work.path().join("r2");
+    let out = certify(&["--tags", "@kip-511", "--expected-failures", &gaps_arg], &report);
+    assert_eq!(out.status.code(), Some(1), "an expected failure that passes must fail the run:\n{}", text(&out));
+    assert_eq!(report_json(&report)["totals"]["passed"], 1);
+}
+
 /// Spawns a command that prints an address on its first line, and returns it with the child.
 fn start_line(cmd: &mut Command) -> (Child, String) {
     let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
