@@ -13,6 +13,9 @@
 #                    gateway puts clients through its fault proxy whatever tansu advertises)
 #   TANSU_DIR        its pid file and log [/tmp/kafka-conformance-tansu]
 #
+# Every command may be repeated: `start` on a running broker, `stop` or `kill` on a stopped one
+# do nothing; `stop` also ends a paused broker.
+#
 # tansu's memory storage keeps nothing across a restart: scenarios that restart the broker then
 # find its log empty, which the target file says.
 set -euo pipefail
@@ -26,7 +29,12 @@ LOG=$DIR/tansu.log
 mkdir -p "$DIR"
 
 pid() { [ -s "$PID_FILE" ] && cat "$PID_FILE"; }
-alive() { local p; p=$(pid) && kill -0 "$p" 2>/dev/null; }
+# Running, and not a zombie waiting to be reaped (its exit is what `stop` and `kill` wait for).
+alive() {
+  local p; p=$(pid) && kill -0 "$p" 2>/dev/null || return 1
+  [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ]
+}
+not_running() { echo "ci/tansu.sh: tansu is not running (pid file $PID_FILE)" >&2; exit 1; }
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
 wait_until() {
@@ -55,16 +63,19 @@ case "${1:-}" in
     wait_until "accept connections on 127.0.0.1:$PORT" listening
     ;;
   stop)
-    if alive; then kill -TERM "$(pid)"; wait_until "stop after SIGTERM" not_alive; fi
+    # A paused broker cannot act on SIGTERM until it is continued.
+    if alive; then kill -TERM "$(pid)"; kill -CONT "$(pid)" 2>/dev/null || true; wait_until "stop after SIGTERM" not_alive; fi
     ;;
   kill)
     if alive; then kill -KILL "$(pid)"; wait_until "die after SIGKILL" not_alive; fi
     ;;
   pause)
-    alive && kill -STOP "$(pid)"
+    alive || not_running
+    kill -STOP "$(pid)"
     ;;
   resume)
-    alive && kill -CONT "$(pid)"
+    alive || not_running
+    kill -CONT "$(pid)"
     ;;
   log)
     tail -n 500 "$LOG" 2>/dev/null || true

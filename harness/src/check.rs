@@ -21,7 +21,10 @@ use crate::wire::WireClient;
 pub enum Finding {
     Ok(String),
     /// `field` of the target file (None: not the file's fault, e.g. what Metadata says).
-    Problem { field: Option<String>, message: String },
+    Problem {
+        field: Option<String>,
+        message: String,
+    },
 }
 
 /// The findings, in the order they were made.
@@ -75,8 +78,9 @@ async fn metadata(addr: &str, timeout: Duration) -> Result<Vec<(i32, String)>, S
 }
 
 /// Diagnoses a target that parsed. Reference and mock targets are started by the harness, so
-/// only their file can be wrong, and it parsed.
-pub async fn diagnose(target: &Target) -> Diagnosis {
+/// only their file can be wrong, and it parsed. With `cycle`, the process commands are tried
+/// too (see [`cycle`]).
+pub async fn diagnose(target: &Target, cycle_processes: bool) -> Diagnosis {
     let mut d = Diagnosis::default();
     let TargetKind::External { bootstrap, process, toxiproxy, network_faults, .. } = &target.kind else {
         d.ok(format!("target {:?}: the harness starts its brokers itself; nothing to reach", target.name));
@@ -214,7 +218,57 @@ pub async fn diagnose(target: &Target) -> Diagnosis {
             }
         },
     }
+    if cycle_processes && let (Some(p), Some((id, addr))) = (process, brokers.first()) {
+        cycle(&mut d, target, p, *id, addr).await;
+    }
     d
+}
+
+/// Tries every process command on broker `node` as scenarios use them, in turn: stop, start,
+/// kill, start, pause, resume (and status after each, when given), timing each and checking
+/// that the broker is gone or answers at `addr` afterwards. Disturbs the broker: opt-in.
+async fn cycle(d: &mut Diagnosis, target: &Target, p: &crate::target::ProcessCommands, node: i32, addr: &str) {
+    use crate::process::Action;
+    let limit = Duration::from_millis(target.timeouts.startup_ms);
+    let answers = || async { WireClient::connect(addr, Duration::from_millis(1000)).await.is_ok() };
+    let mut steps = vec![
+        (Action::Stop, p.stop.clone()),
+        (Action::Start, p.start.clone()),
+        (Action::Kill, p.kill.clone()),
+        (Action::Start, p.start.clone()),
+    ];
+    if let (Some(pause), Some(resume)) = (&p.pause, &p.resume) {
+        steps.push((Action::Pause, pause.clone()));
+        steps.push((Action::Resume, resume.clone()));
+    }
+    for (action, command) in steps {
+        let field = format!("kind.process.{}", action.name());
+        let started = std::time::Instant::now();
+        if let Err(e) = crate::process::run(&command, action, node, limit).await {
+            d.problem(Some(&field), format!("for broker {node}: {}", one_line(&e.to_string())));
+            // Leave the broker running for whoever comes next.
+            let _ = crate::process::run(&p.start, Action::Start, node, limit).await;
+            return;
+        }
+        let took = started.elapsed().as_secs_f64();
+        let up = answers().await;
+        let as_expected = match action {
+            Action::Stop | Action::Kill => !up,
+            Action::Start | Action::Resume => up,
+            _ => true,
+        };
+        if as_expected {
+            d.ok(format!("{field} for broker {node} returned in {took:.1} s"));
+        } else {
+            let state = if up { "still answers" } else { "does not answer" };
+            d.problem(
+                Some(&field),
+                format!(
+                    "returned in {took:.1} s, but broker {node} {state} at {addr}: it must return once that is done"
+                ),
+            );
+        }
+    }
 }
 
 /// Proxies the user made: each exists, stands for a broker Metadata lists, and is what that

@@ -731,7 +731,11 @@ pub async fn discover(bootstrap: &[String], timeout: Duration) -> Result<Vec<(i3
         };
         match answer.await {
             Ok(ResponseKind::Metadata(m)) if !m.brokers.is_empty() => {
-                return Ok(m.brokers.iter().map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port))).collect());
+                return Ok(m
+                    .brokers
+                    .iter()
+                    .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
+                    .collect());
             }
             Ok(_) => errors.push(format!("{addr}: Metadata listed no broker")),
             Err(e) => errors.push(format!("{addr}: {e}")),

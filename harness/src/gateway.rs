@@ -445,8 +445,11 @@ mod tests {
 
     fn answer(key: ApiKey, version: i16, body: &ResponseKind) -> Bytes {
         let mut out = BytesMut::new();
-        ResponseHeader::default().with_correlation_id(7).encode(&mut out, key.response_header_version(version)).unwrap();
-        body.encode(&mut out, version).unwrap();
+        ResponseHeader::default()
+            .with_correlation_id(7)
+            .encode(&mut out, key.response_header_version(version))
+            .expect("test set-up");
+        body.encode(&mut out, version).expect("test set-up");
         out.freeze()
     }
 
@@ -468,20 +471,20 @@ mod tests {
 
     fn decoded(key: ApiKey, version: i16, frame: &Bytes) -> ResponseKind {
         let mut buf = frame.clone();
-        let h = ResponseHeader::decode(&mut buf, key.response_header_version(version)).unwrap();
+        let h = ResponseHeader::decode(&mut buf, key.response_header_version(version)).expect("test set-up");
         assert_eq!(h.correlation_id, 7, "the correlation id survives");
-        ResponseKind::decode(key, &mut buf, version).unwrap()
+        ResponseKind::decode(key, &mut buf, version).expect("test set-up")
     }
 
     #[test]
     fn metadata_brokers_get_their_proxies_addresses_at_every_version() {
         let book = AddressBook::default();
-        book.insert(1, "127.0.0.1:40001").unwrap();
-        book.insert(2, "127.0.0.1:40002").unwrap();
+        book.insert(1, "127.0.0.1:40001").expect("test set-up");
+        book.insert(2, "127.0.0.1:40002").expect("test set-up");
         for version in [0, 1, 9, 12, 13] {
             let frame = answer(ApiKey::Metadata, version, &metadata(&[(1, "kafka-1", 9092), (2, "kafka-2", 9092)]));
             let p = Pending { correlation: 7, key: ApiKey::Metadata, version };
-            let out = rewrite(p, &frame, &book).unwrap().expect("rewritten");
+            let out = rewrite(p, &frame, &book).expect("test set-up").expect("rewritten");
             let ResponseKind::Metadata(m) = decoded(ApiKey::Metadata, version, &out) else { panic!() };
             let got: Vec<_> = m.brokers.iter().map(|b| (b.node_id.0, b.host.to_string(), b.port)).collect();
             assert_eq!(got, vec![(1, "127.0.0.1".into(), 40001), (2, "127.0.0.1".into(), 40002)], "v{version}");
@@ -491,10 +494,11 @@ mod tests {
     #[test]
     fn a_broker_the_book_does_not_know_is_left_alone_and_named() {
         let book = AddressBook::default();
-        book.insert(1, "127.0.0.1:40001").unwrap();
+        book.insert(1, "127.0.0.1:40001").expect("test set-up");
         let frame = answer(ApiKey::Metadata, 12, &metadata(&[(1, "a", 1), (111, "b", 2)]));
-        let out = rewrite(Pending { correlation: 7, key: ApiKey::Metadata, version: 12 }, &frame, &book).unwrap();
-        let ResponseKind::Metadata(m) = decoded(ApiKey::Metadata, 12, &out.unwrap()) else { panic!() };
+        let out = rewrite(Pending { correlation: 7, key: ApiKey::Metadata, version: 12 }, &frame, &book)
+            .expect("test set-up");
+        let ResponseKind::Metadata(m) = decoded(ApiKey::Metadata, 12, &out.expect("test set-up")) else { panic!() };
         assert_eq!((m.brokers[1].host.as_str(), m.brokers[1].port), ("b", 2));
         assert_eq!(book.unknown(), vec![111]);
     }
@@ -504,7 +508,7 @@ mod tests {
         use kafka_protocol::messages::FindCoordinatorResponse;
         use kafka_protocol::messages::find_coordinator_response::Coordinator;
         let book = AddressBook::default();
-        book.insert(3, "127.0.0.1:40003").unwrap();
+        book.insert(3, "127.0.0.1:40003").expect("test set-up");
         let old = FindCoordinatorResponse::default()
             .with_node_id(BrokerId(3))
             .with_host(StrBytes::from_static_str("kafka-3"))
@@ -512,7 +516,7 @@ mod tests {
         let frame = answer(ApiKey::FindCoordinator, 3, &ResponseKind::FindCoordinator(old));
         let p = Pending { correlation: 7, key: ApiKey::FindCoordinator, version: 3 };
         let ResponseKind::FindCoordinator(f) =
-            decoded(ApiKey::FindCoordinator, 3, &rewrite(p, &frame, &book).unwrap().unwrap())
+            decoded(ApiKey::FindCoordinator, 3, &rewrite(p, &frame, &book).expect("test set-up").expect("test set-up"))
         else {
             panic!()
         };
@@ -524,7 +528,7 @@ mod tests {
         let frame = answer(ApiKey::FindCoordinator, 6, &ResponseKind::FindCoordinator(new));
         let p = Pending { correlation: 7, key: ApiKey::FindCoordinator, version: 6 };
         let ResponseKind::FindCoordinator(f) =
-            decoded(ApiKey::FindCoordinator, 6, &rewrite(p, &frame, &book).unwrap().unwrap())
+            decoded(ApiKey::FindCoordinator, 6, &rewrite(p, &frame, &book).expect("test set-up").expect("test set-up"))
         else {
             panic!()
         };
@@ -537,13 +541,18 @@ mod tests {
     fn api_versions_are_capped_where_addresses_could_not_be_read() {
         use kafka_protocol::messages::ApiVersionsResponse;
         use kafka_protocol::messages::api_versions_response::ApiVersion;
-        let v = |key: ApiKey, max: i16| ApiVersion::default().with_api_key(key as i16).with_min_version(0).with_max_version(max);
-        let body = ApiVersionsResponse::default().with_api_keys(vec![v(ApiKey::Metadata, 99), v(ApiKey::OffsetCommit, 99)]);
+        let v = |key: ApiKey, max: i16| {
+            ApiVersion::default().with_api_key(key as i16).with_min_version(0).with_max_version(max)
+        };
+        let body =
+            ApiVersionsResponse::default().with_api_keys(vec![v(ApiKey::Metadata, 99), v(ApiKey::OffsetCommit, 99)]);
         let frame = answer(ApiKey::ApiVersions, 3, &ResponseKind::ApiVersions(body));
         let p = Pending { correlation: 7, key: ApiKey::ApiVersions, version: 3 };
-        let ResponseKind::ApiVersions(a) =
-            decoded(ApiKey::ApiVersions, 3, &rewrite(p, &frame, &book_none()).unwrap().unwrap())
-        else {
+        let ResponseKind::ApiVersions(a) = decoded(
+            ApiKey::ApiVersions,
+            3,
+            &rewrite(p, &frame, &book_none()).expect("test set-up").expect("test set-up"),
+        ) else {
             panic!()
         };
         assert_eq!(a.api_keys[0].max_version, ApiKey::Metadata.valid_versions().max);
@@ -564,25 +573,25 @@ mod tests {
     #[tokio::test]
     async fn a_relay_rewrites_metadata_and_passes_everything_else_through() {
         // A broker that answers each request with a fixed frame, in order.
-        let broker = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let broker_addr = broker.local_addr().unwrap();
+        let broker = TcpListener::bind("127.0.0.1:0").await.expect("test set-up");
+        let broker_addr = broker.local_addr().expect("test set-up");
         tokio::spawn(async move {
-            let (mut s, _) = broker.accept().await.unwrap();
+            let (mut s, _) = broker.accept().await.expect("test set-up");
             while let Ok(Some(req)) = read_frame(&mut s).await {
-                let key = ApiKey::try_from(i16::from_be_bytes([req[0], req[1]])).unwrap();
+                let key = ApiKey::try_from(i16::from_be_bytes([req[0], req[1]])).expect("test set-up");
                 let version = i16::from_be_bytes([req[2], req[3]]);
                 let frame = if key == ApiKey::Metadata {
                     answer(key, version, &metadata(&[(1, "elsewhere", 9092)]))
                 } else {
                     Bytes::from_static(&[0, 0, 0, 6, 1, 2, 3])
                 };
-                write_frame(&mut s, &frame).await.unwrap();
+                write_frame(&mut s, &frame).await.expect("test set-up");
             }
         });
         let book = AddressBook::default();
-        book.insert(1, "proxy:1234").unwrap();
-        let gw = Gateway::start(&broker_addr.to_string(), book.clone()).await.unwrap();
-        let mut c = TcpStream::connect(gw.addr()).await.unwrap();
+        book.insert(1, "proxy:1234").expect("test set-up");
+        let gw = Gateway::start(&broker_addr.to_string(), book.clone()).await.expect("test set-up");
+        let mut c = TcpStream::connect(gw.addr()).await.expect("test set-up");
         let request = |key: ApiKey, version: i16, correlation: i32| {
             let mut f = Vec::new();
             f.extend((key as i16).to_be_bytes());
@@ -591,11 +600,11 @@ mod tests {
             f.extend((-1i16).to_be_bytes());
             f
         };
-        write_frame(&mut c, &request(ApiKey::Heartbeat, 0, 6)).await.unwrap();
-        write_frame(&mut c, &request(ApiKey::Metadata, 1, 7)).await.unwrap();
-        let first = read_frame(&mut c).await.unwrap().unwrap();
+        write_frame(&mut c, &request(ApiKey::Heartbeat, 0, 6)).await.expect("test set-up");
+        write_frame(&mut c, &request(ApiKey::Metadata, 1, 7)).await.expect("test set-up");
+        let first = read_frame(&mut c).await.expect("test set-up").expect("test set-up");
         assert_eq!(&first[..], &[0, 0, 0, 6, 1, 2, 3], "untouched byte for byte");
-        let second = read_frame(&mut c).await.unwrap().unwrap();
+        let second = read_frame(&mut c).await.expect("test set-up").expect("test set-up");
         let ResponseKind::Metadata(m) = decoded(ApiKey::Metadata, 1, &second) else { panic!() };
         assert_eq!((m.brokers[0].host.as_str(), m.brokers[0].port), ("proxy", 1234));
         assert!(book.problems().is_empty(), "{:?}", book.problems());

@@ -41,8 +41,8 @@
 
 pub mod batches;
 pub mod bench;
-pub mod check;
 pub mod broker_configs;
+pub mod check;
 pub mod checker;
 pub mod clock;
 pub mod cluster;

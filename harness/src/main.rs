@@ -100,6 +100,11 @@ enum Command {
         /// Only parse and validate the file; reach nothing.
         #[arg(long)]
         offline: bool,
+        /// Also try the process commands on the first broker, as scenarios use them: stop,
+        /// start, kill, start, pause, resume, each timed and checked (the broker is gone, or
+        /// answers, afterwards). Disturbs the broker.
+        #[arg(long)]
+        try_process_commands: bool,
     },
     /// Run librdkafka's mock cluster on loopback and print its bootstrap address; runs until
     /// killed. A second Kafka implementation to try the suite against (target type
@@ -123,7 +128,7 @@ enum Command {
     },
 }
 
-fn check_target(file: &Path, offline: bool) -> ExitCode {
+fn check_target(file: &Path, offline: bool, cycle: bool) -> ExitCode {
     let t = match Target::load(file) {
         Ok(t) => t,
         Err(e) => {
@@ -147,7 +152,7 @@ fn check_target(file: &Path, offline: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let diagnosis = runtime.block_on(kafka_conformance::check::diagnose(&t));
+    let diagnosis = runtime.block_on(kafka_conformance::check::diagnose(&t, cycle));
     let text = std::fs::read_to_string(file).unwrap_or_default();
     for line in diagnosis.lines(file, &text) {
         println!("{line}");
@@ -172,7 +177,9 @@ fn main() -> ExitCode {
         }
         Command::MockCluster { brokers } => mock_cluster(brokers),
         Command::Toxiproxy { listen } => kafka_conformance::toxiproxy::run_cli(&listen),
-        Command::CheckTarget { file, offline } => check_target(&file, offline),
+        Command::CheckTarget { file, offline, try_process_commands } => {
+            check_target(&file, offline, try_process_commands)
+        }
         Command::List { features } => match features_dir(features).and_then(|f| discover(&f)) {
             Ok(scenarios) => {
                 // A closed pipe (`list | head`) ends the listing quietly.
@@ -448,7 +455,9 @@ fn certify(
                         (o, _) => o.label(),
                     };
                     // One line per scenario; a failure's whole story is in the report.
-                    let reason = if (r.outcome.is_failure() || matches!(r.outcome, Outcome::Error(_))) && !expected {
+                    let says_why =
+                        r.outcome.is_failure() || matches!(r.outcome, Outcome::Error(_) | Outcome::Unsupported(_));
+                    let reason = if says_why && !expected {
                         format!(" — {}", first_line(r.outcome.detail(), 120))
                     } else {
                         String::new()

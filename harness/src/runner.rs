@@ -200,6 +200,18 @@ fn exclusive_access(
     Flock::lock(file, arg).map(Some).map_err(|(_, e)| format!("cannot lock {}: {e}", path.display()))
 }
 
+/// A scenario that pins a behaviour Kafka adopted in a release (`@since-kafka-X.Y`) and fails on
+/// a target that claims no release says so first: the broker may follow an earlier one.
+fn since_hint(message: String, scenario: &Scenario, target: &crate::target::Target) -> String {
+    if target.kafka_version.is_some() {
+        return message;
+    }
+    match scenario.tags.iter().find_map(|t| t.strip_prefix("since-kafka-")) {
+        Some(since) => format!("[Kafka {since}+ behaviour; an earlier release? set kafka_version] {message}"),
+        None => message,
+    }
+}
+
 /// Runs one scenario against a target and classifies the result.
 pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option<Launcher>) -> ScenarioResult {
     let started = Instant::now();
@@ -336,6 +348,11 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
             }
         }
     };
+    let outcome = match outcome {
+        Outcome::Failed(m) => Outcome::Failed(since_hint(m, scenario, target)),
+        Outcome::Differs(m) => Outcome::Differs(since_hint(m, scenario, target)),
+        other => other,
+    };
     ScenarioResult {
         scenario: scenario.clone(),
         outcome,
@@ -392,6 +409,24 @@ mod tests {
     fn suite(at: &Path) {
         std::fs::create_dir_all(at).expect("mkdir");
         std::fs::write(at.join("TAGS.md"), "- `@wire` — wire client\n").expect("write");
+    }
+
+    #[test]
+    fn a_failure_of_a_later_release_s_behaviour_says_kafka_version_would_apply() {
+        let scenario = |tags: &[&str]| Scenario {
+            path: PathBuf::new(),
+            rel: "features/x.feature".into(),
+            title: "t".into(),
+            line: 1,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        };
+        let unclaimed = crate::target::Target { kafka_version: None, ..crate::target::Target::reference() };
+        let hinted = since_hint("closed".into(), &scenario(&["wire", "since-kafka-4.0"]), &unclaimed);
+        assert!(hinted.contains("Kafka 4.0+") && hinted.contains("kafka_version") && hinted.ends_with("closed"));
+        assert_eq!(since_hint("closed".into(), &scenario(&["wire"]), &unclaimed), "closed");
+        // A target that claims a release has said what it follows: nothing to add.
+        let claimed = crate::target::Target::reference();
+        assert_eq!(since_hint("closed".into(), &scenario(&["since-kafka-4.0"]), &claimed), "closed");
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct Target {
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+// Read once per run; boxing the external variant's commands would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum TargetKind {
     /// The embedded reference broker, started fresh for every scenario in a temporary directory.
     Reference {
@@ -222,46 +224,41 @@ pub fn line_of(text: &str, field: &str) -> Option<usize> {
     let (mut from, mut found) = (0, None);
     let mut i = 0;
     while i < parts.len() {
-        let mut matched = false;
-        for j in i..parts.len() {
+        // The shortest run of parts from `i` that names a key below `from`.
+        let hit = (i..parts.len()).find_map(|j| {
             let name = parts[i..=j].join(".");
             let (key, index) = match name.split_once('[') {
                 Some((k, rest)) => (k.to_string(), rest.trim_end_matches(']').parse::<usize>().ok()),
                 None => (name.clone(), None),
             };
             let wanted = format!("{key}:");
-            let hit = lines.iter().enumerate().skip(from).find(|(_, l)| {
+            let (n, line) = lines.iter().enumerate().skip(from).find(|(_, l)| {
                 let t = l.trim_start().trim_start_matches("- ");
                 t.starts_with(&wanted)
                     || l.contains(&format!("{{{wanted}"))
                     || l.contains(&format!(", {wanted}"))
                     || l.contains(&format!("{{ {wanted}"))
-            });
-            if let Some((n, line)) = hit {
-                let mut at = n;
-                // A list in block style: the index-th `- ` item below the key.
-                if let Some(index) = index
-                    && !line.contains('[')
-                {
-                    let items: Vec<usize> = lines
-                        .iter()
-                        .enumerate()
-                        .skip(n + 1)
-                        .filter(|(_, l)| l.trim_start().starts_with("- "))
-                        .map(|(k, _)| k)
-                        .collect();
-                    at = items.get(index).copied().unwrap_or(n);
-                }
-                found = Some(at + 1);
-                from = n;
-                i = j + 1;
-                matched = true;
-                break;
+            })?;
+            let mut at = n;
+            // A list in block style: the index-th `- ` item below the key.
+            if let Some(index) = index
+                && !line.contains('[')
+            {
+                let items: Vec<usize> = lines
+                    .iter()
+                    .enumerate()
+                    .skip(n + 1)
+                    .filter(|(_, l)| l.trim_start().starts_with("- "))
+                    .map(|(k, _)| k)
+                    .collect();
+                at = items.get(index).copied().unwrap_or(n);
             }
-        }
-        if !matched {
-            break;
-        }
+            Some((j, n, at))
+        });
+        let Some((j, n, at)) = hit else { break };
+        found = Some(at + 1);
+        from = n;
+        i = j + 1;
     }
     found
 }

@@ -81,8 +81,7 @@ fn certify_an_external_target_runs_fault_scenarios_and_reports_process_ones_as_n
     // and the harness's gateway puts clients through a proxy all the same.
     let scenarios = json["scenarios"].as_array().expect("scenarios");
     for s in scenarios {
-        let needs_control =
-            s["tags"].as_array().expect("tags").iter().any(|t| t == "process" || t == "replication");
+        let needs_control = s["tags"].as_array().expect("tags").iter().any(|t| t == "process" || t == "replication");
         let needs_configs = s["detail"].as_str().unwrap_or("").contains("needs broker configs");
         let expected = if needs_control || needs_configs { "not supported" } else { "passed" };
         assert_eq!(s["outcome"], expected, "{}: {}", s["name"], s["detail"]);
@@ -246,6 +245,25 @@ fn known_gaps_from_a_file_are_expected_and_a_stale_or_passing_one_fails_the_run(
     assert_eq!(report_json(&report)["totals"]["passed"], 1);
 }
 
+#[test]
+fn replication_faults_reach_three_brokers_that_advertise_their_own_addresses() {
+    // The reference's fast timers (fixtures/targets/reference.yaml), with brokers advertising
+    // where they listen: only the gateways keep clients on the proxies.
+    let reference = std::fs::read_to_string(repo().join("fixtures/targets/reference.yaml")).expect("reference.yaml");
+    let own = reference.replacen("type: reference", "type: reference\n  advertise: own", 1);
+    assert_ne!(own, reference, "reference.yaml has no `type: reference` line");
+    let work = tempfile::tempdir().expect("tempdir");
+    let target = work.path().join("own.yaml");
+    std::fs::write(&target, own).expect("write");
+    let report = work.path().join("report");
+    let target = target.to_string_lossy().into_owned();
+    let out = certify(&["--tags", "@replication and @fault", "--target", &target], &report);
+    assert!(out.status.success(), "{}", text(&out));
+    let totals = report_json(&report)["totals"].clone();
+    assert_eq!(totals["unsupported"], 0, "{totals}");
+    assert!(totals["passed"].as_u64().unwrap_or(0) >= 3, "{totals}");
+}
+
 /// Spawns a command that prints an address on its first line, and returns it with the child.
 fn start_line(cmd: &mut Command) -> (Child, String) {
     let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
@@ -404,7 +422,9 @@ fn check_target_reaches_the_broker_and_names_each_problem_in_one_line() {
     // All well: exit 0, the node id and what the broker advertises said.
     let (code, lines) = check_target(
         work.path(),
-        &format!("  bootstrap: [\"{addr}\"]\n  process:\n    start: \"true\"\n    stop: \"true\"\n    kill: \"true\"\n    status: \"test {{broker}} = 1\"\n"),
+        &format!(
+            "  bootstrap: [\"{addr}\"]\n  process:\n    start: \"true\"\n    stop: \"true\"\n    kill: \"true\"\n    status: \"test {{broker}} = 1\"\n"
+        ),
     );
     assert_eq!(code, Some(0), "{lines:#?}");
     assert!(problems(&lines).is_empty(), "{lines:#?}");
@@ -421,7 +441,9 @@ fn check_target_reaches_the_broker_and_names_each_problem_in_one_line() {
     // A process command that does not know the broker's node id (Metadata says 1).
     let (code, lines) = check_target(
         work.path(),
-        &format!("  bootstrap: [\"{addr}\"]\n  process:\n    start: \"true\"\n    stop: \"true\"\n    kill: \"true\"\n    status: \"test {{broker}} = 111\"\n"),
+        &format!(
+            "  bootstrap: [\"{addr}\"]\n  process:\n    start: \"true\"\n    stop: \"true\"\n    kill: \"true\"\n    status: \"test {{broker}} = 111\"\n"
+        ),
     );
     assert_eq!(code, Some(1), "{lines:#?}");
     let p = problems(&lines);
@@ -455,6 +477,21 @@ fn check_target_reaches_the_broker_and_names_each_problem_in_one_line() {
     for l in p {
         assert!(!l.contains('\n'), "one line each: {l}");
     }
+
+    // Process commands tried: a `stop` and a `kill` that return without stopping anything.
+    let file = work.path().join("t.yaml");
+    std::fs::write(
+        &file,
+        format!("name: t\nkind:\n  type: external\n  bootstrap: [\"{addr}\"]\n  process:\n    start: \"true\"\n    stop: \"true\"\n    kill: \"true\"\n"),
+    )
+    .expect("write");
+    let out = bin().args(["check-target", "--try-process-commands"]).arg(&file).output().expect("run");
+    let lines: Vec<String> = text(&out).lines().map(str::to_string).collect();
+    assert_eq!(out.status.code(), Some(1), "{lines:#?}");
+    let p = problems(&lines);
+    assert_eq!(p.len(), 2, "{lines:#?}");
+    assert!(p[0].contains("t.yaml:7: kind.process.stop:") && p[0].contains("still answers"), "{}", p[0]);
+    assert!(p[1].contains("t.yaml:8: kind.process.kill:") && p[1].contains("still answers"), "{}", p[1]);
 
     // An invalid file: exit 2, before anything is reached.
     let (code, lines) = check_target(work.path(), "  bootstrap: [\"h:1\"]\n  proces: {}\n");

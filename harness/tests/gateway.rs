@@ -74,9 +74,10 @@ async fn coordinator(addr: &str, version: i16) -> String {
         else {
             panic!("not a FindCoordinator answer")
         };
-        let found = f.coordinators.first().map_or((f.error_code, f.host.to_string(), f.port), |c| {
-            (c.error_code, c.host.to_string(), c.port)
-        });
+        let found = f
+            .coordinators
+            .first()
+            .map_or((f.error_code, f.host.to_string(), f.port), |c| (c.error_code, c.host.to_string(), c.port));
         if found.0 == 0 {
             return format!("{}:{}", found.1, found.2);
         }
@@ -115,7 +116,7 @@ async fn an_external_broker_that_advertises_itself_is_reached_only_through_its_p
     let cluster = Cluster::start(&target, None, &ClusterSpec::default()).await.expect("cluster");
     let proxy = cluster.client_addr(1).expect("broker 1 has a proxy").to_string();
     assert_ne!(proxy, broker.addr);
-    assert_eq!(cluster.bootstrap_addrs(), [proxy.clone()], "clients bootstrap from the proxy");
+    assert_eq!(cluster.bootstrap_addrs(), std::slice::from_ref(&proxy), "clients bootstrap from the proxy");
     // Directly, the broker names itself; through the layer, every answer names the proxy.
     assert_eq!(advertised(&broker.addr).await, vec![(1, broker.addr.clone())]);
     assert_eq!(advertised(&proxy).await, vec![(1, proxy.clone())]);
