@@ -190,23 +190,11 @@ impl Cluster {
                     child: Some(child),
                 };
                 let bootstrap = bootstrap.split(',').map(str::to_string).collect();
-                Ok(Cluster {
-                    target: target.clone(),
-                    launcher: None,
-                    brokers: vec![broker],
-                    controller: None,
-                    bootstrap,
-                    client_addrs: BTreeMap::new(),
-                    paused: Default::default(),
-                    disturbed: false,
-                    commanded: Default::default(),
-                    faults: None,
-                    faults_refused: None,
-                    _toxiproxy: None,
-                    gateways: BTreeMap::new(),
-                    book: None,
-                    _dir: Some(dir),
-                })
+                // Cluster is Drop: its fields are set, not moved out of a base.
+                let mut cluster = Cluster::bare(target, bootstrap);
+                cluster.brokers = vec![broker];
+                cluster._dir = Some(dir);
+                Ok(cluster)
             }
             TargetKind::Reference { config, defects, advertise } => {
                 let own = *advertise == crate::target::Advertise::Own;
@@ -335,22 +323,14 @@ impl Cluster {
         }
     }
 
-    /// A broker someone else runs. With network faults (the default), every broker Metadata
-    /// lists gets a toxiproxy proxy (on the target's toxiproxy, or on one embedded here) and a
-    /// gateway behind it that rewrites advertised addresses to the proxies'; clients bootstrap
-    /// from the proxies. With proxies the target file names, the brokers advertise them.
-    async fn start_external(
-        target: &Target,
-        bootstrap: &[String],
-        toxiproxy: Option<&crate::target::ToxiproxyTarget>,
-        network_faults: bool,
-    ) -> Result<Cluster, ClusterError> {
-        let mut cluster = Cluster {
+    /// A cluster of no process of the harness's own, reached at `bootstrap`, with no faults.
+    fn bare(target: &Target, bootstrap: Vec<String>) -> Cluster {
+        Cluster {
             target: target.clone(),
             launcher: None,
             brokers: Vec::new(),
             controller: None,
-            bootstrap: bootstrap.to_vec(),
+            bootstrap,
             client_addrs: BTreeMap::new(),
             paused: Default::default(),
             disturbed: false,
@@ -361,7 +341,20 @@ impl Cluster {
             gateways: BTreeMap::new(),
             book: None,
             _dir: None,
-        };
+        }
+    }
+
+    /// A broker someone else runs. With network faults (the default), every broker Metadata
+    /// lists gets a toxiproxy proxy (on the target's toxiproxy, or on one embedded here) and a
+    /// gateway behind it that rewrites advertised addresses to the proxies'; clients bootstrap
+    /// from the proxies. With proxies the target file names, the brokers advertise them.
+    async fn start_external(
+        target: &Target,
+        bootstrap: &[String],
+        toxiproxy: Option<&crate::target::ToxiproxyTarget>,
+        network_faults: bool,
+    ) -> Result<Cluster, ClusterError> {
+        let mut cluster = Cluster::bare(target, bootstrap.to_vec());
         if !network_faults {
             cluster.faults_refused =
                 Some("the target file turns network faults off (`kind.network_faults: false`)".into());

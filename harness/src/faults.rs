@@ -189,19 +189,34 @@ impl Faults {
     /// toxiproxy_rust's client (a blocking reqwest client with its own runtime per call).
     pub async fn create_proxy(&mut self, link: Link, listen: &str, upstream: &str) -> Result<String, FaultError> {
         let name = format!("{}{}", self.prefix, link.proxy_name());
-        let body =
-            serde_json::json!([{ "name": name, "listen": listen, "upstream": upstream, "enabled": true }]).to_string();
-        let answer = self.blocking(move |addr| http(&addr, "POST", "/populate", Some(&body))).await?;
-        let json: serde_json::Value =
-            serde_json::from_str(&answer).map_err(|e| self.err(format!("populate answered {answer:?}: {e}")))?;
-        let listen = json["proxies"]
-            .as_array()
-            .and_then(|ps| ps.iter().find(|p| p["name"] == name.as_str()))
-            .and_then(|p| p["listen"].as_str())
-            .map(str::to_string)
-            .ok_or_else(|| self.err(format!("populate did not return proxy {name}: {answer}")))?;
-        self.proxies.insert(link, name);
-        Ok(listen)
+        // A proxy a fault disables closes its listener, as toxiproxy's does, and must get its
+        // port back when healed. A port from the ephemeral range could meanwhile be handed to
+        // any `bind(port 0)` or outgoing connection (a restarted broker, a gateway): so a
+        // loopback proxy listens on a port below that range, which only explicit binds take.
+        let explicit = listen.rsplit_once(':').is_some_and(|(h, p)| p != "0" || h != "127.0.0.1");
+        for attempt in 0..20 {
+            let at = if explicit { listen.to_string() } else { format!("127.0.0.1:{}", unassigned_port()) };
+            let body =
+                serde_json::json!([{ "name": name, "listen": at, "upstream": upstream, "enabled": true }]).to_string();
+            let answer = match self.blocking(move |addr| http(&addr, "POST", "/populate", Some(&body))).await {
+                Ok(a) => a,
+                Err(e) if !explicit && attempt < 19 && e.message.to_lowercase().contains("address already in use") => {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let json: serde_json::Value =
+                serde_json::from_str(&answer).map_err(|e| self.err(format!("populate answered {answer:?}: {e}")))?;
+            let listen = json["proxies"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == name.as_str()))
+                .and_then(|p| p["listen"].as_str())
+                .map(str::to_string)
+                .ok_or_else(|| self.err(format!("populate did not return proxy {name}: {answer}")))?;
+            self.proxies.insert(link, name);
+            return Ok(listen);
+        }
+        Err(self.err(format!("no free port for proxy {name}")))
     }
 
     /// Points a link's proxy at its target's real address (known once the target has started).
@@ -363,6 +378,24 @@ fn heal_proxy(addr: &str, name: &str) -> Result<(), String> {
         }
     }
     http(addr, "POST", &format!("/proxies/{name}"), Some(r#"{"enabled":true}"#)).map(|_| ())
+}
+
+/// A loopback port below the ephemeral range (`net.ipv4.ip_local_port_range`, 32768 and up by
+/// default) that nothing listens on now: drawn at random from 20000 up to that range, so that
+/// processes choosing at once rarely meet, and tried with a bind.
+fn unassigned_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    let (from, to) = if low > 21000 { (20000, low) } else { (low.saturating_sub(1000).max(1024), low) };
+    for _ in 0..100 {
+        let port = fastrand::u16(from..to);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    0
 }
 
 /// A GET on toxiproxy's API (blocking): the body of a 2xx answer.

@@ -2,10 +2,10 @@
 //! Redpanda or tansu do unless told otherwise: whatever address a client learns from Metadata,
 //! FindCoordinator or DescribeCluster is a toxiproxy proxy's, so a network fault reaches it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod common;
+use common::ExternalBroker;
 use kafka_conformance::cluster::{Cluster, ClusterSpec, Launcher, Stop};
 use kafka_conformance::faults::NetworkFault;
 use kafka_conformance::target::Target;
@@ -19,35 +19,6 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn launcher() -> Launcher {
     Launcher { program: env!("CARGO_BIN_EXE_kafka-conformance").into(), args: vec!["reference".into()] }
-}
-
-/// A reference broker started by hand, advertising where it listens.
-struct OwnBroker {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl OwnBroker {
-    fn start() -> OwnBroker {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-conformance"))
-            .args(["reference", "broker", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn broker");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address line");
-        OwnBroker { child, addr: line.trim().to_string(), _dir: dir }
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Node id and `host:port` of every broker one Metadata answer lists.
@@ -110,7 +81,7 @@ async fn served(addr: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_external_broker_that_advertises_itself_is_reached_only_through_its_proxy() {
-    let broker = OwnBroker::start();
+    let broker = ExternalBroker::start();
     let yaml = format!("name: own\nkind:\n  type: external\n  bootstrap: [\"{}\"]\n", broker.addr);
     let target = Target::parse(&yaml, std::path::Path::new("own.yaml")).expect("target");
     let cluster = Cluster::start(&target, None, &ClusterSpec::default()).await.expect("cluster");
