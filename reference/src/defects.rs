@@ -168,6 +168,12 @@ pub enum Defect {
     /// Size retention deletes while the partition is over retention.bytes at all, taking one
     /// segment too many and leaving less than retention.bytes.
     SizeRetentionOvershoots,
+    /// DeleteRecords moves the log start offset in memory only, without its checkpoint, so a
+    /// restart brings the deleted records back (breaks KIP-107's log-start-offset-checkpoint).
+    DeleteRecordsStartNotCheckpointed,
+    /// DeleteRecords also deletes the segment that holds the new log start offset (an off-by-one
+    /// in choosing the segments wholly below it), losing the records from it to that segment's end.
+    DeleteRecordsDeletesStartSegment,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -702,6 +708,25 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "a heartbeat during a rebalance is answered REBALANCE_IN_PROGRESS",
         caught_by: &[
             "features/groups/generation-fencing.feature: a heartbeat during a rebalance is answered REBALANCE_IN_PROGRESS",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::DeleteRecordsStartNotCheckpointed,
+        name: "delete-records-start-not-checkpointed",
+        guarantee: "the log start offset DeleteRecords sets survives a restart (KIP-107)",
+        caught_by: &[
+            "features/retention/delete-records.feature: the log start offset DeleteRecords set survives a clean restart",
+            "features/retention/delete-records.feature: the log start offset DeleteRecords set survives a kill -9",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::DeleteRecordsDeletesStartSegment,
+        name: "delete-records-deletes-start-segment",
+        guarantee: "DeleteRecords keeps every record at and above the new log start offset",
+        caught_by: &[
+            "features/retention/delete-records.feature: DeleteRecords to offset 1 of one-record segments keeps the record at 1",
+            "features/retention/delete-records.feature: DeleteRecords to offset 4 of one-record segments keeps the record at 4",
+            "features/retention/delete-records.feature: DeleteRecords to offset 8 of one-record segments keeps the record at 8",
         ],
     },
 ];

@@ -369,9 +369,18 @@ impl Log for DiskLog {
         if offset <= self.log_start {
             return Ok(());
         }
-        self.set_log_start(offset)?;
+        if defects::active(Defect::DeleteRecordsStartNotCheckpointed) {
+            self.log_start = offset;
+        } else {
+            self.set_log_start(offset)?;
+        }
+        // A segment is wholly below the new start when the next one starts at or below it.
+        let last_deletable = match defects::active(Defect::DeleteRecordsDeletesStartSegment) {
+            true => offset + 1,
+            false => offset,
+        };
         let next_bases: Vec<i64> = self.segments_iter().skip(1).map(Segment::base_offset).collect();
-        let below = next_bases.iter().take_while(|&&next| next <= offset).count();
+        let below = next_bases.iter().take_while(|&&next| next <= last_deletable).count();
         self.delete_oldest(below)
     }
 
