@@ -174,6 +174,9 @@ pub enum Defect {
     /// DeleteRecords also deletes the segment that holds the new log start offset (an off-by-one
     /// in choosing the segments wholly below it), losing the records from it to that segment's end.
     DeleteRecordsDeletesStartSegment,
+    /// The cleaner's offset map gives every key of a batch the batch's last offset, so a key's
+    /// latest record followed by other keys in its batch is taken as superseded.
+    CleanerMapsKeysToBatchEnd,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -727,6 +730,14 @@ pub const REGISTRY: &[DefectInfo] = &[
             "features/retention/delete-records.feature: DeleteRecords to offset 1 of one-record segments keeps the record at 1",
             "features/retention/delete-records.feature: DeleteRecords to offset 4 of one-record segments keeps the record at 4",
             "features/retention/delete-records.feature: DeleteRecords to offset 8 of one-record segments keeps the record at 8",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::CleanerMapsKeysToBatchEnd,
+        name: "cleaner-maps-keys-to-batch-end",
+        guarantee: "compaction keeps the latest record of each key wherever it sits in its batch",
+        caught_by: &[
+            "features/compaction/latest-value-per-key.feature: the latest record of a key is kept when records of other keys follow it in its batch",
         ],
     },
 ];
