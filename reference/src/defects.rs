@@ -177,6 +177,12 @@ pub enum Defect {
     /// The cleaner's offset map gives every key of a batch the batch's last offset, so a key's
     /// latest record followed by other keys in its batch is taken as superseded.
     CleanerMapsKeysToBatchEnd,
+    /// The controller does not replay the producer id blocks it handed out, so after a restart
+    /// it hands out the same producer ids again.
+    ReuseProducerIdsAfterRestart,
+    /// A batch whose first sequence matches a cached batch is taken as its duplicate, whatever
+    /// its last sequence (Kafka matches both).
+    DedupOnFirstSequenceOnly,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -738,6 +744,22 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "compaction keeps the latest record of each key wherever it sits in its batch",
         caught_by: &[
             "features/compaction/latest-value-per-key.feature: the latest record of a key is kept when records of other keys follow it in its batch",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::ReuseProducerIdsAfterRestart,
+        name: "reuse-producer-ids-after-restart",
+        guarantee: "a producer id is never handed out twice, restarts included",
+        caught_by: &[
+            "features/idempotence/producer-state-survives-restart-and-failover.feature: a producer initialised after a restart gets an id of its own",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::DedupOnFirstSequenceOnly,
+        name: "dedup-on-first-sequence-only",
+        guarantee: "only the same batch (first and last sequence) is a duplicate",
+        caught_by: &[
+            "features/idempotence/sequence-numbers.feature: a batch with an appended batch's first sequence but fewer records is refused with OUT_OF_ORDER_SEQUENCE_NUMBER",
         ],
     },
 ];
