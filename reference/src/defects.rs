@@ -183,6 +183,12 @@ pub enum Defect {
     /// A batch whose first sequence matches a cached batch is taken as its duplicate, whatever
     /// its last sequence (Kafka matches both).
     DedupOnFirstSequenceOnly,
+    /// ListOffsets MAX_TIMESTAMP answers the last offset of the batch with the largest
+    /// timestamp instead of the record that carries it (breaks KIP-734).
+    MaxTimestampAtBatchEnd,
+    /// ListOffsets by timestamp skips a segment whose largest timestamp equals the target (`>`
+    /// for Kafka's `>=`).
+    TimestampLookupSkipsSegmentAtItsMax,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -760,6 +766,22 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "only the same batch (first and last sequence) is a duplicate",
         caught_by: &[
             "features/idempotence/sequence-numbers.feature: a batch with an appended batch's first sequence but fewer records is refused with OUT_OF_ORDER_SEQUENCE_NUMBER",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::MaxTimestampAtBatchEnd,
+        name: "max-timestamp-at-batch-end",
+        guarantee: "ListOffsets MAX_TIMESTAMP answers the record with the largest timestamp (KIP-734)",
+        caught_by: &[
+            "features/offsets/list-offsets.feature: ListOffsets for the largest timestamp finds a record that is not last in its batch",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::TimestampLookupSkipsSegmentAtItsMax,
+        name: "timestamp-lookup-skips-segment-at-its-max",
+        guarantee: "ListOffsets by timestamp finds the first record at or after it across segments",
+        caught_by: &[
+            "features/offsets/list-offsets.feature: ListOffsets by timestamp at a segment's largest timestamp finds that segment's record",
         ],
     },
 ];

@@ -255,9 +255,12 @@ impl Log for DiskLog {
         let log_start = self.log_start_offset();
         for segment in self.segments_iter() {
             // Kafka's `fetchOffsetByTimestamp`: the first segment whose largest timestamp reaches ts.
-            if segment.max_timestamp().timestamp >= ts
-                && let Some(found) = segment.find_offset_by_timestamp(ts, log_start)?
-            {
+            let largest = segment.max_timestamp().timestamp;
+            let reaches = match defects::active(Defect::TimestampLookupSkipsSegmentAtItsMax) {
+                true => largest > ts,
+                false => largest >= ts,
+            };
+            if reaches && let Some(found) = segment.find_offset_by_timestamp(ts, log_start)? {
                 return Ok(Some(found));
             }
         }

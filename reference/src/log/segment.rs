@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::defects::{self, Defect};
+
 use super::batch::{BatchHeader, HEADER_LEN, PrefixEnd, split_batches, split_valid_prefix};
 use super::cleaner::SegmentSummary;
 use super::index::{OffsetIndex, TimeIndex};
@@ -464,6 +466,9 @@ impl Segment {
         let max = self.max_timestamp;
         if max.timestamp < 0 {
             return Ok(None);
+        }
+        if defects::active(Defect::MaxTimestampAtBatchEnd) {
+            return Ok(Some(max));
         }
         let from = self.offset_index.lookup(max.offset).position;
         for item in self.headers_from(u64::from(from)) {
