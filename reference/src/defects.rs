@@ -189,6 +189,11 @@ pub enum Defect {
     /// ListOffsets by timestamp skips a segment whose largest timestamp equals the target (`>`
     /// for Kafka's `>=`).
     TimestampLookupSkipsSegmentAtItsMax,
+    /// max.message.bytes is compared with the batch without its 12-byte offset and length
+    /// prefix, so batches up to 12 bytes over the limit are accepted.
+    MaxMessageBytesWithoutLogOverhead,
+    /// Fetch refuses a batch that would end exactly at partition_max_bytes (`>=` for `>`).
+    FetchLimitExclusive,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -782,6 +787,23 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "ListOffsets by timestamp finds the first record at or after it across segments",
         caught_by: &[
             "features/offsets/list-offsets.feature: ListOffsets by timestamp at a segment's largest timestamp finds that segment's record",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::MaxMessageBytesWithoutLogOverhead,
+        name: "max-message-bytes-without-log-overhead",
+        guarantee: "max.message.bytes bounds the whole batch, its log overhead included",
+        caught_by: &[
+            "features/produce/message-too-large.feature: a batch of 2049 bytes under max.message.bytes=2048 fails with MESSAGE_TOO_LARGE",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::FetchLimitExclusive,
+        name: "fetch-limit-exclusive",
+        guarantee: "partition_max_bytes admits batches that end exactly at it",
+        caught_by: &[
+            "features/consume/fetch-limits.feature: a fetch with partition_max_bytes 1140 returns 2 of three 570-byte batches",
+            "features/consume/fetch-limits.feature: a fetch with partition_max_bytes 1710 returns 3 of three 570-byte batches",
         ],
     },
 ];
