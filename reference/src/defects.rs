@@ -194,6 +194,9 @@ pub enum Defect {
     MaxMessageBytesWithoutLogOverhead,
     /// Fetch refuses a batch that would end exactly at partition_max_bytes (`>=` for `>`).
     FetchLimitExclusive,
+    /// A segment's largest timestamp is its first batch's, so a segment whose newest record
+    /// came later is deleted by retention.ms while that record is young.
+    SegmentAgeFromFirstBatch,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -804,6 +807,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/consume/fetch-limits.feature: a fetch with partition_max_bytes 1140 returns 2 of three 570-byte batches",
             "features/consume/fetch-limits.feature: a fetch with partition_max_bytes 1710 returns 3 of three 570-byte batches",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::SegmentAgeFromFirstBatch,
+        name: "segment-age-from-first-batch",
+        guarantee: "retention.ms counts from the largest timestamp of any record in a segment",
+        caught_by: &[
+            "features/retention/time-retention.feature: a segment whose newest record sits mid-batch and mid-segment is kept",
         ],
     },
 ];

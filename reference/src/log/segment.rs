@@ -246,7 +246,8 @@ impl Segment {
         if position == 0 {
             self.first_batch_max_timestamp = Some(header.max_timestamp());
         }
-        if header.max_timestamp() > self.max_timestamp.timestamp {
+        let first_only = position > 0 && defects::active(Defect::SegmentAgeFromFirstBatch);
+        if header.max_timestamp() > self.max_timestamp.timestamp && !first_only {
             self.max_timestamp = TimestampOffset { timestamp: header.max_timestamp(), offset: header.last_offset() };
         }
         if self.bytes_since_last_index_entry > self.index_interval_bytes {
