@@ -197,6 +197,12 @@ pub enum Defect {
     /// A segment's largest timestamp is its first batch's, so a segment whose newest record
     /// came later is deleted by retention.ms while that record is young.
     SegmentAgeFromFirstBatch,
+    /// A coordinator loading its partition of `__consumer_offsets` reads only the first
+    /// segment, so commits in later segments are forgotten at a restart.
+    CoordinatorLoadsFirstSegmentOnly,
+    /// Commit metadata is measured in UTF-8 bytes against offset.metadata.max.bytes, where Kafka
+    /// counts UTF-16 code units, so non-ASCII metadata within the limit is refused.
+    MetadataLengthInUtf8Bytes,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -815,6 +821,22 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "retention.ms counts from the largest timestamp of any record in a segment",
         caught_by: &[
             "features/retention/time-retention.feature: a segment whose newest record sits mid-batch and mid-segment is kept",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::CoordinatorLoadsFirstSegmentOnly,
+        name: "coordinator-loads-first-segment-only",
+        guarantee: "a coordinator loads every segment of its __consumer_offsets partition",
+        caught_by: &[
+            "features/groups/offsets-survive-failures.feature: the latest commit of each partition survives a kill -9 with __consumer_offsets in many segments",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::MetadataLengthInUtf8Bytes,
+        name: "metadata-length-in-utf8-bytes",
+        guarantee: "offset.metadata.max.bytes counts characters as Kafka's String.length() does",
+        caught_by: &[
+            "features/groups/committed-offsets.feature: commit metadata of exactly offset.metadata.max.bytes characters is kept (éééééééééé)",
         ],
     },
 ];
