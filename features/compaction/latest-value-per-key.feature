@@ -32,3 +32,18 @@ Feature: Compaction keeps the latest value of each key at its original offset
     When a consumer reads partition 0 of "accounts" from offset 1
     Then the consumer's first record is at offset 3
     And the consumer reads exactly the latest value of each key, in offset order, at their original offsets
+
+  # Producers batch records of many keys together: the cleaner judges each record by its own
+  # offset, not its batch's. Here a key's latest record is inside a batch, ahead of other keys.
+  Scenario: the latest record of a key is kept when records of other keys follow it in its batch
+    Given a topic "ledger" with 1 partition and the configs:
+      | cleanup.policy            | compact |
+      | segment.bytes             | 14      |
+      | min.cleanable.dirty.ratio | 0.01    |
+    When a batch of records with the keys "k1,k2,k1,k3,k2,k4" is produced to partition 0 of "ledger" by the wire client
+    And a batch of records with the keys "k4,k1,k5" is produced to partition 0 of "ledger" by the wire client
+    And records with the keys and values "k9=z1" are produced to partition 0 of "ledger"
+    Then within 10000 ms partition 0 of "ledger" is compacted
+    When a consumer reads partition 0 of "ledger" from the beginning
+    Then the consumer reads exactly the latest value of each key, in offset order, at their original offsets
+    And retention and compaction removed nothing they must keep

@@ -28,3 +28,22 @@ Feature: A fetch is bounded by its byte limits and waits for data
   Scenario: a waiting fetch returns records that arrive while it waits
     When a fetch of partition 0 of "wide" from offset 200 waits up to 3000 ms for 1 byte while 3 records are produced
     Then the fetch returns 3 records
+
+  # One uncompressed record of a 500-byte value is a batch of 570 bytes (the 61-byte header, 9
+  # bytes of record framing), so two batches are 1140 bytes: partition_max_bytes admits a batch
+  # that ends exactly at the limit. Kafka may add the start of the next batch, cut off; clients
+  # drop it, and only whole batches count here.
+  Scenario Outline: a fetch with partition_max_bytes <max> returns <count> of three 570-byte batches
+    Given a topic "narrow" with 1 partition
+    When a record of 500 bytes is produced to partition 0 of "narrow" by the wire client
+    And a record of 500 bytes is produced to partition 0 of "narrow" by the wire client
+    And a record of 500 bytes is produced to partition 0 of "narrow" by the wire client
+    And partition 0 of "narrow" is fetched from offset 0 with partition_max_bytes <max>
+    Then the fetch returns <count> whole batches
+
+    Examples:
+      | max  | count |
+      | 1139 | 1     |
+      | 1140 | 2     |
+      | 1141 | 2     |
+      | 1710 | 3     |

@@ -19,6 +19,20 @@ Feature: Committed offsets survive a broker restart and the coordinator's death
     And the broker is killed with SIGKILL and started again
     Then within 10000 ms the committed offset of partition 0 of "stock" for group "buyers" is 42 with metadata "restock-3"
 
+  # offsets.topic.segment.bytes below one batch puts every commit in a segment of its own:
+  # the coordinator reads its partition to the end, segment after segment, when it loads it.
+  Scenario: the latest commit of each partition survives a kill -9 with __consumer_offsets in many segments
+    Given the brokers are configured with:
+      | offsets.topic.segment.bytes | 14 |
+    And a topic "stock" with 2 partitions
+    When offset 10 with metadata "first-0" is committed to partition 0 of "stock" for group "buyers"
+    And offset 11 with metadata "first-1" is committed to partition 1 of "stock" for group "buyers"
+    And offset 20 with metadata "second-0" is committed to partition 0 of "stock" for group "buyers"
+    And offset 21 with metadata "second-1" is committed to partition 1 of "stock" for group "buyers"
+    And the broker is killed with SIGKILL and started again
+    Then within 10000 ms the committed offset of partition 0 of "stock" for group "buyers" is 20 with metadata "second-0"
+    And within 10000 ms the committed offset of partition 1 of "stock" for group "buyers" is 21 with metadata "second-1"
+
   @real-client
   Scenario: a consumer group resumes after a broker restart where it committed
     Given the brokers are configured with:

@@ -72,3 +72,18 @@ Feature: A partition keeps its producers' state across a broker restart and a le
       | in_flight |
       | 1         |
       | 5         |
+
+  # Producer ids come from the controller in blocks, never handed out twice (Kafka's
+  # `ProducerIdManager`, the controller's `ProducerIdsRecord`): a restart must not hand out an
+  # id again, or the new producer's first batch would look like the old one's duplicate.
+  @wire
+  Scenario: a producer initialised after a restart gets an id of its own
+    Given a topic "payments" with 1 partition
+    And an idempotent producer on the wire client
+    When a batch of 10 records with sequence 0 is sent to partition 0 of "payments"
+    Then the request succeeds
+    When the broker is restarted
+    Given an idempotent producer on the wire client
+    When a batch of 10 records with sequence 0 is sent to partition 0 of "payments"
+    Then the request succeeds
+    And partition 0 of "payments" ends at offset 20

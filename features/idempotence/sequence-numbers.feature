@@ -27,6 +27,17 @@ Feature: An idempotent producer's batches are appended in sequence order
     Then the request succeeds
     And partition 0 of "events" holds the records in sequence order, each once
 
+  # A duplicate is the same batch: Kafka's `findDuplicateBatch` matches the first and the last
+  # sequence. A batch that only starts like an appended one is out of order.
+  Scenario: a batch with an appended batch's first sequence but fewer records is refused with OUT_OF_ORDER_SEQUENCE_NUMBER
+    Given a topic "events" with 1 partition
+    And an idempotent producer on the wire client
+    When a batch of 10 records with sequence 0 is sent to partition 0 of "events"
+    Then the request succeeds
+    When a batch of 5 records with sequence 0 is sent to partition 0 of "events"
+    Then the request fails with OUT_OF_ORDER_SEQUENCE_NUMBER
+    And partition 0 of "events" ends at offset 10
+
   Scenario: a batch sent again after five later batches is refused with OUT_OF_ORDER_SEQUENCE_NUMBER
     Given a topic "events" with 1 partition
     And an idempotent producer on the wire client

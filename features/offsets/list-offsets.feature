@@ -24,3 +24,25 @@ Feature: ListOffsets answers earliest, latest and by timestamp
   @kip-734
   Scenario: ListOffsets for the largest timestamp finds its record
     Then the offset of the record with the largest timestamp in partition 0 of "clock" is 3
+
+  # A batch's header carries its largest timestamp, not where it is: the answer is the record.
+  @kip-734
+  Scenario: ListOffsets for the largest timestamp finds a record that is not last in its batch
+    When a batch of records stamped "3 hours ago, 1 hour ago, 2 hours ago" is produced to partition 0 of "clock" by the wire client
+    And a batch of records stamped "5 hours ago, 4 hours ago" is produced to partition 0 of "clock" by the wire client
+    Then the offset of the record with the largest timestamp in partition 0 of "clock" is 6
+
+  # segment.bytes below one batch puts every record in a segment of its own, so the answer
+  # depends on choosing the first segment whose largest timestamp is at or after the target
+  # (Kafka's `fetchOffsetByTimestamp`). retention.ms=-1 keeps records stamped in 1970.
+  Scenario: ListOffsets by timestamp at a segment's largest timestamp finds that segment's record
+    Given a topic "ticks" with 1 partition and the configs:
+      | segment.bytes | 14 |
+      | retention.ms  | -1 |
+    When records with the timestamps "1000,2000,3000,5000,4000" are produced to partition 0 of "ticks" by the wire client
+    Then ListOffsets for timestamp 1999 on partition 0 of "ticks" answers 1
+    And ListOffsets for timestamp 2000 on partition 0 of "ticks" answers 1
+    And ListOffsets for timestamp 2001 on partition 0 of "ticks" answers 2
+    And ListOffsets for timestamp 4001 on partition 0 of "ticks" answers 3
+    And ListOffsets for timestamp 5000 on partition 0 of "ticks" answers 3
+    And ListOffsets for timestamp 5001 on partition 0 of "ticks" answers -1

@@ -27,3 +27,19 @@ Feature: A batch larger than max.message.bytes is refused
       | max.message.bytes | 2048 |
     When a record of 1500 bytes is produced to partition 0 of "small" by the wire client
     Then the request succeeds
+
+  # Kafka compares the whole batch, its 12-byte offset and length prefix included
+  # (`RecordBatch.sizeInBytes`), with max.message.bytes, and refuses it only when larger. One
+  # uncompressed record of a <value>-byte value with no key or headers is a batch of
+  # <value> + 70 bytes: the 61-byte batch header, 9 bytes of record framing.
+  Scenario Outline: a batch of <batch> bytes under max.message.bytes=2048 <answer>
+    Given a topic "small" with 1 partition and the configs:
+      | max.message.bytes | 2048 |
+    When a record of <value> bytes is produced to partition 0 of "small" by the wire client
+    Then the request <answer>
+
+    Examples:
+      | batch | value | answer                          |
+      | 2047  | 1977  | succeeds                        |
+      | 2048  | 1978  | succeeds                        |
+      | 2049  | 1979  | fails with MESSAGE_TOO_LARGE    |

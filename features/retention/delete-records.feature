@@ -35,3 +35,38 @@ Feature: DeleteRecords moves the log start offset
     When records are deleted from partition 0 of "ledger" up to offset 4
     And partition 0 of "ledger" is fetched from offset 2 with partition_max_bytes 1048576
     Then the request fails with OFFSET_OUT_OF_RANGE
+
+  # KIP-107 keeps the log start offset in log-start-offset-checkpoint: a restart, clean or not,
+  # must not bring back the records DeleteRecords removed.
+  @process
+  Scenario Outline: the log start offset DeleteRecords set survives <how>
+    When records are deleted from partition 0 of "ledger" up to offset 4
+    Then the low watermark is 4
+    When the broker is <stopped>
+    Then the earliest offset of partition 0 of "ledger" is 4
+    When a consumer reads partition 0 of "ledger" from the beginning
+    Then the consumer reads offsets 4 to 9
+
+    Examples:
+      | how             | stopped                                |
+      | a clean restart | restarted                              |
+      | a kill -9       | killed with SIGKILL and started again  |
+
+  # segment.bytes below one batch puts every record in a segment of its own: DeleteRecords
+  # deletes the segments wholly below the new log start and keeps the one that holds it.
+  Scenario Outline: DeleteRecords to offset <offset> of one-record segments keeps the record at <offset>
+    Given a topic "journal" with 1 partition and the configs:
+      | segment.bytes | 14 |
+    When 10 records stamped now are produced to partition 0 of "journal"
+    And records are deleted from partition 0 of "journal" up to offset <offset>
+    Then the low watermark is <offset>
+    And the earliest offset of partition 0 of "journal" is <offset>
+    When a consumer reads partition 0 of "journal" from the beginning
+    Then the consumer reads offsets <offset> to 9
+    And retention and compaction removed nothing they must keep
+
+    Examples:
+      | offset |
+      | 1      |
+      | 4      |
+      | 8      |

@@ -50,3 +50,21 @@ Feature: retention.ms deletes the segments whose newest record is older than it
     Then the earliest offset of partition 0 of "aged" stays 0 for 1000 ms
     When a consumer reads partition 0 of "aged" from the beginning
     Then the consumer reads offsets 0 to 4
+
+  # A segment's age is its largest record timestamp, wherever that record sits: here the only
+  # recent record is in the middle of a batch in the middle of a segment. At segment.bytes 400
+  # the first segment holds the two old single-record batches (about 80 bytes each), the
+  # three-record batch and the old record after it; the next record rolls it.
+  Scenario: a segment whose newest record sits mid-batch and mid-segment is kept
+    Given a topic "mixed" with 1 partition and the configs:
+      | cleanup.policy | delete  |
+      | retention.ms   | 3600000 |
+      | segment.bytes  | 400     |
+    When 2 records stamped 2 hours ago are produced to partition 0 of "mixed"
+    And a batch of records stamped "2 hours ago, now, 2 hours ago" is produced to partition 0 of "mixed" by the wire client
+    And 1 record stamped 2 hours ago are produced to partition 0 of "mixed"
+    And 5 records stamped now are produced to partition 0 of "mixed"
+    Then the earliest offset of partition 0 of "mixed" stays 0 for 2000 ms
+    When a consumer reads partition 0 of "mixed" from the beginning
+    Then the consumer reads offsets 0 to 10
+    And retention and compaction removed nothing they must keep

@@ -101,6 +101,9 @@ impl Controller {
             for b in batches {
                 offset = b.next_offset();
                 for (o, r) in metadata::decode(b.into_bytes())? {
+                    if active(Defect::ReuseProducerIdsAfterRestart) && matches!(r, MetadataRecord::ProducerIds { .. }) {
+                        continue;
+                    }
                     image.apply(o, &r);
                 }
             }

@@ -168,6 +168,41 @@ pub enum Defect {
     /// Size retention deletes while the partition is over retention.bytes at all, taking one
     /// segment too many and leaving less than retention.bytes.
     SizeRetentionOvershoots,
+    /// DeleteRecords moves the log start offset in memory only, without its checkpoint, so a
+    /// restart brings the deleted records back (breaks KIP-107's log-start-offset-checkpoint).
+    DeleteRecordsStartNotCheckpointed,
+    /// DeleteRecords also deletes the segment that holds the new log start offset (an off-by-one
+    /// in choosing the segments wholly below it), losing the records from it to that segment's end.
+    DeleteRecordsDeletesStartSegment,
+    /// The cleaner's offset map gives every key of a batch the batch's last offset, so a key's
+    /// latest record followed by other keys in its batch is taken as superseded.
+    CleanerMapsKeysToBatchEnd,
+    /// The controller does not replay the producer id blocks it handed out, so after a restart
+    /// it hands out the same producer ids again.
+    ReuseProducerIdsAfterRestart,
+    /// A batch whose first sequence matches a cached batch is taken as its duplicate, whatever
+    /// its last sequence (Kafka matches both).
+    DedupOnFirstSequenceOnly,
+    /// ListOffsets MAX_TIMESTAMP answers the last offset of the batch with the largest
+    /// timestamp instead of the record that carries it (breaks KIP-734).
+    MaxTimestampAtBatchEnd,
+    /// ListOffsets by timestamp skips a segment whose largest timestamp equals the target (`>`
+    /// for Kafka's `>=`).
+    TimestampLookupSkipsSegmentAtItsMax,
+    /// max.message.bytes is compared with the batch without its 12-byte offset and length
+    /// prefix, so batches up to 12 bytes over the limit are accepted.
+    MaxMessageBytesWithoutLogOverhead,
+    /// Fetch refuses a batch that would end exactly at partition_max_bytes (`>=` for `>`).
+    FetchLimitExclusive,
+    /// A segment's largest timestamp is its first batch's, so a segment whose newest record
+    /// came later is deleted by retention.ms while that record is young.
+    SegmentAgeFromFirstBatch,
+    /// A coordinator loading its partition of `__consumer_offsets` reads only the first
+    /// segment, so commits in later segments are forgotten at a restart.
+    CoordinatorLoadsFirstSegmentOnly,
+    /// Commit metadata is measured in UTF-8 bytes against offset.metadata.max.bytes, where Kafka
+    /// counts UTF-16 code units, so non-ASCII metadata within the limit is refused.
+    MetadataLengthInUtf8Bytes,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -702,6 +737,106 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "a heartbeat during a rebalance is answered REBALANCE_IN_PROGRESS",
         caught_by: &[
             "features/groups/generation-fencing.feature: a heartbeat during a rebalance is answered REBALANCE_IN_PROGRESS",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::DeleteRecordsStartNotCheckpointed,
+        name: "delete-records-start-not-checkpointed",
+        guarantee: "the log start offset DeleteRecords sets survives a restart (KIP-107)",
+        caught_by: &[
+            "features/retention/delete-records.feature: the log start offset DeleteRecords set survives a clean restart",
+            "features/retention/delete-records.feature: the log start offset DeleteRecords set survives a kill -9",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::DeleteRecordsDeletesStartSegment,
+        name: "delete-records-deletes-start-segment",
+        guarantee: "DeleteRecords keeps every record at and above the new log start offset",
+        caught_by: &[
+            "features/retention/delete-records.feature: DeleteRecords to offset 1 of one-record segments keeps the record at 1",
+            "features/retention/delete-records.feature: DeleteRecords to offset 4 of one-record segments keeps the record at 4",
+            "features/retention/delete-records.feature: DeleteRecords to offset 8 of one-record segments keeps the record at 8",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::CleanerMapsKeysToBatchEnd,
+        name: "cleaner-maps-keys-to-batch-end",
+        guarantee: "compaction keeps the latest record of each key wherever it sits in its batch",
+        caught_by: &[
+            "features/compaction/latest-value-per-key.feature: the latest record of a key is kept when records of other keys follow it in its batch",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::ReuseProducerIdsAfterRestart,
+        name: "reuse-producer-ids-after-restart",
+        guarantee: "a producer id is never handed out twice, restarts included",
+        caught_by: &[
+            "features/idempotence/producer-state-survives-restart-and-failover.feature: a producer initialised after a restart gets an id of its own",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::DedupOnFirstSequenceOnly,
+        name: "dedup-on-first-sequence-only",
+        guarantee: "only the same batch (first and last sequence) is a duplicate",
+        caught_by: &[
+            "features/idempotence/sequence-numbers.feature: a batch with an appended batch's first sequence but fewer records is refused with OUT_OF_ORDER_SEQUENCE_NUMBER",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::MaxTimestampAtBatchEnd,
+        name: "max-timestamp-at-batch-end",
+        guarantee: "ListOffsets MAX_TIMESTAMP answers the record with the largest timestamp (KIP-734)",
+        caught_by: &[
+            "features/offsets/list-offsets.feature: ListOffsets for the largest timestamp finds a record that is not last in its batch",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::TimestampLookupSkipsSegmentAtItsMax,
+        name: "timestamp-lookup-skips-segment-at-its-max",
+        guarantee: "ListOffsets by timestamp finds the first record at or after it across segments",
+        caught_by: &[
+            "features/offsets/list-offsets.feature: ListOffsets by timestamp at a segment's largest timestamp finds that segment's record",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::MaxMessageBytesWithoutLogOverhead,
+        name: "max-message-bytes-without-log-overhead",
+        guarantee: "max.message.bytes bounds the whole batch, its log overhead included",
+        caught_by: &[
+            "features/produce/message-too-large.feature: a batch of 2049 bytes under max.message.bytes=2048 fails with MESSAGE_TOO_LARGE",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::FetchLimitExclusive,
+        name: "fetch-limit-exclusive",
+        guarantee: "partition_max_bytes admits batches that end exactly at it",
+        caught_by: &[
+            "features/consume/fetch-limits.feature: a fetch with partition_max_bytes 1140 returns 2 of three 570-byte batches",
+            "features/consume/fetch-limits.feature: a fetch with partition_max_bytes 1710 returns 3 of three 570-byte batches",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::SegmentAgeFromFirstBatch,
+        name: "segment-age-from-first-batch",
+        guarantee: "retention.ms counts from the largest timestamp of any record in a segment",
+        caught_by: &[
+            "features/retention/time-retention.feature: a segment whose newest record sits mid-batch and mid-segment is kept",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::CoordinatorLoadsFirstSegmentOnly,
+        name: "coordinator-loads-first-segment-only",
+        guarantee: "a coordinator loads every segment of its __consumer_offsets partition",
+        caught_by: &[
+            "features/groups/offsets-survive-failures.feature: the latest commit of each partition survives a kill -9 with __consumer_offsets in many segments",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::MetadataLengthInUtf8Bytes,
+        name: "metadata-length-in-utf8-bytes",
+        guarantee: "offset.metadata.max.bytes counts characters as Kafka's String.length() does",
+        caught_by: &[
+            "features/groups/committed-offsets.feature: commit metadata of exactly offset.metadata.max.bytes characters is kept (éééééééééé)",
         ],
     },
 ];

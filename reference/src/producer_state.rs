@@ -88,7 +88,9 @@ impl ProducerStates {
             ));
         }
         if epoch == entry.epoch
-            && let Some(b) = entry.batches.iter().find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
+            && let Some(b) = entry.batches.iter().find(|b| {
+                b.first_seq == first_seq && (b.last_seq == last_seq || active(Defect::DedupOnFirstSequenceOnly))
+            })
         {
             return Ok(Verdict::Duplicate(*b));
         }

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::RequestContext;
 use crate::broker::now_ms;
+use crate::defects::{Defect, active};
 use crate::group::{self, Committed};
 
 /// A partition to commit: its place in the request, its name, and what to commit.
@@ -26,9 +27,14 @@ pub async fn handle(ctx: &RequestContext, r: OffsetCommitRequest) -> OffsetCommi
             let known =
                 topic.as_ref().is_some_and(|tp| p.partition_index >= 0 && p.partition_index < tp.partition_count());
             let metadata = p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default();
+            // Kafka's `String.length()`: UTF-16 code units, whatever the config's name says.
+            let length = match active(Defect::MetadataLengthInUtf8Bytes) {
+                true => metadata.len(),
+                false => metadata.encode_utf16().count(),
+            };
             if !known {
                 row.push(ResponseError::UnknownTopicOrPartition.code());
-            } else if metadata.encode_utf16().count() > max_metadata {
+            } else if length > max_metadata {
                 row.push(ResponseError::OffsetMetadataTooLarge.code());
             } else {
                 row.push(0);

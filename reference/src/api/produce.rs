@@ -238,7 +238,12 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
             format!("Produce requests must contain exactly one record batch, got {}", b.len()),
         )
     })?;
-    if batch.len() > config.max_message_bytes() && !active(Defect::IgnoreMaxMessageBytes) {
+    // Kafka's `sizeInBytes`: the whole batch, its 12-byte offset and length prefix included.
+    let size = match active(Defect::MaxMessageBytesWithoutLogOverhead) {
+        true => batch.len().saturating_sub(12),
+        false => batch.len(),
+    };
+    if size > config.max_message_bytes() && !active(Defect::IgnoreMaxMessageBytes) {
         return Err(Refusal::batch(
             ResponseError::MessageTooLarge,
             format!(

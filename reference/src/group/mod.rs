@@ -1385,7 +1385,11 @@ pub fn read_partition(p: &crate::replica::Partition) -> Vec<OffsetsRecord> {
     let mut out = Vec::new();
     let (start, end) = {
         let log = p.log();
-        (log.log_start_offset(), log.log_end_offset())
+        let end = match active(Defect::CoordinatorLoadsFirstSegmentOnly) {
+            true => log.segments().first().map_or(log.log_end_offset(), |s| s.next_offset),
+            false => log.log_end_offset(),
+        };
+        (log.log_start_offset(), end)
     };
     let mut offset = start;
     while offset < end {

@@ -175,8 +175,9 @@ impl Pass {
             return Ok(());
         }
         let keeps_oldest = active(Defect::CompactionKeepsOldest);
+        let batch_end = active(Defect::CleanerMapsKeysToBatchEnd).then(|| batch.next_offset() - 1);
         for record in records_of(batch)? {
-            let offset = batch.base_offset() + i64::from(record.offset_delta);
+            let offset = batch_end.unwrap_or(batch.base_offset() + i64::from(record.offset_delta));
             let Some(key) = record.key else { continue };
             if offset < self.first_dirty {
                 continue;

@@ -255,9 +255,12 @@ impl Log for DiskLog {
         let log_start = self.log_start_offset();
         for segment in self.segments_iter() {
             // Kafka's `fetchOffsetByTimestamp`: the first segment whose largest timestamp reaches ts.
-            if segment.max_timestamp().timestamp >= ts
-                && let Some(found) = segment.find_offset_by_timestamp(ts, log_start)?
-            {
+            let largest = segment.max_timestamp().timestamp;
+            let reaches = match defects::active(Defect::TimestampLookupSkipsSegmentAtItsMax) {
+                true => largest > ts,
+                false => largest >= ts,
+            };
+            if reaches && let Some(found) = segment.find_offset_by_timestamp(ts, log_start)? {
                 return Ok(Some(found));
             }
         }
@@ -369,9 +372,18 @@ impl Log for DiskLog {
         if offset <= self.log_start {
             return Ok(());
         }
-        self.set_log_start(offset)?;
+        if defects::active(Defect::DeleteRecordsStartNotCheckpointed) {
+            self.log_start = offset;
+        } else {
+            self.set_log_start(offset)?;
+        }
+        // A segment is wholly below the new start when the next one starts at or below it.
+        let last_deletable = match defects::active(Defect::DeleteRecordsDeletesStartSegment) {
+            true => offset + 1,
+            false => offset,
+        };
         let next_bases: Vec<i64> = self.segments_iter().skip(1).map(Segment::base_offset).collect();
-        let below = next_bases.iter().take_while(|&&next| next <= offset).count();
+        let below = next_bases.iter().take_while(|&&next| next <= last_deletable).count();
         self.delete_oldest(below)
     }
 

@@ -33,6 +33,8 @@ pub use batch::{Batch, BatchError, BatchMut, split_batches};
 pub use disk::DiskLog;
 pub use memory::MemoryLog;
 
+use crate::defects::{self, Defect};
+
 /// Per-log configuration, with Kafka's topic-level names and defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
@@ -305,7 +307,11 @@ impl ReadLimits {
         // minOneMessage: the first batch is returned whole whatever its size, so that a
         // consumer can always make progress past a batch larger than its fetch size.
         let forced = self.taken == 0 && self.min_one;
-        if self.used_bytes + len > self.max_bytes && !forced {
+        let over = match defects::active(Defect::FetchLimitExclusive) {
+            true => self.used_bytes + len >= self.max_bytes,
+            false => self.used_bytes + len > self.max_bytes,
+        };
+        if over && !forced {
             return false;
         }
         self.used_bytes += len;

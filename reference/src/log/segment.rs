@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::defects::{self, Defect};
+
 use super::batch::{BatchHeader, HEADER_LEN, PrefixEnd, split_batches, split_valid_prefix};
 use super::cleaner::SegmentSummary;
 use super::index::{OffsetIndex, TimeIndex};
@@ -244,7 +246,8 @@ impl Segment {
         if position == 0 {
             self.first_batch_max_timestamp = Some(header.max_timestamp());
         }
-        if header.max_timestamp() > self.max_timestamp.timestamp {
+        let first_only = position > 0 && defects::active(Defect::SegmentAgeFromFirstBatch);
+        if header.max_timestamp() > self.max_timestamp.timestamp && !first_only {
             self.max_timestamp = TimestampOffset { timestamp: header.max_timestamp(), offset: header.last_offset() };
         }
         if self.bytes_since_last_index_entry > self.index_interval_bytes {
@@ -464,6 +467,9 @@ impl Segment {
         let max = self.max_timestamp;
         if max.timestamp < 0 {
             return Ok(None);
+        }
+        if defects::active(Defect::MaxTimestampAtBatchEnd) {
+            return Ok(Some(max));
         }
         let from = self.offset_index.lookup(max.offset).position;
         for item in self.headers_from(u64::from(from)) {
