@@ -39,7 +39,7 @@ def main():
                    "session.timeout.ms": 6000, "heartbeat.interval.ms": 300})
     rd.subscribe([topic])
     seen = set()
-    deadline = time.time() + 40
+    deadline = time.time() + 60
     settled = None
     while time.time() < deadline:
         # Everything librdkafka has: one message per round would take a round (up to a second
@@ -49,8 +49,10 @@ def main():
                 seen.add(m.value().decode())
         # kafka-python 3.0.12 discards a JoinGroup+SyncGroup round that completes after a poll's
         # timeout ran out and joins again on the next poll, so a poll shorter than the round
-        # (a SyncGroup waits for the assignment to reach every replica) rebalances forever.
-        for records in kp.poll(timeout_ms=1000).values():
+        # (a SyncGroup waits for the assignment to reach every replica) rebalances forever; on a
+        # machine busy with other tests a round took over a second. poll returns as soon as it
+        # has records, so the longer bound costs nothing once the group is settled.
+        for records in kp.poll(timeout_ms=3000).values():
             seen.update(r.value.decode() for r in records)
         a_kp = {tp.partition for tp in kp.assignment()}
         a_rd = {tp.partition for tp in rd.assignment()}

@@ -745,7 +745,6 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "the log start offset DeleteRecords sets survives a restart (KIP-107)",
         caught_by: &[
             "features/retention/delete-records.feature: the log start offset DeleteRecords set survives a clean restart",
-            "features/retention/delete-records.feature: the log start offset DeleteRecords set survives a kill -9",
         ],
     },
     DefectInfo {
