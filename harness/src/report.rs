@@ -217,6 +217,23 @@ fn shape(text: &str) -> String {
     out
 }
 
+/// Why scenarios were not supported, each reason once with how many it kept from running, most
+/// first: the reason's first line up to its particulars (a config list, a node list, a colon),
+/// numbers and quoted names shaped away.
+pub fn unsupported_reasons(results: &[ScenarioResult]) -> Vec<(String, usize)> {
+    let mut by: BTreeMap<String, usize> = BTreeMap::new();
+    for r in results {
+        let Outcome::Unsupported(detail) = &r.outcome else { continue };
+        let first = detail.lines().next().unwrap_or_default();
+        let general = first.split(['{', '(', '[', ':']).next().unwrap_or(first);
+        let general = general.trim().trim_end_matches([',', ';']).trim();
+        *by.entry(shape(general)).or_default() += 1;
+    }
+    let mut out: Vec<(String, usize)> = by.into_iter().collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
 /// What failed: for a difference from Kafka, the broker's answer (its first line); for a broken
 /// guarantee, the Then step that caught it and the anomalies it names.
 pub fn cause(r: &ScenarioResult) -> String {
@@ -297,6 +314,14 @@ pub fn first_screen(target: &Target, results: &[ScenarioResult], preflight: &[Pr
                     let _ = writeln!(s, "- [{}] {} — {} scenario(s)", c.outcome, c.cause, c.scenarios.len());
                 }
             }
+        }
+    }
+    let gaps = unsupported_reasons(results);
+    if !gaps.is_empty() {
+        let total: usize = gaps.iter().map(|(_, n)| n).sum();
+        let _ = writeln!(s, "Not supported by reason ({total} scenarios):");
+        for (reason, n) in gaps {
+            let _ = writeln!(s, "- {n} × {reason}");
         }
     }
     let passing: Vec<String> = results
@@ -473,6 +498,26 @@ mod tests {
             output: output.into(),
             artifacts: Default::default(),
         }
+    }
+
+    #[test]
+    fn scenarios_not_supported_for_the_same_reason_are_counted_together() {
+        let results = vec![
+            failed(Outcome::Unsupported("the scenario needs broker configs {\"a\": \"0\"}, which ...".into()), ""),
+            failed(Outcome::Unsupported("the scenario needs broker configs {\"b\": \"1\"}, which ...".into()), ""),
+            failed(
+                Outcome::Unsupported("the scenario needs a cluster of 3 brokers; Metadata lists 1 ([111])".into()),
+                "",
+            ),
+            failed(Outcome::Passed, ""),
+        ];
+        assert_eq!(
+            unsupported_reasons(&results),
+            vec![
+                ("the scenario needs broker configs".to_string(), 2),
+                ("the scenario needs a cluster of N brokers; Metadata lists N".to_string(), 1),
+            ]
+        );
     }
 
     #[test]
