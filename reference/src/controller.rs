@@ -104,6 +104,9 @@ impl Controller {
                     if active(Defect::ReuseProducerIdsAfterRestart) && matches!(r, MetadataRecord::ProducerIds { .. }) {
                         continue;
                     }
+                    if active(Defect::TopicDeletionLostOnRestart) && matches!(r, MetadataRecord::RemoveTopic { .. }) {
+                        continue;
+                    }
                     image.apply(o, &r);
                 }
             }

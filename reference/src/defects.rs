@@ -203,6 +203,9 @@ pub enum Defect {
     /// Commit metadata is measured in UTF-8 bytes against offset.metadata.max.bytes, where Kafka
     /// counts UTF-16 code units, so non-ASCII metadata within the limit is refused.
     MetadataLengthInUtf8Bytes,
+    /// The controller does not replay topic removals, so after a restart it still holds a
+    /// deleted topic and refuses to create one of its name.
+    TopicDeletionLostOnRestart,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -836,6 +839,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "offset.metadata.max.bytes counts characters as Kafka's String.length() does",
         caught_by: &[
             "features/groups/committed-offsets.feature: commit metadata of exactly offset.metadata.max.bytes characters is kept (éééééééééé)",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::TopicDeletionLostOnRestart,
+        name: "topic-deletion-lost-on-restart",
+        guarantee: "a topic's deletion survives a restart",
+        caught_by: &[
+            "features/topics/topic-admin.feature: added partitions, a config change and a deleted topic survive a kill -9",
         ],
     },
 ];
