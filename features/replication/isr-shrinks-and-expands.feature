@@ -34,6 +34,20 @@ Feature: The ISR drops a follower that falls behind and takes it back once it ca
     Then every send fails with NOT_ENOUGH_REPLICAS
     And partition 0 of "strict" ends at offset 0
 
+  # Kafka refuses only while the ISR is smaller than min.insync.replicas
+  # (`Partition.appendRecordsToLeader`: `inSyncSize < minIsr`): an ISR of exactly that size
+  # takes acks=all.
+  Scenario: acks=all succeeds while the ISR is exactly min.insync.replicas
+    Given a cluster of 3 brokers configured with:
+      | replica.lag.time.max.ms | 1500 |
+    And a topic "enough" with the replica assignment "1:2:3" and the configs:
+      | min.insync.replicas | 2 |
+    When broker 3 is isolated from the other brokers
+    Then within 5000 ms the ISR of partition 0 of "enough" is "1,2"
+    When 5 records are produced to partition 0 of "enough" with acks=all by the wire client
+    Then every send is acknowledged
+    And partition 0 of "enough" ends at offset 5
+
   Scenario: acks=all waiting for a follower that stopped fetching ends NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below min.insync.replicas
     Given a cluster of 3 brokers configured with:
       | replica.lag.time.max.ms | 1500 |

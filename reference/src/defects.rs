@@ -206,6 +206,8 @@ pub enum Defect {
     /// The controller does not replay topic removals, so after a restart it still holds a
     /// deleted topic and refuses to create one of its name.
     TopicDeletionLostOnRestart,
+    /// acks=all is refused when the ISR is exactly min.insync.replicas (`<=` for Kafka's `<`).
+    MinIsrInclusive,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -847,6 +849,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "a topic's deletion survives a restart",
         caught_by: &[
             "features/topics/topic-admin.feature: added partitions, a config change and a deleted topic survive a kill -9",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::MinIsrInclusive,
+        name: "min-isr-inclusive",
+        guarantee: "acks=all is taken while the ISR is exactly min.insync.replicas",
+        caught_by: &[
+            "features/replication/isr-shrinks-and-expands.feature: acks=all succeeds while the ISR is exactly min.insync.replicas",
         ],
     },
 ];

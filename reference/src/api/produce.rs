@@ -404,7 +404,8 @@ fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes
     // Kafka's Partition.appendRecordsToLeader: acks=all needs min.insync.replicas in the ISR
     // before anything is appended.
     let min_isr = config.min_insync_replicas();
-    if acks == -1 && st.isr.len() < min_isr && !active(Defect::IgnoreMinInsyncReplicas) {
+    let short = st.isr.len() < min_isr || (active(Defect::MinIsrInclusive) && st.isr.len() == min_isr);
+    if acks == -1 && short && !active(Defect::IgnoreMinInsyncReplicas) {
         return Err(Refusal::batch(
             ResponseError::NotEnoughReplicas,
             format!(
