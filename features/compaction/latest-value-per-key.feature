@@ -47,3 +47,27 @@ Feature: Compaction keeps the latest value of each key at its original offset
     When a consumer reads partition 0 of "ledger" from the beginning
     Then the consumer reads exactly the latest value of each key, in offset order, at their original offsets
     And retention and compaction removed nothing they must keep
+
+  # The cleaner writes the records it keeps in their batch's codec (Kafka's `Cleaner.cleanInto`
+  # builds each retained batch with the original batch's compression type), so a compressed
+  # topic stays compressed after compaction.
+  Scenario Outline: compaction keeps a <codec> batch compressed with <codec>
+    Given a topic "packed" with 1 partition and the configs:
+      | cleanup.policy            | compact |
+      | compression.type          | <codec> |
+      | segment.bytes             | 14      |
+      | min.cleanable.dirty.ratio | 0.01    |
+    When a batch of records with the keys "k1,k2,k1,k3,k2,k4" is produced to partition 0 of "packed" by the wire client
+    And records with the keys and values "k9=z1" are produced to partition 0 of "packed"
+    Then within 10000 ms partition 0 of "packed" is compacted
+    And every batch of partition 0 of "packed" is stored compressed with <codec>, with a valid CRC
+    When a consumer reads partition 0 of "packed" from the beginning
+    Then the consumer reads exactly the latest value of each key, in offset order, at their original offsets
+    And retention and compaction removed nothing they must keep
+
+    Examples:
+      | codec  |
+      | gzip   |
+      | snappy |
+      | lz4    |
+      | zstd   |

@@ -208,6 +208,8 @@ pub enum Defect {
     TopicDeletionLostOnRestart,
     /// acks=all is refused when the ISR is exactly min.insync.replicas (`<=` for Kafka's `<`).
     MinIsrInclusive,
+    /// The cleaner writes the records it keeps uncompressed, whatever their batch's codec.
+    CleanerWritesUncompressed,
 }
 
 /// Static facts about a defect: its name on the command line, the guarantee it breaks, and the
@@ -857,6 +859,17 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "acks=all is taken while the ISR is exactly min.insync.replicas",
         caught_by: &[
             "features/replication/isr-shrinks-and-expands.feature: acks=all succeeds while the ISR is exactly min.insync.replicas",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::CleanerWritesUncompressed,
+        name: "cleaner-writes-uncompressed",
+        guarantee: "compaction keeps each batch's codec",
+        caught_by: &[
+            "features/compaction/latest-value-per-key.feature: compaction keeps a gzip batch compressed with gzip",
+            "features/compaction/latest-value-per-key.feature: compaction keeps a snappy batch compressed with snappy",
+            "features/compaction/latest-value-per-key.feature: compaction keeps a lz4 batch compressed with lz4",
+            "features/compaction/latest-value-per-key.feature: compaction keeps a zstd batch compressed with zstd",
         ],
     },
 ];

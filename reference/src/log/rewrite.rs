@@ -8,6 +8,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::compression::{self as codec, Compressor, Decompressor};
 use kafka_protocol::records::Compression;
 
+use crate::defects::{Defect, active};
+
 use super::batch::{COMPRESSION_MASK, DELETE_HORIZON_FLAG, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2, at};
 use super::{Batch, BatchError};
 
@@ -183,7 +185,14 @@ pub(crate) fn build(original: &Batch, records: &[RawRecord], framing: Framing) -
             true => original.max_timestamp(),
             false => records.iter().map(|r| r.timestamp).max().unwrap_or(-1),
         };
-        (original.compression(), base, max)
+        let compression = match active(Defect::CleanerWritesUncompressed) {
+            true => {
+                attributes &= !COMPRESSION_MASK;
+                Compression::None
+            }
+            false => original.compression(),
+        };
+        (compression, base, max)
     };
     let mut raw = Vec::new();
     let mut record = Vec::new();
