@@ -251,6 +251,9 @@ pub struct Consumed {
     pub ended: ReadEnd,
     /// Acknowledged values the read did not find.
     pub unread: usize,
+    /// How the read stopped, when it stopped without reaching the partition's end because
+    /// nothing arrived: what a reader of a verdict needs to tell silence from loss.
+    pub stalled: Option<String>,
 }
 
 /// Errors after which a consumer makes no progress without the application's help. Everything
@@ -375,6 +378,15 @@ pub async fn consume(
         match tokio::time::timeout(wait, consumer.recv()).await {
             Err(_) => {
                 out.ended = if at_end { ReadEnd::Quiet } else { ReadEnd::Silent };
+                if !at_end {
+                    out.stalled = Some(format!(
+                        "{process} reading {topic}-{partition}: after {} records, nothing arrived for {} ms, not even the \
+                         partition's end ({} acknowledged records unread)",
+                        out.reads,
+                        wait.as_millis(),
+                        missing.len()
+                    ));
+                }
                 break;
             }
             Ok(Ok(m)) => {

@@ -150,6 +150,9 @@ pub struct KafkaWorld {
     /// The first error the last consumer reported, and what it read.
     pub consumer_error: Option<String>,
     pub consumer_reads: Vec<(i64, Option<String>)>,
+    /// Reads that stopped because nothing arrived for a whole request timeout, not even the
+    /// partition's end: said beside a verdict, since silence is not proof of loss.
+    pub stalled_reads: Vec<String>,
     /// The history's name for the last consumer a step ran, to find its reads with keys.
     pub last_consumer: Option<String>,
     /// The configs each (real) topic was created or altered with, as the scenario declared
@@ -205,6 +208,7 @@ impl KafkaWorld {
             wire_producer: None,
             consumer_error: None,
             consumer_reads: Vec::new(),
+            stalled_reads: Vec::new(),
             last_consumer: None,
             topic_configs: BTreeMap::new(),
             low_watermark: None,
@@ -459,17 +463,32 @@ impl KafkaWorld {
         }
         if s.reads == 0 && report.anomalies.is_empty() {
             return Err(self.verdict(format!(
-                "{} sends were acknowledged but nothing was read, so nothing shows the guarantee held",
-                s.sends_ok
+                "{} sends were acknowledged but nothing was read, so nothing shows the guarantee held{}",
+                s.sends_ok,
+                self.stalls()
             )));
         }
         if forbidden.iter().any(|k| report.of_kind(*k).next().is_some()) {
             return Err(self.verdict(format!(
-                "the history shows anomalies this guarantee forbids:\n{}",
-                report.render(forbidden)
+                "the history shows anomalies this guarantee forbids:\n{}{}",
+                report.render(forbidden),
+                self.stalls()
             )));
         }
         Ok(())
+    }
+
+    /// The reads that stopped in silence, as lines to add to a verdict; empty when none did.
+    fn stalls(&self) -> String {
+        if self.stalled_reads.is_empty() {
+            return String::new();
+        }
+        let mut s = String::from("\nreads that stopped because the broker sent nothing, not even the partition's end:");
+        for r in &self.stalled_reads {
+            s.push_str("\n  - ");
+            s.push_str(r);
+        }
+        s
     }
 }
 
@@ -484,5 +503,21 @@ mod tests {
             assert!(is_step_error(&e.0), "{:?} is not recognised as a step error", e.0);
         }
         assert!(!is_step_error("index out of bounds: the len is 0 but the index is 0"));
+    }
+
+    /// Unseen records beside a read that heard nothing: the verdict says the read stalled, so a
+    /// reader can tell a silent broker (or network) from one that lost what it acknowledged.
+    #[test]
+    fn a_verdict_names_the_reads_that_stopped_in_silence() {
+        use crate::history::{Op, Outcome, Record};
+        let mut w = KafkaWorld::new();
+        let send =
+            Op::Send { topic: "t".into(), partition: 0, record: Record::value("a"), offset: Some(0), timestamp: None };
+        w.history.record("producer-1", send, Outcome::Ok);
+        let quiet = w.judge(&[AnomalyKind::Unseen]).expect_err("nothing was read").0;
+        assert!(!quiet.contains("stopped"), "{quiet}");
+        w.stalled_reads.push("consumer-2 reading t-0: nothing arrived for 10000 ms".into());
+        let said = w.judge(&[AnomalyKind::Unseen]).expect_err("nothing was read").0;
+        assert!(said.contains("unseen") && said.contains("consumer-2 reading t-0: nothing arrived"), "{said}");
     }
 }

@@ -230,6 +230,37 @@ async fn bandwidth_limits_throughput() {
     assert!(took >= Duration::from_millis(490), "50,000 bytes at 100 KB/s took {took:?}");
 }
 
+/// Kafka clients pipeline requests, so small answers reach the proxy back to back. An answer
+/// that arrives while the toxic still holds the one before must follow it once its time is up,
+/// not wait for more bytes: it once stayed until the next answer came (a consumer's ListOffsets
+/// answer held 4.5 s, its Fetch answer for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandwidth_delivers_answers_that_arrive_back_to_back() {
+    let f = Fixture::new().await;
+    let proxy = f.proxy("pipelined").await;
+    f.client(|c| {
+        c.find_proxy("pipelined").expect("proxy").with_bandwidth("downstream".into(), 32, 1.0);
+    })
+    .await;
+    let mut s = connect(proxy).await;
+    for round in 0..40u8 {
+        // A piece so small that its time is up as soon as the one before leaves (timers fire
+        // late, and the toxic carries the lateness over), behind one the toxic holds.
+        let pieces = [vec![round; 48], vec![round; 3], vec![round; 3]];
+        for p in &pieces {
+            s.write_all(p).await.expect("write");
+            tokio::time::sleep(Duration::from_micros(300)).await;
+        }
+        let total: usize = pieces.iter().map(Vec::len).sum();
+        let mut buf = vec![0; total];
+        tokio::time::timeout(PATIENCE, s.read_exact(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the last answer never came"))
+            .expect("read");
+        assert_eq!(buf, pieces.concat(), "round {round}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_close_delays_the_close() {
     let f = Fixture::new().await;

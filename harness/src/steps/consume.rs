@@ -30,6 +30,7 @@ async fn read(w: &mut KafkaWorld, partition: i32, topic: &str, start: Start) -> 
     let consumed = crate::kafka::consume(&session, &real, partition, start, until).await;
     let consumed = consumed.map_err(|e| w.harness(e))?;
     w.consumer_error = consumed.error;
+    w.stalled_reads.extend(consumed.stalled);
     w.consumer_reads = reads_since(w, before, &process);
     w.last_consumer = Some(process);
     Ok(())
@@ -268,6 +269,7 @@ async fn read_while_producing(w: &mut KafkaWorld, n: usize, partition: i32, topi
     };
     let consumed = consumed.map_err(|e| w.harness(e))?;
     w.consumer_error = consumed.error;
+    w.stalled_reads.extend(consumed.stalled);
     w.consumer_reads = reads_since(w, before, &process);
     w.last_consumer = Some(process.clone());
     Ok(())

@@ -176,6 +176,7 @@ async fn consume_with_resets(w: &mut KafkaWorld, partition: i32, topic: String, 
         return Err(w.harness(e));
     }
     w.consumer_error = consumed.error;
+    w.stalled_reads.extend(consumed.stalled);
     Ok(())
 }
 

@@ -178,19 +178,29 @@ pub async fn run(link: Link) {
         if toxics.has_changed().unwrap_or(false) {
             apply_toxics(&mut chain, &mut toxics, &conn);
         }
-        let deadline = chain.advance(Instant::now());
-        while let Some(item) = chain.pop_output() {
-            let eof = item == Item::Eof;
-            match out.try_send(item) {
-                Ok(()) if eof => return,
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(item)) => {
-                    chain.unpop_output(item);
-                    break;
+        // Move items along and hand them to the writer until neither makes progress: an item
+        // handed over makes room at the end of the chain, and a stage that waited for that room
+        // (a bandwidth or latency toxic whose time is already up) must move now, not when the
+        // next byte arrives. The deadline is taken from the last round.
+        let deadline = loop {
+            let deadline = chain.advance(Instant::now());
+            let mut handed = false;
+            while let Some(item) = chain.pop_output() {
+                let eof = item == Item::Eof;
+                match out.try_send(item) {
+                    Ok(()) if eof => return,
+                    Ok(()) => handed = true,
+                    Err(mpsc::error::TrySendError::Full(item)) => {
+                        chain.unpop_output(item);
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
             }
-        }
+            if !handed {
+                break deadline;
+            }
+        };
         let reading = source.is_some() && chain.takes_input();
         tokio::select! {
             biased;
