@@ -436,6 +436,16 @@ impl Cluster {
         self.client_addrs.get(&node).map(String::as_str)
     }
 
+    /// The directory broker `node` keeps partition `topic`-`partition` in (Kafka's layout,
+    /// `<log dir>/<topic>-<partition>/`), for a broker process the harness started itself; None
+    /// for brokers whose files it cannot reach (external targets, the librdkafka mock).
+    pub fn partition_dir(&self, node: i32, topic: &str, partition: i32) -> Option<PathBuf> {
+        self.brokers
+            .iter()
+            .find(|b| b.node_id == node && b.command == "broker")
+            .map(|b| b.data_dir.join(format!("{topic}-{partition}")))
+    }
+
     /// Whether the harness started broker `node` and it has not been stopped since.
     pub fn is_running(&self, node: i32) -> bool {
         self.brokers.iter().any(|b| b.node_id == node && b.child.is_some())

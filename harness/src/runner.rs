@@ -224,6 +224,20 @@ pub fn run(scenario: &Scenario, target: &crate::target::Target, launcher: Option
             artifacts: Artifacts::default(),
         };
     }
+    // File damage needs the broker's data directory, which the harness has only for the brokers
+    // it starts itself; saying so first keeps an external broker from being killed for nothing.
+    if scenario.tags.iter().any(|t| t == "files") && !target.is_reference() {
+        return ScenarioResult {
+            scenario: scenario.clone(),
+            outcome: Outcome::Unsupported(
+                "the scenario damages a broker's files, which the harness reaches only on brokers it starts itself"
+                    .into(),
+            ),
+            duration: started.elapsed(),
+            output: String::new(),
+            artifacts: Artifacts::default(),
+        };
+    }
     let _access = match exclusive_access(scenario, target) {
         Ok(lock) => lock,
         Err(e) => {

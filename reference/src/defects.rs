@@ -33,6 +33,13 @@ pub enum Defect {
     /// Appends stay in a userspace buffer and reach the file only on a clean shutdown, so a
     /// `kill -9` loses acknowledged records (breaks acks durability).
     LoseUnflushedTail,
+    /// Recovery after a crash finds where the valid batches end but leaves the bytes after them
+    /// in the file, so later appends land behind a torn or corrupt batch (breaks "a damaged log
+    /// is cut back to its last valid batch").
+    RecoveryKeepsInvalidTail,
+    /// Recovery after a crash keeps the index entries it found and appends the rebuilt ones
+    /// after them, so lookups can land in the middle of a batch (breaks "indexes are rebuilt").
+    RecoveryKeepsStaleIndex,
     /// Every append leaves a one-offset hole before the batch (breaks contiguous offsets).
     SkipOffsetOnAppend,
     /// A produced batch is held back and appended after the next one to the same partition
@@ -229,6 +236,24 @@ pub const REGISTRY: &[DefectInfo] = &[
         name: "lose-unflushed-tail",
         guarantee: "acknowledged records survive a broker crash",
         caught_by: &["features/durability/acks-survive-restart.feature: acks=all records survive kill -9"],
+    },
+    DefectInfo {
+        defect: Defect::RecoveryKeepsInvalidTail,
+        name: "recovery-keeps-invalid-tail",
+        guarantee: "a log damaged by a crash is cut back to its last valid batch",
+        caught_by: &[
+            "features/durability/damaged-files.feature: a log cut inside its last batch loses that batch only, and appends follow the last whole batch",
+            "features/durability/damaged-files.feature: half a batch written after the last acknowledged one is dropped, and nothing acknowledged is lost",
+            "features/durability/damaged-files.feature: a batch whose CRC no longer matches is cut off with every batch after it",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::RecoveryKeepsStaleIndex,
+        name: "recovery-keeps-stale-index",
+        guarantee: "a log's indexes are rebuilt after a crash",
+        caught_by: &[
+            "features/durability/damaged-files.feature: indexes that point into the middle of batches are rebuilt, and a read from the middle of the segment finds its records",
+        ],
     },
     DefectInfo {
         defect: Defect::SkipOffsetOnAppend,

@@ -1029,3 +1029,84 @@ impl KafkaWorld {
         self.judged(&report, forbidden)
     }
 }
+
+/// The log, read whole from its leader, is exactly the records last acknowledged at each offset
+/// of the range, each once with a valid CRC, and nothing else: the check after a recovery, where
+/// an offset cut off with a damaged tail is acknowledged again to a later append.
+#[then(expr = "partition {int} of {string} holds exactly the records acknowledged at offsets {int} to {int}")]
+async fn holds_exactly(w: &mut KafkaWorld, partition: i32, topic: String, first: i64, last: i64) -> StepResult {
+    let real = w.topic(&topic);
+    let mut acked: HashMap<i64, Option<String>> = HashMap::new();
+    let mut refused: Vec<String> = Vec::new();
+    for e in w.history.events() {
+        match (e.op, e.outcome) {
+            (Op::Send { topic: t, partition: p, record, offset: Some(o), .. }, Outcome::Ok)
+                if t == real && p == partition =>
+            {
+                acked.insert(o, record.value);
+            }
+            (Op::Send { topic: t, partition: p, .. }, Outcome::Fail { error } | Outcome::Unknown { error })
+                if t == real && p == partition =>
+            {
+                refused.push(error);
+            }
+            _ => {}
+        }
+    }
+    let unacked: Vec<i64> = (first..=last).filter(|o| !acked.contains_key(o)).collect();
+    if let Some(o) = unacked.first() {
+        let why = refused.first().map_or(String::new(), |e| {
+            format!("; {} sends to {real}-{partition} were not acknowledged, the first with {e}", refused.len())
+        });
+        return Err(w.verdict(format!(
+            "no record was acknowledged at offset {o} ({} of offsets {first}..={last} were not), so the log there \
+             cannot be judged{why}",
+            unacked.len()
+        )));
+    }
+    let log = read_recorded(w, &real, partition).await?;
+    let mut problems = Vec::new();
+    if log.log_start != first {
+        problems.push(format!("the log starts at offset {}, not {first}", log.log_start));
+    }
+    if let Some(b) = log.stored.iter().find(|b| !b.crc_ok) {
+        problems
+            .push(format!("the batch at offset {} is served with a CRC that does not match its bytes", b.base_offset));
+    }
+    let mut expected = first;
+    for r in &log.reads {
+        if problems.len() >= 5 {
+            break;
+        }
+        if r.offset != expected {
+            problems.push(format!("offset {} is read where offset {expected} was expected", r.offset));
+            expected = r.offset;
+        }
+        match acked.get(&r.offset) {
+            _ if r.offset > last => {
+                problems.push(format!("offset {} is past {last}, where nothing was acknowledged", r.offset))
+            }
+            Some(v) if *v != r.record.value => problems.push(format!(
+                "offset {} holds {:?}; {:?} was acknowledged there",
+                r.offset,
+                r.record.value.as_deref().unwrap_or("null"),
+                v.as_deref().unwrap_or("null")
+            )),
+            _ => {}
+        }
+        expected += 1;
+    }
+    if expected <= last && problems.len() < 5 {
+        problems.push(format!("the log ends at offset {expected}; records were acknowledged up to {last}"));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(w.verdict(format!(
+        "{real}-{partition} read from its log start ({} records, high watermark {}) is not the records acknowledged at \
+         offsets {first}..={last}:\n  - {}",
+        log.reads.len(),
+        log.end,
+        problems.join("\n  - ")
+    )))
+}

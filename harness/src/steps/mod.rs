@@ -9,6 +9,7 @@ pub mod broker;
 pub mod common;
 pub mod consume;
 pub mod coordinator;
+pub mod damage;
 pub mod fault;
 pub mod groups;
 pub mod idempotence;

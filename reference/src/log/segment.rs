@@ -266,8 +266,10 @@ impl Segment {
     /// Validates every batch, rebuilds both indexes and cuts the file at the first batch that is
     /// torn, corrupt, or whose offsets do not increase.
     fn recover(&mut self) -> Result<(), LogError> {
-        self.offset_index.reset()?;
-        self.time_index.reset()?;
+        if !defects::active(Defect::RecoveryKeepsStaleIndex) {
+            self.offset_index.reset()?;
+            self.time_index.reset()?;
+        }
         self.next_offset = self.base_offset;
         self.max_timestamp = TimestampOffset { timestamp: -1, offset: self.base_offset };
         self.first_batch_max_timestamp = None;
@@ -310,9 +312,11 @@ impl Segment {
                 truncated_bytes = self.file_len - pos,
                 "{problem}: truncating the log at the last valid batch"
             );
-            self.log.set_len(pos)?;
-            self.file_len = pos;
-            self.dirty = true;
+            if !defects::active(Defect::RecoveryKeepsInvalidTail) {
+                self.log.set_len(pos)?;
+                self.file_len = pos;
+                self.dirty = true;
+            }
         }
         // "A normally closed segment always appends the biggest timestamp ever seen" (Kafka).
         self.time_index.maybe_append(self.max_timestamp)?;
