@@ -57,6 +57,26 @@ pub fn fetch_request(
     )
 }
 
+/// A sessionless Fetch of several partitions of one topic, in the order given, each from its own
+/// offset with a `partition_max_bytes` of 1 MiB, under one response-wide `max_bytes` (KIP-74).
+pub fn fetch_partitions_request(topic: &str, partitions: &[(i32, i64)], max_bytes: i32) -> RequestKind {
+    RequestKind::Fetch(
+        FetchRequest::default().with_max_wait_ms(0).with_min_bytes(0).with_max_bytes(max_bytes).with_topics(vec![
+            FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
+                partitions
+                    .iter()
+                    .map(|&(partition, offset)| {
+                        FetchPartition::default()
+                            .with_partition(partition)
+                            .with_fetch_offset(offset)
+                            .with_partition_max_bytes(1 << 20)
+                    })
+                    .collect(),
+            ),
+        ]),
+    )
+}
+
 /// ListOffsets for one partition at `timestamp` (-1 latest, -2 earliest, -3 max timestamp), as
 /// a consumer asks it (replica id -1).
 pub fn list_offsets_request(topic: &str, partition: i32, timestamp: i64) -> RequestKind {

@@ -138,6 +138,8 @@ pub struct KafkaWorld {
     /// one's index in its batch and the broker's message.
     pub last_record_errors: Vec<(i32, Option<String>)>,
     pub last_fetch: Option<FetchSummary>,
+    /// Every partition of the last fetch of several partitions, by partition index.
+    pub last_fetch_partitions: BTreeMap<i32, FetchSummary>,
     /// A raw connection a malformed-input step wrote to.
     pub raw: Option<WireClient>,
     /// The api key and version of a raw request on `raw` that Kafka answers, for the Then step
@@ -202,6 +204,7 @@ impl KafkaWorld {
             last_error: None,
             last_record_errors: Vec::new(),
             last_fetch: None,
+            last_fetch_partitions: BTreeMap::new(),
             raw: None,
             raw_request: None,
             listed_topics: None,

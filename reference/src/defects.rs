@@ -59,6 +59,13 @@ pub enum Defect {
     /// A fetch past the log end answers an empty partition instead of OFFSET_OUT_OF_RANGE
     /// (breaks `auto.offset.reset`).
     HideOffsetOutOfRange,
+    /// Fetch returns a first batch larger than the limits only from the first partition the
+    /// request names, even when that partition has nothing to return (breaks KIP-74's "the first
+    /// partition with records makes progress").
+    MinOneOnlyForFirstPartition,
+    /// The CRC of a produced compressed batch is not checked, as if decompressing would notice
+    /// damage (breaks "a batch that fails its CRC is refused" for every codec but none).
+    SkipCrcForCompressedBatches,
     /// Fetch answers at once instead of waiting up to `max_wait_ms` for `min_bytes`.
     IgnoreMaxWait,
     /// A malformed frame brings the whole broker down instead of closing one connection.
@@ -256,6 +263,23 @@ pub const REGISTRY: &[DefectInfo] = &[
         ],
     },
     DefectInfo {
+        defect: Defect::MinOneOnlyForFirstPartition,
+        name: "min-one-only-for-first-partition",
+        guarantee: "a fetch always makes progress (KIP-74)",
+        caught_by: &[
+            "features/consume/fetch-max-bytes.feature: the first batch of the first partition with records is returned whole, even when max_bytes is smaller",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::SkipCrcForCompressedBatches,
+        name: "skip-crc-for-compressed-batches",
+        guarantee: "a batch that fails its CRC is refused, whatever its codec",
+        caught_by: &[
+            "features/produce/corrupt-batch.feature: a snappy batch with a corrupted CRC fails with CORRUPT_MESSAGE and appends nothing",
+            "features/produce/corrupt-batch.feature: a zstd batch with a corrupted CRC fails with CORRUPT_MESSAGE and appends nothing",
+        ],
+    },
+    DefectInfo {
         defect: Defect::SkipOffsetOnAppend,
         name: "skip-offset-on-append",
         guarantee: "offsets in a partition are contiguous",
@@ -285,7 +309,11 @@ pub const REGISTRY: &[DefectInfo] = &[
         defect: Defect::IgnoreMaxBytes,
         name: "ignore-max-bytes",
         guarantee: "fetch size limits",
-        caught_by: &["features/consume/fetch-limits.feature: partition_max_bytes bounds a fetch after the first batch"],
+        caught_by: &[
+            "features/consume/fetch-limits.feature: partition_max_bytes bounds a fetch after the first batch",
+            "features/consume/fetch-max-bytes.feature: max_bytes 2280 is shared by the partitions in the order the request names them",
+            "features/consume/fetch-max-bytes.feature: max_bytes 0 still returns the first batch, and nothing more",
+        ],
     },
     DefectInfo {
         defect: Defect::DropHeaders,

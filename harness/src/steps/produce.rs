@@ -265,6 +265,28 @@ async fn corrupted(w: &mut KafkaWorld, partition: i32, topic: String) -> StepRes
     Ok(())
 }
 
+/// A batch of 10 records compressed with `codec` whose base timestamp's lowest byte is inverted
+/// after the CRC was computed: the CRC covers the header from the attributes on, so the broker
+/// must refuse the batch (`UnifiedLog.analyzeAndValidateRecords` checks `batch.isValid` for
+/// every codec), though decompressing it finds nothing wrong.
+#[when(expr = "a {word} batch with a corrupted CRC is produced to partition {int} of {string} by the wire client")]
+async fn corrupted_compressed(w: &mut KafkaWorld, codec: String, partition: i32, topic: String) -> StepResult {
+    let compression = crate::batches::codec_by_name(&codec).map_err(|e| w.harness(e))?;
+    let real = w.topic(&topic);
+    let mut client = w.leader_wire(&real, partition).await?;
+    let process = w.next_process("wire-producer");
+    let records: Vec<Record> =
+        (0..10).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
+    let batch = encode_batch(&records, compression, crate::clock::now_ms()).map_err(|e| w.harness(e))?;
+    // baseTimestamp is the int64 at bytes 27..35 of a v2 batch.
+    const BASE_TIMESTAMP_LOW_BYTE: usize = 34;
+    let mut corrupt = BytesMut::from(&batch[..]);
+    corrupt[BASE_TIMESTAMP_LOW_BYTE] ^= 0xff;
+    let result = send_batch(w, &mut client, &process, &real, partition, &records, corrupt.freeze()).await?;
+    remember_produce_error(w, result)?;
+    Ok(())
+}
+
 /// One record with an explicit `acks`. With acks=0 Kafka sends no response at all; the step
 /// leaves the connection open for the Then steps that check that (or that it was closed).
 #[when(expr = "a record is produced to partition {int} of {string} with acks={int} by the wire client")]

@@ -58,7 +58,9 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> FetchRespons
 fn read(ctx: &RequestContext, request: &FetchRequest, replica_id: i32) -> (FetchResponse, usize, bool) {
     let v = ctx.version;
     let ignore_limits = active(Defect::IgnoreMaxBytes);
-    let mut remaining = if ignore_limits || request.max_bytes <= 0 { usize::MAX } else { request.max_bytes as usize };
+    // max_bytes came with v3 (KIP-74); 0 is a limit like any other, under which the first batch
+    // still comes whole (KafkaApis caps max_bytes at fetch.max.bytes, nothing more).
+    let mut remaining = if ignore_limits || v < 3 { usize::MAX } else { request.max_bytes.max(0) as usize };
     let mut min_one = true;
     let mut total = 0usize;
     let mut errors = false;
@@ -103,7 +105,7 @@ fn read(ctx: &RequestContext, request: &FetchRequest, replica_id: i32) -> (Fetch
                     for b in &batches {
                         buf.extend_from_slice(b.as_bytes());
                     }
-                    if !buf.is_empty() {
+                    if !buf.is_empty() || active(Defect::MinOneOnlyForFirstPartition) {
                         min_one = false;
                     }
                     total += buf.len();

@@ -224,7 +224,10 @@ async fn await_replication(
 
 fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes) -> Result<Appended, Refusal> {
     let config = topic.config();
-    let records = if active(Defect::SkipCrcCheck) { reseal_crc(records) } else { records };
+    // Attributes (int16 at byte 21): the codec is in the low 3 bits of its second byte.
+    let compressed = records.get(22).is_some_and(|a| a & 0x07 != 0);
+    let skip_crc = active(Defect::SkipCrcCheck) || (compressed && active(Defect::SkipCrcForCompressedBatches));
+    let records = if skip_crc { reseal_crc(records) } else { records };
     let batches = split_batches(records).map_err(|e| match e {
         BatchError::UnsupportedMagic(m) => Refusal::batch(
             ResponseError::InvalidRecord,
