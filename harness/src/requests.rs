@@ -22,6 +22,34 @@ pub fn produce_request(topic: &str, partition: i32, batch: Bytes, acks: i16, tim
         ]))
 }
 
+/// One Produce request with a batch for each of several partitions of one topic, in order.
+pub fn produce_partitions_request(topic: &str, batches: Vec<(i32, Bytes)>, acks: i16, timeout_ms: i32) -> RequestKind {
+    RequestKind::Produce(
+        ProduceRequest::default().with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(
+                    batches
+                        .into_iter()
+                        .map(|(partition, batch)| {
+                            PartitionProduceData::default().with_index(partition).with_records(Some(batch))
+                        })
+                        .collect(),
+                ),
+        ]),
+    )
+}
+
+/// Every partition of a produce response: (partition, error name, base offset).
+pub fn produce_results(resp: &ResponseKind) -> Vec<(i32, String, i64)> {
+    let ResponseKind::Produce(r) = resp else { return Vec::new() };
+    r.responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .map(|p| (p.index, error_name(p.error_code), p.base_offset))
+        .collect()
+}
+
 /// The error name and base offset of a produce response's first partition.
 pub fn produce_result(resp: &ResponseKind) -> Option<(String, i64)> {
     let ResponseKind::Produce(r) = resp else { return None };

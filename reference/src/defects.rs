@@ -66,6 +66,10 @@ pub enum Defect {
     /// The CRC of a produced compressed batch is not checked, as if decompressing would notice
     /// damage (breaks "a batch that fails its CRC is refused" for every codec but none).
     SkipCrcForCompressedBatches,
+    /// A Produce request stops at its first refused partition: the partitions after it are
+    /// refused with the same error and nothing of theirs is appended (breaks "each partition of a
+    /// produce request succeeds or fails on its own").
+    StopProduceAtFirstRefusal,
     /// Fetch answers at once instead of waiting up to `max_wait_ms` for `min_bytes`.
     IgnoreMaxWait,
     /// A malformed frame brings the whole broker down instead of closing one connection.
@@ -277,6 +281,15 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/produce/corrupt-batch.feature: a snappy batch with a corrupted CRC fails with CORRUPT_MESSAGE and appends nothing",
             "features/produce/corrupt-batch.feature: a zstd batch with a corrupted CRC fails with CORRUPT_MESSAGE and appends nothing",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::StopProduceAtFirstRefusal,
+        name: "stop-produce-at-first-refusal",
+        guarantee: "each partition of a produce request succeeds or fails on its own",
+        caught_by: &[
+            "features/produce/several-partitions.feature: a partition that does not exist is refused and the partitions after it are appended",
+            "features/produce/several-partitions.feature: a corrupt batch fails its own partition only",
         ],
     },
     DefectInfo {

@@ -287,6 +287,123 @@ async fn corrupted_compressed(w: &mut KafkaWorld, codec: String, partition: i32,
     Ok(())
 }
 
+/// One Produce request (acks=all) with a batch of `n` records for each partition of `list`, in
+/// that order; `corrupt` names one whose batch gets a CRC that does not match. Each partition's
+/// records are recorded with the outcome its own answer gives. The request goes to the first
+/// partition's leader, which must lead every other partition that exists.
+async fn produce_to_partitions(
+    w: &mut KafkaWorld,
+    n: usize,
+    list: &str,
+    topic: &str,
+    corrupt: Option<i32>,
+) -> StepResult {
+    let Some(partitions) = list.split(',').map(|p| p.trim().parse::<i32>().ok()).collect::<Option<Vec<i32>>>() else {
+        return Err(w.harness(format!("{list:?} is a list of partitions, like \"0,1,2\"")));
+    };
+    if corrupt.is_some_and(|c| !partitions.contains(&c)) {
+        return Err(w.harness(format!("partition {} is not among {list}", corrupt.unwrap_or_default())));
+    }
+    let real = w.topic(topic);
+    let view = match w.try_view(std::slice::from_ref(&real)).await? {
+        Ok(v) => v,
+        Err(e) => return Err(w.wire_error(e)),
+    };
+    let leaders: Vec<i32> = partitions
+        .iter()
+        .filter_map(|&p| view.partition(&real, p).filter(|x| x.has_leader()).map(|x| x.leader))
+        .collect();
+    if leaders.is_empty() || leaders.iter().any(|l| *l != leaders[0]) {
+        return Err(w.harness(format!(
+            "the partitions of {list} that exist must share one leader; Metadata shows {leaders:?}"
+        )));
+    }
+    let first_existing =
+        partitions.iter().copied().find(|&p| view.partition(&real, p).is_some()).unwrap_or(partitions[0]);
+    let mut client = w.leader_wire(&real, first_existing).await?;
+    let process = w.next_process("wire-producer");
+    let mut batches = Vec::new();
+    let mut sent = Vec::new();
+    for &p in &partitions {
+        let records = plain(w, &process, n);
+        let batch = encode_now(w, &records)?;
+        let batch = if corrupt == Some(p) {
+            let mut b = BytesMut::from(&batch[..]);
+            // The last byte belongs to the records, which the CRC covers.
+            let last = b.len() - 1;
+            b[last] ^= 0xff;
+            b.freeze()
+        } else {
+            batch
+        };
+        batches.push((p, batch));
+        sent.push((p, records));
+    }
+    let req = crate::requests::produce_partitions_request(&real, batches, -1, w.timeout().as_millis() as i32);
+    let v = client.version_for(kafka_protocol::messages::ApiKey::Produce).map_err(|e| w.wire_error(e))?;
+    let resp = client.send_at(&req, v).await.map_err(|e| w.wire_error(e))?;
+    let resp = client.receive(resp).await;
+    let answers: Vec<(i32, String, i64)> = match &resp {
+        Ok(r) => crate::requests::produce_results(r),
+        Err(_) => Vec::new(),
+    };
+    w.last_produce_partitions.clear();
+    for (p, records) in sent {
+        let outcome = match (&resp, answers.iter().find(|(ap, _, _)| *ap == p)) {
+            (Err(e), _) if e.is_indefinite() => (Outcome::Unknown { error: e.to_string() }, None),
+            (Err(e), _) => (Outcome::Fail { error: e.to_string() }, None),
+            (Ok(_), None) => (Outcome::Unknown { error: format!("the answer did not name partition {p}") }, None),
+            (Ok(_), Some((_, e, base))) if e == "NONE" => (Outcome::Ok, Some(*base)),
+            (Ok(_), Some((_, e, _))) => (Outcome::Fail { error: e.clone() }, None),
+        };
+        if let Some((_, e, _)) = answers.iter().find(|(ap, _, _)| *ap == p) {
+            w.last_produce_partitions.insert(p, e.clone());
+        }
+        for (i, r) in records.iter().enumerate() {
+            let op = Op::Send {
+                topic: real.clone(),
+                partition: p,
+                record: r.clone(),
+                offset: outcome.1.map(|b| b + i as i64),
+                timestamp: None,
+            };
+            w.history.record(&process, op, outcome.0.clone());
+        }
+    }
+    resp.map(|_| ()).map_err(|e| w.wire_error(e))
+}
+
+#[when(expr = "one produce request carries a batch of {int} records for each of partitions {string} of {string}")]
+async fn several_partitions(w: &mut KafkaWorld, n: usize, list: String, topic: String) -> StepResult {
+    produce_to_partitions(w, n, &list, &topic, None).await
+}
+
+#[when(
+    expr = "one produce request carries a batch of {int} records for each of partitions {string} of {string}, the one for partition {int} with a corrupted CRC"
+)]
+async fn several_partitions_one_corrupt(
+    w: &mut KafkaWorld,
+    n: usize,
+    list: String,
+    topic: String,
+    bad: i32,
+) -> StepResult {
+    produce_to_partitions(w, n, &list, &topic, Some(bad)).await
+}
+
+#[then(expr = "the answer for partition {int} is {word}")]
+async fn answer_for_partition(w: &mut KafkaWorld, partition: i32, expected: String) -> StepResult {
+    match w.last_produce_partitions.get(&partition) {
+        Some(e) if *e == expected => Ok(()),
+        Some(e) => Err(w.verdict(format!("partition {partition} was answered {e}; Kafka answers {expected}"))),
+        None => Err(w.verdict(format!(
+            "the answer did not name partition {partition} (it named {:?}); Kafka answers every partition a produce \
+             request carries",
+            w.last_produce_partitions.keys().collect::<Vec<_>>()
+        ))),
+    }
+}
+
 /// One record with an explicit `acks`. With acks=0 Kafka sends no response at all; the step
 /// leaves the connection open for the Then steps that check that (or that it was closed).
 #[when(expr = "a record is produced to partition {int} of {string} with acks={int} by the wire client")]

@@ -60,6 +60,8 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
     let mut any_error = false;
     let mut appended = false;
     let mut responses = Vec::with_capacity(request.topic_data.len());
+    // The StopProduceAtFirstRefusal defect's memory: the first partition's refusal.
+    let mut first_refusal: Option<ResponseError> = None;
     // acks=all: (topic index, partition index, replica, offset the high watermark must reach, min.insync.replicas)
     let mut waits: Vec<(usize, usize, Arc<Partition>, i64, usize)> = Vec::new();
     for topic_data in &request.topic_data {
@@ -70,7 +72,9 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
         }
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in &topic_data.partition_data {
-            let result = if ![-1, 0, 1].contains(&acks) && !active(Defect::AcceptAnyAcks) {
+            let result = if let Some(code) = first_refusal.filter(|_| active(Defect::StopProduceAtFirstRefusal)) {
+                Err(Refusal::batch(code, refusal_message(code)))
+            } else if ![-1, 0, 1].contains(&acks) && !active(Defect::AcceptAnyAcks) {
                 Err(Refusal::batch(ResponseError::InvalidRequiredAcks, format!("Invalid required acks {acks}")))
             } else {
                 match ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false) {
@@ -107,6 +111,7 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
                 }
                 Err(Refusal(code, message, records)) => {
                     any_error = true;
+                    first_refusal.get_or_insert(code);
                     tracing::debug!(
                         "produce to {}-{} refused: {code:?}: {message}",
                         topic_data.name.as_str(),
