@@ -24,8 +24,7 @@ pub fn produce_request(topic: &str, partition: i32, batch: Bytes, acks: i16, tim
 
 /// One Produce request with a batch for each of several partitions of one topic, in order.
 pub fn produce_partitions_request(topic: &str, batches: Vec<(i32, Bytes)>, acks: i16, timeout_ms: i32) -> RequestKind {
-    RequestKind::Produce(
-        ProduceRequest::default().with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![
+    RequestKind::Produce(ProduceRequest::default().with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![
             TopicProduceData::default()
                 .with_name(TopicName(StrBytes::from_string(topic.to_string())))
                 .with_partition_data(
@@ -36,8 +35,7 @@ pub fn produce_partitions_request(topic: &str, batches: Vec<(i32, Bytes)>, acks:
                         })
                         .collect(),
                 ),
-        ]),
-    )
+        ]))
 }
 
 /// Every partition of a produce response: (partition, error name, base offset).

@@ -26,6 +26,12 @@ use crate::world::{KafkaWorld, StepError, StepResult};
 // Records
 
 /// Plain records: unique values, no key, no headers.
+/// `value` padded with `x` to `size` bytes after a `:`, so a record of a chosen size keeps the
+/// unique value the checker names it by.
+pub(crate) fn padded(value: &str, size: usize) -> String {
+    format!("{value}:{}", "x".repeat(size.saturating_sub(value.len() + 1)))
+}
+
 pub(crate) fn plain(w: &mut KafkaWorld, process: &str, n: usize) -> Vec<Record> {
     (0..n).map(|_| Record { key: None, value: Some(w.next_value(process)), headers: Vec::new() }).collect()
 }

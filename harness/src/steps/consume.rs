@@ -227,7 +227,7 @@ async fn sized_batches(w: &mut KafkaWorld, n: usize, size: usize, partition: i32
     for _ in 0..n {
         let value = w.next_value(&process);
         // Padded up to the size, keeping the unique value in front so the checker can name it.
-        let padded = format!("{value}:{}", "x".repeat(size.saturating_sub(value.len() + 1)));
+        let padded = super::common::padded(&value, size);
         let records = vec![Record { key: None, value: Some(padded), headers: Vec::new() }];
         let batch = encode_now(w, &records)?;
         // The outcome is in the history; Then steps judge it.

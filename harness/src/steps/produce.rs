@@ -157,7 +157,7 @@ async fn batch_compressed_sized(
     let records = (0..n)
         .map(|_| {
             let value = w.next_value(&process);
-            let padded = format!("{value}:{}", "x".repeat(size.saturating_sub(value.len() + 1)));
+            let padded = super::common::padded(&value, size);
             Record { key: None, value: Some(padded), headers: Vec::new() }
         })
         .collect();
@@ -223,7 +223,7 @@ async fn oversized(w: &mut KafkaWorld, size: usize, partition: i32, topic: Strin
     let process = w.next_process("wire-producer");
     let value = w.next_value(&process);
     // Pad the unique value up to the requested size so the checker can still identify it.
-    let padded = format!("{value}:{}", "x".repeat(size.saturating_sub(value.len() + 1)));
+    let padded = super::common::padded(&value, size);
     let records = vec![Record { key: None, value: Some(padded), headers: Vec::new() }];
     let batch = encode_now(w, &records)?;
     let result = send_batch(w, &mut client, &process, &real, partition, &records, batch).await?;
