@@ -119,13 +119,40 @@ pub fn record_sends_stamped(
 ) {
     let (outcome, base) = match result {
         Ok(resp) => match produce_result(resp) {
-            Some((e, base)) if e == "NONE" => (Outcome::Ok, Some(base)),
-            Some((e, _)) => (Outcome::Fail { error: e }, None),
+            Some((e, base)) => answered(&e, base),
             None => (Outcome::Unknown { error: "not a produce response".into() }, None),
         },
-        Err(e) if e.is_indefinite() => (Outcome::Unknown { error: e.to_string() }, None),
-        Err(e) => (Outcome::Fail { error: e.to_string() }, None),
+        Err(e) => unanswered(e),
     };
+    record_outcome(w, process, topic, partition, records, &outcome, base, timestamp);
+}
+
+/// A partition's produce answer as the history's outcome, with the base offset of an append.
+pub(crate) fn answered(error: &str, base: i64) -> (Outcome, Option<i64>) {
+    if error == "NONE" { (Outcome::Ok, Some(base)) } else { (Outcome::Fail { error: error.to_string() }, None) }
+}
+
+/// A produce request that got no answer: unknown when it may have been appended.
+pub(crate) fn unanswered(e: &WireError) -> (Outcome, Option<i64>) {
+    if e.is_indefinite() {
+        (Outcome::Unknown { error: e.to_string() }, None)
+    } else {
+        (Outcome::Fail { error: e.to_string() }, None)
+    }
+}
+
+/// Records each of a batch's records as a send with `outcome`, at `base` plus its index.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_outcome(
+    w: &KafkaWorld,
+    process: &str,
+    topic: &str,
+    partition: i32,
+    records: &[Record],
+    outcome: &Outcome,
+    base: Option<i64>,
+    timestamp: Option<i64>,
+) {
     for (i, r) in records.iter().enumerate() {
         w.history.record(
             process,
@@ -139,6 +166,26 @@ pub fn record_sends_stamped(
             outcome.clone(),
         );
     }
+}
+
+/// `"0,1,2"` as numbers; None when any is not one.
+pub(crate) fn number_list<T: std::str::FromStr>(list: &str) -> Option<Vec<T>> {
+    list.split(',').map(|x| x.trim().parse().ok()).collect()
+}
+
+/// The leader Metadata names for each of `partitions` of `topic` (None for a partition that
+/// does not exist or has no leader): for a request of several partitions, which must all go to
+/// one broker.
+pub(crate) async fn leaders_of(
+    w: &mut KafkaWorld,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<Vec<Option<i32>>, StepError> {
+    let view = match w.try_view(&[topic.to_string()]).await? {
+        Ok(v) => v,
+        Err(e) => return Err(w.wire_error(e)),
+    };
+    Ok(partitions.iter().map(|&p| view.partition(topic, p).filter(|x| x.has_leader()).map(|x| x.leader)).collect())
 }
 
 /// Sends one encoded batch with acks=all over `client` (a connection to the partition's

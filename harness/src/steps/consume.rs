@@ -3,7 +3,7 @@
 use cucumber::{then, when};
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 
-use super::common::{encode_now, send_batch};
+use super::common::{encode_now, leaders_of, number_list, send_batch};
 use super::name;
 use crate::checker::{self, AnomalyKind};
 use crate::history::{Op, Record};
@@ -149,8 +149,7 @@ async fn fetch_partitions(
     offsets: String,
     max_bytes: i32,
 ) -> StepResult {
-    let parse = |list: &str| -> Option<Vec<i64>> { list.split(',').map(|x| x.trim().parse().ok()).collect() };
-    let (Some(ps), Some(offsets)) = (parse(&partitions), parse(&offsets)) else {
+    let (Some(ps), Some(offsets)) = (number_list::<i32>(&partitions), number_list::<i64>(&offsets)) else {
         return Err(w.harness(format!("{partitions:?} and {offsets:?} are lists of numbers, like \"0,1,2\"")));
     };
     if ps.len() != offsets.len() || ps.is_empty() {
@@ -161,14 +160,9 @@ async fn fetch_partitions(
         )));
     }
     let real = w.topic(&topic);
-    let wanted: Vec<(i32, i64)> = ps.iter().zip(&offsets).map(|(&p, &o)| (p as i32, o)).collect();
+    let wanted: Vec<(i32, i64)> = ps.iter().copied().zip(offsets).collect();
     // One request to one broker: every partition must be led by the first one's leader.
-    let view = match w.try_view(std::slice::from_ref(&real)).await? {
-        Ok(v) => v,
-        Err(e) => return Err(w.wire_error(e)),
-    };
-    let leaders: Vec<Option<i32>> =
-        wanted.iter().map(|&(p, _)| view.partition(&real, p).filter(|x| x.has_leader()).map(|x| x.leader)).collect();
+    let leaders = leaders_of(w, &real, &ps).await?;
     if leaders.iter().any(|l| *l != leaders[0]) || leaders[0].is_none() {
         return Err(w.harness(format!(
             "partitions {partitions} of {real} must share one leader for one fetch; Metadata shows leaders {leaders:?}"

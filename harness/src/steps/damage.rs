@@ -12,7 +12,8 @@
 //! report these scenarios "not supported".
 
 use std::fs::OpenOptions;
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
 use cucumber::when;
@@ -144,16 +145,9 @@ async fn flip_byte(w: &mut KafkaWorld, offset: i64, partition: i32, topic: Strin
         if len <= BATCH_HEADER + 1 {
             return Err(format!("the batch at offset {offset} has no record bytes to change"));
         }
-        let pos = (at + BATCH_HEADER + (len - BATCH_HEADER) / 2) as u64;
-        let mut f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| format!("opening {}: {e}", path.display()))?;
-        let mut byte = [0u8; 1];
-        f.seek(SeekFrom::Start(pos)).and_then(|_| f.read_exact(&mut byte)).map_err(|e| e.to_string())?;
-        byte[0] ^= 0xff;
-        f.seek(SeekFrom::Start(pos)).and_then(|_| f.write_all(&byte)).map_err(|e| e.to_string())
+        let pos = at + BATCH_HEADER + (len - BATCH_HEADER) / 2;
+        let f = OpenOptions::new().write(true).open(&path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+        f.write_all_at(&[bytes[pos] ^ 0xff], pos as u64).map_err(|e| format!("writing {}: {e}", path.display()))
     })();
     result.map_err(|e| w.harness(e))
 }
@@ -168,15 +162,14 @@ async fn wrong_indexes(w: &mut KafkaWorld, partition: i32, topic: String, node: 
     let dir = stopped_partition_dir(w, &topic, partition, node).await?;
     let (_, path) = active_segment(&dir).map_err(|e| w.harness(e))?;
     let result = (|| -> Result<(), String> {
-        let file_len = std::fs::metadata(&path).map_err(|e| format!("reading {}: {e}", path.display()))?.len();
         let bytes = read_file(&path)?;
+        let file_len = bytes.len() as u64;
         let batches = batches_at(&bytes);
         let Some(&(_, base, _, _)) = batches.first() else {
             return Err(format!("the active segment {} holds no whole batch", path.display()));
         };
         let last = batches.last().map_or(base, |b| b.2);
-        let now_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now_ms = crate::clock::now_ms();
         let (mut offsets, mut times) = (Vec::new(), Vec::new());
         // One entry per offset after the first: relative offset, then a position 7 bytes per
         // offset in (never a batch's start, which is at least 61 bytes from the next).

@@ -6,7 +6,10 @@ use cucumber::{given, then, when};
 use kafka_protocol::messages::ResponseKind;
 use kafka_protocol::records::Compression;
 
-use super::common::{encode_now, plain, produce_rdkafka, record_sends, send_batch, send_batch_with_acks, varied};
+use super::common::{
+    answered, encode_now, leaders_of, number_list, plain, produce_rdkafka, record_outcome, record_sends, send_batch,
+    send_batch_with_acks, unanswered, varied,
+};
 use super::config_table;
 use crate::batches::{ProducerFields, encode_batch, encode_stamped};
 use crate::checker;
@@ -298,28 +301,21 @@ async fn produce_to_partitions(
     topic: &str,
     corrupt: Option<i32>,
 ) -> StepResult {
-    let Some(partitions) = list.split(',').map(|p| p.trim().parse::<i32>().ok()).collect::<Option<Vec<i32>>>() else {
+    let Some(partitions) = number_list::<i32>(list) else {
         return Err(w.harness(format!("{list:?} is a list of partitions, like \"0,1,2\"")));
     };
     if corrupt.is_some_and(|c| !partitions.contains(&c)) {
         return Err(w.harness(format!("partition {} is not among {list}", corrupt.unwrap_or_default())));
     }
     let real = w.topic(topic);
-    let view = match w.try_view(std::slice::from_ref(&real)).await? {
-        Ok(v) => v,
-        Err(e) => return Err(w.wire_error(e)),
-    };
-    let leaders: Vec<i32> = partitions
-        .iter()
-        .filter_map(|&p| view.partition(&real, p).filter(|x| x.has_leader()).map(|x| x.leader))
-        .collect();
-    if leaders.is_empty() || leaders.iter().any(|l| *l != leaders[0]) {
+    let leaders = leaders_of(w, &real, &partitions).await?;
+    let led: Vec<i32> = leaders.iter().flatten().copied().collect();
+    if led.is_empty() || led.iter().any(|l| *l != led[0]) {
         return Err(w.harness(format!(
             "the partitions of {list} that exist must share one leader; Metadata shows {leaders:?}"
         )));
     }
-    let first_existing =
-        partitions.iter().copied().find(|&p| view.partition(&real, p).is_some()).unwrap_or(partitions[0]);
+    let first_existing = partitions.iter().zip(&leaders).find_map(|(&p, l)| l.map(|_| p)).unwrap_or(partitions[0]);
     let mut client = w.leader_wire(&real, first_existing).await?;
     let process = w.next_process("wire-producer");
     let mut batches = Vec::new();
@@ -349,26 +345,16 @@ async fn produce_to_partitions(
     };
     w.last_produce_partitions.clear();
     for (p, records) in sent {
-        let outcome = match (&resp, answers.iter().find(|(ap, _, _)| *ap == p)) {
-            (Err(e), _) if e.is_indefinite() => (Outcome::Unknown { error: e.to_string() }, None),
-            (Err(e), _) => (Outcome::Fail { error: e.to_string() }, None),
+        let answer = answers.iter().find(|(ap, _, _)| *ap == p);
+        let (outcome, base) = match (&resp, answer) {
+            (Err(e), _) => unanswered(e),
             (Ok(_), None) => (Outcome::Unknown { error: format!("the answer did not name partition {p}") }, None),
-            (Ok(_), Some((_, e, base))) if e == "NONE" => (Outcome::Ok, Some(*base)),
-            (Ok(_), Some((_, e, _))) => (Outcome::Fail { error: e.clone() }, None),
+            (Ok(_), Some((_, e, base))) => {
+                w.last_produce_partitions.insert(p, e.clone());
+                answered(e, *base)
+            }
         };
-        if let Some((_, e, _)) = answers.iter().find(|(ap, _, _)| *ap == p) {
-            w.last_produce_partitions.insert(p, e.clone());
-        }
-        for (i, r) in records.iter().enumerate() {
-            let op = Op::Send {
-                topic: real.clone(),
-                partition: p,
-                record: r.clone(),
-                offset: outcome.1.map(|b| b + i as i64),
-                timestamp: None,
-            };
-            w.history.record(&process, op, outcome.0.clone());
-        }
+        record_outcome(w, &process, &real, p, &records, &outcome, base, None);
     }
     resp.map(|_| ()).map_err(|e| w.wire_error(e))
 }
