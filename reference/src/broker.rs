@@ -1155,7 +1155,12 @@ async fn truncate_to_leader(
     }
     let mut st = p.state();
     let leo = p.log().log_end_offset();
-    let cut = crate::replica::truncation_offset(&st, leo, e.leader_epoch, e.end_offset);
+    let cut = if active(Defect::TruncateIgnoringAnsweredEpoch) {
+        // The defect: the answer's end offset taken as if it ended our own latest epoch.
+        e.end_offset.min(leo)
+    } else {
+        crate::replica::truncation_offset(&st, leo, e.leader_epoch, e.end_offset)
+    };
     p.truncate(&mut st, cut).map_err(|e| e.to_string())
 }
 

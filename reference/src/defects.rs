@@ -131,6 +131,10 @@ pub enum Defect {
     /// A returning follower truncates to its high watermark instead of to the leader's epoch end
     /// offset (Kafka before KIP-101; breaks replica convergence).
     TruncateToHw,
+    /// A returning follower cuts its log at the end offset the leader answers without looking
+    /// at which epoch that offset belongs to (Kafka between KIP-101 and KIP-279), so after three
+    /// leader epochs it can keep records of an epoch the leader never had (breaks convergence).
+    TruncateIgnoringAnsweredEpoch,
     /// The controller prefers an out-of-sync replica as the new leader (breaks clean election).
     ElectOutOfSyncLeader,
     /// A follower that stops fetching is never removed from the ISR (breaks availability of
@@ -558,6 +562,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "a returning replica truncates by leader epoch and converges (KIP-101, KIP-279)",
         caught_by: &[
             "features/replication/unclean-leader-election.feature: with unclean leader election an out-of-sync replica leads and acknowledged records are lost",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::TruncateIgnoringAnsweredEpoch,
+        name: "truncate-ignoring-answered-epoch",
+        guarantee: "a follower whose latest epoch the leader never had truncates to their common epoch (KIP-279)",
+        caught_by: &[
+            "features/replication/three-leader-epochs.feature: a replica that led an epoch the new leader never saw drops that epoch's records and converges",
         ],
     },
     DefectInfo {
