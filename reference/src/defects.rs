@@ -18,6 +18,10 @@ pub enum Defect {
     /// A coordinator loading `__consumer_offsets` skips the committed offsets (breaks "committed
     /// offsets survive a restart and a coordinator move").
     ForgetOffsetsOnRestart,
+    /// A coordinator loading `__consumer_offsets` restores a group's members but not its
+    /// generation, which restarts at 0 (breaks "a group keeps its generation across a coordinator
+    /// move", and with it generation fencing).
+    LoadGroupWithoutGeneration,
     /// Members are never expired for missing heartbeats (breaks `session.timeout.ms`).
     IgnoreSessionTimeout,
     /// LeaveGroup is answered but the member stays until its session times out.
@@ -779,6 +783,15 @@ pub const REGISTRY: &[DefectInfo] = &[
             "features/groups/offsets-survive-failures.feature: committed offsets survive a kill -9 of the broker",
             "features/groups/offsets-survive-failures.feature: a consumer group resumes after a broker restart where it committed",
             "features/groups/offsets-survive-failures.feature: committed offsets survive the death of the coordinator with __consumer_offsets replicated 3 times",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::LoadGroupWithoutGeneration,
+        name: "load-group-without-generation",
+        guarantee: "a new coordinator loads each group's generation with its members",
+        caught_by: &[
+            "features/groups/coordinator-failover.feature: members keep their generation when the coordinator is killed, and the previous generation stays fenced",
+            "features/groups/coordinator-failover.feature: members keep their generation when the coordinator is stopped, and the previous generation stays fenced",
         ],
     },
     DefectInfo {

@@ -72,18 +72,27 @@ async fn coordinator(w: &mut KafkaWorld, group: &str, timeout: Duration) -> Resu
     let deadline = tokio::time::Instant::now() + w.timeout();
     loop {
         let last = match find_coordinator(w, group).await? {
-            Ok((_, addr)) => {
-                let mut client = WireClient::connect(&addr, timeout).await.map_err(|e| w.wire_error(e))?;
-                let v = client.version_for(ApiKey::OffsetFetch).map_err(|e| w.wire_error(e))?.min(7);
-                let req = OffsetFetchRequest::default()
-                    .with_group_id(GroupId(StrBytes::from_string(group.into())))
-                    .with_topics(Some(Vec::new()));
-                match client.request_at(RequestKind::OffsetFetch(req), v).await {
-                    Ok(ResponseKind::OffsetFetch(r)) if coordinator_moving(&name(r.error_code)) => name(r.error_code),
-                    Ok(_) => return Ok(client),
-                    Err(e) => e.to_string(),
+            Ok((node, addr)) => match WireClient::connect(&addr, timeout).await {
+                Ok(mut client) => {
+                    let v = client.version_for(ApiKey::OffsetFetch).map_err(|e| w.wire_error(e))?.min(7);
+                    let req = OffsetFetchRequest::default()
+                        .with_group_id(GroupId(StrBytes::from_string(group.into())))
+                        .with_topics(Some(Vec::new()));
+                    match client.request_at(RequestKind::OffsetFetch(req), v).await {
+                        Ok(ResponseKind::OffsetFetch(r)) if coordinator_moving(&name(r.error_code)) => {
+                            name(r.error_code)
+                        }
+                        Ok(_) => return Ok(client),
+                        Err(e) => e.to_string(),
+                    }
                 }
-            }
+                // FindCoordinator may still name a broker that just died, until the controller
+                // fences it and the partition moves: asked again, as clients do.
+                Err(e) if coordinator_lost(&e) || matches!(e, WireError::Connect { .. }) => {
+                    format!("broker {node}, named coordinator, cannot be reached: {e}")
+                }
+                Err(e) => return Err(w.wire_error(e)),
+            },
             Err(last) => last,
         };
         if tokio::time::Instant::now() >= deadline {
@@ -93,18 +102,29 @@ async fn coordinator(w: &mut KafkaWorld, group: &str, timeout: Duration) -> Resu
     }
 }
 
-#[when(expr = "the coordinator of group {string} is killed")]
-async fn coordinator_killed(w: &mut KafkaWorld, group: String) -> StepResult {
-    let real = w.topic(&group);
+/// Stops the broker that coordinates the group now: SIGKILL, or SIGTERM (a controlled
+/// shutdown, after which Kafka moves the broker's leaderships, the group's coordinator with them).
+async fn stop_coordinator(w: &mut KafkaWorld, group: &str, how: Stop) -> StepResult {
+    let real = w.topic(group);
     let node = match find_coordinator(w, &real).await? {
         Ok((node, _)) => node,
         Err(last) => return Err(w.verdict(format!("no coordinator for group {real}: {last}"))),
     };
     if !w.ctx()?.target.can_control_processes() {
-        return Err(w.unsupported("killing a broker needs `process` commands in the target file"));
+        return Err(w.unsupported("stopping a broker needs `process` commands in the target file"));
     }
-    let result = w.cluster().await?.stop(node, Stop::Kill).await;
-    result.map_err(|e| w.harness(format!("cannot kill broker {node}, the coordinator: {e}")))
+    let result = w.cluster().await?.stop(node, how).await;
+    result.map_err(|e| w.harness(format!("cannot stop broker {node}, the coordinator: {e}")))
+}
+
+#[when(expr = "the coordinator of group {string} is killed")]
+async fn coordinator_killed(w: &mut KafkaWorld, group: String) -> StepResult {
+    stop_coordinator(w, &group, Stop::Kill).await
+}
+
+#[when(expr = "the coordinator of group {string} is stopped")]
+async fn coordinator_stopped(w: &mut KafkaWorld, group: String) -> StepResult {
+    stop_coordinator(w, &group, Stop::Graceful).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,21 +240,22 @@ fn commit_request(
         ])
 }
 
-/// OffsetCommit (at most v8, which names topics); the partition's error is kept for
-/// `Then the request fails with`.
-async fn commit(w: &mut KafkaWorld, client: &mut WireClient, req: OffsetCommitRequest) -> StepResult {
-    let v = client.version_for(ApiKey::OffsetCommit).map_err(|e| w.wire_error(e))?.min(8);
+/// OffsetCommit (at most v8, which names topics): the first partition's error code.
+async fn commit_once(client: &mut WireClient, req: OffsetCommitRequest) -> Result<i16, WireError> {
+    let v = client.version_for(ApiKey::OffsetCommit)?.min(8);
     // group.instance.id exists from v7 on.
     let req = if v < 7 { req.with_group_instance_id(None) } else { req };
-    match client.request_at(RequestKind::OffsetCommit(req), v).await {
-        Ok(ResponseKind::OffsetCommit(r)) => {
-            let code = r.topics.first().and_then(|t| t.partitions.first()).map_or(0, |p| p.error_code);
-            w.last_error = Some(name(code));
-            Ok(())
-        }
-        Ok(_) => Err(w.harness("OffsetCommit answered with another response type")),
-        Err(e) => Err(w.wire_error(e)),
+    match client.request_at(RequestKind::OffsetCommit(req), v).await? {
+        ResponseKind::OffsetCommit(r) => Ok(r.topics.first().and_then(|t| t.partitions.first()).map_or(0, |p| p.error_code)),
+        _ => Err(WireError::Decode { key: ApiKey::OffsetCommit, version: v, message: "another response type".into() }),
     }
+}
+
+/// One OffsetCommit; the partition's error is kept for `Then the request fails with`.
+async fn commit(w: &mut KafkaWorld, client: &mut WireClient, req: OffsetCommitRequest) -> StepResult {
+    let code = commit_once(client, req).await.map_err(|e| w.wire_error(e))?;
+    w.last_error = Some(name(code));
+    Ok(())
 }
 
 /// A commit outside any generation (generation -1, no member id), as a standalone consumer or
@@ -409,8 +430,14 @@ async fn member_instance(w: &mut KafkaWorld, m: String, group: String, instance:
 
 async fn member_client(w: &mut KafkaWorld, m: &str) -> Result<WireClient, StepError> {
     let group = w.wire_members.members.get(m).map(|wm| wm.group.clone()).unwrap_or_default();
-    if let Some(c) = w.wire_members.members.get_mut(m).and_then(|wm| wm.client.take()) {
-        return Ok(c);
+    if let Some(mut c) = w.wire_members.members.get_mut(m).and_then(|wm| wm.client.take()) {
+        // An idle connection the broker closed (it died, or was restarted) is dropped here and
+        // the coordinator found again (see `coordinator_lost`); nothing else is waiting on it,
+        // so one look at the socket reads no answer.
+        let closed = matches!(tokio::time::timeout(Duration::ZERO, c.closed_by_peer()).await, Ok(Ok(true) | Err(_)));
+        if !closed {
+            return Ok(c);
+        }
     }
     coordinator(w, &group, Duration::from_millis(GROUP_REQUEST_MS)).await
 }
@@ -572,26 +599,48 @@ async fn answer_has_member_id(w: &mut KafkaWorld) -> StepResult {
     }
 }
 
-/// One heartbeat with the member's id, generation and group.instance.id.
+/// A member whose connection broke, or whose coordinator answered that it moved or is loading,
+/// forgets the connection and finds the coordinator again before it asks again, as Kafka's
+/// clients do (`AbstractCoordinator.markCoordinatorUnknown`): after the coordinator's broker dies
+/// or the group's partition of `__consumer_offsets` moves, the member carries on with the same
+/// member id and generation, and the new coordinator judges them.
+fn coordinator_lost(e: &WireError) -> bool {
+    matches!(e, WireError::Closed | WireError::ClosedOn { .. } | WireError::Io(_) | WireError::Timeout(_))
+}
+
+/// One heartbeat with the member's id, generation and group.instance.id; sent again to the
+/// coordinator found anew while the old one is gone or moving (for the request timeout).
 async fn heartbeat(w: &mut KafkaWorld, m: &str, member_id: Option<&str>) -> Result<String, StepError> {
-    let mut client = member_client(w, m).await?;
-    let wm = w.wire_members.members.get(m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
-    let v = client.version_for(ApiKey::Heartbeat).map_err(|e| w.wire_error(e))?;
-    let mut req = HeartbeatRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(wm.group.clone())))
-        .with_generation_id(wm.generation)
-        .with_member_id(StrBytes::from_string(member_id.unwrap_or(&wm.member_id).to_string()));
-    if v >= 3 && member_id.is_none() {
-        req = req.with_group_instance_id(wm.instance.as_ref().map(|i| StrBytes::from_string(i.clone())));
-    }
-    let result = client.request_at(RequestKind::Heartbeat(req), v).await;
-    if let Some(wm) = w.wire_members.members.get_mut(m) {
-        wm.client = Some(client);
-    }
-    match result {
-        Ok(ResponseKind::Heartbeat(r)) => Ok(name(r.error_code)),
-        Ok(_) => Err(w.harness("Heartbeat answered with another response type")),
-        Err(e) => Err(w.wire_error(e)),
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    loop {
+        let mut client = member_client(w, m).await?;
+        let wm = w.wire_members.members.get(m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
+        let v = client.version_for(ApiKey::Heartbeat).map_err(|e| w.wire_error(e))?;
+        let mut req = HeartbeatRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(wm.group.clone())))
+            .with_generation_id(wm.generation)
+            .with_member_id(StrBytes::from_string(member_id.unwrap_or(&wm.member_id).to_string()));
+        if v >= 3 && member_id.is_none() {
+            req = req.with_group_instance_id(wm.instance.as_ref().map(|i| StrBytes::from_string(i.clone())));
+        }
+        let result = client.request_at(RequestKind::Heartbeat(req), v).await;
+        let again = match &result {
+            Ok(ResponseKind::Heartbeat(r)) => coordinator_moving(&name(r.error_code)),
+            Err(e) => coordinator_lost(e),
+            Ok(_) => false,
+        };
+        if again && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+            continue;
+        }
+        if let Some(wm) = w.wire_members.members.get_mut(m) {
+            wm.client = Some(client);
+        }
+        return match result {
+            Ok(ResponseKind::Heartbeat(r)) => Ok(name(r.error_code)),
+            Ok(_) => Err(w.harness("Heartbeat answered with another response type")),
+            Err(e) => Err(w.wire_error(e)),
+        };
     }
 }
 
@@ -662,25 +711,40 @@ async fn member_commit(
     previous: bool,
 ) -> StepResult {
     let real = w.topic(topic);
-    let mut client = member_client(w, m).await?;
-    let wm = w.wire_members.members.get(m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
-    let generation = if previous {
-        wm.previous_generation.ok_or_else(|| w.harness(format!("member {m} has no previous generation")))?
-    } else {
-        wm.generation
-    };
-    let req = commit_request(
-        &Committer { group: &wm.group, generation, member: &wm.member_id, instance: wm.instance.as_deref() },
-        &real,
-        partition,
-        offset,
-        "",
-    );
-    let result = commit(w, &mut client, req).await;
-    if let Some(wm) = w.wire_members.members.get_mut(m) {
-        wm.client = Some(client);
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    loop {
+        let mut client = member_client(w, m).await?;
+        let wm = w.wire_members.members.get(m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
+        let generation = if previous {
+            wm.previous_generation.ok_or_else(|| w.harness(format!("member {m} has no previous generation")))?
+        } else {
+            wm.generation
+        };
+        let req = commit_request(
+            &Committer { group: &wm.group, generation, member: &wm.member_id, instance: wm.instance.as_deref() },
+            &real,
+            partition,
+            offset,
+            "",
+        );
+        let result = commit_once(&mut client, req).await;
+        // The member's coordinator died or moved: find it again and commit there (see
+        // `coordinator_lost`).
+        let again = match &result {
+            Ok(code) => coordinator_moving(&name(*code)),
+            Err(e) => coordinator_lost(e),
+        };
+        if again && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+            continue;
+        }
+        if let Some(wm) = w.wire_members.members.get_mut(m) {
+            wm.client = Some(client);
+        }
+        let code = result.map_err(|e| w.wire_error(e))?;
+        w.last_error = Some(name(code));
+        return Ok(());
     }
-    result
 }
 
 #[when(expr = "member {string} commits offset {int} to partition {int} of {string}")]

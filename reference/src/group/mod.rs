@@ -419,7 +419,10 @@ impl Coordinator {
                 OffsetsRecord::Group { group, value: Some(v) } => {
                     let g = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, partition));
                     g.protocol_type = Some(v.protocol_type).filter(|t| !t.is_empty());
-                    g.generation = v.generation;
+                    // The defect: the generation is not read back; the group restarts at 0.
+                    if !active(Defect::LoadGroupWithoutGeneration) {
+                        g.generation = v.generation;
+                    }
                     g.protocol = v.protocol;
                     g.leader = v.leader;
                     g.state_timestamp = v.state_timestamp;
