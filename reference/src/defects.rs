@@ -53,6 +53,9 @@ pub enum Defect {
     DuplicateAppend,
     /// Fetch ignores `max_bytes` and `partition_max_bytes` (breaks fetch size limits).
     IgnoreMaxBytes,
+    /// Metadata lists every partition of a topic but the last, so producers hash keys over one
+    /// partition fewer (breaks "a key's records go to the partition its hash names").
+    MetadataOmitsLastPartition,
     /// Record headers are stripped on append (breaks "the broker stores what the client sent").
     DropHeaders,
     /// A record larger than `max.message.bytes` is accepted (breaks MESSAGE_TOO_LARGE).
@@ -334,6 +337,15 @@ pub const REGISTRY: &[DefectInfo] = &[
             "features/consume/fetch-limits.feature: partition_max_bytes bounds a fetch after the first batch",
             "features/consume/fetch-max-bytes.feature: max_bytes 2280 is shared by the partitions in the order the request names them",
             "features/consume/fetch-max-bytes.feature: max_bytes 0 still returns the first batch, and nothing more",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::MetadataOmitsLastPartition,
+        name: "metadata-omits-last-partition",
+        guarantee: "Metadata reports every partition of a topic, so keys are placed over all of them",
+        caught_by: &[
+            "features/produce/partitioner.feature: with partitioner=murmur2_random librdkafka places keys as Java's producer does",
+            "features/produce/partitioner.feature: librdkafka's default partitioner places each key by the CRC-32 of its bytes",
         ],
     },
     DefectInfo {

@@ -398,7 +398,7 @@ async fn read_log(
 
 /// Reads the partition from its leader and records the read: the log start observed, and the
 /// reads as a poll by a process positioned at the log start.
-async fn read_recorded(w: &mut KafkaWorld, real: &str, partition: i32) -> Result<LogRead, StepError> {
+pub(super) async fn read_recorded(w: &mut KafkaWorld, real: &str, partition: i32) -> Result<LogRead, StepError> {
     let mut client = w.leader_wire(real, partition).await?;
     let log = read_log(w, &mut client, real, partition, false).await?;
     record_log(w, "log-reader", real, partition, &log);

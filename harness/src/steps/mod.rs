@@ -15,6 +15,7 @@ pub mod groups;
 pub mod idempotence;
 pub mod logs;
 pub mod offsets;
+pub mod partitioning;
 pub mod produce;
 pub mod protocol;
 pub mod replication;

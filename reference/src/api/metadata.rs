@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::broker::Topic;
+use crate::defects::{Defect, active};
 
 pub async fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     let b = &ctx.broker;
@@ -95,7 +96,7 @@ fn describe(ctx: &RequestContext, topic: &Topic) -> MetadataResponseTopic {
     let v = ctx.version;
     let image = ctx.broker.image();
     let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
-    let partitions = topic
+    let mut partitions = topic
         .partitions
         .iter()
         .enumerate()
@@ -117,7 +118,10 @@ fn describe(ctx: &RequestContext, topic: &Topic) -> MetadataResponseTopic {
             }
             p
         })
-        .collect();
+        .collect::<Vec<_>>();
+    if active(Defect::MetadataOmitsLastPartition) && partitions.len() > 1 {
+        partitions.pop();
+    }
     let mut t = MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_partitions(partitions);
