@@ -238,6 +238,9 @@ pub enum Start {
     Beginning,
     End,
     At(i64),
+    /// The group's committed offset (the consumer's `group.id` names the group), or where
+    /// auto.offset.reset says when there is none.
+    Committed,
 }
 
 /// What a consume run ended with.
@@ -354,6 +357,7 @@ pub async fn consume(
         Start::Beginning => Offset::Beginning,
         Start::End => Offset::End,
         Start::At(n) => Offset::Offset(n),
+        Start::Committed => Offset::Stored,
     };
     tpl.add_partition_offset(topic, partition, offset).map_err(|e| e.to_string())?;
     consumer.assign(&tpl).map_err(|e| format!("cannot assign {topic}-{partition}: {e}"))?;
@@ -411,7 +415,13 @@ pub async fn consume(
             }
             Ok(Err(KafkaError::PartitionEOF(_))) => at_end = true,
             Ok(Err(e)) => {
-                let (name, _) = classify(&e);
+                let (mut name, _) = classify(&e);
+                // From the committed offset, librdkafka raises the same error whether the group
+                // has no committed offset or its offset is out of range, and says which only in
+                // a text rust-rdkafka does not pass on: its own name, then.
+                if matches!(start, Start::Committed) && e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) {
+                    name = "_AUTO_OFFSET_RESET".into();
+                }
                 history.record(process, Op::Poll { reads: Vec::new() }, Outcome::Fail { error: name.clone() });
                 // Only an error that ends consumption stops the read (auto.offset.reset=none
                 // refusing to reset). Transient ones, such as a transport failure after a

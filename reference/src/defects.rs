@@ -29,6 +29,9 @@ pub enum Defect {
     /// A static member that rejoins is treated as a new member and the group rebalances (breaks
     /// KIP-345).
     RebalanceOnStaticRejoin,
+    /// OffsetFetch answers offset 0 for a partition the group never committed, instead of -1,
+    /// so a resuming consumer silently starts at 0 (breaks auto.offset.reset for new groups).
+    OffsetFetchZeroWhenNone,
     /// The metadata string of a committed offset is not kept.
     DropCommitMetadata,
     /// Heartbeat answers NONE during a rebalance instead of REBALANCE_IN_PROGRESS, so members do
@@ -831,6 +834,15 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/groups/static-membership.feature: a static member restarted within session.timeout.ms gets its partitions back in the same generation",
             "features/groups/coordinator-errors.feature: a static member that joins again fences its old member id with FENCED_INSTANCE_ID, in the same generation",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::OffsetFetchZeroWhenNone,
+        name: "offset-fetch-zero-when-none",
+        guarantee: "a partition a group never committed has committed offset -1, and auto.offset.reset applies",
+        caught_by: &[
+            "features/consume/auto-offset-reset.feature: auto.offset.reset=none on a group that committed nothing fails instead of reading",
+            "features/groups/committed-offsets.feature: a partition the group never committed has committed offset -1",
         ],
     },
     DefectInfo {

@@ -46,6 +46,28 @@ async fn read_from_offset(w: &mut KafkaWorld, partition: i32, topic: String, off
     read(w, partition, &topic, Start::At(offset)).await
 }
 
+/// A consumer with `group.id` set to the group, assigned the partition at the group's committed
+/// offset (librdkafka's stored offset): what a consumer that resumes where its group left off
+/// does, with the scenario's consumer configs (auto.offset.reset among them).
+#[when(expr = "a consumer in group {string} reads partition {int} of {string} from the group's committed offset")]
+async fn read_from_committed(w: &mut KafkaWorld, group: String, partition: i32, topic: String) -> StepResult {
+    let real_group = w.topic(&group);
+    w.consumer_config.insert("group.id".into(), real_group);
+    read(w, partition, &topic, Start::Committed).await
+}
+
+#[then("the consumer read no record")]
+async fn read_nothing(w: &mut KafkaWorld) -> StepResult {
+    match w.consumer_reads.first() {
+        None => Ok(()),
+        Some(first) => Err(w.verdict(format!(
+            "the consumer read {} records, the first at offset {}",
+            w.consumer_reads.len(),
+            first.0
+        ))),
+    }
+}
+
 #[then(expr = "the consumer fails with {word}")]
 async fn consumer_fails_with(w: &mut KafkaWorld, expected: String) -> StepResult {
     match &w.consumer_error {

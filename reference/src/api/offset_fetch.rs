@@ -10,6 +10,7 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
+use crate::defects::{Defect, active};
 use crate::group::{Committed, FetchedOffsets};
 
 /// Topics and partitions asked for.
@@ -23,6 +24,8 @@ fn fetch(ctx: &RequestContext, group: &str, topics: Option<Asked>) -> (Result<Fe
 fn value(c: &Option<Committed>) -> (i64, i32, String) {
     match c {
         Some(c) => (c.offset, c.leader_epoch, c.metadata.clone()),
+        // The defect: a partition without a commit answers offset 0, as if committed there.
+        None if active(Defect::OffsetFetchZeroWhenNone) => (0, -1, String::new()),
         None => (-1, -1, String::new()),
     }
 }
