@@ -6,12 +6,39 @@ Feature: Committed offsets are kept exactly, with their metadata
   for a partition the group never committed (the protocol guide's OffsetCommit and
   OffsetFetch; Kafka's `OffsetMetadataManager.fetchOffsets`). A commit with generation -1 and
   no member id is how a consumer without group management (or an admin tool) commits for a
-  group without members.
+  group without members. A consumer commits its whole assignment in one request: the broker
+  answers each partition on its own, UNKNOWN_TOPIC_OR_PARTITION for one that does not exist,
+  and commits the others (KafkaApis.handleOffsetCommitRequest).
 
   Scenario: a committed offset and its metadata are fetched back exactly
     Given a topic "shipments" with 2 partitions
     When offset 42 with metadata "checkpoint 7 — host-a/é" is committed to partition 1 of "shipments" for group "auditors"
     Then the committed offset of partition 1 of "shipments" for group "auditors" is 42 with metadata "checkpoint 7 — host-a/é"
+
+  Scenario: one OffsetCommit commits partitions of two topics, and refuses only the partition that does not exist
+    Given a topic "shipments" with 3 partitions
+    And a topic "returns" with 2 partitions
+    When one OffsetCommit request for group "auditors" commits:
+      | topic     | partition | offset | metadata |
+      | shipments | 2         | 30     | s2       |
+      | shipments | 0         | 10     | s0       |
+      | returns   | 1         | 21     | r1       |
+      | shipments | 7         | 70     | s7       |
+      | shipments | 1         | 11     | s1       |
+    Then the OffsetCommit answers:
+      | topic     | partition | error                      |
+      | shipments | 0         | NONE                       |
+      | shipments | 1         | NONE                       |
+      | shipments | 2         | NONE                       |
+      | shipments | 7         | UNKNOWN_TOPIC_OR_PARTITION |
+      | returns   | 1         | NONE                       |
+    And the committed offsets of group "auditors" are:
+      | topic     | partition | offset | metadata |
+      | shipments | 0         | 10     | s0       |
+      | shipments | 1         | 11     | s1       |
+      | shipments | 2         | 30     | s2       |
+      | returns   | 0         | -1     |          |
+      | returns   | 1         | 21     | r1       |
 
   Scenario: a partition the group never committed has committed offset -1
     Given a topic "shipments" with 2 partitions

@@ -33,6 +33,23 @@ Feature: Committed offsets survive a broker restart and the coordinator's death
     Then within 10000 ms the committed offset of partition 0 of "stock" for group "buyers" is 20 with metadata "second-0"
     And within 10000 ms the committed offset of partition 1 of "stock" for group "buyers" is 21 with metadata "second-1"
 
+  # A commit of several partitions is one batch of records in __consumer_offsets: loading it
+  # must read every record of the batch.
+  Scenario: the offsets of one commit of several partitions survive a kill -9
+    Given a topic "stock" with 3 partitions
+    When one OffsetCommit request for group "buyers" commits:
+      | topic | partition | offset | metadata |
+      | stock | 0         | 10     | first    |
+      | stock | 1         | 11     | second   |
+      | stock | 2         | 12     | third    |
+    And the broker is killed with SIGKILL and started again
+    Then within 10000 ms the committed offset of partition 0 of "stock" for group "buyers" is 10 with metadata "first"
+    And the committed offsets of group "buyers" are:
+      | topic | partition | offset | metadata |
+      | stock | 0         | 10     | first    |
+      | stock | 1         | 11     | second   |
+      | stock | 2         | 12     | third    |
+
   @real-client
   Scenario: a consumer group resumes after a broker restart where it committed
     Given the brokers are configured with:

@@ -32,6 +32,13 @@ pub enum Defect {
     /// OffsetFetch answers offset 0 for a partition the group never committed, instead of -1,
     /// so a resuming consumer silently starts at 0 (breaks auto.offset.reset for new groups).
     OffsetFetchZeroWhenNone,
+    /// OffsetCommit stores only the first partition named for each topic and answers NONE for
+    /// the rest (breaks commits of several partitions in one request, as every consumer makes).
+    CommitFirstPartitionPerTopic,
+    /// A coordinator loading `__consumer_offsets` reads only the first record of each batch, so
+    /// the offsets of a commit that named several partitions are lost after a restart (breaks
+    /// "committed offsets survive a restart").
+    CoordinatorLoadsFirstRecordOfBatch,
     /// The metadata string of a committed offset is not kept.
     DropCommitMetadata,
     /// Heartbeat answers NONE during a rebalance instead of REBALANCE_IN_PROGRESS, so members do
@@ -843,6 +850,22 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/consume/auto-offset-reset.feature: auto.offset.reset=none on a group that committed nothing fails instead of reading",
             "features/groups/committed-offsets.feature: a partition the group never committed has committed offset -1",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::CommitFirstPartitionPerTopic,
+        name: "commit-first-partition-per-topic",
+        guarantee: "one OffsetCommit commits every partition it names",
+        caught_by: &[
+            "features/groups/committed-offsets.feature: one OffsetCommit commits partitions of two topics, and refuses only the partition that does not exist",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::CoordinatorLoadsFirstRecordOfBatch,
+        name: "coordinator-loads-first-record-of-batch",
+        guarantee: "every offset of a multi-partition commit survives a restart",
+        caught_by: &[
+            "features/groups/offsets-survive-failures.feature: the offsets of one commit of several partitions survive a kill -9",
         ],
     },
     DefectInfo {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
+use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
 use kafka_protocol::messages::consumer_protocol_subscription::ConsumerProtocolSubscription;
@@ -41,6 +42,8 @@ pub struct WireMembers {
     pub(super) members: BTreeMap<String, WireMember>,
     /// The member id the last JoinGroup answer carried.
     pub(super) last_join_member_id: Option<String>,
+    /// The last OffsetCommit of several partitions: each (topic, partition)'s error name.
+    pub(super) last_commit: BTreeMap<(String, i32), String>,
 }
 
 impl std::fmt::Debug for WireMembers {
@@ -292,6 +295,115 @@ async fn standalone_commit(
             other => return Err(w.verdict(format!("the commit was refused with {other:?}"))),
         }
     }
+}
+
+/// The rows of a `| topic | partition | ... |` table (a header row whose first cell is `topic`
+/// is skipped), each with exactly `cells` cells.
+fn table_rows(w: &KafkaWorld, step: &Step, cells: usize, header: &str) -> Result<Vec<Vec<String>>, StepError> {
+    let table = step.table.as_ref().ok_or_else(|| w.harness(format!("the step needs a {header} table")))?;
+    let mut out = Vec::new();
+    for row in &table.rows {
+        if row.len() != cells {
+            return Err(w.harness(format!("every row of {header} needs {cells} cells, got {row:?}")));
+        }
+        if row[0].trim() == "topic" {
+            continue;
+        }
+        out.push(row.iter().map(|c| c.trim().to_string()).collect());
+    }
+    Ok(out)
+}
+
+fn number<T: std::str::FromStr>(w: &KafkaWorld, cell: &str) -> Result<T, StepError> {
+    cell.parse().map_err(|_| w.harness(format!("{cell:?} is not a number")))
+}
+
+/// One OffsetCommit outside any generation that names every row's partition, topics in the
+/// order they first appear and partitions in row order, as a consumer commits its whole
+/// assignment at once. Each partition's answer is kept for `Then the OffsetCommit answers:`.
+#[when(expr = "one OffsetCommit request for group {string} commits:")]
+async fn commit_several(w: &mut KafkaWorld, step: &Step, group: String) -> StepResult {
+    let rows = table_rows(w, step, 4, "| topic | partition | offset | metadata |")?;
+    let real_group = w.topic(&group);
+    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+    for row in &rows {
+        let (topic, partition, offset): (String, i32, i64) = (w.topic(&row[0]), number(w, &row[1])?, number(w, &row[2])?);
+        let entry = OffsetCommitRequestPartition::default()
+            .with_partition_index(partition)
+            .with_committed_offset(offset)
+            .with_committed_metadata(Some(StrBytes::from_string(row[3].clone())));
+        match topics.iter_mut().find(|t| t.name.as_str() == topic) {
+            Some(t) => t.partitions.push(entry),
+            None => topics.push(
+                OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic)))
+                    .with_partitions(vec![entry]),
+            ),
+        }
+    }
+    let req = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(real_group.clone())))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(StrBytes::from_static_str(""))
+        .with_topics(topics);
+    let timeout = w.timeout();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut client = coordinator(w, &real_group, timeout).await?;
+        let v = client.version_for(ApiKey::OffsetCommit).map_err(|e| w.wire_error(e))?.min(8);
+        let answer = match client.request_at(RequestKind::OffsetCommit(req.clone()), v).await {
+            Ok(ResponseKind::OffsetCommit(r)) => r,
+            Ok(_) => return Err(w.harness("OffsetCommit answered with another response type")),
+            Err(e) => return Err(w.wire_error(e)),
+        };
+        let codes: BTreeMap<(String, i32), String> = answer
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| ((t.name.to_string(), p.partition_index), name(p.error_code))))
+            .collect();
+        // A coordinator that moved or is loading took nothing: commit again where it went.
+        if codes.values().any(|e| coordinator_moving(e)) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+            continue;
+        }
+        w.wire_members.last_commit = codes;
+        return Ok(());
+    }
+}
+
+/// Each row's partition was answered with the error named (`NONE` for a commit), and the
+/// answer names no other partition.
+#[then("the OffsetCommit answers:")]
+async fn commit_answers(w: &mut KafkaWorld, step: &Step) -> StepResult {
+    let rows = table_rows(w, step, 3, "| topic | partition | error |")?;
+    let mut want = BTreeMap::new();
+    for row in &rows {
+        want.insert((w.topic(&row[0]), number::<i32>(w, &row[1])?), row[2].clone());
+    }
+    let got = &w.wire_members.last_commit;
+    if got.is_empty() {
+        return Err(w.harness("no OffsetCommit of several partitions was sent before this step"));
+    }
+    if *got == want {
+        return Ok(());
+    }
+    let show = |m: &BTreeMap<(String, i32), String>| {
+        m.iter().map(|((t, p), e)| format!("{t}-{p}: {e}")).collect::<Vec<_>>().join(", ")
+    };
+    Err(w.verdict(format!("the OffsetCommit answered {}; Kafka answers {}", show(got), show(&want))))
+}
+
+/// OffsetFetch answers each row's offset and metadata (offset -1 and an empty metadata for a
+/// partition without a commit); retried while the coordinator moves or loads.
+#[then(expr = "the committed offsets of group {string} are:")]
+async fn committed_table(w: &mut KafkaWorld, step: &Step, group: String) -> StepResult {
+    let rows = table_rows(w, step, 4, "| topic | partition | offset | metadata |")?;
+    for row in &rows {
+        let (partition, offset): (i32, i64) = (number(w, &row[1])?, number(w, &row[2])?);
+        let metadata = (offset >= 0).then_some(row[3].as_str());
+        committed_is(w, 0, &group, &row[0], partition, offset, metadata).await?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

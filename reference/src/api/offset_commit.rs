@@ -34,6 +34,9 @@ pub async fn handle(ctx: &RequestContext, r: OffsetCommitRequest) -> OffsetCommi
             };
             if !known {
                 row.push(ResponseError::UnknownTopicOrPartition.code());
+            } else if active(Defect::CommitFirstPartitionPerTopic) && pi > 0 {
+                // The defect: answered, never stored.
+                row.push(0);
             } else if length > max_metadata {
                 row.push(ResponseError::OffsetMetadataTooLarge.code());
             } else {

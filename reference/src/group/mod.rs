@@ -1413,7 +1413,9 @@ pub fn read_partition(p: &crate::replica::Partition) -> Vec<OffsetsRecord> {
             }
             match b.records() {
                 Ok(records) => {
-                    for r in records {
+                    // The defect: a batch read as if it held one record.
+                    let take = if active(Defect::CoordinatorLoadsFirstRecordOfBatch) { 1 } else { usize::MAX };
+                    for r in records.into_iter().take(take) {
                         match records::decode(r.key.as_ref(), r.value.as_ref()) {
                             Ok(rec) => out.push(rec),
                             Err(e) => tracing::warn!("{}: offset {}: skipping a record: {e}", p.name(), r.offset),
