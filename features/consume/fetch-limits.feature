@@ -47,3 +47,18 @@ Feature: A fetch is bounded by its byte limits and waits for data
       | 1140 | 2     |
       | 1141 | 2     |
       | 1710 | 3     |
+
+  # A waiting fetch completes once the bytes available from its offset reach min_bytes
+  # (DelayedFetch: accumulatedSize >= fetchMinBytes), else when max_wait_ms runs out, with what
+  # there is. Two 570-byte batches are 1140 bytes. max_wait_ms is 3000 here: far longer than
+  # producing two batches takes, and below the request timeout.
+  Scenario Outline: a fetch waiting for <min> bytes while two 570-byte batches arrive is <answered>
+    When a fetch of partition 0 of "wide" from offset 200 waits up to 3000 ms for <min> bytes while 2 records of 500 bytes are produced, one batch each
+    Then the fetch was <answered>
+    And the fetch returns 2 whole batches
+
+    Examples:
+      | min  | answered                                |
+      | 1139 | answered before its max_wait_ms ran out |
+      | 1140 | answered before its max_wait_ms ran out |
+      | 1141 | held until its max_wait_ms ran out      |

@@ -138,6 +138,8 @@ pub struct KafkaWorld {
     /// one's index in its batch and the broker's message.
     pub last_record_errors: Vec<(i32, Option<String>)>,
     pub last_fetch: Option<FetchSummary>,
+    /// The last waiting fetch: how long its answer took, and the max_wait_ms it asked for.
+    pub fetch_waited: Option<(std::time::Duration, i32)>,
     /// The error each partition of the last produce request of several partitions was answered.
     pub last_produce_partitions: BTreeMap<i32, String>,
     /// Every partition of the last fetch of several partitions, by partition index.
@@ -206,6 +208,7 @@ impl KafkaWorld {
             last_error: None,
             last_record_errors: Vec::new(),
             last_fetch: None,
+            fetch_waited: None,
             last_produce_partitions: BTreeMap::new(),
             last_fetch_partitions: BTreeMap::new(),
             raw: None,

@@ -66,6 +66,9 @@ pub enum Defect {
     /// Metadata lists every partition of a topic but the last, so producers hash keys over one
     /// partition fewer (breaks "a key's records go to the partition its hash names").
     MetadataOmitsLastPartition,
+    /// A waiting fetch returns only once more than `min_bytes` are available, not once
+    /// `min_bytes` are (breaks DelayedFetch's `accumulatedSize >= fetchMinBytes`).
+    FetchMinBytesExclusive,
     /// Record headers are stripped on append (breaks "the broker stores what the client sent").
     DropHeaders,
     /// A record larger than `max.message.bytes` is accepted (breaks MESSAGE_TOO_LARGE).
@@ -356,6 +359,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/produce/partitioner.feature: with partitioner=murmur2_random librdkafka places keys as Java's producer does",
             "features/produce/partitioner.feature: librdkafka's default partitioner places each key by the CRC-32 of its bytes",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::FetchMinBytesExclusive,
+        name: "fetch-min-bytes-exclusive",
+        guarantee: "a waiting fetch returns as soon as min_bytes are available",
+        caught_by: &[
+            "features/consume/fetch-limits.feature: a fetch waiting for 1140 bytes while two 570-byte batches arrive is answered before its max_wait_ms ran out",
         ],
     },
     DefectInfo {

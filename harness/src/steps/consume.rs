@@ -9,7 +9,7 @@ use crate::checker::{self, AnomalyKind};
 use crate::history::{Op, Record};
 use crate::kafka::Start;
 use crate::requests::fetch_request;
-use crate::world::{FetchSummary, KafkaWorld, StepResult};
+use crate::world::{FetchSummary, KafkaWorld, StepError, StepResult};
 
 async fn read(w: &mut KafkaWorld, partition: i32, topic: &str, start: Start) -> StepResult {
     let bootstrap = w.bootstrap().await?;
@@ -300,6 +300,82 @@ async fn long_poll(
     let _ = send_batch(w, &mut producer, &process, &real, partition, &records, batch).await?;
     let resp = fetcher.receive(in_flight).await.map_err(|e| w.wire_error(e))?;
     remember_fetch(w, &resp)
+}
+
+/// A fetch that waits (`max_wait_ms`, `min_bytes`) is sent first; then, on another connection,
+/// `n` records of `size` bytes are produced one batch each. How long the fetch's answer took is
+/// kept for the steps below.
+#[when(
+    expr = "a fetch of partition {int} of {string} from offset {int} waits up to {int} ms for {int} bytes while {int} records of {int} bytes are produced, one batch each"
+)]
+#[allow(clippy::too_many_arguments)]
+async fn long_poll_min_bytes(
+    w: &mut KafkaWorld,
+    partition: i32,
+    topic: String,
+    offset: i64,
+    wait_ms: i32,
+    min_bytes: i32,
+    n: usize,
+    size: usize,
+) -> StepResult {
+    if u128::from(wait_ms.max(0) as u32) >= w.timeout().as_millis() {
+        return Err(w.harness(format!(
+            "max_wait_ms {wait_ms} is not below the request timeout ({} ms): the wait could not be told from a lost answer",
+            w.timeout().as_millis()
+        )));
+    }
+    let real = w.topic(&topic);
+    let mut fetcher = w.leader_wire(&real, partition).await?;
+    let req = fetch_request(&real, partition, offset, 1 << 20, wait_ms, min_bytes);
+    let v = named_fetch_version(w, &fetcher)?;
+    let mut producer = w.leader_wire(&real, partition).await?;
+    let process = w.next_process("wire-producer");
+    let started = std::time::Instant::now();
+    let in_flight = fetcher.send_at(&req, v).await.map_err(|e| w.wire_error(e))?;
+    for _ in 0..n {
+        let value = w.next_value(&process);
+        let records = vec![Record { key: None, value: Some(super::common::padded(&value, size)), headers: Vec::new() }];
+        let batch = encode_now(w, &records)?;
+        let _ = send_batch(w, &mut producer, &process, &real, partition, &records, batch).await?;
+    }
+    let resp = fetcher.receive(in_flight).await.map_err(|e| w.wire_error(e))?;
+    w.fetch_waited = Some((started.elapsed(), wait_ms));
+    remember_fetch(w, &resp)
+}
+
+fn fetch_waited(w: &KafkaWorld) -> Result<(std::time::Duration, i32), StepError> {
+    w.fetch_waited.ok_or_else(|| w.harness("no waiting fetch was made before this step"))
+}
+
+/// The broker held the fetch for all of max_wait_ms: it did not answer before its timer, since
+/// min_bytes were never available (measured from before the request was sent, so the wait at
+/// the broker can only be shorter than what is measured).
+#[then("the fetch was held until its max_wait_ms ran out")]
+async fn held_until_max_wait(w: &mut KafkaWorld) -> StepResult {
+    let (took, wait_ms) = fetch_waited(w)?;
+    if took.as_millis() >= u128::from(wait_ms.max(0) as u32) {
+        return Ok(());
+    }
+    Err(w.verdict(format!(
+        "the fetch was answered after {} ms, before its max_wait_ms of {wait_ms} ran out, with {} bytes: fewer than its min_bytes",
+        took.as_millis(),
+        w.last_fetch.as_ref().map_or(0, |f| f.bytes)
+    )))
+}
+
+/// The broker answered once min_bytes were available, without waiting out max_wait_ms.
+#[then("the fetch was answered before its max_wait_ms ran out")]
+async fn answered_before_max_wait(w: &mut KafkaWorld) -> StepResult {
+    let (took, wait_ms) = fetch_waited(w)?;
+    if took.as_millis() < u128::from(wait_ms.max(0) as u32) {
+        return Ok(());
+    }
+    Err(w.verdict(format!(
+        "the fetch was answered after {} ms, its whole max_wait_ms of {wait_ms}, though its min_bytes had arrived ({} bytes returned)",
+        took.as_millis(),
+        w.last_fetch.as_ref().map_or(0, |f| f.bytes)
+    )))
 }
 
 #[then(expr = "the fetch returns {int} whole batch(es)")]

@@ -43,7 +43,10 @@ pub async fn handle(ctx: &RequestContext, request: FetchRequest) -> FetchRespons
         appends.borrow_and_update();
         let (response, bytes, errors) = read(ctx, &request, replica_id);
         let waited_enough = Instant::now() >= deadline || active(Defect::IgnoreMaxWait);
-        if errors || bytes >= request.min_bytes.max(0) as usize || waited_enough {
+        let min_bytes = request.min_bytes.max(0) as usize;
+        // The defect: min_bytes must be exceeded, not reached.
+        let enough = if active(Defect::FetchMinBytesExclusive) { bytes > min_bytes } else { bytes >= min_bytes };
+        if errors || enough || waited_enough {
             return response;
         }
         if tokio::time::timeout_at(deadline, appends.changed()).await.is_err() {
