@@ -34,6 +34,25 @@ Feature: retention.ms deletes the segments whose newest record is older than it
     When a consumer reads partition 0 of "aged" from the beginning
     Then the consumer reads offsets 5 to 5
 
+  # When every segment has expired, the active one included, Kafka rolls a new, empty active
+  # segment and deletes them all (UnifiedLog.deleteSegments: "we must always have at least one
+  # segment"): the log start is then the log end. A restart must keep numbering there, from the
+  # empty segment's base offset, not from 0 nor from the last record it still remembers.
+  @process
+  Scenario Outline: when every record has expired the log empties, and after it <restart> it numbers on from where it was
+    When 5 records stamped 2 hours ago are produced to partition 0 of "aged"
+    Then within 5000 ms the earliest offset of partition 0 of "aged" is 5
+    When the broker is <restart>
+    And 1 record stamped now are produced to partition 0 of "aged"
+    Then the earliest offset of partition 0 of "aged" stays 5 for 1000 ms
+    When a consumer reads partition 0 of "aged" from the beginning
+    Then the consumer reads offsets 5 to 5
+
+    Examples:
+      | restart                                |
+      | restarted                              |
+      | killed with SIGKILL and started again |
+
   Scenario: a newer segment keeps the older segments after it
     When 3 records stamped 2 hours ago are produced to partition 0 of "aged"
     And 2 records stamped now are produced to partition 0 of "aged"

@@ -54,6 +54,10 @@ pub enum Defect {
     /// Recovery after a crash keeps the index entries it found and appends the rebuilt ones
     /// after them, so lookups can land in the middle of a batch (breaks "indexes are rebuilt").
     RecoveryKeepsStaleIndex,
+    /// Opening a log passes over empty segment files, so a log whose records retention all
+    /// deleted (leaving one empty segment at the log end) reopens empty at offset 0 (breaks
+    /// "offsets are never reused").
+    OpenSkipsEmptySegments,
     /// Every append leaves a one-offset hole before the batch (breaks contiguous offsets).
     SkipOffsetOnAppend,
     /// A produced batch is held back and appended after the next one to the same partition
@@ -185,10 +189,10 @@ pub enum Defect {
     /// A batch from an older producer epoch is appended instead of refused with
     /// INVALID_PRODUCER_EPOCH (breaks fencing of a producer's old epoch).
     AcceptStaleEpoch,
-    /// Retention treats the active segment like any other: once its records are past
-    /// `retention.ms` (or the log past `retention.bytes`) it is deleted and a new empty one
-    /// started, taking the newest records with it (breaks "the active segment is never deleted").
-    RetentionDeletesActiveSegment,
+    /// Retention deletes the active segment once every older one went, whatever the age of its
+    /// records, and starts a new empty one (breaks "a segment goes only once its newest record
+    /// is past retention.ms": Kafka deletes an active segment too, but only an expired one).
+    RetentionDeletesUnexpiredActiveSegment,
     /// Time retention looks at when a segment was created on this broker instead of its largest
     /// record timestamp, so records produced with old CreateTime timestamps outlive `retention.ms`
     /// (breaks retention by record timestamp).
@@ -314,6 +318,15 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/produce/several-partitions.feature: a partition that does not exist is refused and the partitions after it are appended",
             "features/produce/several-partitions.feature: a corrupt batch fails its own partition only",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::OpenSkipsEmptySegments,
+        name: "open-skips-empty-segments",
+        guarantee: "a log that retention emptied keeps its log start and numbering across a restart",
+        caught_by: &[
+            "features/retention/time-retention.feature: when every record has expired the log empties, and after it restarted it numbers on from where it was",
+            "features/retention/time-retention.feature: when every record has expired the log empties, and after it killed with SIGKILL and started again it numbers on from where it was",
         ],
     },
     DefectInfo {
@@ -708,9 +721,9 @@ pub const REGISTRY: &[DefectInfo] = &[
         ],
     },
     DefectInfo {
-        defect: Defect::RetentionDeletesActiveSegment,
-        name: "retention-deletes-active-segment",
-        guarantee: "retention never deletes the active segment",
+        defect: Defect::RetentionDeletesUnexpiredActiveSegment,
+        name: "retention-deletes-unexpired-active-segment",
+        guarantee: "retention deletes the active segment only when its newest record is past retention.ms",
         caught_by: &[
             "features/retention/time-retention.feature: the newest segment is kept when every older one has expired",
         ],

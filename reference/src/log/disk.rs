@@ -39,6 +39,9 @@ impl DiskLog {
     /// Opens the log in `dir`, creating it if missing. The last segment is recovered (see
     /// [`Segment::open`]); the others only get their indexes checked.
     pub fn open(dir: &Path, config: LogConfig) -> Result<DiskLog, LogError> {
+        fn entry_len(dir: &Path, name: &str) -> Option<u64> {
+            std::fs::metadata(dir.join(name)).ok().map(|m| m.len())
+        }
         std::fs::create_dir_all(dir)?;
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(dir)? {
@@ -54,6 +57,10 @@ impl DiskLog {
             let Some(stem) = name.strip_suffix(".log") else {
                 continue;
             };
+            // The defect: an empty segment file taken for debris and passed over.
+            if defects::active(Defect::OpenSkipsEmptySegments) && entry_len(dir, name) == Some(0) {
+                continue;
+            }
             if stem.len() == 20
                 && stem.bytes().all(|b| b.is_ascii_digit())
                 && let Ok(base) = stem.parse::<i64>()

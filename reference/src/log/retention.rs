@@ -27,15 +27,19 @@ pub(crate) struct Rules {
 }
 
 /// How many segments, from the oldest, retention deletes. `segments` ends with the active one,
-/// which is never counted (except under the RetentionDeletesActiveSegment defect, which takes
-/// it too, whatever its age, once every older segment went).
+/// which counts like the others when it holds records and the high watermark is at the log end
+/// (the log then rolls a new, empty active segment first: `UnifiedLog.deleteSegments`, "we must
+/// always have at least one segment"); an empty active segment never counts
+/// (`isLastSegmentAndEmpty`). The RetentionDeletesUnexpiredActiveSegment defect takes the active segment
+/// whatever its age, once every older segment went.
 pub(crate) fn deletable(segments: &[Candidate], rules: &Rules) -> usize {
     let n = segments.len();
-    let with_active = active(Defect::RetentionDeletesActiveSegment);
+    let with_active = active(Defect::RetentionDeletesUnexpiredActiveSegment);
     // Kafka's `deletableSegments`: a segment is a candidate only when everything up to the next
-    // segment's base offset is below the high watermark, so that the log start never passes it.
+    // segment's base offset (the log end for the active one) is below the high watermark, so
+    // that the log start never passes it.
     let may_delete = |i: usize| {
-        if i + 1 == n {
+        if i + 1 == n && segments[i].size_bytes == 0 {
             return false;
         }
         let upper = segments.get(i + 1).map_or(rules.log_end_offset, |s| s.base_offset);

@@ -37,7 +37,7 @@ macro_rules! log_suite {
                 append_with_offsets_keeps_them_and_may_leave_a_gap,
                 offset_for_timestamp_is_record_level,
                 max_timestamp,
-                time_retention_deletes_only_breached_segments_and_never_the_active_one,
+                time_retention_deletes_only_breached_segments_and_an_active_one_only_whole,
                 size_retention_deletes_while_the_rest_still_reaches_retention_bytes,
                 retention_never_passes_the_high_watermark,
                 advance_log_start_makes_reads_below_it_out_of_range,
@@ -497,7 +497,7 @@ fn max_timestamp(open: &Open) {
 
 // ---- retention ------------------------------------------------------------------------------
 
-fn time_retention_deletes_only_breached_segments_and_never_the_active_one(open: &Open) {
+fn time_retention_deletes_only_breached_segments_and_an_active_one_only_whole(open: &Open) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut log = open(&log_dir(&tmp), one_batch_per_segment());
     // Old CreateTime timestamps: retention goes by the records' time, not the append time.
@@ -515,11 +515,17 @@ fn time_retention_deletes_only_breached_segments_and_never_the_active_one(open: 
     assert!(out_of_range_at(&*log, 1));
     assert_eq!(bases(&read_all(&*log, 2)), vec![2, 3, 4]);
 
-    // Everything breached: every segment goes but the active one.
+    // Everything breached, the active segment too: the log rolls a new, empty active segment at
+    // the log end and every older one goes (`UnifiedLog.deleteSegments`). The log start is the
+    // log end, and numbering goes on from there.
     let outcome = log.apply_retention(NOW + 100_000, 1000, -1, end).expect("retention");
-    assert_eq!(outcome, RetentionOutcome { deleted_segments: 2, log_start_offset: 4 });
-    assert_eq!(ranges(&*log), vec![(4, 5)]);
-    assert_eq!(bases(&read_all(&*log, 4)), vec![4]);
+    assert_eq!(outcome, RetentionOutcome { deleted_segments: 3, log_start_offset: 5 });
+    assert_eq!(ranges(&*log), vec![(5, 5)]);
+    assert_eq!(log.log_end_offset(), 5);
+    assert!(out_of_range_at(&*log, 4));
+    // An empty active segment is never deleted (`isLastSegmentAndEmpty`).
+    let outcome = log.apply_retention(NOW + 200_000, 1000, -1, end).expect("retention");
+    assert_eq!(outcome, RetentionOutcome { deleted_segments: 0, log_start_offset: 5 });
     assert_eq!(append(&mut *log, records_batch(Compression::None, 1, NOW), NOW).base_offset, 5);
 
     // A segment without timestamps never expires by time, and stops the walk.
@@ -546,10 +552,13 @@ fn size_retention_deletes_while_the_rest_still_reaches_retention_bytes(open: &Op
     assert_eq!(outcome, RetentionOutcome { deleted_segments: 2, log_start_offset: 4 });
     assert_eq!(log.segments().iter().map(|s| s.size_bytes).sum::<u64>(), 3 * len);
     assert_eq!(log.apply_retention(NOW, -1, 2 * len as i64, end).expect("retention").deleted_segments, 1);
-    // Zero bytes: everything but the active segment.
-    let outcome = log.apply_retention(NOW, -1, 0, end).expect("retention");
+    // Zero bytes: everything, the active segment too once the high watermark is at the log end.
+    let outcome = log.apply_retention(NOW, -1, 0, end - 1).expect("retention");
     assert_eq!(outcome, RetentionOutcome { deleted_segments: 1, log_start_offset: 8 });
     assert_eq!(ranges(&*log), vec![(8, 10)]);
+    let outcome = log.apply_retention(NOW, -1, 0, end).expect("retention");
+    assert_eq!(outcome, RetentionOutcome { deleted_segments: 1, log_start_offset: 10 });
+    assert_eq!(ranges(&*log), vec![(10, 10)]);
 }
 
 fn retention_never_passes_the_high_watermark(open: &Open) {
@@ -1016,7 +1025,8 @@ fn advance_log_start_survives_reopen(open: &Open) {
     assert_eq!(bases(&read_all(&*log, 3)), vec![2, 4, 6]);
 
     // Retention's start too, and a truncation below the start brings it down with the log.
-    log.apply_retention(NOW + 1, 0, -1, 8).expect("retention");
+    // (The high watermark inside the last segment keeps it.)
+    log.apply_retention(NOW + 1, 0, -1, 7).expect("retention");
     drop(log);
     let mut log = open(&dir, one_batch_per_segment());
     assert_eq!((log.log_start_offset(), ranges(&*log)), (6, vec![(6, 8)]));
@@ -1024,6 +1034,20 @@ fn advance_log_start_survives_reopen(open: &Open) {
     drop(log);
     let log = open(&dir, one_batch_per_segment());
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (2, 2));
+
+    // Retention that took every record, the active segment's too: the empty segment rolled in
+    // its place keeps the log start and the numbering across a reopen.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = log_dir(&tmp);
+    let mut log = open(&dir, one_batch_per_segment());
+    for _ in 0..3 {
+        append(&mut *log, records_batch(Compression::None, 2, NOW), NOW);
+    }
+    log.apply_retention(NOW + 1, 0, -1, 6).expect("retention");
+    drop(log);
+    let mut log = open(&dir, one_batch_per_segment());
+    assert_eq!((log.log_start_offset(), log.log_end_offset(), ranges(&*log)), (6, 6, vec![(6, 6)]));
+    assert_eq!(append(&mut *log, records_batch(Compression::None, 1, NOW), NOW).base_offset, 6);
 }
 
 fn reopen_after_compaction_reads_the_same(open: &Open) {
