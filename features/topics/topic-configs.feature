@@ -1,7 +1,9 @@
 @wire
 Feature: Topics are created with Kafka's configs and refused with Kafka's errors
-  CreateTopics refuses an unknown config or a bad value with INVALID_CONFIG and a replication
-  factor larger than the number of brokers with INVALID_REPLICATION_FACTOR; DescribeConfigs
+  CreateTopics refuses an unknown config or a bad value with INVALID_CONFIG, a replication
+  factor larger than the number of brokers with INVALID_REPLICATION_FACTOR, and a name Kafka's
+  `Topic.validate` rejects (empty, `.` or `..`, longer than 249 characters, or with a character
+  other than ASCII letters, digits, `.`, `_` and `-`) with INVALID_TOPIC_EXCEPTION; DescribeConfigs
   reports Kafka's defaults and the topic's overrides with where each value comes from (KIP-226).
 
   Scenario: an unknown topic config is refused with INVALID_CONFIG
@@ -27,3 +29,23 @@ Feature: Topics are created with Kafka's configs and refused with Kafka's errors
     Then DescribeConfigs for topic "t" reports "retention.ms" = "3600000" from DYNAMIC_TOPIC_CONFIG
     And DescribeConfigs for topic "t" reports "cleanup.policy" = "delete" from DEFAULT_CONFIG
     And DescribeConfigs for topic "t" reports "max.message.bytes" = "1048588" from DEFAULT_CONFIG
+
+  Scenario Outline: a topic name <why> is refused with INVALID_TOPIC_EXCEPTION
+    When a topic named exactly "<name>" is created
+    Then the request fails with INVALID_TOPIC_EXCEPTION
+
+    Examples:
+      | why                   | name         |
+      | with a space          | bad name     |
+      | with a slash          | logs/2026    |
+      | with a non-ASCII char | tópico       |
+      | of two dots           | ..           |
+
+  Scenario Outline: a topic name of <length> characters: the request <outcome>
+    When a topic with a name of <length> characters is created
+    Then the request <outcome>
+
+    Examples:
+      | length | outcome                              |
+      | 249    | succeeds                             |
+      | 250    | fails with INVALID_TOPIC_EXCEPTION   |

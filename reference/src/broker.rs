@@ -29,6 +29,10 @@ use crate::replica::{Partition, Role};
 /// Kafka's topic name rules (`Topic.validate`): 1 to 249 characters of `[a-zA-Z0-9._-]`,
 /// and neither `.` nor `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    // The defect: only emptiness is checked.
+    if crate::defects::active(crate::defects::Defect::TopicNamesUnchecked) && !name.is_empty() {
+        return Ok(());
+    }
     if name.is_empty() {
         return Err("Topic name is illegal, it can't be empty".into());
     }

@@ -58,6 +58,9 @@ pub enum Defect {
     /// deleted (leaving one empty segment at the log end) reopens empty at offset 0 (breaks
     /// "offsets are never reused").
     OpenSkipsEmptySegments,
+    /// CreateTopics accepts any non-empty topic name: spaces, slashes, non-ASCII characters,
+    /// `..` and names over 249 characters (breaks Kafka's `Topic.validate`).
+    TopicNamesUnchecked,
     /// Every append leaves a one-offset hole before the batch (breaks contiguous offsets).
     SkipOffsetOnAppend,
     /// A produced batch is held back and appended after the next one to the same partition
@@ -327,6 +330,16 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/retention/time-retention.feature: when every record has expired the log empties, and after it restarted it numbers on from where it was",
             "features/retention/time-retention.feature: when every record has expired the log empties, and after it killed with SIGKILL and started again it numbers on from where it was",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::TopicNamesUnchecked,
+        name: "topic-names-unchecked",
+        guarantee: "CreateTopics refuses names Kafka's Topic.validate rejects with INVALID_TOPIC_EXCEPTION",
+        caught_by: &[
+            "features/topics/topic-configs.feature: a topic name with a space is refused with INVALID_TOPIC_EXCEPTION",
+            "features/topics/topic-configs.feature: a topic name of two dots is refused with INVALID_TOPIC_EXCEPTION",
+            "features/topics/topic-configs.feature: a topic name of 250 characters: the request fails with INVALID_TOPIC_EXCEPTION",
         ],
     },
     DefectInfo {

@@ -259,9 +259,21 @@ pub(crate) async fn create_topic(
     configs: Vec<(String, String)>,
     assignments: Vec<(i32, Vec<i32>)>,
 ) -> Result<String, StepError> {
+    let real = w.topic(topic);
+    create_topic_named(w, real, partitions, rf, configs, assignments).await
+}
+
+/// [`create_topic`] with the name exactly as given (no scenario suffix).
+pub(crate) async fn create_topic_named(
+    w: &mut KafkaWorld,
+    real: String,
+    partitions: i32,
+    rf: i16,
+    configs: Vec<(String, String)>,
+    assignments: Vec<(i32, Vec<i32>)>,
+) -> Result<String, StepError> {
     use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
     let mut client = w.wire().await?;
-    let real = w.topic(topic);
     let declared: std::collections::BTreeMap<String, String> = configs.iter().cloned().collect();
     let t = CreatableTopic::default()
         .with_name(TopicName(StrBytes::from_string(real.clone())))

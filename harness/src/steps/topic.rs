@@ -89,6 +89,26 @@ async fn create_with_config(w: &mut KafkaWorld, topic: String, key: String, valu
     Ok(())
 }
 
+/// A name exactly as written, without the scenario's suffix: for names Kafka refuses, which
+/// no other scenario can then hold.
+#[when(expr = "a topic named exactly {string} is created")]
+async fn create_named_exactly(w: &mut KafkaWorld, name: String) -> StepResult {
+    w.last_error = Some(super::common::create_topic_named(w, name, 1, -1, Vec::new(), Vec::new()).await?);
+    Ok(())
+}
+
+/// A name of exactly `n` characters: the scenario's own topic name padded with `x`.
+#[when(expr = "a topic with a name of {int} characters is created")]
+async fn create_name_of_length(w: &mut KafkaWorld, n: usize) -> StepResult {
+    let base = w.topic("long-");
+    if base.len() > n {
+        return Err(w.harness(format!("the scenario's topic names are already {} characters long", base.len())));
+    }
+    let name = format!("{base}{}", "x".repeat(n - base.len()));
+    w.last_error = Some(super::common::create_topic_named(w, name, 1, -1, Vec::new(), Vec::new()).await?);
+    Ok(())
+}
+
 /// Kafka refuses the request with `expected`. Accepting it is what the guarantee forbids (a
 /// verdict); refusing it with another code is an answer Kafka would not give.
 #[then(expr = "the request fails with {word}")]
