@@ -419,7 +419,9 @@ pub async fn consume(
                 // From the committed offset, librdkafka raises the same error whether the group
                 // has no committed offset or its offset is out of range, and says which only in
                 // a text rust-rdkafka does not pass on: its own name, then.
-                if matches!(start, Start::Committed) && e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) {
+                if matches!(start, Start::Committed)
+                    && e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset)
+                {
                     name = "_AUTO_OFFSET_RESET".into();
                 }
                 history.record(process, Op::Poll { reads: Vec::new() }, Outcome::Fail { error: name.clone() });

@@ -58,6 +58,7 @@ pub mod process;
 pub mod report;
 pub mod requests;
 pub mod runner;
+pub mod soak;
 pub mod steps;
 pub mod target;
 pub mod toxiproxy;

@@ -621,3 +621,40 @@ fn outside_the_repository_the_suite_that_ships_with_the_binary_is_used() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("nowhere is not a directory; pass --features <dir>"), "{}", text(&out));
 }
+
+/// `certify --soak`: the seed and its plan are printed before the run, the run is judged like
+/// any scenario, and the same seed draws the same plan (the plan's lines are the same in two
+/// runs; the faults done may differ in their timing only).
+#[test]
+fn a_seeded_soak_prints_its_plan_and_a_seed_replays_it() {
+    let plan_of = |report: &Path| {
+        let out = bin()
+            .args(["certify", "--soak", "12s", "--seed", "3", "--faults", "pause, latency", "--report"])
+            .arg(report)
+            .output()
+            .expect("run");
+        let stdout = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(stdout.contains("passed") && stdout.contains("seed 3, 12 seconds"), "{stdout}");
+        let plan: Vec<String> = stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("soak plan for seed 3 over 12 s"))
+            .take_while(|l| !l.trim().is_empty() && !l.starts_with("soak: faults done"))
+            .map(str::to_string)
+            .collect();
+        assert!(plan.len() > 2, "no plan printed:\n{stdout}");
+        plan
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert_eq!(plan_of(&dir.path().join("a")), plan_of(&dir.path().join("b")));
+}
+
+#[test]
+fn a_soak_too_short_or_with_an_unknown_fault_is_refused_with_the_reason() {
+    let out = bin().args(["certify", "--soak", "5s"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("too short"), "{}", text(&out));
+    let out = bin().args(["certify", "--soak", "30s", "--faults", "meteor"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("\"meteor\" is not a fault the soak knows"), "{}", text(&out));
+}

@@ -366,6 +366,7 @@ pub const REGISTRY: &[DefectInfo] = &[
             "features/faults/paused-broker.feature: sends to a paused broker end unknown and acknowledged records are read exactly once",
             "features/faults/network-faults.feature: records produced under 100 ms of latency are read exactly once",
             "features/faults/toxics.feature: a bandwidth-limited link delivers every record exactly once",
+            "features/faults/seeded-soak.feature: seed 20261207, twenty seconds of kills, pauses, isolation, latency and leader kills",
         ],
     },
     DefectInfo {
@@ -601,6 +602,7 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/replication/isr-shrinks-and-expands.feature: acks=all waiting for a follower that stopped fetching ends NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below min.insync.replicas",
             "features/replication/returning-leader-truncates.feature: an isolated leader's unacknowledged records are truncated when it returns, and no consumer ever saw them",
+            "features/faults/seeded-soak.feature: seed 20261207, twenty seconds of kills, pauses, isolation, latency and leader kills",
         ],
     },
     DefectInfo {

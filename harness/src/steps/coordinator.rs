@@ -249,7 +249,9 @@ async fn commit_once(client: &mut WireClient, req: OffsetCommitRequest) -> Resul
     // group.instance.id exists from v7 on.
     let req = if v < 7 { req.with_group_instance_id(None) } else { req };
     match client.request_at(RequestKind::OffsetCommit(req), v).await? {
-        ResponseKind::OffsetCommit(r) => Ok(r.topics.first().and_then(|t| t.partitions.first()).map_or(0, |p| p.error_code)),
+        ResponseKind::OffsetCommit(r) => {
+            Ok(r.topics.first().and_then(|t| t.partitions.first()).map_or(0, |p| p.error_code))
+        }
         _ => Err(WireError::Decode { key: ApiKey::OffsetCommit, version: v, message: "another response type".into() }),
     }
 }
@@ -327,7 +329,8 @@ async fn commit_several(w: &mut KafkaWorld, step: &Step, group: String) -> StepR
     let real_group = w.topic(&group);
     let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
     for row in &rows {
-        let (topic, partition, offset): (String, i32, i64) = (w.topic(&row[0]), number(w, &row[1])?, number(w, &row[2])?);
+        let (topic, partition, offset): (String, i32, i64) =
+            (w.topic(&row[0]), number(w, &row[1])?, number(w, &row[2])?);
         let entry = OffsetCommitRequestPartition::default()
             .with_partition_index(partition)
             .with_committed_offset(offset)

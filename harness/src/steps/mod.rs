@@ -19,6 +19,7 @@ pub mod partitioning;
 pub mod produce;
 pub mod protocol;
 pub mod replication;
+pub mod soak;
 pub mod topic;
 
 use std::collections::BTreeMap;

@@ -103,7 +103,9 @@ async fn placed(
         })
         .collect();
     if acked.is_empty() {
-        return Err(w.verdict(format!("no keyed record sent to {real} was acknowledged: nothing shows where it is kept")));
+        return Err(
+            w.verdict(format!("no keyed record sent to {real} was acknowledged: nothing shows where it is kept"))
+        );
     }
     let (mut misplaced, mut read) = (Vec::new(), BTreeSet::new());
     for p in 0..partitions {

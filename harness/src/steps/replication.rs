@@ -171,7 +171,7 @@ async fn wait_fully_replicated(w: &mut KafkaWorld, real: &str) -> StepResult {
     }
 }
 
-async fn create_replicated(
+pub(super) async fn create_replicated(
     w: &mut KafkaWorld,
     topic: &str,
     partitions: i32,
@@ -240,7 +240,7 @@ async fn a_topic_assigned_with_configs(
 // ---------------------------------------------------------------------------------------------
 // Broker processes, by node id
 
-fn process_error(w: &KafkaWorld, e: ClusterError) -> StepError {
+pub(super) fn process_error(w: &KafkaWorld, e: ClusterError) -> StepError {
     match e {
         e @ (ClusterError::NoProcessControl { .. } | ClusterError::Volatile) => w.unsupported(e.to_string()),
         e if e.is_broker_failure() => w.verdict(format!("the broker did not come back: {e}")),
@@ -248,7 +248,7 @@ fn process_error(w: &KafkaWorld, e: ClusterError) -> StepError {
     }
 }
 
-async fn stop_broker(w: &mut KafkaWorld, node: i32, how: Stop) -> StepResult {
+pub(super) async fn stop_broker(w: &mut KafkaWorld, node: i32, how: Stop) -> StepResult {
     if !w.ctx()?.target.can_control_processes() {
         return Err(w.unsupported("stopping a broker needs `process` commands in the target file"));
     }
@@ -256,7 +256,7 @@ async fn stop_broker(w: &mut KafkaWorld, node: i32, how: Stop) -> StepResult {
     result.map_err(|e| process_error(w, e))
 }
 
-async fn start_broker(w: &mut KafkaWorld, node: i32) -> StepResult {
+pub(super) async fn start_broker(w: &mut KafkaWorld, node: i32) -> StepResult {
     if !w.ctx()?.target.can_control_processes() {
         return Err(w.unsupported("starting a broker needs `process` commands in the target file"));
     }
