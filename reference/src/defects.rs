@@ -22,6 +22,9 @@ pub enum Defect {
     /// generation, which restarts at 0 (breaks "a group keeps its generation across a coordinator
     /// move", and with it generation fencing).
     LoadGroupWithoutGeneration,
+    /// Once the leader's SyncGroup is stored, members that have not sent theirs are never
+    /// removed (breaks Kafka's pending-sync expiry after the rebalance timeout).
+    LeaderSyncForgetsPendingMembers,
     /// Members are never expired for missing heartbeats (breaks `session.timeout.ms`).
     IgnoreSessionTimeout,
     /// LeaveGroup is answered but the member stays until its session times out.
@@ -853,6 +856,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/groups/coordinator-failover.feature: members keep their generation when the coordinator is killed, and the previous generation stays fenced",
             "features/groups/coordinator-failover.feature: members keep their generation when the coordinator is stopped, and the previous generation stays fenced",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::LeaderSyncForgetsPendingMembers,
+        name: "leader-sync-forgets-pending-members",
+        guarantee: "a member that joins but never sends SyncGroup is removed after the rebalance timeout",
+        caught_by: &[
+            "features/groups/members-that-never-sync.feature: a member that never sends SyncGroup is removed and the others rebalance without it",
         ],
     },
     DefectInfo {

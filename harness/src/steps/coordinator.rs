@@ -58,6 +58,7 @@ pub struct WireMember {
     member_id: String,
     instance: Option<String>,
     session_ms: i32,
+    rebalance_ms: i32,
     generation: i32,
     previous_generation: Option<i32>,
     client: Option<WireClient>,
@@ -436,11 +437,17 @@ fn empty_assignment() -> bytes::Bytes {
     buf.freeze()
 }
 
-fn join_request(group: &str, member_id: &str, instance: Option<&str>, session_ms: i32) -> JoinGroupRequest {
+fn join_request(
+    group: &str,
+    member_id: &str,
+    instance: Option<&str>,
+    session_ms: i32,
+    rebalance_ms: i32,
+) -> JoinGroupRequest {
     JoinGroupRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.into())))
         .with_session_timeout_ms(session_ms)
-        .with_rebalance_timeout_ms(WIRE_SESSION_MS)
+        .with_rebalance_timeout_ms(rebalance_ms)
         .with_member_id(StrBytes::from_string(member_id.into()))
         .with_group_instance_id(instance.map(|i| StrBytes::from_string(i.into())))
         .with_protocol_type(StrBytes::from_static_str("consumer"))
@@ -469,12 +476,14 @@ async fn join_fully(
     member_id: String,
     instance: Option<String>,
     session_ms: i32,
+    rebalance_ms: i32,
 ) -> (WireClient, Result<JoinGroupResponse, WireError>) {
-    let first = join_once(&mut client, join_request(&group, &member_id, instance.as_deref(), session_ms)).await;
+    let first =
+        join_once(&mut client, join_request(&group, &member_id, instance.as_deref(), session_ms, rebalance_ms)).await;
     let result = match first {
         Ok(r) if r.error_code == 79 => {
             let id = r.member_id.to_string();
-            join_once(&mut client, join_request(&group, &id, instance.as_deref(), session_ms)).await
+            join_once(&mut client, join_request(&group, &id, instance.as_deref(), session_ms, rebalance_ms)).await
         }
         other => other,
     };
@@ -529,11 +538,27 @@ fn wire_member<'a>(w: &'a mut KafkaWorld, m: &str, group: &str) -> &'a mut WireM
         member_id: String::new(),
         instance: None,
         session_ms: WIRE_SESSION_MS,
+        rebalance_ms: WIRE_SESSION_MS,
         generation: -1,
         previous_generation: None,
         client: None,
         pending: None,
     })
+}
+
+/// Declares the `rebalance_timeout_ms` a wire member joins with: how long the coordinator waits
+/// for it to rejoin, and, once a rebalance's joins are done, to send its SyncGroup.
+#[given(expr = "member {string} of group {string} has rebalance.timeout.ms {int}")]
+async fn member_rebalance_timeout(w: &mut KafkaWorld, m: String, group: String, ms: i32) -> StepResult {
+    wire_member(w, &m, &group).rebalance_ms = ms;
+    Ok(())
+}
+
+/// The members join (as `members ... join group ... on the wire`), but `quiet` never sends its
+/// SyncGroup: Kafka removes it once the rebalance timeout passes and rebalances the rest.
+#[when(expr = "members {string} join group {string} on the wire, {string} without sending SyncGroup")]
+async fn members_join_one_silent(w: &mut KafkaWorld, list: String, group: String, quiet: String) -> StepResult {
+    complete_joins_skipping(w, &names(&list), &group, &[quiet]).await
 }
 
 /// Declares a wire member's `group.instance.id` (KIP-345) before it joins.
@@ -564,13 +589,19 @@ async fn start_join(w: &mut KafkaWorld, m: &str, group: &str) -> StepResult {
     let client = member_client(w, m).await?;
     let wm = w.wire_members.members.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
     let (g, id, inst, session) = (wm.group.clone(), wm.member_id.clone(), wm.instance.clone(), wm.session_ms);
-    wm.pending = Some(tokio::spawn(join_fully(client, g, id, inst, session)));
+    wm.pending = Some(tokio::spawn(join_fully(client, g, id, inst, session, wm.rebalance_ms)));
     Ok(())
 }
 
 /// Completes the joins of the listed members (each started now if it was not already), then
 /// their SyncGroups, all concurrently: a rebalance waits for every member to rejoin.
 async fn complete_joins(w: &mut KafkaWorld, list: &[String], group: &str) -> StepResult {
+    complete_joins_skipping(w, list, group, &[]).await
+}
+
+/// [`complete_joins`], where the members in `no_sync` stop after JoinGroup and never send
+/// SyncGroup.
+async fn complete_joins_skipping(w: &mut KafkaWorld, list: &[String], group: &str, no_sync: &[String]) -> StepResult {
     for m in list {
         if w.wire_members.members.get(m).is_none_or(|wm| wm.pending.is_none()) {
             start_join(w, m, group).await?;
@@ -581,10 +612,11 @@ async fn complete_joins(w: &mut KafkaWorld, list: &[String], group: &str) -> Ste
         let wm = w.wire_members.members.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
         let pending = wm.pending.take().ok_or_else(|| StepError("unreachable".into()))?;
         let (group, instance) = (wm.group.clone(), wm.instance.clone());
+        let skip = no_sync.contains(m);
         tasks.push(tokio::spawn(async move {
             let (mut client, joined) = pending.await.map_err(|e| WireError::Io(std::io::Error::other(e)))?;
             let joined = joined?;
-            let synced = if joined.error_code == 0 {
+            let synced = if joined.error_code == 0 && !skip {
                 Some(sync(&mut client, &group, &joined, instance.as_deref()).await?)
             } else {
                 None
@@ -629,7 +661,7 @@ async fn asks_member_id(w: &mut KafkaWorld, m: String, group: String) -> StepRes
     wire_member(w, &m, &group);
     let mut client = member_client(w, &m).await?;
     let wm = w.wire_members.members.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
-    let req = join_request(&wm.group, "", wm.instance.as_deref(), wm.session_ms);
+    let req = join_request(&wm.group, "", wm.instance.as_deref(), wm.session_ms, wm.rebalance_ms);
     let r = join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?;
     w.last_error = Some(name(r.error_code));
     if let Some(wm) = w.wire_members.members.get_mut(&m) {
@@ -673,11 +705,11 @@ async fn join_with_session(w: &mut KafkaWorld, m: String, group: String, session
     wire_member(w, &m, &group).session_ms = session_ms;
     let mut client = member_client(w, &m).await?;
     let wm = w.wire_members.members.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
-    let req = join_request(&wm.group, &wm.member_id, wm.instance.as_deref(), session_ms);
+    let req = join_request(&wm.group, &wm.member_id, wm.instance.as_deref(), session_ms, wm.rebalance_ms);
     let r = join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?;
     let (_, r) = if r.error_code == 79 {
         let wm = w.wire_members.members.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
-        let req = join_request(&wm.group, r.member_id.as_str(), wm.instance.as_deref(), session_ms);
+        let req = join_request(&wm.group, r.member_id.as_str(), wm.instance.as_deref(), session_ms, wm.rebalance_ms);
         ((), join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?)
     } else {
         ((), r)
@@ -698,7 +730,7 @@ async fn join_empty(w: &mut KafkaWorld, group: String) -> StepResult {
     if v < 4 {
         return Err(w.unsupported(format!("MEMBER_ID_REQUIRED needs JoinGroup v4 (KIP-394); the broker offers v{v}")));
     }
-    let r = join_once(&mut client, join_request(&real, "", None, WIRE_SESSION_MS))
+    let r = join_once(&mut client, join_request(&real, "", None, WIRE_SESSION_MS, WIRE_SESSION_MS))
         .await
         .map_err(|e| group_wire_error(w, "JoinGroup", e))?;
     w.last_error = Some(name(r.error_code));

@@ -22,7 +22,8 @@ pub async fn handle(ctx: &RequestContext, r: JoinGroupRequest) -> JoinGroupRespo
         &client_id,
         &host,
         r.session_timeout_ms,
-        r.rebalance_timeout_ms,
+        // v0 has no rebalance timeout: Kafka's `JoinGroupRequest` uses the session timeout.
+        if ctx.version == 0 { r.session_timeout_ms } else { r.rebalance_timeout_ms },
         r.protocol_type.as_str(),
         protocols,
     );

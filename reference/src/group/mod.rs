@@ -536,7 +536,8 @@ impl Coordinator {
             return now_err(ResponseError::InconsistentGroupProtocol);
         }
         let session = Duration::from_millis(session_timeout_ms as u64);
-        let rebalance = Duration::from_millis(rebalance_timeout_ms.max(session_timeout_ms) as u64);
+        // As the member asked (Kafka takes it verbatim; v0's comes from the session timeout).
+        let rebalance = Duration::from_millis(rebalance_timeout_ms.max(0) as u64);
         let new_member = |id: String| Member {
             id,
             instance_id: instance_id.map(str::to_string),
@@ -929,7 +930,12 @@ impl Coordinator {
         group.storing = false;
         match result {
             Ok(()) => {
-                group.sync_deadline = None;
+                // Members that have not sent SyncGroup yet still have until the deadline (Kafka
+                // cancels the pending-sync timer only once no member is pending); the tick
+                // removes them then. The defect forgets them once the leader's assignment is in.
+                if group.pending_sync.is_empty() || active(Defect::LeaderSyncForgetsPendingMembers) {
+                    group.sync_deadline = None;
+                }
                 group.transition(State::Stable);
                 let (pt, pn) = (group.protocol_type.clone(), group.protocol.clone());
                 let now = Instant::now();
