@@ -15,6 +15,7 @@
 #   bash ci/mutants.sh                 # shard 0 of 70: about 30 mutants, about two hours on 2 cores
 #   SAMPLE=140 SHARD=3 bash ci/mutants.sh
 #   bash ci/mutants.sh --list          # the sample's mutants, without running them
+#   ONLY='delete ! in Coordinator::tick' bash ci/mutants.sh   # named mutants, e.g. a sample's missed ones
 #
 # Results: $OUT (default target/mutants-sample)/mutants.out: caught.txt, missed.txt, timeout.txt,
 # unviable.txt and a log per mutant; the script ends with the score.
@@ -51,7 +52,13 @@ FILES=(
   -f 'reference/src/api/produce.rs' -f 'reference/src/api/fetch.rs' -f 'reference/src/api/list_offsets.rs'
   -f 'reference/src/controller.rs' -f 'reference/src/broker.rs'
 )
-SELECT=("${FILES[@]}" -p kafka-reference --shard "$SHARD/$SAMPLE" --sharding round-robin)
+if [ -n "${ONLY:-}" ]; then
+  # Named mutants only (a regex over cargo-mutants' names, e.g. the ones a sample missed, to see
+  # whether new scenarios catch them now): no sampling.
+  SELECT=("${FILES[@]}" -p kafka-reference -F "$ONLY")
+else
+  SELECT=("${FILES[@]}" -p kafka-reference --shard "$SHARD/$SAMPLE" --sharding round-robin)
+fi
 
 if [ "${1:-}" = "--list" ]; then
   exec cargo mutants "${SELECT[@]}" --list
@@ -65,7 +72,7 @@ else
   git worktree add -q --detach "$WORK" "$rev"
 fi
 mkdir -p "$OUT"
-echo "ci/mutants.sh: $(cargo mutants "${SELECT[@]}" --list --dir "$WORK" | wc -l) mutants (shard $SHARD of $SAMPLE) at $rev" >&2
+echo "ci/mutants.sh: $(cargo mutants "${SELECT[@]}" --list --dir "$WORK" | wc -l) mutants (${ONLY:+matching $ONLY}${ONLY:-shard $SHARD of $SAMPLE}) at $rev" >&2
 
 cd "$WORK"
 # The suite's scenarios are the test; nextest stops at the first failing scenario. The baseline
