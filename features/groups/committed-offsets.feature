@@ -40,6 +40,23 @@ Feature: Committed offsets are kept exactly, with their metadata
       | returns   | 0         | -1     |          |
       | returns   | 1         | 21     | r1       |
 
+  # A commit need not move forward: the last commit is the committed offset, lower or not (an
+  # application that seeks back commits the position it rewound to). Commits pipelined on one
+  # connection, as a consumer's asynchronous commits are, take effect in the order sent: Kafka
+  # handles a connection's requests one at a time, in order (the socket server mutes a
+  # connection until its request is answered).
+  Scenario: the last commit wins, even when it moves the offset back
+    Given a topic "shipments" with 2 partitions
+    When offset 40 with metadata "ahead" is committed to partition 0 of "shipments" for group "auditors"
+    And offset 25 with metadata "rewound" is committed to partition 0 of "shipments" for group "auditors"
+    Then the committed offset of partition 0 of "shipments" for group "auditors" is 25
+
+  Scenario: commits pipelined on one connection take effect in the order sent
+    Given a topic "shipments" with 2 partitions
+    When OffsetCommits of offsets "5,9,3,12,7" to partition 0 of "shipments" for group "auditors" are pipelined on one connection
+    Then the request succeeds
+    And the committed offset of partition 0 of "shipments" for group "auditors" is 7
+
   Scenario: a partition the group never committed has committed offset -1
     Given a topic "shipments" with 2 partitions
     When offset 42 with metadata "" is committed to partition 1 of "shipments" for group "auditors"

@@ -42,6 +42,9 @@ pub enum Defect {
     /// the offsets of a commit that named several partitions are lost after a restart (breaks
     /// "committed offsets survive a restart").
     CoordinatorLoadsFirstRecordOfBatch,
+    /// A commit below the offset already committed is answered but dropped (breaks "the last
+    /// commit is the committed offset": Kafka lets a consumer commit a position it rewound to).
+    CommitKeepsHighestOffset,
     /// The metadata string of a committed offset is not kept.
     DropCommitMetadata,
     /// Heartbeat answers NONE during a rebalance instead of REBALANCE_IN_PROGRESS, so members do
@@ -916,6 +919,15 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "every offset of a multi-partition commit survives a restart",
         caught_by: &[
             "features/groups/offsets-survive-failures.feature: the offsets of one commit of several partitions survive a kill -9",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::CommitKeepsHighestOffset,
+        name: "commit-keeps-highest-offset",
+        guarantee: "the last commit is the committed offset, lower or not",
+        caught_by: &[
+            "features/groups/committed-offsets.feature: the last commit wins, even when it moves the offset back",
+            "features/groups/committed-offsets.feature: commits pipelined on one connection take effect in the order sent",
         ],
     },
     DefectInfo {

@@ -375,6 +375,53 @@ async fn commit_several(w: &mut KafkaWorld, step: &Step, group: String) -> StepR
     }
 }
 
+/// OffsetCommits outside any generation, one per offset listed, all written on one connection
+/// before any answer is read, as a consumer's asynchronous commits go: Kafka handles a
+/// connection's requests one at a time, in order. The first answer that is not NONE is kept for
+/// `Then the request fails with` / `Then the request succeeds`.
+#[when(
+    expr = "OffsetCommits of offsets {string} to partition {int} of {string} for group {string} are pipelined on one connection"
+)]
+async fn commits_pipelined(
+    w: &mut KafkaWorld,
+    offsets: String,
+    partition: i32,
+    topic: String,
+    group: String,
+) -> StepResult {
+    let offsets: Vec<i64> = super::common::number_list(&offsets)
+        .ok_or_else(|| w.harness(format!("offsets {offsets:?} is not a list of numbers")))?;
+    let (real_group, real_topic) = (w.topic(&group), w.topic(&topic));
+    let mut client = coordinator(w, &real_group, w.timeout()).await?;
+    let v = client.version_for(ApiKey::OffsetCommit).map_err(|e| w.wire_error(e))?.min(8);
+    let mut sent = Vec::new();
+    for o in &offsets {
+        let req = commit_request(
+            &Committer { group: &real_group, generation: -1, member: "", instance: None },
+            &real_topic,
+            partition,
+            *o,
+            &format!("commit of {o}"),
+        );
+        let req = if v < 7 { req.with_group_instance_id(None) } else { req };
+        sent.push(client.send_at(&RequestKind::OffsetCommit(req), v).await.map_err(|e| w.wire_error(e))?);
+    }
+    let mut first_error = None;
+    for (o, in_flight) in offsets.iter().zip(sent) {
+        let code = match client.receive(in_flight).await.map_err(|e| w.wire_error(e))? {
+            ResponseKind::OffsetCommit(r) => {
+                r.topics.first().and_then(|t| t.partitions.first()).map_or(0, |p| p.error_code)
+            }
+            _ => return Err(w.harness("OffsetCommit answered with another response type")),
+        };
+        if code != 0 && first_error.is_none() {
+            first_error = Some(format!("{} (the commit of offset {o})", name(code)));
+        }
+    }
+    w.last_error = Some(first_error.map_or("NONE".to_string(), |e| e.split(' ').next().unwrap_or("").to_string()));
+    Ok(())
+}
+
 /// Each row's partition was answered with the error named (`NONE` for a commit), and the
 /// answer names no other partition.
 #[then("the OffsetCommit answers:")]

@@ -1166,6 +1166,12 @@ impl Coordinator {
                 if active(Defect::DropCommitMetadata) {
                     c.metadata = String::new();
                 }
+                // The defect: a commit behind the one held is dropped, as if offsets only grew.
+                if active(Defect::CommitKeepsHighestOffset)
+                    && group.offsets.get(&k).is_some_and(|o| o.offset > c.offset)
+                {
+                    continue;
+                }
                 group.offsets.insert(k, c);
             }
         }
