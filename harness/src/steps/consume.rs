@@ -273,6 +273,44 @@ async fn fetch_limited(w: &mut KafkaWorld, partition: i32, topic: String, offset
     fetch(w, &real, partition, fetch_request(&real, partition, offset, max, 0, 0)).await
 }
 
+/// A fetch that waits (`max_wait_ms`, `min_bytes`) is written first; then, on another
+/// connection, each batch is produced in turn, and the fetch's answer read. How long it took is
+/// kept for the steps below. The fetch is on the wire before the producer even connects (a
+/// connection and an ApiVersions round trip later), so it is waiting at the broker when the
+/// records arrive.
+#[allow(clippy::too_many_arguments)]
+async fn waiting_fetch(
+    w: &mut KafkaWorld,
+    partition: i32,
+    topic: &str,
+    offset: i64,
+    wait_ms: i32,
+    min_bytes: i32,
+    batches: &(dyn Fn(&mut KafkaWorld, &str) -> Vec<Vec<Record>> + Sync),
+) -> StepResult {
+    if u128::from(wait_ms.max(0) as u32) >= w.timeout().as_millis() {
+        return Err(w.harness(format!(
+            "max_wait_ms {wait_ms} is not below the request timeout ({} ms): the wait could not be told from a lost answer",
+            w.timeout().as_millis()
+        )));
+    }
+    let real = w.topic(topic);
+    let mut fetcher = w.leader_wire(&real, partition).await?;
+    let req = fetch_request(&real, partition, offset, 1 << 20, wait_ms, min_bytes);
+    let v = named_fetch_version(w, &fetcher)?;
+    let started = std::time::Instant::now();
+    let in_flight = fetcher.send_at(&req, v).await.map_err(|e| w.wire_error(e))?;
+    let mut producer = w.leader_wire(&real, partition).await?;
+    let process = w.next_process("wire-producer");
+    for records in batches(w, &process) {
+        let batch = encode_now(w, &records)?;
+        let _ = send_batch(w, &mut producer, &process, &real, partition, &records, batch).await?;
+    }
+    let resp = fetcher.receive(in_flight).await.map_err(|e| w.wire_error(e))?;
+    w.fetch_waited = Some((started.elapsed(), wait_ms));
+    remember_fetch(w, &resp)
+}
+
 #[when(
     expr = "a fetch of partition {int} of {string} from offset {int} waits up to {int} ms for {int} byte(s) while {int} record(s) are produced"
 )]
@@ -285,26 +323,12 @@ async fn long_poll(
     min_bytes: i32,
     n: usize,
 ) -> StepResult {
-    let real = w.topic(&topic);
-    let mut fetcher = w.leader_wire(&real, partition).await?;
-    let req = fetch_request(&real, partition, offset, 1 << 20, wait_ms, min_bytes);
-    let v = named_fetch_version(w, &fetcher)?;
-    // The fetch is on the wire before the producer even connects (a connection and an
-    // ApiVersions round trip later), so it is waiting at the broker when the records arrive.
-    let in_flight = fetcher.send_at(&req, v).await.map_err(|e| w.wire_error(e))?;
-    let mut producer = w.leader_wire(&real, partition).await?;
-    let process = w.next_process("wire-producer");
-    let records: Vec<Record> =
-        (0..n).map(|_| Record { key: None, value: Some(w.next_value(&process)), headers: Vec::new() }).collect();
-    let batch = encode_now(w, &records)?;
-    let _ = send_batch(w, &mut producer, &process, &real, partition, &records, batch).await?;
-    let resp = fetcher.receive(in_flight).await.map_err(|e| w.wire_error(e))?;
-    remember_fetch(w, &resp)
+    let batch =
+        move |w: &mut KafkaWorld, process: &str| vec![(0..n).map(|_| Record::value(w.next_value(process))).collect()];
+    waiting_fetch(w, partition, &topic, offset, wait_ms, min_bytes, &batch).await
 }
 
-/// A fetch that waits (`max_wait_ms`, `min_bytes`) is sent first; then, on another connection,
-/// `n` records of `size` bytes are produced one batch each. How long the fetch's answer took is
-/// kept for the steps below.
+/// `n` batches of one record of `size` bytes each (see `waiting_fetch`).
 #[when(
     expr = "a fetch of partition {int} of {string} from offset {int} waits up to {int} ms for {int} bytes while {int} records of {int} bytes are produced, one batch each"
 )]
@@ -319,29 +343,10 @@ async fn long_poll_min_bytes(
     n: usize,
     size: usize,
 ) -> StepResult {
-    if u128::from(wait_ms.max(0) as u32) >= w.timeout().as_millis() {
-        return Err(w.harness(format!(
-            "max_wait_ms {wait_ms} is not below the request timeout ({} ms): the wait could not be told from a lost answer",
-            w.timeout().as_millis()
-        )));
-    }
-    let real = w.topic(&topic);
-    let mut fetcher = w.leader_wire(&real, partition).await?;
-    let req = fetch_request(&real, partition, offset, 1 << 20, wait_ms, min_bytes);
-    let v = named_fetch_version(w, &fetcher)?;
-    let mut producer = w.leader_wire(&real, partition).await?;
-    let process = w.next_process("wire-producer");
-    let started = std::time::Instant::now();
-    let in_flight = fetcher.send_at(&req, v).await.map_err(|e| w.wire_error(e))?;
-    for _ in 0..n {
-        let value = w.next_value(&process);
-        let records = vec![Record { key: None, value: Some(super::common::padded(&value, size)), headers: Vec::new() }];
-        let batch = encode_now(w, &records)?;
-        let _ = send_batch(w, &mut producer, &process, &real, partition, &records, batch).await?;
-    }
-    let resp = fetcher.receive(in_flight).await.map_err(|e| w.wire_error(e))?;
-    w.fetch_waited = Some((started.elapsed(), wait_ms));
-    remember_fetch(w, &resp)
+    let batches = move |w: &mut KafkaWorld, process: &str| {
+        (0..n).map(|_| vec![Record::value(super::common::padded(&w.next_value(process), size))]).collect()
+    };
+    waiting_fetch(w, partition, &topic, offset, wait_ms, min_bytes, &batches).await
 }
 
 fn fetch_waited(w: &KafkaWorld) -> Result<(std::time::Duration, i32), StepError> {
