@@ -244,12 +244,18 @@ fn commit_request(
         ])
 }
 
-/// OffsetCommit (at most v8, which names topics): the first partition's error code.
-async fn commit_once(client: &mut WireClient, req: OffsetCommitRequest) -> Result<i16, WireError> {
+/// The OffsetCommit version to send (at most v8, which names topics), and the request as that
+/// version carries it (group.instance.id exists from v7 on).
+fn commit_at(client: &WireClient, req: OffsetCommitRequest) -> Result<(i16, RequestKind), WireError> {
     let v = client.version_for(ApiKey::OffsetCommit)?.min(8);
-    // group.instance.id exists from v7 on.
     let req = if v < 7 { req.with_group_instance_id(None) } else { req };
-    match client.request_at(RequestKind::OffsetCommit(req), v).await? {
+    Ok((v, RequestKind::OffsetCommit(req)))
+}
+
+/// One OffsetCommit: the first partition's error code.
+async fn commit_once(client: &mut WireClient, req: OffsetCommitRequest) -> Result<i16, WireError> {
+    let (v, req) = commit_at(client, req)?;
+    match client.request_at(req, v).await? {
         ResponseKind::OffsetCommit(r) => {
             Ok(r.topics.first().and_then(|t| t.partitions.first()).map_or(0, |p| p.error_code))
         }
@@ -354,8 +360,8 @@ async fn commit_several(w: &mut KafkaWorld, step: &Step, group: String) -> StepR
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let mut client = coordinator(w, &real_group, timeout).await?;
-        let v = client.version_for(ApiKey::OffsetCommit).map_err(|e| w.wire_error(e))?.min(8);
-        let answer = match client.request_at(RequestKind::OffsetCommit(req.clone()), v).await {
+        let (v, request) = commit_at(&client, req.clone()).map_err(|e| w.wire_error(e))?;
+        let answer = match client.request_at(request, v).await {
             Ok(ResponseKind::OffsetCommit(r)) => r,
             Ok(_) => return Err(w.harness("OffsetCommit answered with another response type")),
             Err(e) => return Err(w.wire_error(e)),
@@ -393,7 +399,6 @@ async fn commits_pipelined(
         .ok_or_else(|| w.harness(format!("offsets {offsets:?} is not a list of numbers")))?;
     let (real_group, real_topic) = (w.topic(&group), w.topic(&topic));
     let mut client = coordinator(w, &real_group, w.timeout()).await?;
-    let v = client.version_for(ApiKey::OffsetCommit).map_err(|e| w.wire_error(e))?.min(8);
     let mut sent = Vec::new();
     for o in &offsets {
         let req = commit_request(
@@ -403,8 +408,8 @@ async fn commits_pipelined(
             *o,
             &format!("commit of {o}"),
         );
-        let req = if v < 7 { req.with_group_instance_id(None) } else { req };
-        sent.push(client.send_at(&RequestKind::OffsetCommit(req), v).await.map_err(|e| w.wire_error(e))?);
+        let (v, req) = commit_at(&client, req).map_err(|e| w.wire_error(e))?;
+        sent.push(client.send_at(&req, v).await.map_err(|e| w.wire_error(e))?);
     }
     let mut first_error = None;
     for (o, in_flight) in offsets.iter().zip(sent) {
