@@ -13,6 +13,9 @@ pub enum Defect {
     /// SyncGroup hands every member the group leader's own assignment (breaks "no partition is
     /// assigned to two members, every partition is assigned").
     DoubleAssignOnRebalance,
+    /// The group's protocol is the first member's first choice, whether or not every member
+    /// offers it (breaks ClassicGroup.selectProtocol's vote among the common protocols).
+    ProtocolFromFirstMember,
     /// OffsetCommit from a member of an older generation is accepted (breaks zombie fencing).
     AcceptStaleGenerationCommit,
     /// A coordinator loading `__consumer_offsets` skips the committed offsets (breaks "committed
@@ -608,7 +611,6 @@ pub const REGISTRY: &[DefectInfo] = &[
         caught_by: &[
             "features/replication/isr-shrinks-and-expands.feature: acks=all waiting for a follower that stopped fetching ends NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below min.insync.replicas",
             "features/replication/returning-leader-truncates.feature: an isolated leader's unacknowledged records are truncated when it returns, and no consumer ever saw them",
-            "features/faults/seeded-soak.feature: seed 20261207, twenty seconds of kills, pauses, isolation, latency and leader kills",
         ],
     },
     DefectInfo {
@@ -831,6 +833,15 @@ pub const REGISTRY: &[DefectInfo] = &[
             "features/groups/assignors.feature: roundrobin deals 7 partitions to 3 consumers in turn",
             "features/groups/assignors.feature: with cooperative-sticky a joining member takes partitions and the others revoke only those",
             "features/groups/more-consumers-than-partitions.feature: six consumers share four partitions and two of them own nothing",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::ProtocolFromFirstMember,
+        name: "protocol-from-first-member",
+        guarantee: "the group's assignor is one every member offers, chosen by the members' votes",
+        caught_by: &[
+            "features/groups/assignor-negotiation.feature: an assignor one member lacks is not chosen, however much the others prefer it",
+            "features/groups/assignor-negotiation.feature: among the assignors every member offers, the one most members prefer wins",
         ],
     },
     DefectInfo {

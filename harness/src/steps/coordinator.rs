@@ -56,13 +56,34 @@ impl std::fmt::Debug for WireMembers {
 pub struct WireMember {
     group: String,
     member_id: String,
-    instance: Option<String>,
-    session_ms: i32,
-    rebalance_ms: i32,
+    shape: JoinShape,
     generation: i32,
     previous_generation: Option<i32>,
     client: Option<WireClient>,
     pending: Option<tokio::task::JoinHandle<(WireClient, Result<JoinGroupResponse, WireError>)>>,
+    /// The protocol (assignor) the group chose, as the member's last JoinGroup answer named it.
+    protocol: Option<String>,
+}
+
+/// What a member's JoinGroup carries besides the group and its member id.
+#[derive(Debug, Clone)]
+struct JoinShape {
+    instance: Option<String>,
+    session_ms: i32,
+    rebalance_ms: i32,
+    /// The assignors it offers, in its order of preference (each a protocol of type consumer).
+    assignors: Vec<String>,
+}
+
+impl Default for JoinShape {
+    fn default() -> Self {
+        JoinShape {
+            instance: None,
+            session_ms: WIRE_SESSION_MS,
+            rebalance_ms: WIRE_SESSION_MS,
+            assignors: vec!["range".into()],
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,25 +510,25 @@ fn empty_assignment() -> bytes::Bytes {
     buf.freeze()
 }
 
-fn join_request(
-    group: &str,
-    member_id: &str,
-    instance: Option<&str>,
-    session_ms: i32,
-    rebalance_ms: i32,
-) -> JoinGroupRequest {
+fn join_request(group: &str, member_id: &str, shape: &JoinShape) -> JoinGroupRequest {
     JoinGroupRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.into())))
-        .with_session_timeout_ms(session_ms)
-        .with_rebalance_timeout_ms(rebalance_ms)
+        .with_session_timeout_ms(shape.session_ms)
+        .with_rebalance_timeout_ms(shape.rebalance_ms)
         .with_member_id(StrBytes::from_string(member_id.into()))
-        .with_group_instance_id(instance.map(|i| StrBytes::from_string(i.into())))
+        .with_group_instance_id(shape.instance.as_ref().map(|i| StrBytes::from_string(i.clone())))
         .with_protocol_type(StrBytes::from_static_str("consumer"))
-        .with_protocols(vec![
-            JoinGroupRequestProtocol::default()
-                .with_name(StrBytes::from_static_str("range"))
-                .with_metadata(subscription()),
-        ])
+        .with_protocols(
+            shape
+                .assignors
+                .iter()
+                .map(|a| {
+                    JoinGroupRequestProtocol::default()
+                        .with_name(StrBytes::from_string(a.clone()))
+                        .with_metadata(subscription())
+                })
+                .collect(),
+        )
 }
 
 /// One JoinGroup at the highest version both sides know (at most v9).
@@ -526,16 +547,13 @@ async fn join_fully(
     mut client: WireClient,
     group: String,
     member_id: String,
-    instance: Option<String>,
-    session_ms: i32,
-    rebalance_ms: i32,
+    shape: JoinShape,
 ) -> (WireClient, Result<JoinGroupResponse, WireError>) {
-    let first =
-        join_once(&mut client, join_request(&group, &member_id, instance.as_deref(), session_ms, rebalance_ms)).await;
+    let first = join_once(&mut client, join_request(&group, &member_id, &shape)).await;
     let result = match first {
         Ok(r) if r.error_code == 79 => {
             let id = r.member_id.to_string();
-            join_once(&mut client, join_request(&group, &id, instance.as_deref(), session_ms, rebalance_ms)).await
+            join_once(&mut client, join_request(&group, &id, &shape)).await
         }
         other => other,
     };
@@ -588,13 +606,12 @@ fn wire_member<'a>(w: &'a mut KafkaWorld, m: &str, group: &str) -> &'a mut WireM
     w.wire_members.members.entry(m.to_string()).or_insert_with(|| WireMember {
         group: real,
         member_id: String::new(),
-        instance: None,
-        session_ms: WIRE_SESSION_MS,
-        rebalance_ms: WIRE_SESSION_MS,
+        shape: JoinShape::default(),
         generation: -1,
         previous_generation: None,
         client: None,
         pending: None,
+        protocol: None,
     })
 }
 
@@ -602,7 +619,7 @@ fn wire_member<'a>(w: &'a mut KafkaWorld, m: &str, group: &str) -> &'a mut WireM
 /// for it to rejoin, and, once a rebalance's joins are done, to send its SyncGroup.
 #[given(expr = "member {string} of group {string} has rebalance.timeout.ms {int}")]
 async fn member_rebalance_timeout(w: &mut KafkaWorld, m: String, group: String, ms: i32) -> StepResult {
-    wire_member(w, &m, &group).rebalance_ms = ms;
+    wire_member(w, &m, &group).shape.rebalance_ms = ms;
     Ok(())
 }
 
@@ -613,10 +630,29 @@ async fn members_join_one_silent(w: &mut KafkaWorld, list: String, group: String
     complete_joins_skipping(w, &names(&list), &group, &[quiet]).await
 }
 
+/// Declares the assignors (protocols of type consumer) a wire member offers, in its order of
+/// preference; `range` alone unless a step says otherwise.
+#[given(expr = "member {string} of group {string} offers the assignors {string}")]
+async fn member_assignors(w: &mut KafkaWorld, m: String, group: String, list: String) -> StepResult {
+    wire_member(w, &m, &group).shape.assignors = names(&list);
+    Ok(())
+}
+
+/// The protocol the member's last JoinGroup answer named: the one the coordinator chose for
+/// the generation.
+#[then(expr = "the group's assignor, as member {string}'s JoinGroup answer names it, is {string}")]
+async fn chosen_assignor(w: &mut KafkaWorld, m: String, want: String) -> StepResult {
+    let wm = w.wire_members.members.get(&m).ok_or_else(|| w.harness(format!("no wire member {m:?}")))?;
+    match wm.protocol.as_deref() {
+        Some(p) if p == want => Ok(()),
+        got => Err(w.verdict(format!("member {m}'s JoinGroup answer names the assignor {got:?}, not {want:?}"))),
+    }
+}
+
 /// Declares a wire member's `group.instance.id` (KIP-345) before it joins.
 #[given(expr = "member {string} of group {string} has group.instance.id {string}")]
 async fn member_instance(w: &mut KafkaWorld, m: String, group: String, instance: String) -> StepResult {
-    wire_member(w, &m, &group).instance = Some(instance);
+    wire_member(w, &m, &group).shape.instance = Some(instance);
     Ok(())
 }
 
@@ -640,8 +676,8 @@ async fn start_join(w: &mut KafkaWorld, m: &str, group: &str) -> StepResult {
     wire_member(w, m, group);
     let client = member_client(w, m).await?;
     let wm = w.wire_members.members.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
-    let (g, id, inst, session) = (wm.group.clone(), wm.member_id.clone(), wm.instance.clone(), wm.session_ms);
-    wm.pending = Some(tokio::spawn(join_fully(client, g, id, inst, session, wm.rebalance_ms)));
+    let (g, id, shape) = (wm.group.clone(), wm.member_id.clone(), wm.shape.clone());
+    wm.pending = Some(tokio::spawn(join_fully(client, g, id, shape)));
     Ok(())
 }
 
@@ -663,7 +699,7 @@ async fn complete_joins_skipping(w: &mut KafkaWorld, list: &[String], group: &st
     for m in list {
         let wm = w.wire_members.members.get_mut(m).ok_or_else(|| StepError("unreachable".into()))?;
         let pending = wm.pending.take().ok_or_else(|| StepError("unreachable".into()))?;
-        let (group, instance) = (wm.group.clone(), wm.instance.clone());
+        let (group, instance) = (wm.group.clone(), wm.shape.instance.clone());
         let skip = no_sync.contains(m);
         tasks.push(tokio::spawn(async move {
             let (mut client, joined) = pending.await.map_err(|e| WireError::Io(std::io::Error::other(e)))?;
@@ -693,6 +729,7 @@ async fn complete_joins_skipping(w: &mut KafkaWorld, list: &[String], group: &st
             errors.push(format!("{m}: JoinGroup answered {}", name(joined.error_code)));
             continue;
         }
+        wm.protocol = joined.protocol_name.as_ref().map(|p| p.to_string());
         if wm.generation != joined.generation_id {
             wm.previous_generation = Some(wm.generation);
         }
@@ -713,7 +750,7 @@ async fn asks_member_id(w: &mut KafkaWorld, m: String, group: String) -> StepRes
     wire_member(w, &m, &group);
     let mut client = member_client(w, &m).await?;
     let wm = w.wire_members.members.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
-    let req = join_request(&wm.group, "", wm.instance.as_deref(), wm.session_ms, wm.rebalance_ms);
+    let req = join_request(&wm.group, "", &wm.shape);
     let r = join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?;
     w.last_error = Some(name(r.error_code));
     if let Some(wm) = w.wire_members.members.get_mut(&m) {
@@ -754,14 +791,14 @@ async fn member_starts_joining(w: &mut KafkaWorld, m: String, group: String) -> 
 /// One JoinGroup with the session timeout given; its error is kept for `the request fails with`.
 #[when(expr = "member {string} sends a JoinGroup to group {string} with session.timeout.ms {int}")]
 async fn join_with_session(w: &mut KafkaWorld, m: String, group: String, session_ms: i32) -> StepResult {
-    wire_member(w, &m, &group).session_ms = session_ms;
+    wire_member(w, &m, &group).shape.session_ms = session_ms;
     let mut client = member_client(w, &m).await?;
     let wm = w.wire_members.members.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
-    let req = join_request(&wm.group, &wm.member_id, wm.instance.as_deref(), session_ms, wm.rebalance_ms);
+    let req = join_request(&wm.group, &wm.member_id, &wm.shape);
     let r = join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?;
     let (_, r) = if r.error_code == 79 {
         let wm = w.wire_members.members.get(&m).ok_or_else(|| StepError("unreachable".into()))?;
-        let req = join_request(&wm.group, r.member_id.as_str(), wm.instance.as_deref(), session_ms, wm.rebalance_ms);
+        let req = join_request(&wm.group, r.member_id.as_str(), &wm.shape);
         ((), join_once(&mut client, req).await.map_err(|e| group_wire_error(w, "JoinGroup", e))?)
     } else {
         ((), r)
@@ -782,7 +819,7 @@ async fn join_empty(w: &mut KafkaWorld, group: String) -> StepResult {
     if v < 4 {
         return Err(w.unsupported(format!("MEMBER_ID_REQUIRED needs JoinGroup v4 (KIP-394); the broker offers v{v}")));
     }
-    let r = join_once(&mut client, join_request(&real, "", None, WIRE_SESSION_MS, WIRE_SESSION_MS))
+    let r = join_once(&mut client, join_request(&real, "", &JoinShape::default()))
         .await
         .map_err(|e| group_wire_error(w, "JoinGroup", e))?;
     w.last_error = Some(name(r.error_code));
@@ -820,7 +857,7 @@ async fn heartbeat(w: &mut KafkaWorld, m: &str, member_id: Option<&str>) -> Resu
             .with_generation_id(wm.generation)
             .with_member_id(StrBytes::from_string(member_id.unwrap_or(&wm.member_id).to_string()));
         if v >= 3 && member_id.is_none() {
-            req = req.with_group_instance_id(wm.instance.as_ref().map(|i| StrBytes::from_string(i.clone())));
+            req = req.with_group_instance_id(wm.shape.instance.as_ref().map(|i| StrBytes::from_string(i.clone())));
         }
         let result = client.request_at(RequestKind::Heartbeat(req), v).await;
         let again = match &result {
@@ -920,7 +957,7 @@ async fn member_commit(
             wm.generation
         };
         let req = commit_request(
-            &Committer { group: &wm.group, generation, member: &wm.member_id, instance: wm.instance.as_deref() },
+            &Committer { group: &wm.group, generation, member: &wm.member_id, instance: wm.shape.instance.as_deref() },
             &real,
             partition,
             offset,

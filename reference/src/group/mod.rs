@@ -214,6 +214,10 @@ impl Group {
     /// (`ClassicGroup.selectProtocol`); ties go to the earliest in the first member's list.
     fn select_protocol(&self) -> Option<String> {
         let first = self.members.values().next()?;
+        // The defect: the first member's first choice, whoever supports it.
+        if active(Defect::ProtocolFromFirstMember) {
+            return first.protocols.first().map(|(n, _)| n.clone());
+        }
         let candidates: Vec<&String> = first
             .protocols
             .iter()
