@@ -72,7 +72,9 @@ else
   git worktree add -q --detach "$WORK" "$rev"
 fi
 mkdir -p "$OUT"
-echo "ci/mutants.sh: $(cargo mutants "${SELECT[@]}" --list --dir "$WORK" | wc -l) mutants (${ONLY:+matching $ONLY}${ONLY:-shard $SHARD of $SAMPLE}) at $rev" >&2
+which="shard $SHARD of $SAMPLE"
+[ -z "${ONLY:-}" ] || which="matching $ONLY"
+echo "ci/mutants.sh: $(cargo mutants "${SELECT[@]}" --list --dir "$WORK" | wc -l) mutants ($which) at $rev" >&2
 
 cd "$WORK"
 # The suite's scenarios are the test; nextest stops at the first failing scenario. The baseline
