@@ -56,6 +56,13 @@ async fn usable_faults(w: &mut KafkaWorld, kinds: Vec<FaultKind>) -> Result<Vec<
     Ok(usable)
 }
 
+/// The cluster's proxies; `usable_faults` has already left out the faults that need them where
+/// there are none.
+async fn proxies(w: &mut KafkaWorld) -> Result<crate::faults::Faults, StepError> {
+    let faults = w.cluster().await?.faults().cloned();
+    faults.ok_or_else(|| w.harness("the soak's plan needs proxies the cluster does not have"))
+}
+
 /// Puts one fault in place; returns the broker it touched.
 async fn apply(w: &mut KafkaWorld, f: &FaultStep, brokers: &[i32], real: &str) -> Result<i32, StepError> {
     let node = brokers.get(f.broker).copied().ok_or_else(|| w.harness("the plan names a broker the target lacks"))?;
@@ -66,12 +73,12 @@ async fn apply(w: &mut KafkaWorld, f: &FaultStep, brokers: &[i32], real: &str) -
             result.map_err(|e| process_error(w, e)).map(|()| node)
         }
         FaultKind::Isolate => {
-            let faults = w.cluster().await?.faults().cloned().ok_or_else(|| w.harness("no proxies"))?;
+            let faults = proxies(w).await?;
             let links = faults.replication_links_of(node);
             faults.cut(&links).await.map_err(|e| w.harness(e.to_string())).map(|()| node)
         }
         FaultKind::Latency => {
-            let faults = w.cluster().await?.faults().cloned().ok_or_else(|| w.harness("no proxies"))?;
+            let faults = proxies(w).await?;
             let fault = NetworkFault::Latency { ms: f.latency_ms, jitter_ms: 0, toxicity: 1.0 };
             faults.apply(node, fault).await.map_err(|e| w.harness(e.to_string())).map(|()| node)
         }
@@ -98,11 +105,11 @@ async fn heal(w: &mut KafkaWorld, f: &FaultStep, node: i32) -> StepResult {
             result.map_err(|e| process_error(w, e))
         }
         FaultKind::Isolate => {
-            let faults = w.cluster().await?.faults().cloned().ok_or_else(|| w.harness("no proxies"))?;
+            let faults = proxies(w).await?;
             faults.heal_links().await.map_err(|e| w.harness(e.to_string()))
         }
         FaultKind::Latency => {
-            let faults = w.cluster().await?.faults().cloned().ok_or_else(|| w.harness("no proxies"))?;
+            let faults = proxies(w).await?;
             faults.heal().await.map_err(|e| w.harness(e.to_string()))
         }
     }
