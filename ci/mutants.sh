@@ -47,10 +47,10 @@ FILES=(
   -f 'reference/src/log/batch.rs' -f 'reference/src/log/checkpoint.rs' -f 'reference/src/log/cleaner.rs'
   -f 'reference/src/log/disk.rs' -f 'reference/src/log/index.rs' -f 'reference/src/log/mod.rs'
   -f 'reference/src/log/retention.rs' -f 'reference/src/log/rewrite.rs' -f 'reference/src/log/segment.rs'
-  -f 'reference/src/replica.rs' -f 'reference/src/producer_state.rs'
+  -f 'reference/src/partition/*.rs' -f 'reference/src/coordinator.rs'
   -f 'reference/src/group/*.rs'
   -f 'reference/src/api/produce.rs' -f 'reference/src/api/fetch.rs' -f 'reference/src/api/list_offsets.rs'
-  -f 'reference/src/controller.rs' -f 'reference/src/broker.rs'
+  -f 'reference/src/controller.rs' -f 'reference/src/broker/*.rs'
 )
 if [ -n "${ONLY:-}" ]; then
   # Named mutants only (a regex over cargo-mutants' names, e.g. the ones a sample missed, to see

@@ -32,12 +32,13 @@ use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
 use crate::api::Versions;
-use crate::broker::{now_ms, validate_topic_name};
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::defects::{Defect, active};
 use crate::log::{DiskLog, Log, LogConfig};
 use crate::metadata::{self, Image, METADATA_TOPIC, MetadataRecord, NO_LEADER, PartitionState};
+use crate::now_ms;
 use crate::server::{ConnectionError, Decoded, FrameReader, decode_frame, encode_response};
+use crate::topic::validate_topic_name;
 
 /// The APIs the controller serves.
 const SUPPORTED: &[(ApiKey, Versions)] = &[

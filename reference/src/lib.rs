@@ -9,9 +9,15 @@
 //! - [`api`]: one file per Kafka API; `api/mod.rs` holds the only dispatch on api key and the
 //!   ApiVersions table.
 //! - [`broker`]: a broker: the metadata it replays from the controller, the replicas it hosts,
-//!   registration and heartbeats, and forwarding admin requests to the controller.
-//! - [`replica`]: one partition replica: its log, leader or follower role, high watermark, ISR
-//!   upkeep and leader epoch cache.
+//!   registration and heartbeats, replication between brokers, forwarding admin requests to the
+//!   controller, and periodic upkeep; one submodule per concern.
+//! - [`partition`]: one partition replica: its log, leader or follower role, high watermark,
+//!   leader epoch cache, producer state and the append path. Handlers and coordinators call its
+//!   operations.
+//! - [`coordinator`]: the runtime of a coordinator on an internal compacted topic: ownership,
+//!   loading on leadership, writes answered once replicated.
+//! - [`group`]: the group coordinator, on `__consumer_offsets`.
+//! - [`topic`]: topics as the metadata describes them, and their name rules.
 //! - [`controller`]: the cluster's one controller: broker registration and fencing, topic
 //!   creation, leader election and ISR changes, written to the metadata log.
 //! - [`metadata`]: the metadata log's records and the image brokers build from them.
@@ -28,10 +34,16 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod controller;
+pub mod coordinator;
 pub mod defects;
 pub mod group;
 pub mod log;
 pub mod metadata;
-pub mod producer_state;
-pub mod replica;
+pub mod partition;
 pub mod server;
+pub mod topic;
+
+/// Wall-clock milliseconds since the epoch, as Kafka's `time.milliseconds()`.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

@@ -99,7 +99,7 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>
         // The defect: the last batch this connection appended to each partition is undone.
         for (topic, partition, base) in appended {
             if let Some(p) = broker.topic(topic.as_str()).and_then(|t| broker.local(t.id, partition)) {
-                let _ = p.log().truncate_to(base);
+                p.undo_append(base);
             }
         }
     }

@@ -4,15 +4,14 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::RequestContext;
-use crate::group;
 
 pub async fn handle(ctx: &RequestContext, r: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut names = r.groups_names.clone();
     names.dedup();
     let mut results = Vec::new();
     for name in names {
-        let result = match ctx.broker.groups.prepare_delete(&ctx.broker, name.as_str()) {
-            Ok(w) => group::write(&ctx.broker, w).await,
+        let result = match ctx.broker.groups.prepare_delete(name.as_str()) {
+            Ok(w) => ctx.broker.groups.write(w).await,
             Err(e) => Err(e),
         };
         if result.is_ok() {

@@ -8,7 +8,6 @@
 //! of the replicas); this reference answers once the leader has moved its own, and followers
 //! follow through the log start offset in their fetch responses.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
@@ -31,21 +30,9 @@ pub fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteReco
                         Ok(partition) => partition,
                         Err(code) => return r.with_error_code(code.code()),
                     };
-                    let st = partition.state();
-                    let offset = if p.offset == -1 { st.hw } else { p.offset };
-                    if offset < 0 || offset > st.hw {
-                        return r.with_error_code(ResponseError::OffsetOutOfRange.code());
-                    }
-                    let mut log = partition.log();
-                    if crate::defects::active(crate::defects::Defect::DeleteRecordsIsANoOp) {
-                        return r.with_low_watermark(offset);
-                    }
-                    match log.advance_log_start(offset) {
-                        Ok(()) => r.with_low_watermark(log.log_start_offset()),
-                        Err(e) => {
-                            tracing::error!("DeleteRecords on {}: {e}", partition.name());
-                            r.with_error_code(ResponseError::KafkaStorageError.code())
-                        }
+                    match partition.delete_records(p.offset) {
+                        Ok(low_watermark) => r.with_low_watermark(low_watermark),
+                        Err(code) => r.with_error_code(code.code()),
                     }
                 })
                 .collect();

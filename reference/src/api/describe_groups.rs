@@ -13,7 +13,7 @@ pub fn handle(ctx: &RequestContext, r: DescribeGroupsRequest) -> DescribeGroupsR
         .iter()
         .map(|g| {
             let out = DescribedGroup::default().with_group_id(g.clone()).with_authorized_operations(i32::MIN);
-            match ctx.broker.groups.describe(&ctx.broker, g.as_str()) {
+            match ctx.broker.groups.describe(g.as_str()) {
                 Err(e) => out.with_error_code(e.code()).with_group_state(StrBytes::from_static_str("")),
                 Ok(d) => out
                     .with_group_state(StrBytes::from_static_str(d.state.name()))

@@ -86,10 +86,8 @@ fn read(ctx: &RequestContext, request: &FetchRequest, replica_id: i32) -> (Fetch
                     continue;
                 }
             };
-            let hw = partition.state().hw;
-            let log = partition.log();
-            let (start, end) = (log.log_start_offset(), log.log_end_offset());
-            let hw = hw.min(end);
+            let bounds = partition.bounds();
+            let (start, end, hw) = (bounds.log_start, bounds.log_end, bounds.high_watermark);
             // Consumers never read above the high watermark; replicas read to the log end.
             let max_offset =
                 if replica_id >= 0 || replica_id == -2 || active(Defect::ServeReadsAboveHw) { end } else { hw };
@@ -102,7 +100,7 @@ fn read(ctx: &RequestContext, request: &FetchRequest, replica_id: i32) -> (Fetch
             }
             let limit =
                 if ignore_limits { usize::MAX } else { (fp.partition_max_bytes.max(0) as usize).min(remaining) };
-            match log.read(fp.fetch_offset, limit, max_offset, min_one) {
+            match partition.read(fp.fetch_offset, limit, max_offset, min_one) {
                 Ok(batches) => {
                     let mut buf = BytesMut::new();
                     for b in &batches {

@@ -23,7 +23,7 @@ fn locate(ctx: &RequestContext, key: &str, key_type: i8) -> Result<Found, Respon
     let Some(topic) = ctx.broker.ensure_offsets_topic() else {
         return Err(ResponseError::CoordinatorNotAvailable);
     };
-    let p = ctx.broker.groups.partition_for(key, topic.partition_count());
+    let p = crate::coordinator::partition_for(key, topic.partition_count());
     let leader = topic.partitions.get(p as usize).map(|s| s.leader).unwrap_or(-1);
     let image = ctx.broker.image();
     let Some(b) = image.brokers.get(&leader).filter(|_| image.is_live(leader)) else {

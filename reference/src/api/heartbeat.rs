@@ -10,7 +10,6 @@ pub fn handle(ctx: &RequestContext, r: HeartbeatRequest) -> HeartbeatResponse {
         return HeartbeatResponse::default().with_error_code(ResponseError::InvalidGroupId.code());
     }
     let result = ctx.broker.groups.heartbeat(
-        &ctx.broker,
         r.group_id.as_str(),
         r.generation_id,
         r.member_id.as_str(),

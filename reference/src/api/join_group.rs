@@ -14,7 +14,6 @@ pub async fn handle(ctx: &RequestContext, r: JoinGroupRequest) -> JoinGroupRespo
     let protocols = r.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect();
     let member_id = r.member_id.to_string();
     let pending = ctx.broker.groups.join(
-        &ctx.broker,
         ctx.version,
         r.group_id.as_str(),
         &member_id,

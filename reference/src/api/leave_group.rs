@@ -7,7 +7,6 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::RequestContext;
-use crate::group;
 
 pub async fn handle(ctx: &RequestContext, r: LeaveGroupRequest) -> LeaveGroupResponse {
     if r.group_id.is_empty() {
@@ -21,11 +20,11 @@ pub async fn handle(ctx: &RequestContext, r: LeaveGroupRequest) -> LeaveGroupRes
     } else {
         vec![(r.member_id.to_string(), None)]
     };
-    let (result, write) = ctx.broker.groups.leave(&ctx.broker, r.group_id.as_str(), &members);
+    let (result, write) = ctx.broker.groups.leave(r.group_id.as_str(), &members);
     if let Some(w) = write {
         let broker = Arc::clone(&ctx.broker);
         tokio::spawn(async move {
-            let _ = group::write(&broker, w).await;
+            let _ = broker.groups.write(w).await;
         });
     }
     match result {

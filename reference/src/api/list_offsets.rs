@@ -37,25 +37,22 @@ pub fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsR
                         Ok(p) => p,
                         Err(code) => return r.with_error_code(code.code()),
                     };
-                    let (hw, epoch) = {
-                        let st = partition.state();
-                        (st.hw, st.leader_epoch)
-                    };
-                    let log = partition.log();
+                    let bounds = partition.bounds();
+                    let epoch = bounds.leader_epoch;
                     // Consumers see up to the high watermark; replicas (and debugging tools) the log end.
                     let latest = if request.replica_id.0 == -1 && !active(Defect::ServeReadsAboveHw) {
-                        hw.min(log.log_end_offset())
+                        bounds.high_watermark
                     } else {
-                        log.log_end_offset()
+                        bounds.log_end
                     };
                     let found = match p.timestamp {
-                        EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                        EARLIEST | EARLIEST_LOCAL => Ok(Some((bounds.log_start, -1))),
                         LATEST => Ok(Some((latest, -1))),
-                        MAX_TIMESTAMP if v >= 7 => log.max_timestamp().map(|o| o.map(|o| (o.offset, o.timestamp))),
-                        ts if ts >= 0 && active(Defect::ListOffsetsIgnoresTimestamp) => {
-                            Ok(Some((log.log_end_offset(), ts)))
+                        MAX_TIMESTAMP if v >= 7 => {
+                            partition.max_timestamp().map(|o| o.map(|o| (o.offset, o.timestamp)))
                         }
-                        ts if ts >= 0 => log.offset_for_timestamp(ts).map(|o| o.map(|o| (o.offset, o.timestamp))),
+                        ts if ts >= 0 && active(Defect::ListOffsetsIgnoresTimestamp) => Ok(Some((bounds.log_end, ts))),
+                        ts if ts >= 0 => partition.offset_for_timestamp(ts).map(|o| o.map(|o| (o.offset, o.timestamp))),
                         other => {
                             return r.with_error_code(ResponseError::InvalidRequest.code()).with_timestamp(other);
                         }

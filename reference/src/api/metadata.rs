@@ -10,8 +10,8 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::broker::Topic;
 use crate::defects::{Defect, active};
+use crate::topic::Topic;
 
 pub async fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     let b = &ctx.broker;

@@ -7,9 +7,9 @@ use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponseParti
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::RequestContext;
-use crate::broker::now_ms;
 use crate::defects::{Defect, active};
-use crate::group::{self, Committed};
+use crate::group::Committed;
+use crate::now_ms;
 
 /// A partition to commit: its place in the request, its name, and what to commit.
 type Valid = ((usize, usize), (String, i32), Committed);
@@ -58,7 +58,6 @@ pub async fn handle(ctx: &RequestContext, r: OffsetCommitRequest) -> OffsetCommi
     if !valid.is_empty() {
         let offsets: Vec<((String, i32), Committed)> = valid.iter().map(|(_, k, c)| (k.clone(), c.clone())).collect();
         let prepared = ctx.broker.groups.prepare_commit(
-            &ctx.broker,
             r.group_id.as_str(),
             r.generation_id_or_member_epoch,
             r.member_id.as_str(),
@@ -66,7 +65,7 @@ pub async fn handle(ctx: &RequestContext, r: OffsetCommitRequest) -> OffsetCommi
             &offsets,
         );
         let result = match prepared {
-            Ok(write) => group::write(&ctx.broker, write).await,
+            Ok(write) => ctx.broker.groups.write(write).await,
             Err(e) => Err(e),
         };
         match result {

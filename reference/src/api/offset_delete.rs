@@ -6,7 +6,6 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::group;
 
 pub async fn handle(ctx: &RequestContext, r: OffsetDeleteRequest) -> OffsetDeleteResponse {
     if r.group_id.is_empty() {
@@ -27,7 +26,7 @@ pub async fn handle(ctx: &RequestContext, r: OffsetDeleteRequest) -> OffsetDelet
         }
         asked.push((t.name.to_string(), ps));
     }
-    let prepared = ctx.broker.groups.prepare_offset_delete(&ctx.broker, r.group_id.as_str(), &asked);
+    let prepared = ctx.broker.groups.prepare_offset_delete(r.group_id.as_str(), &asked);
     let (results, write) = match prepared {
         Err(e) => return OffsetDeleteResponse::default().with_error_code(e.code()),
         Ok(x) => x,
@@ -36,7 +35,7 @@ pub async fn handle(ctx: &RequestContext, r: OffsetDeleteRequest) -> OffsetDelet
         .iter()
         .flat_map(|(t, ps)| ps.iter().filter(|(_, c)| *c == 0).map(move |(p, _)| (t.clone(), *p)))
         .collect();
-    if let Err(e) = group::write(&ctx.broker, write).await {
+    if let Err(e) = ctx.broker.groups.write(write).await {
         return OffsetDeleteResponse::default().with_error_code(e.code());
     }
     ctx.broker.groups.offsets_deleted(r.group_id.as_str(), &deleted);

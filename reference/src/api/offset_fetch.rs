@@ -18,7 +18,7 @@ type Asked = Vec<(String, Vec<i32>)>;
 
 fn fetch(ctx: &RequestContext, group: &str, topics: Option<Asked>) -> (Result<FetchedOffsets, ResponseError>, Asked) {
     let asked = topics.clone().unwrap_or_default();
-    (ctx.broker.groups.fetch_offsets(&ctx.broker, group, topics.as_deref()), asked)
+    (ctx.broker.groups.fetch_offsets(group, topics.as_deref()), asked)
 }
 
 fn value(c: &Option<Committed>) -> (i64, i32, String) {

@@ -6,7 +6,6 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset,
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::RequestContext;
-use crate::replica::Partition;
 
 pub fn handle(ctx: &RequestContext, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
     let topics = request
@@ -23,9 +22,7 @@ pub fn handle(ctx: &RequestContext, request: OffsetForLeaderEpochRequest) -> Off
                     match ctx.broker.replica_for(topic.as_ref(), p.partition, p.current_leader_epoch, false) {
                         Err(code) => r.with_error_code(code.code()),
                         Ok(partition) => {
-                            let st = partition.state();
-                            let leo = partition.log().log_end_offset();
-                            let (epoch, end) = Partition::end_offset_for(&st, leo, p.leader_epoch);
+                            let (epoch, end) = partition.epoch_end(p.leader_epoch);
                             r.with_leader_epoch(epoch).with_end_offset(end)
                         }
                     }

@@ -1,14 +1,7 @@
-//! Produce: validate each partition's batch as Kafka's `LogValidator` does, append it, answer
-//! with its base offset.
-//!
-//! Validation, with the codes Kafka returns (apache/kafka `ProduceRequest.validateRecords`,
-//! `LogValidator`, `UnifiedLog.analyzeAndValidateRecords`):
-//! - `acks` other than -1, 0, 1: INVALID_REQUIRED_ACKS for every partition;
-//! - not exactly one batch, magic other than 2, offsets inside the batch not in sequence, a
-//!   control batch from a client, a keyless record on a compacted topic: INVALID_RECORD;
-//! - a CRC mismatch or a batch that does not parse: CORRUPT_MESSAGE;
-//! - a batch over `max.message.bytes`: MESSAGE_TOO_LARGE;
-//! - a CreateTime outside `message.timestamp.{before,after}.max.ms`: INVALID_TIMESTAMP.
+//! Produce: each partition's batch goes to its leader's append path
+//! ([`crate::partition::append`], which validates it as Kafka's `LogValidator` does); the answer
+//! carries its base offset, after the replication wait for acks=all. `acks` other than -1, 0, 1
+//! is INVALID_REQUIRED_ACKS for every partition.
 //!
 //! A refused batch appends nothing; other partitions of the same request are unaffected.
 //! With `acks=0` there is no response, and an error closes the connection (KafkaApis does the same).
@@ -19,51 +12,31 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::Compression;
 
 use std::sync::Arc;
 
 use super::{Reply, RequestContext};
-use crate::broker::{Broker, Topic, now_ms};
-use crate::config::TargetCompression;
 use crate::defects::{Defect, active};
-use crate::log::{Batch, BatchError, split_batches};
-use crate::producer_state::{BatchMeta, Verdict, last_sequence};
-use crate::replica::{Partition, Role};
+use crate::partition::Partition;
+use crate::partition::append::Refusal;
 
-/// A partition's refusal: the code Kafka gives, the message it puts in `error_message` (v8+),
-/// and the records it names in `record_errors` (KIP-467, v8+).
-struct Refusal(ResponseError, String, Vec<RecordError>);
-
-impl Refusal {
-    /// A refusal of the whole batch, naming no record.
-    fn batch(code: ResponseError, message: impl Into<String>) -> Refusal {
-        Refusal(code, message.into(), Vec::new())
-    }
-}
-
-/// One record a batch was refused for (KIP-467): its index in the batch and why.
-struct RecordError {
-    batch_index: i32,
-    message: String,
-}
-
-impl std::fmt::Display for RecordError {
-    /// Kafka's `ProduceResponse.RecordError.toString`, which the partition's `error_message` quotes.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RecordError(batchIndex={}, message='{}')", self.batch_index, self.message)
-    }
+/// An acks=all answer still to wait for: where it sits in the response, and what it waits on.
+struct ReplicationWait {
+    topic: usize,
+    partition: usize,
+    replica: Arc<Partition>,
+    /// The offset the high watermark must reach.
+    required: i64,
+    min_insync_replicas: usize,
 }
 
 pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
     let acks = request.acks;
     let mut any_error = false;
-    let mut appended = false;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     // The StopProduceAtFirstRefusal defect's memory: the first partition's refusal.
     let mut first_refusal: Option<ResponseError> = None;
-    // acks=all: (topic index, partition index, replica, offset the high watermark must reach, min.insync.replicas)
-    let mut waits: Vec<(usize, usize, Arc<Partition>, i64, usize)> = Vec::new();
+    let mut waits: Vec<ReplicationWait> = Vec::new();
     for topic_data in &request.topic_data {
         let mut topic = ctx.broker.topic(topic_data.name.as_str());
         if topic.is_none() && active(Defect::ProduceCreatesUnknownTopics) {
@@ -73,36 +46,32 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for pd in &topic_data.partition_data {
             let result = if let Some(code) = first_refusal.filter(|_| active(Defect::StopProduceAtFirstRefusal)) {
-                Err(Refusal::batch(code, refusal_message(code)))
+                Err(Refusal::of(code))
             } else if ![-1, 0, 1].contains(&acks) && !active(Defect::AcceptAnyAcks) {
                 Err(Refusal::batch(ResponseError::InvalidRequiredAcks, format!("Invalid required acks {acks}")))
             } else {
                 match ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false) {
-                    Err(code) => Err(Refusal::batch(code, refusal_message(code))),
+                    Err(code) => Err(Refusal::of(code)),
                     Ok(p) => match topic.as_ref() {
-                        Some(t) => append(t, &p, acks, pd.records.clone().unwrap_or_default()),
-                        None => Err(Refusal::batch(
-                            ResponseError::UnknownTopicOrPartition,
-                            refusal_message(ResponseError::UnknownTopicOrPartition),
-                        )),
+                        Some(t) => p.append_as_leader(&t.config, acks, pd.records.clone().unwrap_or_default()),
+                        None => Err(Refusal::of(ResponseError::UnknownTopicOrPartition)),
                     },
                 }
             };
             let mut r = PartitionProduceResponse::default().with_index(pd.index);
             match result {
                 Ok(ok) => {
-                    appended = true;
                     if acks == -1
                         && let (Some(t), Ok(p)) =
                             (topic.as_ref(), ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false))
                     {
-                        waits.push((
-                            responses.len(),
-                            partition_responses.len(),
-                            p,
-                            ok.next_offset,
-                            t.config.min_insync_replicas(),
-                        ));
+                        waits.push(ReplicationWait {
+                            topic: responses.len(),
+                            partition: partition_responses.len(),
+                            replica: p,
+                            required: ok.next_offset,
+                            min_insync_replicas: t.config.min_insync_replicas(),
+                        });
                     }
                     r = r.with_base_offset(ok.base_offset).with_log_append_time_ms(ok.log_append_time);
                     if ctx.version >= 5 {
@@ -141,22 +110,17 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
                 .with_partition_responses(partition_responses),
         );
     }
-    if appended {
-        ctx.broker.notify_append();
-    }
-    // Kafka's DelayedProduce: an acks=all answer waits until the high watermark passes the
-    // batch, i.e. every ISR member has it; if the ISR shrank below min.insync.replicas meanwhile,
-    // the batch is in the log but the answer is NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+    // Kafka's DelayedProduce (see Partition::await_replication).
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(request.timeout_ms.max(0) as u64);
-    for (t, i, partition, required, min_isr) in waits {
+    for w in waits {
         if active(Defect::AckAllBeforeReplicated) {
             break;
         }
         if let Err(Refusal(code, message, _)) =
-            await_replication(&ctx.broker, &partition, required, min_isr, deadline).await
+            w.replica.await_replication(w.required, w.min_insync_replicas, deadline).await
         {
             any_error = true;
-            let r = &mut responses[t].partition_responses[i];
+            let r = &mut responses[w.topic].partition_responses[w.partition];
             r.error_code = code.code();
             r.base_offset = -1;
             if ctx.version >= 8 {
@@ -168,452 +132,4 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
         return if any_error { Reply::Close("error in an acks=0 produce request".into()) } else { Reply::Nothing };
     }
     Reply::Send(Box::new(ResponseKind::Produce(ProduceResponse::default().with_responses(responses))))
-}
-
-struct Appended {
-    base_offset: i64,
-    /// The offset after the appended batch.
-    next_offset: i64,
-    log_append_time: i64,
-    log_start_offset: i64,
-}
-
-fn refusal_message(code: ResponseError) -> String {
-    match code {
-        ResponseError::NotLeaderOrFollower => "This server is not the leader for that topic-partition.".into(),
-        ResponseError::UnknownTopicOrPartition => "This server does not host this topic-partition.".into(),
-        other => format!("{other:?}"),
-    }
-}
-
-async fn await_replication(
-    broker: &Broker,
-    partition: &Partition,
-    required: i64,
-    min_isr: usize,
-    deadline: tokio::time::Instant,
-) -> Result<(), Refusal> {
-    let mut changes = broker.subscribe_appends();
-    loop {
-        changes.borrow_and_update();
-        {
-            let st = partition.state();
-            if st.role != Role::Leader {
-                return Err(Refusal::batch(
-                    ResponseError::NotLeaderOrFollower,
-                    refusal_message(ResponseError::NotLeaderOrFollower),
-                ));
-            }
-            if st.hw >= required {
-                if st.isr.len() < min_isr {
-                    return Err(Refusal::batch(
-                        ResponseError::NotEnoughReplicasAfterAppend,
-                        format!(
-                            "The size of the current ISR {:?} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}",
-                            st.isr,
-                            partition.name()
-                        ),
-                    ));
-                }
-                return Ok(());
-            }
-        }
-        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
-            return Err(Refusal::batch(
-                ResponseError::RequestTimedOut,
-                format!("Replication of {} up to offset {required} did not complete in time", partition.name()),
-            ));
-        }
-    }
-}
-
-fn append(topic: &Topic, partition: &Partition, acks: i16, records: bytes::Bytes) -> Result<Appended, Refusal> {
-    let config = topic.config();
-    // Attributes (int16 at byte 21): the codec is in the low 3 bits of its second byte.
-    let compressed = records.get(22).is_some_and(|a| a & 0x07 != 0);
-    let skip_crc = active(Defect::SkipCrcCheck) || (compressed && active(Defect::SkipCrcForCompressedBatches));
-    let records = if skip_crc { reseal_crc(records) } else { records };
-    let batches = split_batches(records).map_err(|e| match e {
-        BatchError::UnsupportedMagic(m) => Refusal::batch(
-            ResponseError::InvalidRecord,
-            format!("Produce requests with version 3 or later are only allowed to contain record batches with magic version 2, got {m}"),
-        ),
-        other => Refusal::batch(ResponseError::CorruptMessage, other.to_string()),
-    })?;
-    let [batch]: [Batch; 1] = batches.try_into().map_err(|b: Vec<Batch>| {
-        Refusal::batch(
-            ResponseError::InvalidRecord,
-            format!("Produce requests must contain exactly one record batch, got {}", b.len()),
-        )
-    })?;
-    // Kafka's `sizeInBytes`: the whole batch, its 12-byte offset and length prefix included.
-    let size = match active(Defect::MaxMessageBytesWithoutLogOverhead) {
-        true => batch.len().saturating_sub(12),
-        false => batch.len(),
-    };
-    if size > config.max_message_bytes() && !active(Defect::IgnoreMaxMessageBytes) {
-        return Err(Refusal::batch(
-            ResponseError::MessageTooLarge,
-            format!(
-                "The request included a message larger than the max message size the server will accept ({} > max.message.bytes {})",
-                batch.len(),
-                config.max_message_bytes()
-            ),
-        ));
-    }
-    if batch.is_control() {
-        return Err(Refusal::batch(ResponseError::InvalidRecord, "Clients are not allowed to write control records"));
-    }
-    if batch.is_transactional() {
-        // No transaction coordinator here (FindCoordinator for transactions is not served), so
-        // no transaction can be ongoing: Kafka's answer to a transactional batch outside one.
-        return Err(Refusal::batch(
-            ResponseError::InvalidTxnState,
-            "This broker does not coordinate transactions; transactional batches are refused",
-        ));
-    }
-    // UnifiedLog.analyzeAndValidateRecords and LogValidator.validateBatch.
-    if batch.base_offset() != 0 {
-        return Err(Refusal::batch(
-            ResponseError::InvalidRecord,
-            format!(
-                "The baseOffset of the record batch in the append to {} should be 0, but it is {}",
-                partition.name(),
-                batch.base_offset()
-            ),
-        ));
-    }
-    if i64::from(batch.last_offset_delta()) + 1 != i64::from(batch.record_count()) {
-        return Err(Refusal::batch(
-            ResponseError::InvalidRecord,
-            format!(
-                "Inconsistent batch offset range [{}, {}] and count of records {} in topic partition {}",
-                batch.base_offset(),
-                batch.last_offset(),
-                batch.record_count(),
-                partition.name()
-            ),
-        ));
-    }
-    let records = batch.records().map_err(|e| Refusal::batch(ResponseError::CorruptMessage, e.to_string()))?;
-    if records.len() != batch.record_count().max(0) as usize {
-        return Err(Refusal::batch(
-            ResponseError::InvalidRecord,
-            format!("Batch claims {} records but holds {}", batch.record_count(), records.len()),
-        ));
-    }
-    let now = now_ms();
-    let log_append_time = config.log_append_time() && !active(Defect::IgnoreLogAppendTime);
-    let (records, refused) = match validate_records(&records, &config, log_append_time, now, &partition.name()) {
-        Ok(()) => (records, None),
-        Err(refusal) if active(Defect::AppendValidRecordsOfRefusedBatch) && !refusal.2.is_empty() => {
-            // The defect: the records the answer does not name are appended all the same.
-            let named: std::collections::HashSet<i32> = refusal.2.iter().map(|e| e.batch_index).collect();
-            let kept: Vec<_> = records
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| !named.contains(&(*i as i32)))
-                .map(|(_, r)| r)
-                .collect();
-            if kept.is_empty() {
-                return Err(refusal);
-            }
-            (kept, Some(refusal))
-        }
-        Err(refusal) => return Err(refusal),
-    };
-
-    let batch_max_timestamp = if log_append_time { now } else { batch.max_timestamp() };
-    let records = if active(Defect::DropHeaders) {
-        records
-            .into_iter()
-            .map(|mut r| {
-                r.headers.clear();
-                r
-            })
-            .collect()
-    } else {
-        records
-    };
-    // Kafka's LogValidator rebuilds a batch whose codec is not the topic's compression.type
-    // (unless that is `producer`), or a compressed one whose inner offsets are out of sequence
-    // ("some older clients do not implement the internal offsets correctly"), keeping its
-    // producer fields and every record's timestamp, key, value and headers; then
-    // UnifiedLog.append checks the new size again. An uncompressed batch is kept in place.
-    let target = config
-        .target_compression()
-        .filter(|_| !active(Defect::IgnoreTopicCompression))
-        .unwrap_or(TargetCompression { codec: batch.compression(), level: None });
-    let in_sequence = records.iter().enumerate().all(|(i, r)| r.offset == batch.base_offset() + i as i64);
-    let rebuild = target.codec != batch.compression()
-        || (batch.compression() != Compression::None && !in_sequence)
-        || refused.is_some();
-    let batch = match target {
-        t if rebuild => {
-            // The broker assigns the offsets: one after another from the batch's base offset,
-            // sequences likewise from its base sequence (-1 without a producer id).
-            let base_sequence = batch.base_sequence();
-            let records: Vec<kafka_protocol::records::Record> = records
-                .into_iter()
-                .enumerate()
-                .map(|(i, mut r)| {
-                    r.offset = batch.base_offset() + i as i64;
-                    r.sequence = base_sequence.wrapping_add(i as i32);
-                    r
-                })
-                .collect();
-            let records = if active(Defect::RecompressDropsProducerId) || active(Defect::RecompressDropsHeaders) {
-                records
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, mut r)| {
-                        if active(Defect::RecompressDropsProducerId) {
-                            (r.producer_id, r.producer_epoch, r.sequence) = (-1, -1, i as i32 - 1);
-                        }
-                        if active(Defect::RecompressDropsHeaders) {
-                            r.headers.clear();
-                        }
-                        r
-                    })
-                    .collect()
-            } else {
-                records
-            };
-            let rebuilt = crate::log::batch::rebuild_as(&batch, records, t.codec, t.level)
-                .map_err(|e| Refusal::batch(ResponseError::CorruptMessage, e.to_string()))?;
-            if rebuilt.len() > config.max_message_bytes()
-                && !active(Defect::IgnoreMaxMessageBytes)
-                && !active(Defect::SkipSizeCheckAfterRecompression)
-            {
-                return Err(Refusal::batch(
-                    ResponseError::MessageTooLarge,
-                    format!(
-                        "Message batch size is {} bytes in append to partition {} which exceeds the maximum configured size of {}.",
-                        rebuilt.len(),
-                        partition.name(),
-                        config.max_message_bytes()
-                    ),
-                ));
-            }
-            rebuilt
-        }
-        _ if active(Defect::DropHeaders) => crate::log::batch::rebuild(&batch, records)
-            .map_err(|e| Refusal::batch(ResponseError::CorruptMessage, e.to_string()))?,
-        _ => batch,
-    };
-
-    let mut st = partition.state();
-    if st.role != Role::Leader {
-        return Err(Refusal::batch(
-            ResponseError::NotLeaderOrFollower,
-            refusal_message(ResponseError::NotLeaderOrFollower),
-        ));
-    }
-    // Kafka's Partition.appendRecordsToLeader: acks=all needs min.insync.replicas in the ISR
-    // before anything is appended.
-    let min_isr = config.min_insync_replicas();
-    let short = st.isr.len() < min_isr || (active(Defect::MinIsrInclusive) && st.isr.len() == min_isr);
-    if acks == -1 && short && !active(Defect::IgnoreMinInsyncReplicas) {
-        return Err(Refusal::batch(
-            ResponseError::NotEnoughReplicas,
-            format!(
-                "The size of the current ISR {:?} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}",
-                st.isr,
-                partition.name()
-            ),
-        ));
-    }
-    // KIP-98: an idempotent producer's batch is checked against its last five (duplicates are
-    // answered with their original offsets, gaps and stale epochs refused).
-    let pid = batch.producer_id();
-    let (epoch, first_seq, last_seq) = (batch.producer_epoch(), batch.base_sequence(), last_sequence(&batch));
-    if pid >= 0 {
-        match st.producers.check(pid, epoch, first_seq, last_seq) {
-            Err((code, message)) => return Err(Refusal::batch(code, message)),
-            Ok(Verdict::Duplicate(meta)) if !active(Defect::NewOffsetForDuplicate) => {
-                return Ok(Appended {
-                    base_offset: meta.first_offset,
-                    next_offset: meta.last_offset + 1,
-                    // Kafka answers a duplicate with the cached batch's timestamp, whatever the
-                    // topic's timestamp type (UnifiedLog.append's early return).
-                    log_append_time: meta.timestamp,
-                    log_start_offset: partition.log().log_start_offset(),
-                });
-            }
-            Ok(_) => {}
-        }
-    }
-    let mut log = partition.log();
-    let copies = if active(Defect::DuplicateAppend) { 2 } else { 1 };
-    let mut first = None;
-    let mut next = 0;
-    for _ in 0..copies {
-        let mut m = batch.clone().into_mut();
-        m.set_partition_leader_epoch(st.leader_epoch);
-        if log_append_time {
-            m.set_log_append_time(now);
-        }
-        let appended = if active(Defect::SkipOffsetOnAppend) {
-            // The defect: leave a one-offset hole before every batch.
-            m.set_base_offset(log.log_end_offset() + 1);
-            log.append_with_offsets(m.freeze(), now)
-        } else {
-            log.append(m, now)
-        };
-        let info = appended.map_err(|e| Refusal::batch(ResponseError::KafkaStorageError, e.to_string()))?;
-        first.get_or_insert(info.base_offset);
-        next = info.last_offset + 1;
-    }
-    let log_start_offset = log.log_start_offset();
-    drop(log);
-    if pid >= 0
-        && let Some(first_offset) = first
-    {
-        let meta =
-            BatchMeta { first_seq, last_seq, first_offset, last_offset: next - 1, timestamp: batch_max_timestamp };
-        st.producers.record(pid, epoch, meta);
-    }
-    partition.maybe_advance_hw(&mut st);
-    if let Some(refusal) = refused {
-        return Err(refusal);
-    }
-    Ok(Appended {
-        base_offset: first.unwrap_or(-1),
-        next_offset: next,
-        log_append_time: if log_append_time { now } else { -1 },
-        log_start_offset,
-    })
-}
-
-/// A write of the broker's own (the group coordinator's): keyed records appended as one batch
-/// to the local leader of `topic`-`partition`, validated like a client's, and answered once the
-/// ISR has them (acks=all) or `timeout_ms` passes.
-pub async fn append_internal(
-    broker: &Arc<Broker>,
-    topic: &str,
-    partition: i32,
-    records: Vec<(bytes::Bytes, Option<bytes::Bytes>)>,
-    timeout_ms: u64,
-) -> Result<(), ResponseError> {
-    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-    let t = broker.topic(topic);
-    let p = broker.replica_for(t.as_ref(), partition, -1, false)?;
-    let t = t.ok_or(ResponseError::UnknownTopicOrPartition)?;
-    let now = now_ms();
-    let records: Vec<Record> = records
-        .into_iter()
-        .enumerate()
-        .map(|(i, (key, value))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder keeps records in one batch while offset - sequence stays the same;
-            // the batch's base sequence is -1 (no producer), as it must be.
-            sequence: i as i32 - 1,
-            timestamp: now,
-            key: Some(key),
-            value,
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = bytes::BytesMut::new();
-    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).map_err(|_| ResponseError::CorruptMessage)?;
-    let appended = append(&t, &p, -1, buf.freeze()).map_err(|Refusal(code, message, _)| {
-        tracing::warn!("{}-{partition}: internal write refused: {message}", t.name);
-        code
-    })?;
-    broker.notify_append();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
-    await_replication(broker, &p, appended.next_offset, t.config.min_insync_replicas(), deadline)
-        .await
-        .map_err(|Refusal(code, ..)| code)
-}
-
-/// Kafka's per-record checks (`LogValidator.validateRecord`: the key on a compacted topic, then
-/// the timestamp), run on every record of the batch so that the answer names each bad record
-/// (KIP-467). Inner offsets out of sequence are no error: Kafka rebuilds such a batch. Any record
-/// error refuses the whole batch: INVALID_TIMESTAMP if one of them is a timestamp, else
-/// INVALID_RECORD, with `LogValidator.processRecordErrors`'s message.
-fn validate_records(
-    records: &[kafka_protocol::records::Record],
-    config: &crate::config::TopicConfig,
-    log_append_time: bool,
-    now: i64,
-    partition: &str,
-) -> Result<(), Refusal> {
-    let (before, after) = (config.timestamp_before_max_ms(), config.timestamp_after_max_ms());
-    let mut errors: Vec<(ResponseError, RecordError)> = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        let batch_index = i as i32;
-        if config.compacted() && r.key.is_none() && !active(Defect::AcceptKeylessOnCompacted) {
-            errors.push((
-                ResponseError::InvalidRecord,
-                RecordError {
-                    batch_index,
-                    message: format!(
-                        "Compacted topic cannot accept message without key in topic partition {partition}."
-                    ),
-                },
-            ));
-        } else if !log_append_time
-            && r.timestamp != -1
-            && (now.saturating_sub(r.timestamp) > before || r.timestamp.saturating_sub(now) > after)
-        {
-            errors.push((
-                ResponseError::InvalidTimestamp,
-                RecordError {
-                    batch_index,
-                    message: format!(
-                        "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{}, {}]",
-                        r.timestamp,
-                        r.offset,
-                        now.saturating_sub(before),
-                        now.saturating_add(after)
-                    ),
-                },
-            ));
-        }
-    }
-    if errors.is_empty() {
-        return Ok(());
-    }
-    let timestamps = errors.iter().any(|(code, _)| *code == ResponseError::InvalidTimestamp);
-    let records: Vec<RecordError> = errors.into_iter().map(|(_, e)| e).collect();
-    if timestamps {
-        return Err(Refusal(
-            ResponseError::InvalidTimestamp,
-            "One or more records have been rejected due to invalid timestamp".into(),
-            records,
-        ));
-    }
-    let shown: Vec<String> = records.iter().take(3).map(ToString::to_string).collect();
-    Err(Refusal(
-        ResponseError::InvalidRecord,
-        format!(
-            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
-            records.len(),
-            shown.join(", ")
-        ),
-        records,
-    ))
-}
-
-/// For the `skip-crc-check` defect: recompute the CRC of a single batch so that whatever the
-/// client sent passes validation.
-fn reseal_crc(records: bytes::Bytes) -> bytes::Bytes {
-    const CRC_AT: usize = 17;
-    const CRC_FROM: usize = 21;
-    if records.len() <= CRC_FROM {
-        return records;
-    }
-    let mut b = bytes::BytesMut::from(&records[..]);
-    let crc = crc32c::crc32c(&b[CRC_FROM..]);
-    b[CRC_AT..CRC_FROM].copy_from_slice(&crc.to_be_bytes());
-    b.freeze()
 }

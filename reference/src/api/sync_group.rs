@@ -8,7 +8,7 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::group::{self, SyncAnswer};
+use crate::group::SyncAnswer;
 
 pub async fn handle(ctx: &RequestContext, r: SyncGroupRequest) -> SyncGroupResponse {
     let answer = if ctx.version >= 5 && (r.protocol_type.is_none() || r.protocol_name.is_none()) {
@@ -17,7 +17,6 @@ pub async fn handle(ctx: &RequestContext, r: SyncGroupRequest) -> SyncGroupRespo
         let assignments = r.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
         let group_id = r.group_id.to_string();
         let (pending, write) = ctx.broker.groups.sync(
-            &ctx.broker,
             &group_id,
             r.generation_id,
             r.member_id.as_str(),
@@ -30,7 +29,7 @@ pub async fn handle(ctx: &RequestContext, r: SyncGroupRequest) -> SyncGroupRespo
             let broker = Arc::clone(&ctx.broker);
             // The write runs on its own: the leader's connection may go away meanwhile.
             tokio::spawn(async move {
-                let result = group::write(&broker, write).await;
+                let result = broker.groups.write(write).await;
                 broker.groups.sync_stored(&group_id, generation, result);
             });
         }

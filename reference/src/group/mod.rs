@@ -24,8 +24,9 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
-use crate::broker::{Broker, now_ms};
+use crate::coordinator::{Runtime, StateMachine, StoredRecord};
 use crate::defects::{Defect, active};
+use crate::now_ms;
 use records::{OffsetsRecord, StoredGroup, StoredMember, StoredOffset};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -285,15 +286,8 @@ impl Group {
     }
 }
 
-enum Load {
-    Loading(i32),
-    Loaded(i32),
-}
-
 #[derive(Default)]
 struct Inner {
-    /// `__consumer_offsets` partitions this broker leads, by partition, with the leader epoch.
-    partitions: HashMap<i32, Load>,
     groups: HashMap<String, Group>,
 }
 
@@ -310,6 +304,8 @@ pub struct GroupConfig {
 
 pub struct Coordinator {
     config: GroupConfig,
+    /// `__consumer_offsets`: which partitions this broker coordinates, loading, writing.
+    runtime: Runtime,
     inner: Mutex<Inner>,
 }
 
@@ -326,7 +322,8 @@ fn uuid() -> String {
 
 impl Coordinator {
     pub fn new(config: GroupConfig) -> Coordinator {
-        Coordinator { config, inner: Mutex::new(Inner::default()) }
+        let runtime = Runtime::new(OFFSETS_TOPIC, config.commit_timeout_ms);
+        Coordinator { config, runtime, inner: Mutex::new(Inner::default()) }
     }
 
     pub fn config(&self) -> &GroupConfig {
@@ -337,38 +334,23 @@ impl Coordinator {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The partition of `__consumer_offsets` for a group, given the topic's partition count.
-    pub fn partition_for(&self, group: &str, partitions: i32) -> i32 {
-        records::partition_for(group, partitions)
-    }
-
     /// Whether this broker coordinates `group` now: NOT_COORDINATOR or
-    /// COORDINATOR_LOAD_IN_PROGRESS otherwise.
-    fn check(inner: &Inner, broker: &Broker, group: &str) -> Result<i32, ResponseError> {
-        // From the metadata image: Broker::topic would build the topic's config on every
-        // heartbeat.
-        let partitions = broker.image().topic(OFFSETS_TOPIC).map_or(0, |t| t.partitions.len() as i32);
-        if partitions == 0 {
-            return Err(ResponseError::CoordinatorNotAvailable);
-        }
-        let p = records::partition_for(group, partitions);
-        match inner.partitions.get(&p) {
-            Some(Load::Loaded(_)) => Ok(p),
-            Some(Load::Loading(_)) => Err(ResponseError::CoordinatorLoadInProgress),
-            None => Err(ResponseError::NotCoordinator),
-        }
+    /// COORDINATOR_LOAD_IN_PROGRESS otherwise. Called with the groups locked, so that a load
+    /// finishing meanwhile is seen whole or not at all.
+    fn check(&self, _inner: &Inner, group: &str) -> Result<i32, ResponseError> {
+        self.runtime.owner(group)
     }
 
     /// The group a member's request is about, once this broker coordinates it and the member
     /// is in it (`validate_member`).
     fn member_group<'a>(
+        &self,
         inner: &'a mut Inner,
-        broker: &Broker,
         group_id: &str,
         member_id: &str,
         instance_id: Option<&str>,
     ) -> Result<&'a mut Group, ResponseError> {
-        Self::check(inner, broker, group_id)?;
+        self.check(inner, group_id)?;
         let group = inner.groups.get_mut(group_id).ok_or(ResponseError::UnknownMemberId)?;
         validate_member(group, member_id, instance_id)?;
         Ok(group)
@@ -376,22 +358,15 @@ impl Coordinator {
 
     // ---- partition ownership -------------------------------------------------------------
 
-    /// This broker became the leader of `__consumer_offsets-<partition>` at `epoch`: load its
-    /// groups. Returns whether a load must start (it already leads at this epoch otherwise).
-    pub fn begin_load(&self, partition: i32, epoch: i32) -> bool {
-        let mut inner = self.lock();
-        match inner.partitions.get(&partition) {
-            Some(Load::Loaded(e)) | Some(Load::Loading(e)) if *e == epoch => false,
-            _ => {
-                inner.groups.retain(|_, g| g.partition != partition);
-                inner.partitions.insert(partition, Load::Loading(epoch));
-                true
+    /// Installs the groups read from the partition, unless leadership moved on meanwhile.
+    fn finish_load(&self, partition: i32, epoch: i32, stored: Vec<StoredRecord>) {
+        let mut records = Vec::with_capacity(stored.len());
+        for r in stored {
+            match records::decode(r.key.as_ref(), r.value.as_ref()) {
+                Ok(rec) => records.push(rec),
+                Err(e) => tracing::warn!("{OFFSETS_TOPIC}-{partition}: offset {}: skipping a record: {e}", r.offset),
             }
         }
-    }
-
-    /// Installs the groups read from the partition, unless leadership moved on meanwhile.
-    pub fn finish_load(&self, partition: i32, epoch: i32, records: Vec<OffsetsRecord>) {
         let mut groups: HashMap<String, Group> = HashMap::new();
         for r in records {
             match r {
@@ -464,23 +439,19 @@ impl Coordinator {
             }
         }
         let mut inner = self.lock();
-        if !matches!(inner.partitions.get(&partition), Some(Load::Loading(e)) if *e == epoch) {
+        if !self.runtime.finish_load(partition, epoch) {
             return;
         }
         let count = groups.len();
         inner.groups.retain(|_, g| g.partition != partition);
         inner.groups.extend(groups);
-        inner.partitions.insert(partition, Load::Loaded(epoch));
         tracing::info!("{OFFSETS_TOPIC}-{partition}: loaded {count} groups at leader epoch {epoch}");
     }
 
     /// This broker no longer leads the partition: its groups are someone else's now. Waiting
     /// members are told NOT_COORDINATOR, and find the new coordinator.
-    pub fn unload(&self, partition: i32) {
+    fn unload_groups(&self, partition: i32) {
         let mut inner = self.lock();
-        if inner.partitions.remove(&partition).is_none() {
-            return;
-        }
         let gone: Vec<String> =
             inner.groups.values().filter(|g| g.partition == partition).map(|g| g.id.clone()).collect();
         for id in gone {
@@ -495,7 +466,6 @@ impl Coordinator {
                 }
             }
         }
-        tracing::info!("{OFFSETS_TOPIC}-{partition}: unloaded");
     }
 
     // ---- JoinGroup -------------------------------------------------------------------------
@@ -503,7 +473,6 @@ impl Coordinator {
     #[allow(clippy::too_many_arguments)]
     pub fn join(
         &self,
-        broker: &Broker,
         version: i16,
         group_id: &str,
         member_id: &str,
@@ -520,7 +489,7 @@ impl Coordinator {
             return now_err(ResponseError::InvalidGroupId);
         }
         let mut inner = self.lock();
-        let partition = match Self::check(&inner, broker, group_id) {
+        let partition = match self.check(&inner, group_id) {
             Ok(p) => p,
             Err(e) => return now_err(e),
         };
@@ -854,7 +823,6 @@ impl Coordinator {
     #[allow(clippy::too_many_arguments)]
     pub fn sync(
         &self,
-        broker: &Broker,
         group_id: &str,
         generation: i32,
         member_id: &str,
@@ -865,7 +833,7 @@ impl Coordinator {
     ) -> (Pending<SyncAnswer>, Option<(Write, i32)>) {
         let now_err = |e: ResponseError| (Pending::Now(SyncAnswer::error(e)), None);
         let mut inner = self.lock();
-        let group = match Self::member_group(&mut inner, broker, group_id, member_id, instance_id) {
+        let group = match self.member_group(&mut inner, group_id, member_id, instance_id) {
             Ok(g) => g,
             Err(e) => return now_err(e),
         };
@@ -971,14 +939,13 @@ impl Coordinator {
 
     pub fn heartbeat(
         &self,
-        broker: &Broker,
         group_id: &str,
         generation: i32,
         member_id: &str,
         instance_id: Option<&str>,
     ) -> Result<(), ResponseError> {
         let mut inner = self.lock();
-        let group = Self::member_group(&mut inner, broker, group_id, member_id, instance_id)?;
+        let group = self.member_group(&mut inner, group_id, member_id, instance_id)?;
         if group.state == State::Empty {
             return Err(ResponseError::UnknownMemberId);
         }
@@ -999,14 +966,9 @@ impl Coordinator {
 
     /// LeaveGroup for each `(member id, group.instance.id)`; the per-member errors, or a
     /// group-level error.
-    pub fn leave(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        members: &[(String, Option<String>)],
-    ) -> (LeaveResult, Option<Write>) {
+    pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)]) -> (LeaveResult, Option<Write>) {
         let mut inner = self.lock();
-        if let Err(e) = Self::check(&inner, broker, group_id) {
+        if let Err(e) = self.check(&inner, group_id) {
             return (Err(e), None);
         }
         let Some(group) = inner.groups.get_mut(group_id) else {
@@ -1108,7 +1070,6 @@ impl Coordinator {
     #[allow(clippy::too_many_arguments)]
     pub fn prepare_commit(
         &self,
-        broker: &Broker,
         group_id: &str,
         generation: i32,
         member_id: &str,
@@ -1116,7 +1077,7 @@ impl Coordinator {
         offsets: &[((String, i32), Committed)],
     ) -> Result<Write, ResponseError> {
         let mut inner = self.lock();
-        let partition = Self::check(&inner, broker, group_id)?;
+        let partition = self.check(&inner, group_id)?;
         let exists = inner.groups.contains_key(group_id);
         if !exists {
             if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
@@ -1184,12 +1145,11 @@ impl Coordinator {
     /// Committed offsets of a group; `None` topics means all of them.
     pub fn fetch_offsets(
         &self,
-        broker: &Broker,
         group_id: &str,
         topics: Option<&[(String, Vec<i32>)]>,
     ) -> Result<FetchedOffsets, ResponseError> {
         let inner = self.lock();
-        Self::check(&inner, broker, group_id)?;
+        self.check(&inner, group_id)?;
         let group = inner.groups.get(group_id);
         let get = |t: &str, p: i32| group.and_then(|g| g.offsets.get(&(t.to_string(), p)).cloned());
         Ok(match topics {
@@ -1210,9 +1170,9 @@ impl Coordinator {
 
     // ---- admin -----------------------------------------------------------------------------
 
-    pub fn describe(&self, broker: &Broker, group_id: &str) -> Result<Described, ResponseError> {
+    pub fn describe(&self, group_id: &str) -> Result<Described, ResponseError> {
         let inner = self.lock();
-        Self::check(&inner, broker, group_id)?;
+        self.check(&inner, group_id)?;
         let Some(g) = inner.groups.get(group_id) else {
             return Ok(Described {
                 state: State::Dead,
@@ -1254,9 +1214,9 @@ impl Coordinator {
     }
 
     /// DeleteGroups for one group: the tombstones to write, then [`Coordinator::deleted`].
-    pub fn prepare_delete(&self, broker: &Broker, group_id: &str) -> Result<Write, ResponseError> {
+    pub fn prepare_delete(&self, group_id: &str) -> Result<Write, ResponseError> {
         let inner = self.lock();
-        let partition = Self::check(&inner, broker, group_id)?;
+        let partition = self.check(&inner, group_id)?;
         let Some(g) = inner.groups.get(group_id) else { return Err(ResponseError::GroupIdNotFound) };
         if g.state == State::Dead {
             return Err(ResponseError::GroupIdNotFound);
@@ -1281,12 +1241,11 @@ impl Coordinator {
     /// subscribes to the topic; the tombstones for the rest.
     pub fn prepare_offset_delete(
         &self,
-        broker: &Broker,
         group_id: &str,
         topics: &[(String, Vec<i32>)],
     ) -> Result<(DeleteResults, Write), ResponseError> {
         let inner = self.lock();
-        let partition = Self::check(&inner, broker, group_id)?;
+        let partition = self.check(&inner, group_id)?;
         let Some(g) = inner.groups.get(group_id) else { return Err(ResponseError::GroupIdNotFound) };
         if g.state == State::Dead {
             return Err(ResponseError::GroupIdNotFound);
@@ -1373,91 +1332,56 @@ pub struct DescribedMember {
     pub assignment: Bytes,
 }
 
-/// Makes a coordinator write: appends the records to the local leader of the partition as one
-/// batch and waits until the ISR has it (acks=all). Errors are mapped as Kafka's coordinator
-/// maps them for clients (`CoordinatorRuntime`/`GroupMetadataManager`).
-pub async fn write(broker: &Arc<Broker>, w: Write) -> Result<(), ResponseError> {
-    if w.records.is_empty() {
-        return Ok(());
+impl Coordinator {
+    /// `__consumer_offsets`, for the broker to tell about the topic and its leadership.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
-    crate::api::produce::append_internal(
-        broker,
-        OFFSETS_TOPIC,
-        w.partition,
-        w.records,
-        broker.groups.config().commit_timeout_ms,
-    )
-    .await
-    .map_err(|e| match e {
-        ResponseError::UnknownTopicOrPartition
-        | ResponseError::NotEnoughReplicas
-        | ResponseError::NotEnoughReplicasAfterAppend
-        | ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
-        ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError => ResponseError::NotCoordinator,
-        ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => ResponseError::InvalidCommitOffsetSize,
-        other => other,
-    })
-}
 
-/// Reads a whole `__consumer_offsets` partition for loading.
-pub fn read_partition(p: &crate::replica::Partition) -> Vec<OffsetsRecord> {
-    let mut out = Vec::new();
-    let (start, end) = {
-        let log = p.log();
-        let end = match active(Defect::CoordinatorLoadsFirstSegmentOnly) {
-            true => log.segments().first().map_or(log.log_end_offset(), |s| s.next_offset),
-            false => log.log_end_offset(),
-        };
-        (log.log_start_offset(), end)
-    };
-    let mut offset = start;
-    while offset < end {
-        let batches = match p.log().read(offset, 1 << 20, end, true) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!("{}: reading for the group coordinator: {e}", p.name());
-                break;
+    /// Makes a coordinator write: the records go to the partition as one batch, answered once
+    /// the ISR has it (acks=all). A batch too large for the topic is INVALID_COMMIT_OFFSET_SIZE
+    /// (`GroupMetadataManager`); the other errors as the runtime maps them.
+    pub async fn write(&self, w: Write) -> Result<(), ResponseError> {
+        self.runtime.write(w.partition, w.records).await.map_err(|e| match e {
+            ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => {
+                ResponseError::InvalidCommitOffsetSize
             }
-        };
-        if batches.is_empty() {
-            break;
-        }
-        for b in &batches {
-            offset = b.next_offset();
-            if b.is_control() {
-                continue;
-            }
-            match b.records() {
-                Ok(records) => {
-                    // The defect: a batch read as if it held one record.
-                    let take = if active(Defect::CoordinatorLoadsFirstRecordOfBatch) { 1 } else { usize::MAX };
-                    for r in records.into_iter().take(take) {
-                        match records::decode(r.key.as_ref(), r.value.as_ref()) {
-                            Ok(rec) => out.push(rec),
-                            Err(e) => tracing::warn!("{}: offset {}: skipping a record: {e}", p.name(), r.offset),
-                        }
+            other => other,
+        })
+    }
+
+    /// The coordinator's clock: expiries and rebalance deadlines, every 50 ms.
+    pub async fn tick_loop(self: Arc<Self>) {
+        let mut interval = tokio::time::interval(Duration::from_millis(50));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            for w in self.tick() {
+                let groups = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = groups.write(w).await {
+                        tracing::warn!("group coordinator: a group write failed: {e:?}");
                     }
-                }
-                Err(e) => tracing::error!("{}: offset {}: {e}", p.name(), b.base_offset()),
+                });
             }
         }
     }
-    out
 }
 
-/// The coordinator's clock: expiries and rebalance deadlines, every 50 ms.
-pub async fn tick_loop(broker: Arc<Broker>) {
-    let mut interval = tokio::time::interval(Duration::from_millis(50));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        for w in broker.groups.tick() {
-            let broker = broker.clone();
-            tokio::spawn(async move {
-                if let Err(e) = write(&broker, w).await {
-                    tracing::warn!("group coordinator: a group write failed: {e:?}");
-                }
-            });
-        }
+impl StateMachine for Coordinator {
+    fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    fn forget(&self, index: i32) {
+        self.lock().groups.retain(|_, g| g.partition != index);
+    }
+
+    fn load(&self, index: i32, epoch: i32, records: Vec<StoredRecord>) {
+        self.finish_load(index, epoch, records);
+    }
+
+    fn unload(&self, index: i32) {
+        self.unload_groups(index);
     }
 }

@@ -249,33 +249,9 @@ fn decode_group(v: Bytes) -> Result<StoredGroup, DecodeError> {
     Ok(StoredGroup { protocol_type, generation, protocol, leader, state_timestamp, members })
 }
 
-/// Java's `String.hashCode` over UTF-16 code units, as Kafka uses to place a group.
-pub fn java_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
-}
-
-/// The `__consumer_offsets` partition of a group: `Utils.abs(groupId.hashCode()) % partitions`
-/// (Kafka's `Utils.abs` maps `Integer.MIN_VALUE` to 0).
-pub fn partition_for(group: &str, partitions: i32) -> i32 {
-    let h = java_hash(group);
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions.max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn java_string_hash_codes() {
-        // Values of "…".hashCode() in Java.
-        assert_eq!(java_hash(""), 0);
-        assert_eq!(java_hash("a"), 97);
-        assert_eq!(java_hash("hello"), 99162322);
-        assert_eq!(java_hash("polygenelubricants"), i32::MIN);
-        assert_eq!(partition_for("polygenelubricants", 50), 0);
-        assert_eq!(partition_for("hello", 50), 99162322 % 50);
-    }
 
     #[test]
     fn offsets_round_trip() {

@@ -1,5 +1,7 @@
 //! One partition replica on this broker: its log, its role (leader or follower), the high
-//! watermark, the leader epoch cache, and what a leader knows of its followers.
+//! watermark, the leader epoch cache, what a leader knows of its followers, and the append path
+//! ([`append`]). Everything else (API handlers, coordinators, the broker's replica fetcher)
+//! calls its operations; its locks stay inside this module and the broker's replication code.
 //!
 //! As in Kafka's `Partition` and `ReplicaManager`:
 //! - the leader's high watermark is the smallest log end offset among the ISR (including the
@@ -21,9 +23,35 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::defects::{Defect, active};
-use crate::log::{DiskLog, Log, LogConfig, LogError};
+use crate::log::{
+    Batch, CleanOutcome, CleanerConfig, DiskLog, Log, LogConfig, LogError, RetentionOutcome, TimestampOffset,
+};
 use crate::metadata::{NO_LEADER, PartitionState};
-use crate::producer_state::ProducerStates;
+use producer_state::ProducerStates;
+
+pub mod append;
+pub mod producer_state;
+
+/// A counter bumped on every append and high-watermark move of any partition on this broker:
+/// wakes long-polling fetches and acks=all waits.
+#[derive(Clone)]
+pub struct Changes(Arc<tokio::sync::watch::Sender<u64>>);
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes(Arc::new(tokio::sync::watch::channel(0).0))
+    }
+}
+
+impl Changes {
+    pub fn notify(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -68,6 +96,7 @@ pub struct Partition {
     pub dir: PathBuf,
     log: Mutex<Box<dyn Log>>,
     state: Mutex<ReplicaState>,
+    changes: Changes,
 }
 
 impl Partition {
@@ -79,6 +108,7 @@ impl Partition {
         dir: &Path,
         config: LogConfig,
         hw: i64,
+        changes: Changes,
     ) -> Result<Partition, LogError> {
         let log = DiskLog::open(dir, config)?;
         let leo = log.log_end_offset();
@@ -94,6 +124,7 @@ impl Partition {
             index,
             dir: dir.to_path_buf(),
             log: Mutex::new(Box::new(log)),
+            changes,
             state: Mutex::new(ReplicaState {
                 role: Role::Offline,
                 leader: NO_LEADER,
@@ -305,6 +336,158 @@ impl Partition {
     }
 }
 
+/// A partition's offsets as a reader sees them at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub log_start: i64,
+    /// The high watermark, never above the log end.
+    pub high_watermark: i64,
+    pub log_end: i64,
+    pub leader_epoch: i32,
+}
+
+impl Partition {
+    pub fn role(&self) -> Role {
+        self.state().role
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.state().leader_epoch
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.state().hw
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log().log_end_offset()
+    }
+
+    pub fn bounds(&self) -> Bounds {
+        let st = self.state();
+        let log = self.log();
+        let log_end = log.log_end_offset();
+        Bounds {
+            log_start: log.log_start_offset(),
+            high_watermark: st.hw.min(log_end),
+            log_end,
+            leader_epoch: st.leader_epoch,
+        }
+    }
+
+    /// Whole batches from `offset`, below `max_offset`, within `max_bytes` (the first batch
+    /// whole when `min_one`).
+    pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one: bool) -> Result<Vec<Batch>, LogError> {
+        self.log().read(offset, max_bytes, max_offset, min_one)
+    }
+
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<TimestampOffset>, LogError> {
+        self.log().offset_for_timestamp(ts)
+    }
+
+    pub fn max_timestamp(&self) -> Result<Option<TimestampOffset>, LogError> {
+        self.log().max_timestamp()
+    }
+
+    /// OffsetForLeaderEpoch's answer from this replica's epoch cache.
+    pub fn epoch_end(&self, requested: i32) -> (i32, i64) {
+        let st = self.state();
+        let leo = self.log().log_end_offset();
+        Partition::end_offset_for(&st, leo, requested)
+    }
+
+    /// DeleteRecords on the leader (Kafka's `Partition.deleteRecordsOnLeader`): moves the log
+    /// start to `offset` (-1: the high watermark); above the high watermark is
+    /// OFFSET_OUT_OF_RANGE. Returns the new log start offset.
+    pub fn delete_records(&self, offset: i64) -> Result<i64, kafka_protocol::ResponseError> {
+        use kafka_protocol::ResponseError;
+        let st = self.state();
+        let offset = if offset == -1 { st.hw } else { offset };
+        if offset < 0 || offset > st.hw {
+            return Err(ResponseError::OffsetOutOfRange);
+        }
+        let mut log = self.log();
+        if active(Defect::DeleteRecordsIsANoOp) {
+            return Ok(offset);
+        }
+        match log.advance_log_start(offset) {
+            Ok(()) => Ok(log.log_start_offset()),
+            Err(e) => {
+                tracing::error!("DeleteRecords on {}: {e}", self.name());
+                Err(ResponseError::KafkaStorageError)
+            }
+        }
+    }
+
+    /// Every batch from the log start to the log end, in order, for a coordinator loading its
+    /// state; `upto` stops earlier.
+    pub fn read_all(&self, upto: Option<i64>) -> Result<Vec<Batch>, LogError> {
+        let (start, end) = {
+            let log = self.log();
+            (log.log_start_offset(), upto.unwrap_or_else(|| log.log_end_offset()))
+        };
+        let mut out = Vec::new();
+        let mut offset = start;
+        while offset < end {
+            let batches = self.log().read(offset, 1 << 20, end, true)?;
+            let Some(last) = batches.last() else { break };
+            offset = last.next_offset();
+            out.extend(batches);
+        }
+        Ok(out)
+    }
+
+    /// The first segment's end: where a coordinator with the `coordinator-loads-first-segment-only`
+    /// defect stops.
+    pub fn first_segment_end(&self) -> i64 {
+        let log = self.log();
+        log.segments().first().map_or(log.log_end_offset(), |s| s.next_offset)
+    }
+
+    /// Stops following the leader (a controlled shutdown, a deleted topic).
+    pub fn stop_fetching(&self) {
+        if let Some(f) = self.state().fetcher.take() {
+            f.abort();
+        }
+    }
+
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.log().flush()
+    }
+
+    pub fn set_log_config(&self, config: LogConfig) {
+        self.log().set_config(config);
+    }
+
+    /// Forgets idle producers (`producer.id.expiration.ms`); returns how many went.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.state().producers.expire(now_ms, expiration_ms)
+    }
+
+    /// Kafka's retention pass on this replica, below its high watermark.
+    pub fn apply_retention(
+        &self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+    ) -> Result<RetentionOutcome, LogError> {
+        let st = self.state();
+        self.log().apply_retention(now_ms, retention_ms, retention_bytes, st.hw)
+    }
+
+    /// One cleaner pass, with the config built for the current high watermark.
+    pub fn compact(&self, config: impl FnOnce(i64) -> CleanerConfig) -> Result<CleanOutcome, LogError> {
+        let st = self.state();
+        let cfg = config(st.hw);
+        self.log().compact(&cfg)
+    }
+
+    /// The `lose-last-batch-on-disconnect` defect's undo.
+    pub fn undo_append(&self, base_offset: i64) {
+        let _ = self.log().truncate_to(base_offset);
+    }
+}
+
 fn read_epoch_checkpoint(dir: &Path) -> Vec<(i32, i64)> {
     let Ok(text) = std::fs::read_to_string(dir.join("leader-epoch-checkpoint")) else { return Vec::new() };
     let mut out: Vec<(i32, i64)> = text
@@ -332,8 +515,6 @@ pub fn truncation_offset(st: &ReplicaState, leo: i64, leader_epoch: i32, leader_
     let own_end = if own_end < 0 { leo } else { own_end };
     leader_end.min(own_end).min(leo)
 }
-
-pub type SharedPartition = Arc<Partition>;
 
 #[cfg(test)]
 mod tests {
