@@ -299,9 +299,10 @@ fn parse_error(path: &Path, text: &str, e: &serde_saphyr::Error) -> TargetError 
 /// (leader.imbalance.check.interval.seconds 300), and checkpoint high watermarks every 5 s
 /// (replica.high.watermark.checkpoint.interval.ms); it looks for segments retention may delete
 /// every 5 minutes (log.retention.check.interval.ms 300000) and lets the log cleaner sleep 15 s
-/// when there is nothing to clean (log.cleaner.backoff.ms 15000). These make failure detection,
-/// retention and compaction fast, and they are what the `within <n> ms` bounds of the
-/// replication, retention and compaction scenarios assume.
+/// when there is nothing to clean (log.cleaner.backoff.ms 15000), and aborts timed-out
+/// transactions every 10 s (transaction.abort.timed.out.transaction.cleanup.interval.ms). These
+/// make failure detection, retention, compaction and transaction timeouts fast, and they are
+/// what the `within <n> ms` bounds of those scenarios assume.
 pub const REFERENCE_FAST_TIMERS: &[(&str, &str)] = &[
     ("broker.heartbeat.interval.ms", "100"),
     ("broker.session.timeout.ms", "1500"),
@@ -312,6 +313,8 @@ pub const REFERENCE_FAST_TIMERS: &[(&str, &str)] = &[
     ("log.retention.check.interval.ms", "200"),
     ("log.cleaner.backoff.ms", "200"),
     ("offsets.topic.num.partitions", "5"),
+    ("transaction.state.log.num.partitions", "5"),
+    ("transaction.abort.timed.out.transaction.cleanup.interval.ms", "500"),
 ];
 
 /// Broker configs librdkafka's mock cluster runs with: `kafka-conformance mock-cluster` sets

@@ -197,9 +197,17 @@ fn configured(configs: &[String], key: &str) -> bool {
 
 fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
     let mut config = prepare(&args.configs, &args.defects)?;
-    if args.controller.is_none() && !configured(&args.configs, "offsets.topic.replication.factor") {
+    if args.controller.is_none() {
         // A one-broker cluster, as Kafka's shipped single-node server.properties sets it.
-        config.offsets_topic_replication_factor = 1;
+        if !configured(&args.configs, "offsets.topic.replication.factor") {
+            config.offsets_topic_replication_factor = 1;
+        }
+        if !configured(&args.configs, "transaction.state.log.replication.factor") {
+            config.transaction_state_log_replication_factor = 1;
+        }
+        if !configured(&args.configs, "transaction.state.log.min.isr") {
+            config.transaction_state_log_min_isr = 1;
+        }
     }
     let mut peers = BTreeMap::new();
     for p in &args.peer_addresses {
@@ -292,6 +300,13 @@ fn run_cluster(args: ClusterArgs) -> anyhow::Result<()> {
             if !configured(&args.configs, "offsets.topic.replication.factor") {
                 // Kafka's default of 3, or every broker when there are fewer.
                 cmd.arg("--config").arg(format!("offsets.topic.replication.factor={}", args.brokers.min(3)));
+            }
+            if !configured(&args.configs, "transaction.state.log.replication.factor") {
+                cmd.arg("--config").arg(format!("transaction.state.log.replication.factor={}", args.brokers.min(3)));
+            }
+            if !configured(&args.configs, "transaction.state.log.min.isr") {
+                // Kafka's default of 2, or 1 for a one-broker cluster.
+                cmd.arg("--config").arg(format!("transaction.state.log.min.isr={}", args.brokers.min(2)));
             }
             for c in &args.configs {
                 cmd.arg("--config").arg(c);

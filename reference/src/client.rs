@@ -119,6 +119,7 @@ fn api_key(request: &RequestKind) -> ApiKey {
         RequestKind::OffsetForLeaderEpoch(_) => ApiKey::OffsetForLeaderEpoch,
         RequestKind::ElectLeaders(_) => ApiKey::ElectLeaders,
         RequestKind::AllocateProducerIds(_) => ApiKey::AllocateProducerIds,
+        RequestKind::WriteTxnMarkers(_) => ApiKey::WriteTxnMarkers,
         _ => ApiKey::ApiVersions,
     }
 }

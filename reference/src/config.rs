@@ -520,6 +520,18 @@ pub struct BrokerConfig {
     pub offset_metadata_max_bytes: usize,
     /// `offsets.commit.timeout.ms`: how long a commit waits for the ISR.
     pub offsets_commit_timeout_ms: u64,
+    /// `transaction.state.log.num.partitions`, `.replication.factor`, `.min.isr` and
+    /// `.segment.bytes`: how `__transaction_state` is created, on the first FindCoordinator for
+    /// a transactional id.
+    pub transaction_state_log_num_partitions: i32,
+    pub transaction_state_log_replication_factor: i16,
+    pub transaction_state_log_min_isr: i32,
+    pub transaction_state_log_segment_bytes: i64,
+    /// `transaction.max.timeout.ms`: INVALID_TRANSACTION_TIMEOUT above it.
+    pub transaction_max_timeout_ms: i32,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often transactions
+    /// past their timeout are aborted.
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
 }
 
 /// Broker config names that set a topic config's default, as Kafka's `ServerTopicConfigSynonyms`.
@@ -573,6 +585,12 @@ impl Default for BrokerConfig {
             offsets_topic_segment_bytes: 104_857_600,
             offset_metadata_max_bytes: 4096,
             offsets_commit_timeout_ms: 5000,
+            transaction_state_log_num_partitions: 50,
+            transaction_state_log_replication_factor: 3,
+            transaction_state_log_min_isr: 2,
+            transaction_state_log_segment_bytes: 104_857_600,
+            transaction_max_timeout_ms: 900_000,
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
         }
     }
 }
@@ -669,6 +687,29 @@ impl BrokerConfig {
             "offsets.commit.timeout.ms" => {
                 self.offsets_commit_timeout_ms = positive(value).map_err(|e| parse_err(&e))?
             }
+            "transaction.state.log.num.partitions" => {
+                self.transaction_state_log_num_partitions =
+                    positive(value).map_err(|e| parse_err(&e))?.min(i32::MAX as u64) as i32
+            }
+            "transaction.state.log.replication.factor" => {
+                self.transaction_state_log_replication_factor =
+                    positive(value).map_err(|e| parse_err(&e))?.min(i16::MAX as u64) as i16
+            }
+            "transaction.state.log.min.isr" => {
+                self.transaction_state_log_min_isr =
+                    positive(value).map_err(|e| parse_err(&e))?.min(i32::MAX as u64) as i32
+            }
+            "transaction.state.log.segment.bytes" => {
+                self.transaction_state_log_segment_bytes = positive(value).map_err(|e| parse_err(&e))? as i64
+            }
+            "transaction.max.timeout.ms" => {
+                self.transaction_max_timeout_ms =
+                    positive(value).map_err(|e| parse_err(&e))?.min(i32::MAX as u64) as i32
+            }
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                self.transaction_abort_timed_out_transaction_cleanup_interval_ms =
+                    positive(value).map_err(|e| parse_err(&e))?
+            }
             _ => {
                 let Some((_, topic_key)) = BROKER_TOPIC_SYNONYMS.iter().find(|(b, _)| *b == key) else {
                     let mut known: Vec<&str> = vec![
@@ -699,6 +740,12 @@ impl BrokerConfig {
                         "offsets.topic.segment.bytes",
                         "offset.metadata.max.bytes",
                         "offsets.commit.timeout.ms",
+                        "transaction.state.log.num.partitions",
+                        "transaction.state.log.replication.factor",
+                        "transaction.state.log.min.isr",
+                        "transaction.state.log.segment.bytes",
+                        "transaction.max.timeout.ms",
+                        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
                     ];
                     known.extend(BROKER_TOPIC_SYNONYMS.iter().map(|(b, _)| *b));
                     return Err(format!("unknown broker config {key:?}; known: {}", known.join(", ")));
@@ -719,6 +766,17 @@ impl BrokerConfig {
             max_size: self.group_max_size,
             offset_metadata_max_bytes: self.offset_metadata_max_bytes,
             commit_timeout_ms: self.offsets_commit_timeout_ms,
+        }
+    }
+
+    /// The transaction coordinator's settings.
+    pub fn txn_config(&self) -> crate::txn::TxnConfig {
+        crate::txn::TxnConfig {
+            max_timeout_ms: self.transaction_max_timeout_ms,
+            abort_interval_ms: self.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+            // Kafka writes with the transaction's own timeout; the offsets commit timeout bounds
+            // it here, as for the group coordinator.
+            write_timeout_ms: self.offsets_commit_timeout_ms,
         }
     }
 

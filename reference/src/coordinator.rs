@@ -34,8 +34,14 @@ pub enum Load {
 /// One record read back from the topic while loading.
 pub struct StoredRecord {
     pub offset: i64,
+    /// The producer of a transactional batch (the group coordinator's transactional offset
+    /// commits), else -1.
+    pub producer_id: i64,
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
+    /// A transaction marker instead of a record: the producer's transaction here committed
+    /// (true) or aborted.
+    pub marker: Option<bool>,
 }
 
 /// A coordinator that keeps its state on the runtime's topic.
@@ -98,6 +104,11 @@ impl Runtime {
         }
     }
 
+    /// The topic's partition count (0 while it does not exist).
+    pub fn partition_count(&self) -> i32 {
+        self.lock().partition_count
+    }
+
     /// The partition a key belongs to, once the topic exists.
     pub fn partition_for(&self, key: &str) -> Option<i32> {
         let count = self.lock().partition_count;
@@ -118,6 +129,26 @@ impl Runtime {
             Some(Load::Loading(_)) => Err(ResponseError::CoordinatorLoadInProgress),
             None => Err(ResponseError::NotCoordinator),
         }
+    }
+
+    /// The leader epoch at which this broker coordinates partition `index` (its coordinator
+    /// epoch), once loaded.
+    pub fn epoch(&self, index: i32) -> Option<i32> {
+        match self.lock().owned.get(&index).map(|o| o.load) {
+            Some(Load::Loaded(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// [`Runtime::epoch`] of the partition a key belongs to.
+    pub fn epoch_for(&self, key: &str) -> Option<i32> {
+        let index = self.partition_for(key)?;
+        self.epoch(index)
+    }
+
+    /// Whether any partition is still loading.
+    pub fn loading(&self) -> bool {
+        self.lock().owned.values().any(|o| matches!(o.load, Load::Loading(_)))
     }
 
     /// The partitions this broker has loaded.
@@ -164,6 +195,17 @@ impl Runtime {
     /// Errors are mapped as Kafka's coordinators map a failed write for their clients
     /// (`CoordinatorRuntime`, `TransactionStateManager.appendTransactionToLog`).
     pub async fn write(&self, index: i32, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), ResponseError> {
+        self.write_as(index, records, None).await
+    }
+
+    /// [`Runtime::write`] for a producer's transaction (`producer` = id and epoch): the records
+    /// count once the transaction commits.
+    pub async fn write_as(
+        &self,
+        index: i32,
+        records: Vec<(Bytes, Option<Bytes>)>,
+        producer: Option<(i64, i16)>,
+    ) -> Result<(), ResponseError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -172,7 +214,7 @@ impl Runtime {
             let partition = shards.owned.get(&index).map(|o| o.partition.clone());
             (partition.ok_or(ResponseError::NotCoordinator)?, shards.config.clone().unwrap_or_default())
         };
-        partition.append_internal(&config, records, self.write_timeout_ms).await.map_err(|e| match e {
+        partition.append_internal(&config, records, producer, self.write_timeout_ms).await.map_err(|e| match e {
             ResponseError::UnknownTopicOrPartition
             | ResponseError::NotEnoughReplicas
             | ResponseError::NotEnoughReplicasAfterAppend
@@ -216,13 +258,28 @@ fn read(p: &Partition) -> Vec<StoredRecord> {
         }
     };
     let mut out = Vec::new();
-    for b in batches.iter().filter(|b| !b.is_control()) {
+    for b in &batches {
+        if b.is_control() {
+            if let Some(m) = crate::partition::producer_state::read_marker(b) {
+                out.push(StoredRecord {
+                    offset: b.base_offset(),
+                    producer_id: m.producer_id,
+                    key: None,
+                    value: None,
+                    marker: Some(m.commit),
+                });
+            }
+            continue;
+        }
+        let producer_id = if b.is_transactional() { b.producer_id() } else { -1 };
         match b.records() {
             Ok(records) => {
                 // The defect: a batch read as if it held one record.
                 let take = if active(Defect::CoordinatorLoadsFirstRecordOfBatch) { 1 } else { usize::MAX };
                 out.extend(records.into_iter().take(take).map(|r| StoredRecord {
                     offset: r.offset,
+                    producer_id,
+                    marker: None,
                     key: r.key,
                     value: r.value,
                 }));

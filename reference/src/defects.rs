@@ -70,6 +70,24 @@ pub enum Defect {
     /// CreateTopics accepts any non-empty topic name: spaces, slashes, non-ASCII characters,
     /// `..` and names over 249 characters (breaks Kafka's `Topic.validate`).
     TopicNamesUnchecked,
+    /// The last stable offset is the high watermark, whatever transactions are open (breaks
+    /// read_committed: a consumer reads records of transactions not decided yet, G1b/G1a).
+    LsoIgnoresOpenTransactions,
+    /// read_committed fetches carry no aborted transactions, so consumers keep aborted records
+    /// (breaks "read_committed never returns an aborted transaction's records", G1a).
+    EmptyAbortedTransactions,
+    /// A producer with an open transaction may write a non-transactional batch (breaks
+    /// INVALID_TXN_STATE for writes outside the transaction).
+    AcceptNonTransactionalInTxn,
+    /// A marker from an older transaction coordinator is appended (breaks
+    /// TRANSACTION_COORDINATOR_FENCED, the coordinator epoch's fencing).
+    AcceptMarkersFromOldCoordinator,
+    /// TxnOffsetCommit is accepted from any generation and member (breaks KIP-447's zombie
+    /// fencing of transactional commits).
+    TxnCommitIgnoresGeneration,
+    /// A committed transaction's group offsets are never made visible (breaks
+    /// `send_offsets_to_transaction`: the consumer group restarts from its old offsets).
+    TxnOffsetsNeverCommitted,
     /// Every append leaves a one-offset hole before the batch (breaks contiguous offsets).
     SkipOffsetOnAppend,
     /// A produced batch is held back and appended after the next one to the same partition

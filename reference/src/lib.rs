@@ -17,6 +17,8 @@
 //! - [`coordinator`]: the runtime of a coordinator on an internal compacted topic: ownership,
 //!   loading on leadership, writes answered once replicated.
 //! - [`group`]: the group coordinator, on `__consumer_offsets`.
+//! - [`txn`]: the transaction coordinator, on `__transaction_state`: its state machine, records
+//!   and the markers it sends.
 //! - [`topic`]: topics as the metadata describes them, and their name rules.
 //! - [`controller`]: the cluster's one controller: broker registration and fencing, topic
 //!   creation, leader election and ISR changes, written to the metadata log.
@@ -42,6 +44,7 @@ pub mod metadata;
 pub mod partition;
 pub mod server;
 pub mod topic;
+pub mod txn;
 
 /// Wall-clock milliseconds since the epoch, as Kafka's `time.milliseconds()`.
 pub fn now_ms() -> i64 {

@@ -349,3 +349,17 @@ fn kafkajs_produces_idempotently_shares_a_group_resumes_and_finds_offsets_by_tim
     let cluster = Cluster::start(3);
     interop("node", "interop_kafkajs.mjs", &cluster.bootstrap, 4);
 }
+
+#[test]
+fn confluent_kafka_commits_and_aborts_transactions_and_sends_offsets_to_them() {
+    require_python("confluent_kafka", "confluent-kafka");
+    let broker = Broker::start(NO_JOIN_DELAY);
+    interop("python3", "interop_txn_confluent.py", &broker.addr, 4);
+}
+
+#[test]
+fn confluent_kafka_commits_and_aborts_transactions_and_sends_offsets_to_them_on_a_three_broker_cluster() {
+    require_python("confluent_kafka", "confluent-kafka");
+    let cluster = Cluster::start(3);
+    interop("python3", "interop_txn_confluent.py", &cluster.bootstrap, 4);
+}

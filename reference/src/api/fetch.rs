@@ -1,4 +1,5 @@
-//! Fetch: read whole batches up to the high watermark, within `partition_max_bytes` per
+//! Fetch: read whole batches up to the high watermark (the last stable offset for
+//! `isolation.level=read_committed`, with the aborted transactions among them), within `partition_max_bytes` per
 //! partition and `max_bytes` overall, and long-poll until `min_bytes` are available or
 //! `max_wait_ms` passes (Kafka's `DelayedFetch`).
 //!
@@ -9,8 +10,8 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use tokio::time::{Duration, Instant};
 
 use super::RequestContext;
@@ -88,12 +89,20 @@ fn read(ctx: &RequestContext, request: &FetchRequest, replica_id: i32) -> (Fetch
             };
             let bounds = partition.bounds();
             let (start, end, hw) = (bounds.log_start, bounds.log_end, bounds.high_watermark);
-            // Consumers never read above the high watermark; replicas read to the log end.
-            let max_offset =
-                if replica_id >= 0 || replica_id == -2 || active(Defect::ServeReadsAboveHw) { end } else { hw };
+            // Consumers never read above the high watermark, and read_committed ones (v4+) not
+            // above the last stable offset; replicas read to the log end.
+            let read_committed = v >= 4 && request.isolation_level == 1 && replica_id < 0;
+            let max_offset = if replica_id >= 0 || replica_id == -2 || active(Defect::ServeReadsAboveHw) {
+                end
+            } else if read_committed {
+                bounds.last_stable
+            } else {
+                hw
+            };
             pd = pd.with_high_watermark(hw);
             if v >= 4 {
-                pd = pd.with_last_stable_offset(hw).with_aborted_transactions(Some(Vec::new()));
+                // read_uncommitted answers carry no aborted transactions at all (null).
+                pd = pd.with_last_stable_offset(bounds.last_stable).with_aborted_transactions(None);
             }
             if v >= 5 {
                 pd = pd.with_log_start_offset(start);
@@ -105,6 +114,19 @@ fn read(ctx: &RequestContext, request: &FetchRequest, replica_id: i32) -> (Fetch
                     let mut buf = BytesMut::new();
                     for b in &batches {
                         buf.extend_from_slice(b.as_bytes());
+                    }
+                    if read_committed {
+                        // Kafka's `LocalLog.addAbortedTransactions`: the aborted transactions
+                        // that overlap what is returned, so the consumer drops their records.
+                        let upper = batches.last().map_or(fp.fetch_offset, |b| b.next_offset());
+                        let aborted = partition
+                            .aborted_between(fp.fetch_offset, upper)
+                            .into_iter()
+                            .map(|(pid, first)| {
+                                AbortedTransaction::default().with_producer_id(ProducerId(pid)).with_first_offset(first)
+                            })
+                            .collect();
+                        pd = pd.with_aborted_transactions(Some(aborted));
                     }
                     if !buf.is_empty() || active(Defect::MinOneOnlyForFirstPartition) {
                         min_one = false;

@@ -1,6 +1,7 @@
-//! FindCoordinator v0-4: the broker leading a group's `__consumer_offsets` partition. The
-//! first request creates the topic and, like Kafka, answers COORDINATOR_NOT_AVAILABLE until
-//! it has a leader. Transaction coordinators are not served (COORDINATOR_NOT_AVAILABLE).
+//! FindCoordinator v0-4: the broker leading a group's `__consumer_offsets` partition (key type
+//! 0), or a transactional id's `__transaction_state` partition (key type 1). The first request
+//! creates the topic and, like Kafka, answers COORDINATOR_NOT_AVAILABLE until it has a leader.
+//! Another key type is INVALID_REQUEST.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -8,6 +9,10 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
+
+/// FindCoordinator's key types.
+const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
 
 struct Found {
     error: i16,
@@ -17,10 +22,13 @@ struct Found {
 }
 
 fn locate(ctx: &RequestContext, key: &str, key_type: i8) -> Result<Found, ResponseError> {
-    if key_type != 0 {
-        return Err(ResponseError::CoordinatorNotAvailable);
-    }
-    let Some(topic) = ctx.broker.ensure_offsets_topic() else {
+    let topic = match key_type {
+        GROUP => ctx.broker.ensure_offsets_topic(),
+        TRANSACTION => ctx.broker.ensure_transaction_state_topic(),
+        // KafkaApis: `CoordinatorType.forId` throws InvalidRequestException.
+        _ => return Err(ResponseError::InvalidRequest),
+    };
+    let Some(topic) = topic else {
         return Err(ResponseError::CoordinatorNotAvailable);
     };
     let p = crate::coordinator::partition_for(key, topic.partition_count());

@@ -1,4 +1,5 @@
-//! ListOffsets: earliest (-2), latest (-1, the high watermark), max timestamp (-3, KIP-734,
+//! ListOffsets: earliest (-2), latest (-1, the high watermark; the last stable offset for
+//! read_committed), max timestamp (-3, KIP-734,
 //! v7+), earliest local (-4, KIP-405, v8+; without tiered storage the log start), and by
 //! timestamp: the first record whose timestamp is at or after it, or -1/-1 when none is.
 
@@ -39,9 +40,10 @@ pub fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsR
                     };
                     let bounds = partition.bounds();
                     let epoch = bounds.leader_epoch;
-                    // Consumers see up to the high watermark; replicas (and debugging tools) the log end.
+                    // Consumers see up to the high watermark (read_committed ones, v2+, up to the
+                    // last stable offset); replicas (and debugging tools) the log end.
                     let latest = if request.replica_id.0 == -1 && !active(Defect::ServeReadsAboveHw) {
-                        bounds.high_watermark
+                        if v >= 2 && request.isolation_level == 1 { bounds.last_stable } else { bounds.high_watermark }
                     } else {
                         bounds.log_end
                     };

@@ -10,6 +10,8 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind}
 
 use crate::broker::Broker;
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -19,6 +21,9 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_producers;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -28,6 +33,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -35,6 +41,8 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 /// The versions of one API: what ApiVersions advertises, and what this broker accepts.
 ///
@@ -94,6 +102,16 @@ pub const SUPPORTED: &[(ApiKey, Versions)] = &[
     (ApiKey::DescribeGroups, v(0, 5)),
     (ApiKey::DeleteGroups, v(0, 2)),
     (ApiKey::OffsetDelete, v(0, 0)),
+    // Transactions, version 1 (KIP-98): EndTxn v5, TxnOffsetCommit v5 and Produce v12 belong to
+    // transaction version 2 (KIP-890 part 2), which this broker does not run.
+    (ApiKey::AddPartitionsToTxn, v(0, 5)),
+    (ApiKey::AddOffsetsToTxn, v(0, 4)),
+    (ApiKey::EndTxn, v(0, 4)),
+    (ApiKey::WriteTxnMarkers, v(1, 1)),
+    (ApiKey::TxnOffsetCommit, v(0, 4)),
+    (ApiKey::DescribeProducers, v(0, 0)),
+    (ApiKey::DescribeTransactions, v(0, 0)),
+    (ApiKey::ListTransactions, v(0, 1)),
 ];
 
 pub fn versions(key: ApiKey) -> Option<Versions> {
@@ -149,6 +167,18 @@ pub async fn handle(ctx: &RequestContext, request: RequestKind) -> Reply {
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(ctx, r)),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(ctx, r).await),
         RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(ctx, r).await),
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(add_partitions_to_txn::handle(ctx, r).await)
+        }
+        RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(add_offsets_to_txn::handle(ctx, r).await),
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(ctx, r).await),
+        RequestKind::WriteTxnMarkers(r) => ResponseKind::WriteTxnMarkers(write_txn_markers::handle(ctx, r).await),
+        RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(ctx, r).await),
+        RequestKind::DescribeProducers(r) => ResponseKind::DescribeProducers(describe_producers::handle(ctx, r)),
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(describe_transactions::handle(ctx, r))
+        }
+        RequestKind::ListTransactions(r) => ResponseKind::ListTransactions(list_transactions::handle(ctx, r)),
         // The server decodes only keys from SUPPORTED; anything else is a bug here, and closing
         // the connection is what Kafka does for a request it cannot serve.
         other => return Reply::Close(format!("no handler for {:?}", std::mem::discriminant(&other))),

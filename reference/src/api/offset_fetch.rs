@@ -1,5 +1,6 @@
 //! OffsetFetch v1-8: a group's committed offsets; -1 (leader epoch -1, metadata "") where none
-//! is committed or the group does not exist, as Kafka answers.
+//! is committed or the group does not exist, as Kafka answers. With `require_stable` (v7+), a
+//! partition a transaction has committed offsets for but not decided is UNSTABLE_OFFSET_COMMIT.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -30,6 +31,12 @@ fn value(c: &Option<Committed>) -> (i64, i32, String) {
     }
 }
 
+/// KIP-447: a partition with offsets a transaction has not decided yet, for a fetch with
+/// `require_stable` (v7+): the client retries until the marker lands.
+fn unstable_code() -> i16 {
+    ResponseError::UnstableOffsetCommit.code()
+}
+
 pub fn handle(ctx: &RequestContext, r: OffsetFetchRequest) -> OffsetFetchResponse {
     let name = |s: &str| TopicName(StrBytes::from_string(s.to_string()));
     if ctx.version >= 8 {
@@ -52,8 +59,12 @@ pub fn handle(ctx: &RequestContext, r: OffsetFetchRequest) -> OffsetFetchRespons
                                 OffsetFetchResponseTopics::default().with_name(name(t)).with_partitions(
                                     ps.iter()
                                         .map(|(p, c)| {
+                                            let unstable = r.require_stable
+                                                && ctx.broker.groups.has_pending(g.group_id.as_str(), t, *p);
+                                            let (c, code) = if unstable { (&None, unstable_code()) } else { (c, 0) };
                                             let (offset, epoch, metadata) = value(c);
                                             OffsetFetchResponsePartitions::default()
+                                                .with_error_code(code)
                                                 .with_partition_index(*p)
                                                 .with_committed_offset(offset)
                                                 .with_committed_leader_epoch(epoch)
@@ -89,9 +100,20 @@ pub fn handle(ctx: &RequestContext, r: OffsetFetchRequest) -> OffsetFetchRespons
             fetched
                 .iter()
                 .map(|(t, ps)| {
-                    OffsetFetchResponseTopic::default()
-                        .with_name(name(t))
-                        .with_partitions(ps.iter().map(|(p, c)| partition(*p, c, 0)).collect())
+                    OffsetFetchResponseTopic::default().with_name(name(t)).with_partitions(
+                        ps.iter()
+                            .map(|(p, c)| {
+                                if ctx.version >= 7
+                                    && r.require_stable
+                                    && ctx.broker.groups.has_pending(r.group_id.as_str(), t, *p)
+                                {
+                                    partition(*p, &None, unstable_code())
+                                } else {
+                                    partition(*p, c, 0)
+                                }
+                            })
+                            .collect(),
+                    )
                 })
                 .collect(),
         ),

@@ -167,7 +167,7 @@ impl Broker {
 
     /// The coordinators that keep their state on internal topics.
     pub(super) fn coordinators(&self) -> Vec<Arc<dyn StateMachine>> {
-        vec![self.groups.clone()]
+        vec![self.groups.clone(), self.txns.clone()]
     }
 
     fn coordinator_of(&self, topic: &str) -> Option<Arc<dyn StateMachine>> {
@@ -186,6 +186,25 @@ impl Broker {
             crate::group::OFFSETS_TOPIC,
             self.config.offsets_topic_num_partitions,
             self.config.offsets_topic_replication_factor,
+            configs,
+        )
+    }
+
+    /// FindCoordinator for a transactional id: `__transaction_state` exists, or its creation is
+    /// started (`transaction.state.log.*`, compacted, uncompressed, no unclean election).
+    pub fn ensure_transaction_state_topic(self: &Arc<Self>) -> Option<Topic> {
+        let c = &self.config;
+        let configs = vec![
+            ("cleanup.policy".to_string(), Some("compact".to_string())),
+            ("compression.type".to_string(), Some("uncompressed".to_string())),
+            ("unclean.leader.election.enable".to_string(), Some("false".to_string())),
+            ("min.insync.replicas".to_string(), Some(c.transaction_state_log_min_isr.to_string())),
+            ("segment.bytes".to_string(), Some(c.transaction_state_log_segment_bytes.to_string())),
+        ];
+        self.ensure_internal_topic(
+            crate::txn::TRANSACTION_STATE_TOPIC,
+            c.transaction_state_log_num_partitions,
+            c.transaction_state_log_replication_factor,
             configs,
         )
     }

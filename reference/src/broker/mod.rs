@@ -17,6 +17,7 @@ mod controller_link;
 mod housekeeping;
 mod metadata_replay;
 mod replica_fetcher;
+mod txn_markers;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,6 +63,8 @@ pub struct Broker {
     shut_down: tokio::sync::watch::Sender<bool>,
     /// The group coordinator for the `__consumer_offsets` partitions this broker leads.
     pub groups: Arc<crate::group::Coordinator>,
+    /// The transaction coordinator for the `__transaction_state` partitions this broker leads.
+    pub txns: Arc<crate::txn::Coordinator>,
 }
 
 impl Broker {
@@ -81,6 +84,7 @@ impl Broker {
         Ok(Arc::new(Broker {
             checkpointed,
             groups: Arc::new(crate::group::Coordinator::new(config.group_config())),
+            txns: Arc::new(crate::txn::Coordinator::new(config.txn_config())),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             config,
             advertised,
@@ -196,6 +200,10 @@ impl Broker {
         tokio::spawn(metadata_replay::metadata_loop(self.clone()));
         tokio::spawn(replica_fetcher::isr_loop(self.clone()));
         tokio::spawn(self.groups.clone().tick_loop());
+        tokio::spawn(self.txns.clone().sweep_loop());
+        if let Some(jobs) = self.txns.take_marker_jobs() {
+            tokio::spawn(txn_markers::marker_loop(self.clone(), jobs));
+        }
         housekeeping::start(self);
     }
 

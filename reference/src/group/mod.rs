@@ -289,6 +289,17 @@ impl Group {
 #[derive(Default)]
 struct Inner {
     groups: HashMap<String, Group>,
+    /// Offsets committed in transactions (TxnOffsetCommit), by producer id, until the
+    /// transaction's marker commits or drops them (Kafka's `pendingTransactionalOffsets`).
+    pending_txn: HashMap<i64, Vec<PendingOffset>>,
+}
+
+/// An offset a transaction committed, not yet visible.
+struct PendingOffset {
+    group: String,
+    topic: String,
+    partition: i32,
+    committed: Committed,
 }
 
 /// Group settings from the broker config.
@@ -361,8 +372,44 @@ impl Coordinator {
     /// Installs the groups read from the partition, unless leadership moved on meanwhile.
     fn finish_load(&self, partition: i32, epoch: i32, stored: Vec<StoredRecord>) {
         let mut records = Vec::with_capacity(stored.len());
+        // Transactional offset commits stay pending until their marker (Kafka's
+        // `OffsetMetadataManager.replay` and `replayEndTransactionMarker`).
+        let mut pending: HashMap<i64, Vec<PendingOffset>> = HashMap::new();
         for r in stored {
+            if let Some(commit) = r.marker {
+                for p in pending.remove(&r.producer_id).unwrap_or_default() {
+                    if commit {
+                        let value = StoredOffset {
+                            offset: p.committed.offset,
+                            leader_epoch: p.committed.leader_epoch,
+                            metadata: p.committed.metadata,
+                            commit_timestamp: p.committed.commit_timestamp,
+                        };
+                        records.push(OffsetsRecord::Offset {
+                            group: p.group,
+                            topic: p.topic,
+                            partition: p.partition,
+                            value: Some(value),
+                        });
+                    }
+                }
+                continue;
+            }
             match records::decode(r.key.as_ref(), r.value.as_ref()) {
+                Ok(OffsetsRecord::Offset { group, topic, partition: p, value: Some(v) }) if r.producer_id >= 0 => {
+                    let committed = Committed {
+                        offset: v.offset,
+                        leader_epoch: v.leader_epoch,
+                        metadata: v.metadata,
+                        commit_timestamp: v.commit_timestamp,
+                    };
+                    pending.entry(r.producer_id).or_default().push(PendingOffset {
+                        group,
+                        topic,
+                        partition: p,
+                        committed,
+                    });
+                }
                 Ok(rec) => records.push(rec),
                 Err(e) => tracing::warn!("{OFFSETS_TOPIC}-{partition}: offset {}: skipping a record: {e}", r.offset),
             }
@@ -445,6 +492,9 @@ impl Coordinator {
         let count = groups.len();
         inner.groups.retain(|_, g| g.partition != partition);
         inner.groups.extend(groups);
+        for (pid, offsets) in pending {
+            inner.pending_txn.entry(pid).or_default().extend(offsets);
+        }
         tracing::info!("{OFFSETS_TOPIC}-{partition}: loaded {count} groups at leader epoch {epoch}");
     }
 
@@ -1142,6 +1192,110 @@ impl Coordinator {
         }
     }
 
+    /// TxnOffsetCommit (KIP-98, KIP-447): the checks of Kafka's
+    /// `validateTransactionalOffsetCommit`, then the records to write as the producer's
+    /// transactional batch. The group's state is not checked (a rebalance does not refuse it),
+    /// but a member, static instance and generation given must be current.
+    pub fn prepare_txn_commit(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        offsets: &[((String, i32), Committed)],
+    ) -> Result<Write, ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let mut inner = self.lock();
+        let partition = self.check(&inner, group_id)?;
+        if !inner.groups.contains_key(group_id) {
+            if generation >= 0 {
+                return Err(ResponseError::IllegalGeneration);
+            }
+            inner.groups.insert(group_id.to_string(), Group::new(group_id, partition));
+        }
+        let group = inner.groups.get_mut(group_id).expect("present");
+        if group.state == State::Dead {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        let checked = generation >= 0 || !member_id.is_empty() || instance_id.is_some();
+        if !(generation < 0 && group.state == State::Empty) && checked && !active(Defect::TxnCommitIgnoresGeneration) {
+            validate_member(group, member_id, instance_id)?;
+            if generation != group.generation {
+                return Err(ResponseError::IllegalGeneration);
+            }
+        }
+        let records = offsets
+            .iter()
+            .map(|((t, p), c)| {
+                let value = StoredOffset {
+                    offset: c.offset,
+                    leader_epoch: c.leader_epoch,
+                    metadata: c.metadata.clone(),
+                    commit_timestamp: c.commit_timestamp,
+                };
+                (records::offset_key(group_id, t, *p), Some(records::offset_value(&value)))
+            })
+            .collect();
+        Ok(Write { partition, records })
+    }
+
+    /// Writes a transactional offset commit as the producer's batch; once written, the offsets
+    /// are pending until the transaction's marker.
+    pub async fn write_txn_commit(
+        &self,
+        w: Write,
+        producer_id: i64,
+        producer_epoch: i16,
+        group_id: &str,
+        offsets: Vec<((String, i32), Committed)>,
+    ) -> Result<(), ResponseError> {
+        self.runtime.write_as(w.partition, w.records, Some((producer_id, producer_epoch))).await.map_err(
+            |e| match e {
+                ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => ResponseError::UnknownServerError,
+                other => other,
+            },
+        )?;
+        let mut inner = self.lock();
+        let pending = inner.pending_txn.entry(producer_id).or_default();
+        for ((topic, partition), committed) in offsets {
+            pending.push(PendingOffset { group: group_id.to_string(), topic, partition, committed });
+        }
+        Ok(())
+    }
+
+    /// A transaction marker was appended to `__consumer_offsets-<partition>`: the offsets the
+    /// producer's transaction committed there become the groups' (commit), or are dropped.
+    pub fn transaction_ended(&self, partition: i32, producer_id: i64, commit: bool) {
+        let mut inner = self.lock();
+        let partitions = self.runtime.partition_count();
+        let Some(all) = inner.pending_txn.remove(&producer_id) else { return };
+        let (here, elsewhere): (Vec<PendingOffset>, Vec<PendingOffset>) =
+            all.into_iter().partition(|p| crate::coordinator::partition_for(&p.group, partitions) == partition);
+        if !elsewhere.is_empty() {
+            inner.pending_txn.insert(producer_id, elsewhere);
+        }
+        if !commit || active(Defect::TxnOffsetsNeverCommitted) {
+            return;
+        }
+        for p in here {
+            let group = inner.groups.entry(p.group.clone()).or_insert_with(|| Group::new(&p.group, partition));
+            group.offsets.insert((p.topic, p.partition), p.committed);
+        }
+    }
+
+    /// Whether a transaction has offsets pending for the group's partition (OffsetFetch with
+    /// `require_stable` answers UNSTABLE_OFFSET_COMMIT for it, KIP-447).
+    pub fn has_pending(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        let inner = self.lock();
+        inner
+            .pending_txn
+            .values()
+            .flatten()
+            .any(|p| p.group == group_id && p.topic == topic && p.partition == partition)
+    }
+
     /// Committed offsets of a group; `None` topics means all of them.
     pub fn fetch_offsets(
         &self,
@@ -1374,7 +1528,12 @@ impl StateMachine for Coordinator {
     }
 
     fn forget(&self, index: i32) {
-        self.lock().groups.retain(|_, g| g.partition != index);
+        let mut inner = self.lock();
+        inner.groups.retain(|_, g| g.partition != index);
+        let partitions = self.runtime.partition_count();
+        for offsets in inner.pending_txn.values_mut() {
+            offsets.retain(|p| crate::coordinator::partition_for(&p.group, partitions) != index);
+        }
     }
 
     fn load(&self, index: i32, epoch: i32, records: Vec<StoredRecord>) {

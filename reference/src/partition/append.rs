@@ -117,12 +117,20 @@ impl Partition {
     /// `Partition.appendRecordsToLeader`); acks=all also needs `min.insync.replicas` in the ISR
     /// first. Wakes waiting fetches.
     pub fn append_as_leader(&self, config: &TopicConfig, acks: i16, records: Bytes) -> Result<Appended, Refusal> {
-        let appended = self.append_checked(config, acks, records);
+        let appended = self.append_checked(config, acks, records, false);
         self.changes.notify();
         appended
     }
 
-    fn append_checked(&self, config: &TopicConfig, acks: i16, records: Bytes) -> Result<Appended, Refusal> {
+    /// `from_coordinator`: a coordinator's write (Kafka's `AppendOrigin.COORDINATOR`), whose
+    /// producer batches carry no sequence: only the producer epoch is checked.
+    fn append_checked(
+        &self,
+        config: &TopicConfig,
+        acks: i16,
+        records: Bytes,
+        from_coordinator: bool,
+    ) -> Result<Appended, Refusal> {
         // Attributes (int16 at byte 21): the codec is in the low 3 bits of its second byte.
         let compressed = records.get(22).is_some_and(|a| a & 0x07 != 0);
         let skip_crc = active(Defect::SkipCrcCheck) || (compressed && active(Defect::SkipCrcForCompressedBatches));
@@ -161,13 +169,8 @@ impl Partition {
                 "Clients are not allowed to write control records",
             ));
         }
-        if batch.is_transactional() {
-            // No transaction coordinator here (FindCoordinator for transactions is not served), so
-            // no transaction can be ongoing: Kafka's answer to a transactional batch outside one.
-            return Err(Refusal::batch(
-                ResponseError::InvalidTxnState,
-                "This broker does not coordinate transactions; transactional batches are refused",
-            ));
+        if batch.is_transactional() && batch.producer_id() < 0 {
+            return Err(Refusal::batch(ResponseError::InvalidRecord, "A transactional batch must carry a producer id"));
         }
         // UnifiedLog.analyzeAndValidateRecords and LogValidator.validateBatch.
         if batch.base_offset() != 0 {
@@ -324,7 +327,11 @@ impl Partition {
         // answered with their original offsets, gaps and stale epochs refused).
         let pid = batch.producer_id();
         let (epoch, first_seq, last_seq) = (batch.producer_epoch(), batch.base_sequence(), last_sequence(&batch));
-        if pid >= 0 {
+        if pid >= 0 && from_coordinator {
+            if let Err((code, message)) = st.producers.check_epoch(pid, epoch) {
+                return Err(Refusal::batch(code, message));
+            }
+        } else if pid >= 0 {
             match st.producers.check(pid, epoch, first_seq, last_seq) {
                 Err((code, message)) => return Err(Refusal::batch(code, message)),
                 Ok(Verdict::Duplicate(meta)) if !active(Defect::NewOffsetForDuplicate) => {
@@ -339,6 +346,11 @@ impl Partition {
                 }
                 Ok(_) => {}
             }
+        }
+        if pid >= 0
+            && let Err((code, message)) = st.producers.check_txn(pid, batch.is_transactional())
+        {
+            return Err(Refusal::batch(code, message));
         }
         let mut log = self.log();
         let copies = if active(Defect::DuplicateAppend) { 2 } else { 1 };
@@ -368,7 +380,7 @@ impl Partition {
         {
             let meta =
                 BatchMeta { first_seq, last_seq, first_offset, last_offset: next - 1, timestamp: batch_max_timestamp };
-            st.producers.record(pid, epoch, meta);
+            st.producers.record_data(pid, epoch, meta, batch.is_transactional());
         }
         self.maybe_advance_hw(&mut st);
         if let Some(refusal) = refused {
@@ -385,24 +397,28 @@ impl Partition {
     /// A write of the broker's own (a coordinator's): keyed records appended as one batch,
     /// validated like a client's, and answered once the ISR has them (acks=all) or `timeout_ms`
     /// passes. The error is the partition's code; coordinators map it for their clients.
+    /// `producer`: the (producer id, epoch) of a transaction the records belong to (a
+    /// transactional offset commit), written as a transactional batch without a sequence.
     pub async fn append_internal(
         &self,
         config: &TopicConfig,
         records: Vec<(Bytes, Option<Bytes>)>,
+        producer: Option<(i64, i16)>,
         timeout_ms: u64,
     ) -> Result<(), ResponseError> {
+        let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
         use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
         let now = now_ms();
         let records: Vec<Record> = records
             .into_iter()
             .enumerate()
             .map(|(i, (key, value))| Record {
-                transactional: false,
+                transactional: producer.is_some(),
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
                 // The encoder keeps records in one batch while offset - sequence stays the same;
@@ -417,7 +433,9 @@ impl Partition {
         let mut buf = bytes::BytesMut::new();
         let options = RecordEncodeOptions { version: 2, compression: Compression::None };
         RecordBatchEncoder::encode(&mut buf, records.iter(), &options).map_err(|_| ResponseError::CorruptMessage)?;
-        let appended = self.append_as_leader(config, -1, buf.freeze()).map_err(|Refusal(code, message, _)| {
+        let appended = self.append_checked(config, -1, buf.freeze(), true);
+        self.changes.notify();
+        let appended = appended.map_err(|Refusal(code, message, _)| {
             tracing::warn!("{}: internal write refused: {message}", self.name());
             code
         })?;

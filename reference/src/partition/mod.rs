@@ -118,6 +118,8 @@ impl Partition {
             ProducerStates::rebuild(&log)?
         };
         let epochs = read_epoch_checkpoint(dir).into_iter().filter(|(_, start)| *start <= leo).collect();
+        let mut producers = producers;
+        producers.forget_replicated(hw.clamp(0, leo));
         Ok(Partition {
             topic: topic.to_string(),
             topic_id,
@@ -251,6 +253,7 @@ impl Partition {
         }
         if hw > st.hw {
             st.hw = hw;
+            st.producers.forget_replicated(hw);
             true
         } else {
             false
@@ -342,6 +345,9 @@ pub struct Bounds {
     pub log_start: i64,
     /// The high watermark, never above the log end.
     pub high_watermark: i64,
+    /// The last stable offset (KIP-98): where read_committed reads stop; at most the high
+    /// watermark.
+    pub last_stable: i64,
     pub log_end: i64,
     pub leader_epoch: i32,
 }
@@ -367,12 +373,10 @@ impl Partition {
         let st = self.state();
         let log = self.log();
         let log_end = log.log_end_offset();
-        Bounds {
-            log_start: log.log_start_offset(),
-            high_watermark: st.hw.min(log_end),
-            log_end,
-            leader_epoch: st.leader_epoch,
-        }
+        let high_watermark = st.hw.min(log_end);
+        let log_start = log.log_start_offset();
+        let last_stable = st.producers.last_stable_offset(high_watermark).max(log_start).min(high_watermark);
+        Bounds { log_start, high_watermark, last_stable, log_end, leader_epoch: st.leader_epoch }
     }
 
     /// Whole batches from `offset`, below `max_offset`, within `max_bytes` (the first batch
@@ -480,6 +484,84 @@ impl Partition {
         let st = self.state();
         let cfg = config(st.hw);
         self.log().compact(&cfg)
+    }
+
+    /// The aborted transactions a read_committed fetch from `fetch_offset` that returned data up
+    /// to `upper` reports: (producer id, first offset).
+    pub fn aborted_between(&self, fetch_offset: i64, upper: i64) -> Vec<(i64, i64)> {
+        let st = self.state();
+        st.producers.aborted_between(fetch_offset, upper).into_iter().map(|t| (t.producer_id, t.first_offset)).collect()
+    }
+
+    /// DescribeProducers (KIP-664): each producer's id, epoch, last sequence, last timestamp,
+    /// coordinator epoch and open transaction's first offset (-1 for none).
+    pub fn describe_producers(&self) -> Vec<(i64, i16, i32, i64, i32, i64)> {
+        self.state().producers.describe()
+    }
+
+    /// WriteTxnMarkers on the leader: appends a commit or abort marker for `producer_id` (a
+    /// control batch of one record, Kafka's `EndTransactionMarker`), after the checks of
+    /// Kafka's `appendEndTxnMarker`. Returns the offset after it, for the replication wait.
+    pub fn append_marker(
+        &self,
+        config: &crate::config::TopicConfig,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> Result<i64, kafka_protocol::ResponseError> {
+        use kafka_protocol::ResponseError;
+        use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+        let marker = producer_state::Marker { producer_id, producer_epoch, commit, coordinator_epoch };
+        let now = crate::now_ms();
+        let mut st = self.state();
+        if st.role != Role::Leader {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        if st.isr.len() < config.min_insync_replicas() {
+            return Err(ResponseError::NotEnoughReplicas);
+        }
+        st.producers.check_marker(&marker)?;
+        let mut key = bytes::BytesMut::new();
+        key.extend_from_slice(&0i16.to_be_bytes());
+        key.extend_from_slice(&i16::from(commit).to_be_bytes());
+        let mut value = bytes::BytesMut::new();
+        value.extend_from_slice(&0i16.to_be_bytes());
+        value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+        let record = Record {
+            transactional: true,
+            control: true,
+            delete_horizon: false,
+            partition_leader_epoch: st.leader_epoch,
+            producer_id,
+            producer_epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: now,
+            key: Some(key.freeze()),
+            value: Some(value.freeze()),
+            headers: Default::default(),
+        };
+        let mut buf = bytes::BytesMut::new();
+        let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+        RecordBatchEncoder::encode(&mut buf, std::iter::once(&record), &options)
+            .map_err(|_| ResponseError::UnknownServerError)?;
+        let batch = crate::log::split_batches(buf.freeze())
+            .ok()
+            .and_then(|b| b.into_iter().next())
+            .ok_or(ResponseError::UnknownServerError)?;
+        let mut m = batch.into_mut();
+        m.set_partition_leader_epoch(st.leader_epoch);
+        let info = self.log().append(m, now).map_err(|e| {
+            tracing::error!("{}: appending a marker: {e}", self.name());
+            ResponseError::KafkaStorageError
+        })?;
+        st.producers.record_marker(&marker, info.base_offset, now);
+        self.maybe_advance_hw(&mut st);
+        drop(st);
+        self.changes.notify();
+        Ok(info.last_offset + 1)
     }
 
     /// The `lose-last-batch-on-disconnect` defect's undo.

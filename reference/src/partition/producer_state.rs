@@ -14,8 +14,18 @@
 //! Followers record what they replicate without checking it, and every replica rebuilds the
 //! state from its log when it opens the partition or truncates it, so the window survives
 //! restarts and leader changes.
+//!
+//! Transactions (KIP-98), as Kafka's `ProducerAppendInfo` and `ProducerStateManager`:
+//! - a producer's first transactional batch opens its transaction on this partition at that
+//!   batch's offset; a non-transactional batch while one is open is INVALID_TXN_STATE;
+//! - a marker (a control batch from the coordinator) closes it: one from an older coordinator
+//!   (`coordinator_epoch`) is TRANSACTION_COORDINATOR_FENCED, one with an older producer epoch
+//!   INVALID_PRODUCER_EPOCH; an abort is remembered with its first and last offsets (Kafka's
+//!   `.txnindex`), so read_committed fetches can be told which records to drop;
+//! - the last stable offset is the first offset of the earliest transaction still open, or
+//!   decided with its marker not yet below the high watermark; else the high watermark.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use kafka_protocol::ResponseError;
 
@@ -40,6 +50,39 @@ struct ProducerEntry {
     batches: VecDeque<BatchMeta>,
     /// The largest batch timestamp seen: what expiry is measured from.
     last_timestamp: i64,
+    /// The first offset of this producer's open transaction on this partition.
+    current_txn_first_offset: Option<i64>,
+    /// The epoch of the transaction coordinator that wrote this producer's last marker.
+    coordinator_epoch: i32,
+}
+
+impl ProducerEntry {
+    fn new(epoch: i16, timestamp: i64) -> ProducerEntry {
+        ProducerEntry {
+            epoch,
+            batches: VecDeque::new(),
+            last_timestamp: timestamp,
+            current_txn_first_offset: None,
+            coordinator_epoch: -1,
+        }
+    }
+}
+
+/// A transaction, from its first offset to its marker's offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
+/// A transaction marker: a control batch's producer, its decision and its coordinator epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub commit: bool,
+    pub coordinator_epoch: i32,
 }
 
 /// What a leader should do with a client's batch.
@@ -53,6 +96,13 @@ pub enum Verdict {
 #[derive(Debug, Default, Clone)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: first offset → producer id (Kafka's `ongoingTxns`).
+    ongoing: BTreeMap<i64, i64>,
+    /// Decided transactions whose marker may not be below the high watermark yet (Kafka's
+    /// `unreplicatedTxns`).
+    unreplicated: Vec<CompletedTxn>,
+    /// Every aborted transaction whose marker is in the log, in marker order.
+    aborted: Vec<CompletedTxn>,
 }
 
 /// Whether `next` follows `last` (Kafka's `inSequence`: 0 follows `i32::MAX`).
@@ -118,16 +168,47 @@ impl ProducerStates {
         Ok(Verdict::Append)
     }
 
+    /// A coordinator's batch for producer `pid` (no sequence): only its epoch is checked.
+    pub fn check_epoch(&self, pid: i64, epoch: i16) -> Result<(), (ResponseError, String)> {
+        match self.producers.get(&pid) {
+            Some(e) if epoch < e.epoch => Err((
+                ResponseError::InvalidProducerEpoch,
+                format!("Epoch of producer {pid} is {epoch}, which is smaller than the last seen epoch {}", e.epoch),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The transaction check of a client's batch: a producer with an open transaction here may
+    /// only write transactional batches (Kafka's `ProducerAppendInfo.checkProducerEpoch` and
+    /// `append`).
+    pub fn check_txn(&self, pid: i64, transactional: bool) -> Result<(), (ResponseError, String)> {
+        let open = self.producers.get(&pid).is_some_and(|e| e.current_txn_first_offset.is_some());
+        if open && !transactional && !active(Defect::AcceptNonTransactionalInTxn) {
+            return Err((
+                ResponseError::InvalidTxnState,
+                format!("Expected transactional write from producer {pid} at offset in its ongoing transaction"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Records an appended batch (by a leader, a follower, or a rebuild from the log).
     pub fn record(&mut self, pid: i64, epoch: i16, meta: BatchMeta) {
-        let entry = self.producers.entry(pid).or_insert_with(|| ProducerEntry {
-            epoch,
-            batches: VecDeque::new(),
-            last_timestamp: meta.timestamp,
-        });
+        self.record_data(pid, epoch, meta, false);
+    }
+
+    /// Records an appended data batch; a transactional one opens the producer's transaction
+    /// here if none is open.
+    pub fn record_data(&mut self, pid: i64, epoch: i16, meta: BatchMeta, transactional: bool) {
+        let entry = self.producers.entry(pid).or_insert_with(|| ProducerEntry::new(epoch, meta.timestamp));
         if epoch > entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();
+        }
+        if transactional && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(meta.first_offset);
+            self.ongoing.insert(meta.first_offset, pid);
         }
         entry.last_timestamp = entry.last_timestamp.max(meta.timestamp);
         entry.batches.push_back(meta);
@@ -137,9 +218,99 @@ impl ProducerStates {
         }
     }
 
+    /// Checks a marker from a coordinator (Kafka's `ProducerAppendInfo.appendEndTxnMarker`).
+    pub fn check_marker(&self, marker: &Marker) -> Result<(), ResponseError> {
+        let Some(entry) = self.producers.get(&marker.producer_id) else { return Ok(()) };
+        if marker.producer_epoch < entry.epoch {
+            return Err(ResponseError::InvalidProducerEpoch);
+        }
+        if entry.coordinator_epoch > marker.coordinator_epoch && !active(Defect::AcceptMarkersFromOldCoordinator) {
+            return Err(ResponseError::TransactionCoordinatorFenced);
+        }
+        Ok(())
+    }
+
+    /// Records a marker appended at `offset`: the producer's open transaction here, if any, is
+    /// decided.
+    pub fn record_marker(&mut self, marker: &Marker, offset: i64, timestamp: i64) {
+        let entry = self
+            .producers
+            .entry(marker.producer_id)
+            .or_insert_with(|| ProducerEntry::new(marker.producer_epoch, timestamp));
+        if marker.producer_epoch > entry.epoch {
+            entry.epoch = marker.producer_epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = marker.coordinator_epoch;
+        entry.last_timestamp = entry.last_timestamp.max(timestamp);
+        let Some(first_offset) = entry.current_txn_first_offset.take() else { return };
+        self.ongoing.remove(&first_offset);
+        let txn = CompletedTxn { producer_id: marker.producer_id, first_offset, last_offset: offset };
+        self.unreplicated.push(txn);
+        if !marker.commit {
+            self.aborted.push(txn);
+        }
+    }
+
+    /// The last stable offset for a high watermark: below it every transaction is decided and
+    /// its marker replicated (Kafka's `UnifiedLog.lastStableOffset`); at most `hw`.
+    pub fn last_stable_offset(&self, hw: i64) -> i64 {
+        if active(Defect::LsoIgnoresOpenTransactions) {
+            return hw;
+        }
+        let ongoing = self.ongoing.keys().next().copied();
+        let unreplicated = self.unreplicated.iter().filter(|t| t.last_offset >= hw).map(|t| t.first_offset).min();
+        match (ongoing, unreplicated) {
+            (Some(a), Some(b)) => a.min(b).min(hw),
+            (Some(a), None) | (None, Some(a)) => a.min(hw),
+            (None, None) => hw,
+        }
+    }
+
+    /// Forgets decided transactions whose markers are below the high watermark.
+    pub fn forget_replicated(&mut self, hw: i64) {
+        self.unreplicated.retain(|t| t.last_offset >= hw);
+    }
+
+    /// The aborted transactions a read_committed fetch from `fetch_offset` that returned data up
+    /// to `upper` must be told of (Kafka's `TransactionIndex.collectAbortedTxns`): those that
+    /// end at or after the fetch offset and start before the end of what was read.
+    pub fn aborted_between(&self, fetch_offset: i64, upper: i64) -> Vec<CompletedTxn> {
+        if active(Defect::EmptyAbortedTransactions) {
+            return Vec::new();
+        }
+        self.aborted.iter().filter(|t| t.last_offset >= fetch_offset && t.first_offset < upper).copied().collect()
+    }
+
+    /// Producers with a transaction open here, with its first offset (DescribeProducers).
+    pub fn describe(&self) -> Vec<(i64, i16, i32, i64, i32, i64)> {
+        let mut out: Vec<_> = self
+            .producers
+            .iter()
+            .map(|(pid, e)| {
+                (
+                    *pid,
+                    e.epoch,
+                    e.batches.back().map_or(-1, |b| b.last_seq),
+                    e.last_timestamp,
+                    e.coordinator_epoch,
+                    e.current_txn_first_offset.unwrap_or(-1),
+                )
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// Records a batch from the log, if it has a producer id.
     pub fn record_batch(&mut self, batch: &Batch) {
-        if batch.producer_id() < 0 || batch.is_control() {
+        if batch.producer_id() < 0 {
+            return;
+        }
+        if batch.is_control() {
+            if let Some(marker) = read_marker(batch) {
+                self.record_marker(&marker, batch.base_offset(), batch.max_timestamp());
+            }
             return;
         }
         let meta = BatchMeta {
@@ -149,13 +320,16 @@ impl ProducerStates {
             last_offset: batch.last_offset(),
             timestamp: batch.max_timestamp(),
         };
-        self.record(batch.producer_id(), batch.producer_epoch(), meta);
+        self.record_data(batch.producer_id(), batch.producer_epoch(), meta, batch.is_transactional());
     }
 
     /// Kafka's `removeExpiredProducers`: producers whose last batch is older than `expiration_ms`.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers.retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        // A producer with an open transaction is never expired (Kafka's `isProducerExpired`).
+        self.producers.retain(|_, e| {
+            e.current_txn_first_offset.is_some() || now_ms.saturating_sub(e.last_timestamp) < expiration_ms
+        });
         before - self.producers.len()
     }
 
@@ -182,6 +356,31 @@ impl ProducerStates {
         }
         Ok(states)
     }
+}
+
+/// The marker a control batch holds (Kafka's `EndTransactionMarker`): key int16 version, int16
+/// type (0 abort, 1 commit); value int16 version, int32 coordinator epoch. `None` for a control
+/// batch that is no marker or does not parse.
+pub fn read_marker(batch: &Batch) -> Option<Marker> {
+    let records = batch.records().ok()?;
+    let r = records.first()?;
+    let key = r.key.as_ref()?;
+    let value = r.value.as_ref()?;
+    if key.len() < 4 || value.len() < 6 {
+        return None;
+    }
+    let kind = i16::from_be_bytes([key[2], key[3]]);
+    let commit = match kind {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    Some(Marker {
+        producer_id: batch.producer_id(),
+        producer_epoch: batch.producer_epoch(),
+        commit,
+        coordinator_epoch: i32::from_be_bytes([value[2], value[3], value[4], value[5]]),
+    })
 }
 
 #[cfg(test)]
@@ -247,5 +446,45 @@ mod tests {
         assert!(in_sequence(4, 5));
         assert!(!in_sequence(4, 6));
         assert!(!in_sequence(i32::MAX, 1));
+    }
+
+    fn marker(pid: i64, commit: bool, coordinator_epoch: i32) -> Marker {
+        Marker { producer_id: pid, producer_epoch: 0, commit, coordinator_epoch }
+    }
+
+    #[test]
+    fn the_last_stable_offset_waits_for_open_transactions_and_unreplicated_markers() {
+        let mut s = ProducerStates::default();
+        assert_eq!(s.last_stable_offset(10), 10);
+        s.record_data(1, 0, meta(0, 1, 10), true);
+        s.record_data(2, 0, meta(0, 0, 12), true);
+        s.record_data(1, 0, meta(2, 2, 13), true);
+        assert_eq!(s.last_stable_offset(14), 10, "producer 1's transaction is open from 10");
+        s.record_marker(&marker(1, true, 0), 14, 1000);
+        assert_eq!(s.last_stable_offset(14), 10, "its marker at 14 is not below the high watermark");
+        assert_eq!(s.last_stable_offset(15), 12, "then producer 2's open transaction holds it");
+        s.record_marker(&marker(2, false, 0), 15, 1000);
+        assert_eq!(s.last_stable_offset(16), 16);
+        assert_eq!(s.aborted_between(0, 16), vec![CompletedTxn { producer_id: 2, first_offset: 12, last_offset: 15 }]);
+        assert!(s.aborted_between(16, 20).is_empty(), "ended before the fetch offset");
+        assert!(s.aborted_between(0, 12).is_empty(), "starts after what was read");
+    }
+
+    #[test]
+    fn a_producer_in_a_transaction_writes_only_transactional_batches_and_markers_are_fenced() {
+        let mut s = ProducerStates::default();
+        s.record_data(1, 0, meta(0, 0, 0), true);
+        assert_eq!(s.check_txn(1, false).map_err(|e| e.0), Err(ResponseError::InvalidTxnState));
+        assert_eq!(s.check_txn(1, true), Ok(()));
+        s.record_marker(&marker(1, true, 3), 1, 1000);
+        assert_eq!(s.check_txn(1, false), Ok(()));
+        assert_eq!(s.check_marker(&marker(1, true, 2)), Err(ResponseError::TransactionCoordinatorFenced));
+        assert_eq!(
+            s.check_marker(&Marker { producer_epoch: -1, ..marker(1, true, 3) }),
+            Err(ResponseError::InvalidProducerEpoch)
+        );
+        // An open transaction keeps its producer from expiring.
+        s.record_data(1, 0, meta(1, 1, 2), true);
+        assert_eq!(s.expire(i64::MAX, 1), 0);
     }
 }

@@ -1,0 +1,97 @@
+//! TxnOffsetCommit (KIP-98, KIP-447): a transactional producer commits a group's offsets as
+//! part of its transaction. The group coordinator writes them as the producer's transactional
+//! batch to the group's `__consumer_offsets` partition; they stay invisible (OffsetFetch with
+//! `require_stable` answers UNSTABLE_OFFSET_COMMIT) until the transaction's marker commits them,
+//! and an abort drops them. From v3 the generation, member id and group instance id are checked
+//! as for OffsetCommit, so a zombie from an older generation is refused (ILLEGAL_GENERATION,
+//! UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID). Per partition, as Kafka's KafkaApis: an unknown
+//! topic or partition is UNKNOWN_TOPIC_OR_PARTITION, metadata over `offset.metadata.max.bytes`
+//! OFFSET_METADATA_TOO_LARGE; the others get the group's answer. Before v2,
+//! COORDINATOR_LOAD_IN_PROGRESS is COORDINATOR_NOT_AVAILABLE.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+
+use super::RequestContext;
+use crate::group::Committed;
+use crate::now_ms;
+
+/// A partition to commit: its place in the request, its name, and what to commit.
+type Valid = ((usize, usize), (String, i32), Committed);
+
+pub async fn handle(ctx: &RequestContext, r: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+    let max_metadata = ctx.broker.groups.config().offset_metadata_max_bytes;
+    let now = now_ms();
+    let mut codes: Vec<Vec<i16>> = Vec::new();
+    let mut valid: Vec<Valid> = Vec::new();
+    for (ti, t) in r.topics.iter().enumerate() {
+        let topic = ctx.broker.topic(t.name.as_str());
+        let mut row = Vec::new();
+        for (pi, p) in t.partitions.iter().enumerate() {
+            let known =
+                topic.as_ref().is_some_and(|tp| p.partition_index >= 0 && p.partition_index < tp.partition_count());
+            let metadata = p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default();
+            if !known {
+                row.push(ResponseError::UnknownTopicOrPartition.code());
+            } else if metadata.encode_utf16().count() > max_metadata {
+                row.push(ResponseError::OffsetMetadataTooLarge.code());
+            } else {
+                row.push(0);
+                let committed = Committed {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata,
+                    commit_timestamp: now,
+                };
+                valid.push(((ti, pi), (t.name.to_string(), p.partition_index), committed));
+            }
+        }
+        codes.push(row);
+    }
+    if !valid.is_empty() {
+        let offsets: Vec<((String, i32), Committed)> = valid.iter().map(|(_, k, c)| (k.clone(), c.clone())).collect();
+        let group = r.group_id.as_str();
+        let (generation, member, instance) = if ctx.version >= 3 {
+            (r.generation_id, r.member_id.as_str(), r.group_instance_id.as_ref().map(|s| s.as_str()))
+        } else {
+            (-1, "", None)
+        };
+        let result = match ctx.broker.groups.prepare_txn_commit(group, generation, member, instance, &offsets) {
+            Ok(write) => {
+                ctx.broker.groups.write_txn_commit(write, r.producer_id.0, r.producer_epoch, group, offsets).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            let e = match e {
+                ResponseError::CoordinatorLoadInProgress if ctx.version < 2 => ResponseError::CoordinatorNotAvailable,
+                other => other,
+            };
+            for ((ti, pi), _, _) in &valid {
+                codes[*ti][*pi] = e.code();
+            }
+        }
+    }
+    let topics = r
+        .topics
+        .iter()
+        .zip(codes)
+        .map(|(t, row)| {
+            TxnOffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
+                t.partitions
+                    .iter()
+                    .zip(row)
+                    .map(|(p, code)| {
+                        TxnOffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(code)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}

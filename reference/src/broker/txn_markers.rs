@@ -1,0 +1,125 @@
+//! The transaction coordinator's marker sender (Kafka's `TransactionMarkerChannelManager`):
+//! for each decided transaction, WriteTxnMarkers to the leader of every partition in it, again
+//! at the new leader after NOT_LEADER_OR_FOLLOWER and the like, until each partition has its
+//! marker; then the coordinator completes the transaction. It stops for a transaction whose
+//! coordinator moved on, or whose marker a partition refuses as fenced.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::mpsc;
+
+use super::Broker;
+use crate::metadata::NO_LEADER;
+use crate::txn::MarkerJob;
+
+pub(super) async fn marker_loop(broker: Arc<Broker>, mut jobs: mpsc::UnboundedReceiver<MarkerJob>) {
+    while let Some(job) = jobs.recv().await {
+        tokio::spawn(broker.clone().write_markers(job));
+    }
+}
+
+impl Broker {
+    async fn write_markers(self: Arc<Self>, job: MarkerJob) {
+        let mut left: BTreeSet<(String, i32)> = job.partitions.clone();
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            if self.txns.runtime().epoch_for(&job.transactional_id) != Some(job.coordinator_epoch) {
+                tracing::info!(
+                    "{}: no longer its coordinator at epoch {}; markers stop",
+                    job.transactional_id,
+                    job.coordinator_epoch
+                );
+                return;
+            }
+            let mut by_leader: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
+            let image = self.image();
+            left.retain(|(t, p)| {
+                // A deleted topic's partitions need no marker (Kafka drops them likewise).
+                let Some(topic) = image.topic(t) else { return false };
+                let leader =
+                    usize::try_from(*p).ok().and_then(|i| topic.partitions.get(i)).map_or(NO_LEADER, |s| s.leader);
+                if leader != NO_LEADER {
+                    by_leader.entry(leader).or_default().push((t.clone(), *p));
+                }
+                true
+            });
+            for (leader, partitions) in by_leader {
+                match self.send_markers(leader, &job, &partitions).await {
+                    Ok(results) => {
+                        for ((t, p), code) in results {
+                            match ResponseError::try_from_code(code) {
+                                None => {
+                                    left.remove(&(t, p));
+                                }
+                                Some(
+                                    ResponseError::InvalidProducerEpoch | ResponseError::TransactionCoordinatorFenced,
+                                ) => {
+                                    tracing::warn!(
+                                        "{}: {t}-{p} refused the marker as fenced; the transaction is left to a newer coordinator",
+                                        job.transactional_id
+                                    );
+                                    return;
+                                }
+                                Some(e) => tracing::debug!("{}: marker on {t}-{p}: {e:?}; again", job.transactional_id),
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!("{}: markers to broker {leader}: {e}; again", job.transactional_id),
+                }
+            }
+            if left.is_empty() {
+                self.txns.markers_written(&job).await;
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// One WriteTxnMarkers request: each partition's error code.
+    async fn send_markers(
+        &self,
+        leader: i32,
+        job: &MarkerJob,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<((String, i32), i16)>, String> {
+        let addr = self.peer_address(leader).ok_or("the leader's address is unknown")?;
+        let mut client = self.connect(&addr).await.map_err(|e| e.to_string())?;
+        let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for (t, p) in partitions {
+            topics.entry(t.as_str()).or_default().push(*p);
+        }
+        let marker = WritableTxnMarker::default()
+            .with_producer_id(ProducerId(job.producer_id))
+            .with_producer_epoch(job.producer_epoch)
+            .with_transaction_result(job.commit)
+            .with_coordinator_epoch(job.coordinator_epoch)
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        WritableTxnMarkerTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                            .with_partition_indexes(ps)
+                    })
+                    .collect(),
+            );
+        let request = WriteTxnMarkersRequest::default().with_markers(vec![marker]);
+        let response = client
+            .request(RequestKind::WriteTxnMarkers(request), 1, Duration::from_millis(30_000))
+            .await
+            .map_err(|e| e.to_string())?;
+        let ResponseKind::WriteTxnMarkers(r) = response else { return Err("another response type".into()) };
+        Ok(r.markers
+            .iter()
+            .flat_map(|m| m.topics.iter())
+            .flat_map(|t| t.partitions.iter().map(move |p| ((t.name.to_string(), p.partition_index), p.error_code)))
+            .collect())
+    }
+}
