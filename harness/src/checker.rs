@@ -39,6 +39,7 @@ use crate::history::{Event, Header, Op, Outcome, Record};
 pub mod groups;
 pub mod logs;
 pub mod sends;
+pub mod txn;
 pub use logs::{LogClaims, TopicClaim};
 
 /// What a check a Then step runs found wrong, and whose it is.
@@ -349,7 +350,7 @@ pub fn check_with(events: &[Event], claims: &LogClaims) -> Report {
                 }
             }
             Op::Poll { .. } | Op::Seek { .. } => {}
-            Op::LogStart { .. } | Op::DeleteRecords { .. } | Op::Compacted { .. } => {}
+            Op::LogStart { .. } | Op::DeleteRecords { .. } | Op::Compacted { .. } | Op::EndTxn { .. } => {}
         }
     }
 
@@ -442,7 +443,7 @@ fn per_process<'a>(order: &[&'a Event], parts: &HashMap<Tp<'a>, Partition<'a>>, 
                 }
             }
             Op::Send { .. } | Op::Poll { .. } => {}
-            Op::LogStart { .. } | Op::DeleteRecords { .. } | Op::Compacted { .. } => {}
+            Op::LogStart { .. } | Op::DeleteRecords { .. } | Op::Compacted { .. } | Op::EndTxn { .. } => {}
         }
     }
 

@@ -105,6 +105,10 @@ pub enum Op {
     /// of each key's records below that offset, only the last is left (see
     /// `steps::logs::compacted_below`). Later reads below it must not find a superseded record.
     Compacted { topic: String, partition: i32, below: i64 },
+    /// A transactional producer ended a transaction (KIP-98): committed (`commit`) or aborted,
+    /// as an `ok` outcome says it did; `values` are the records it sent in it. Its sends are
+    /// recorded just before it, `ok` when it committed.
+    EndTxn { transactional_id: String, commit: bool, values: Vec<String> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -232,6 +232,129 @@ impl Producer {
     }
 }
 
+/// A librdkafka transactional producer (`transactional.id`, KIP-98): each call is one of the
+/// producer API's transaction calls, run off the async threads (librdkafka blocks on them).
+/// Errors are librdkafka's text, naming Kafka's error.
+#[derive(Clone)]
+pub struct TxnProducer {
+    inner: FutureProducer,
+    timeout: Duration,
+}
+
+/// One record sent in a transaction and where its delivery report put it.
+pub struct TxnSend {
+    pub partition: i32,
+    pub record: Record,
+    /// The offset of the delivery report; `Err` names why it was not delivered.
+    pub delivered: Result<i64, String>,
+}
+
+impl TxnProducer {
+    /// Creates the producer and calls `init_transactions` (InitProducerId for the id).
+    pub async fn start(s: &Session<'_>, transactional_id: &str) -> Result<TxnProducer, String> {
+        let mut cfg = client_config(s.bootstrap, s.configs);
+        cfg.set("transactional.id", transactional_id);
+        if !s.configs.contains_key("message.timeout.ms") && !s.configs.contains_key("delivery.timeout.ms") {
+            cfg.set("message.timeout.ms", s.timeout.as_millis().to_string());
+        }
+        let inner: FutureProducer = cfg.create().map_err(|e| format!("cannot create the producer: {e}"))?;
+        let p = TxnProducer { inner, timeout: s.timeout };
+        p.blocking("init_transactions", |p, t| {
+            use rdkafka::producer::Producer as _;
+            p.init_transactions(t)
+        })
+        .await?;
+        Ok(p)
+    }
+
+    async fn blocking(
+        &self,
+        what: &str,
+        call: impl FnOnce(&FutureProducer, Duration) -> Result<(), KafkaError> + Send + 'static,
+    ) -> Result<(), String> {
+        let (inner, timeout) = (self.inner.clone(), self.timeout);
+        let what = what.to_string();
+        tokio::task::spawn_blocking(move || call(&inner, timeout).map_err(|e| format!("{what}: {e}")))
+            .await
+            .map_err(|e| format!("the transaction call did not finish: {e}"))?
+    }
+
+    pub async fn begin(&self) -> Result<(), String> {
+        use rdkafka::producer::Producer as _;
+        self.inner.begin_transaction().map_err(|e| format!("begin_transaction: {e}"))
+    }
+
+    /// Sends records to partitions in turn (`partitions[i % len]`), all enqueued before any is
+    /// awaited, and waits for every delivery report.
+    pub async fn send(&self, topic: &str, partitions: &[i32], records: &[Record]) -> Vec<TxnSend> {
+        let mut pending = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            let partition = partitions[i % partitions.len().max(1)];
+            let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).partition(partition);
+            if let Some(k) = &r.key {
+                rec = rec.key(k.as_slice());
+            }
+            if let Some(v) = &r.value {
+                rec = rec.payload(v.as_bytes());
+            }
+            pending.push((partition, r.clone(), self.inner.send_result(rec).map_err(|(e, _)| e)));
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for (partition, record, fut) in pending {
+            let delivered = match fut {
+                Err(e) => Err(classify(&e).0),
+                Ok(f) => match f.await {
+                    Ok(Ok(d)) => Ok(d.offset),
+                    Ok(Err((e, _))) => Err(classify(&e).0),
+                    Err(_) => Err("producer dropped the delivery".into()),
+                },
+            };
+            out.push(TxnSend { partition, record, delivered });
+        }
+        out
+    }
+
+    /// `send_offsets_to_transaction` for a group that is not joined (generation -1, as a
+    /// simple consumer's group metadata).
+    pub async fn send_offsets(
+        &self,
+        bootstrap: &str,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), String> {
+        use rdkafka::consumer::BaseConsumer;
+        let mut cfg = ClientConfig::new();
+        cfg.set("bootstrap.servers", bootstrap).set("group.id", group);
+        let consumer: BaseConsumer = cfg.create().map_err(|e| format!("cannot create the consumer: {e}"))?;
+        let metadata = consumer.group_metadata().ok_or("the consumer has no group metadata")?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset)).map_err(|e| e.to_string())?;
+        self.blocking("send_offsets_to_transaction", move |p, t| {
+            use rdkafka::producer::Producer as _;
+            p.send_offsets_to_transaction(&tpl, &metadata, t)
+        })
+        .await
+    }
+
+    pub async fn commit(&self) -> Result<(), String> {
+        self.blocking("commit_transaction", |p, t| {
+            use rdkafka::producer::Producer as _;
+            p.commit_transaction(t)
+        })
+        .await
+    }
+
+    pub async fn abort(&self) -> Result<(), String> {
+        self.blocking("abort_transaction", |p, t| {
+            use rdkafka::producer::Producer as _;
+            p.abort_transaction(t)
+        })
+        .await
+    }
+}
+
 /// Where a consumer starts.
 #[derive(Debug, Clone, Copy)]
 pub enum Start {

@@ -171,6 +171,8 @@ pub struct KafkaWorld {
     pub groups: crate::steps::groups::Groups,
     /// Wire-level members of consumer groups, for the coordinator's exact answers.
     pub wire_members: crate::steps::coordinator::WireMembers,
+    /// librdkafka transactional producers, by the scenario's names.
+    pub txn_producers: crate::steps::txn::TxnProducers,
     /// Distinguishes this scenario's topics on a shared (external) cluster.
     pub suffix: String,
     next_value: u64,
@@ -223,6 +225,7 @@ impl KafkaWorld {
             low_watermark: None,
             groups: Default::default(),
             wire_members: Default::default(),
+            txn_producers: Default::default(),
             suffix: String::new(),
             next_value: 0,
             next_process: 0,

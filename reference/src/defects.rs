@@ -76,15 +76,6 @@ pub enum Defect {
     /// read_committed fetches carry no aborted transactions, so consumers keep aborted records
     /// (breaks "read_committed never returns an aborted transaction's records", G1a).
     EmptyAbortedTransactions,
-    /// A producer with an open transaction may write a non-transactional batch (breaks
-    /// INVALID_TXN_STATE for writes outside the transaction).
-    AcceptNonTransactionalInTxn,
-    /// A marker from an older transaction coordinator is appended (breaks
-    /// TRANSACTION_COORDINATOR_FENCED, the coordinator epoch's fencing).
-    AcceptMarkersFromOldCoordinator,
-    /// TxnOffsetCommit is accepted from any generation and member (breaks KIP-447's zombie
-    /// fencing of transactional commits).
-    TxnCommitIgnoresGeneration,
     /// A committed transaction's group offsets are never made visible (breaks
     /// `send_offsets_to_transaction`: the consumer group restarts from its old offsets).
     TxnOffsetsNeverCommitted,
@@ -1088,6 +1079,31 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "acks=all is taken while the ISR is exactly min.insync.replicas",
         caught_by: &[
             "features/replication/isr-shrinks-and-expands.feature: acks=all succeeds while the ISR is exactly min.insync.replicas",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::LsoIgnoresOpenTransactions,
+        name: "lso-ignores-open-transactions",
+        guarantee: "read_committed never reads past the first record of an open transaction",
+        caught_by: &[
+            "features/transactions/read-committed.feature: records after an open transaction's first record are not read until it commits",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::EmptyAbortedTransactions,
+        name: "empty-aborted-transactions",
+        guarantee: "read_committed never returns an aborted transaction's records",
+        caught_by: &[
+            "features/transactions/read-committed.feature: read_committed reads every committed transaction and no record of an aborted one",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::TxnOffsetsNeverCommitted,
+        name: "txn-offsets-never-committed",
+        guarantee: "offsets sent to a transaction are the group's once it commits",
+        caught_by: &[
+            "features/transactions/offsets-in-transactions.feature: a committed transaction commits the group's offsets",
+            "features/transactions/offsets-in-transactions.feature: an aborted transaction leaves the group's offsets as they were",
         ],
     },
     DefectInfo {

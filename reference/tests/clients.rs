@@ -363,3 +363,45 @@ fn confluent_kafka_commits_and_aborts_transactions_and_sends_offsets_to_them_on_
     let cluster = Cluster::start(3);
     interop("python3", "interop_txn_confluent.py", &cluster.bootstrap, 4);
 }
+
+#[test]
+fn kafka_python_commits_and_aborts_transactions_and_sends_offsets_to_them() {
+    require_python("kafka", "kafka-python");
+    let broker = Broker::start(NO_JOIN_DELAY);
+    interop("python3", "interop_txn_kafka_python.py", &broker.addr, 4);
+}
+
+#[test]
+fn kafka_python_commits_and_aborts_transactions_and_sends_offsets_to_them_on_a_three_broker_cluster() {
+    require_python("kafka", "kafka-python");
+    let cluster = Cluster::start(3);
+    interop("python3", "interop_txn_kafka_python.py", &cluster.bootstrap, 4);
+}
+
+#[test]
+fn aiokafka_commits_and_aborts_transactions_and_sends_offsets_to_them() {
+    require_python("aiokafka", "aiokafka");
+    let broker = Broker::start(NO_JOIN_DELAY);
+    interop("python3", "interop_txn_aiokafka.py", &broker.addr, 4);
+}
+
+#[test]
+fn aiokafka_commits_and_aborts_transactions_and_sends_offsets_to_them_on_a_three_broker_cluster() {
+    require_python("aiokafka", "aiokafka");
+    let cluster = Cluster::start(3);
+    interop("python3", "interop_txn_aiokafka.py", &cluster.bootstrap, 4);
+}
+
+#[test]
+fn kafkajs_commits_and_aborts_transactions_and_sends_offsets_to_them() {
+    require_kafkajs();
+    let broker = Broker::start(NO_JOIN_DELAY);
+    interop("node", "interop_txn_kafkajs.mjs", &broker.addr, 4);
+}
+
+#[test]
+fn kafkajs_commits_and_aborts_transactions_and_sends_offsets_to_them_on_a_three_broker_cluster() {
+    require_kafkajs();
+    let cluster = Cluster::start(3);
+    interop("node", "interop_txn_kafkajs.mjs", &cluster.bootstrap, 4);
+}

@@ -208,7 +208,7 @@ pub(super) fn check(order: &[&Event], claims: &LogClaims, out: &mut Vec<Anomaly>
                     positions.insert((e.process.as_str(), tp), Position::After(r.offset));
                 }
             }
-            Op::Poll { .. } | Op::LogStart { .. } | Op::Compacted { .. } => {}
+            Op::Poll { .. } | Op::LogStart { .. } | Op::Compacted { .. } | Op::EndTxn { .. } => {}
         }
     }
     for (&tp, facts) in &parts {

@@ -21,6 +21,7 @@ pub mod protocol;
 pub mod replication;
 pub mod soak;
 pub mod topic;
+pub mod txn;
 
 use std::collections::BTreeMap;
 

@@ -1220,7 +1220,7 @@ impl Coordinator {
             return Err(ResponseError::CoordinatorNotAvailable);
         }
         let checked = generation >= 0 || !member_id.is_empty() || instance_id.is_some();
-        if !(generation < 0 && group.state == State::Empty) && checked && !active(Defect::TxnCommitIgnoresGeneration) {
+        if !(generation < 0 && group.state == State::Empty) && checked {
             validate_member(group, member_id, instance_id)?;
             if generation != group.generation {
                 return Err(ResponseError::IllegalGeneration);

@@ -184,7 +184,7 @@ impl ProducerStates {
     /// `append`).
     pub fn check_txn(&self, pid: i64, transactional: bool) -> Result<(), (ResponseError, String)> {
         let open = self.producers.get(&pid).is_some_and(|e| e.current_txn_first_offset.is_some());
-        if open && !transactional && !active(Defect::AcceptNonTransactionalInTxn) {
+        if open && !transactional {
             return Err((
                 ResponseError::InvalidTxnState,
                 format!("Expected transactional write from producer {pid} at offset in its ongoing transaction"),
@@ -224,7 +224,7 @@ impl ProducerStates {
         if marker.producer_epoch < entry.epoch {
             return Err(ResponseError::InvalidProducerEpoch);
         }
-        if entry.coordinator_epoch > marker.coordinator_epoch && !active(Defect::AcceptMarkersFromOldCoordinator) {
+        if entry.coordinator_epoch > marker.coordinator_epoch {
             return Err(ResponseError::TransactionCoordinatorFenced);
         }
         Ok(())
