@@ -219,6 +219,11 @@ impl Cluster {
                 // when there are fewer (the target's or the scenario's own setting wins).
                 common.push("--config".to_string());
                 common.push(format!("offsets.topic.replication.factor={}", n.min(3)));
+                // Likewise `__transaction_state`, with Kafka's min.isr of 2 (1 for one broker).
+                common.push("--config".to_string());
+                common.push(format!("transaction.state.log.replication.factor={}", n.min(3)));
+                common.push("--config".to_string());
+                common.push(format!("transaction.state.log.min.isr={}", n.min(2)));
                 for (k, v) in config.iter().chain(spec.configs.iter()) {
                     common.push("--config".to_string());
                     common.push(format!("{k}={v}"));

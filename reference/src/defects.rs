@@ -76,6 +76,10 @@ pub enum Defect {
     /// read_committed fetches carry no aborted transactions, so consumers keep aborted records
     /// (breaks "read_committed never returns an aborted transaction's records", G1a).
     EmptyAbortedTransactions,
+    /// A coordinator loading `__transaction_state` installs nothing, as one that keeps
+    /// transactions in memory only (breaks "a transaction coordinator's state survives its
+    /// move": the producer's next request is INVALID_PRODUCER_ID_MAPPING).
+    TxnCoordinatorForgetsOnLoad,
     /// A committed transaction's group offsets are never made visible (breaks
     /// `send_offsets_to_transaction`: the consumer group restarts from its old offsets).
     TxnOffsetsNeverCommitted,
@@ -1095,6 +1099,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "read_committed never returns an aborted transaction's records",
         caught_by: &[
             "features/transactions/read-committed.feature: read_committed reads every committed transaction and no record of an aborted one",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::TxnCoordinatorForgetsOnLoad,
+        name: "txn-coordinator-forgets-on-load",
+        guarantee: "a transaction coordinator's state survives its broker's death",
+        caught_by: &[
+            "features/transactions/coordinator-failover.feature: transactions decided just before their coordinator is killed are completed by the next one",
         ],
     },
     DefectInfo {

@@ -326,6 +326,15 @@ pub(crate) async fn find_coordinator(
     w: &mut KafkaWorld,
     group: &str,
 ) -> Result<Result<(i32, String), String>, StepError> {
+    find_coordinator_of(w, group, 0).await
+}
+
+/// FindCoordinator for a key of `key_type` (0 a group, 1 a transactional id).
+pub(crate) async fn find_coordinator_of(
+    w: &mut KafkaWorld,
+    group: &str,
+    key_type: i8,
+) -> Result<Result<(i32, String), String>, StepError> {
     let deadline = tokio::time::Instant::now() + w.timeout();
     let mut last;
     loop {
@@ -334,9 +343,13 @@ pub(crate) async fn find_coordinator(
             Ok((mut client, _)) => {
                 let v = client.version_for(ApiKey::FindCoordinator).map_err(|e| w.wire_error(e))?;
                 let req = if v >= 4 {
-                    FindCoordinatorRequest::default().with_coordinator_keys(vec![StrBytes::from_string(group.into())])
+                    FindCoordinatorRequest::default()
+                        .with_key_type(key_type)
+                        .with_coordinator_keys(vec![StrBytes::from_string(group.into())])
                 } else {
-                    FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.into()))
+                    FindCoordinatorRequest::default()
+                        .with_key_type(key_type)
+                        .with_key(StrBytes::from_string(group.into()))
                 };
                 match client.request_at(RequestKind::FindCoordinator(req), v).await {
                     Ok(ResponseKind::FindCoordinator(r)) => {

@@ -220,6 +220,21 @@ async fn abort_offsets(
     offsets_transaction(w, &name, offset, partition, &topic, &group, false).await
 }
 
+/// Kills -9 the broker FindCoordinator names for the producer's transactional id.
+#[when(expr = "the transaction coordinator of {string} is killed")]
+async fn coordinator_killed(w: &mut KafkaWorld, name: String) -> StepResult {
+    let id = producer(w, &name)?.transactional_id.clone();
+    let node = match super::common::find_coordinator_of(w, &id, 1).await? {
+        Ok((node, _)) => node,
+        Err(last) => return Err(w.verdict(format!("no transaction coordinator for {id}: {last}"))),
+    };
+    if !w.ctx()?.target.can_control_processes() {
+        return Err(w.unsupported("killing a broker needs `process` commands in the target file"));
+    }
+    let result = w.cluster().await?.stop(node, crate::cluster::Stop::Kill).await;
+    result.map_err(|e| w.harness(format!("cannot kill broker {node}, the transaction coordinator: {e}")))
+}
+
 #[then("no record of an aborted transaction is read")]
 async fn no_aborted_reads(w: &mut KafkaWorld) -> StepResult {
     w.found(checker::txn::no_aborted_reads(&w.history.events()))

@@ -32,6 +32,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::mpsc;
 
 use crate::coordinator::{Runtime, StateMachine, StoredRecord};
+use crate::defects::{Defect, active};
 use crate::now_ms;
 use state::{Decision, TxnMetadata, TxnState};
 
@@ -392,6 +393,8 @@ impl StateMachine for Coordinator {
 
     fn load(&self, index: i32, epoch: i32, records: Vec<StoredRecord>) {
         let mut loaded: HashMap<String, TxnMetadata> = HashMap::new();
+        // The defect: nothing is read back.
+        let records = if active(Defect::TxnCoordinatorForgetsOnLoad) { Vec::new() } else { records };
         for r in records.into_iter().filter(|r| r.marker.is_none()) {
             match records::decode(r.key.as_ref(), r.value.as_ref()) {
                 Ok((id, Some(t))) => {
