@@ -757,29 +757,6 @@ impl BrokerConfig {
         Ok(())
     }
 
-    /// The group coordinator's settings.
-    pub fn group_config(&self) -> crate::group::GroupConfig {
-        crate::group::GroupConfig {
-            min_session_timeout_ms: self.group_min_session_timeout_ms,
-            max_session_timeout_ms: self.group_max_session_timeout_ms,
-            initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
-            max_size: self.group_max_size,
-            offset_metadata_max_bytes: self.offset_metadata_max_bytes,
-            commit_timeout_ms: self.offsets_commit_timeout_ms,
-        }
-    }
-
-    /// The transaction coordinator's settings.
-    pub fn txn_config(&self) -> crate::txn::TxnConfig {
-        crate::txn::TxnConfig {
-            max_timeout_ms: self.transaction_max_timeout_ms,
-            abort_interval_ms: self.transaction_abort_timed_out_transaction_cleanup_interval_ms,
-            // Kafka writes with the transaction's own timeout; the offsets commit timeout bounds
-            // it here, as for the group coordinator.
-            write_timeout_ms: self.offsets_commit_timeout_ms,
-        }
-    }
-
     /// A fresh topic config carrying this broker's topic defaults.
     pub fn new_topic_config(&self) -> TopicConfig {
         TopicConfig::new(self.topic_defaults.clone())

@@ -76,6 +76,10 @@ pub enum Defect {
     /// read_committed fetches carry no aborted transactions, so consumers keep aborted records
     /// (breaks "read_committed never returns an aborted transaction's records", G1a).
     EmptyAbortedTransactions,
+    /// InitProducerId for a transactional id already in use answers its current producer id
+    /// and epoch, neither bumping the epoch nor aborting the open transaction (breaks zombie
+    /// fencing: two instances share one transaction and the old one can still commit).
+    InitProducerIdDoesNotFence,
     /// A coordinator loading `__transaction_state` installs nothing, as one that keeps
     /// transactions in memory only (breaks "a transaction coordinator's state survives its
     /// move": the producer's next request is INVALID_PRODUCER_ID_MAPPING).
@@ -1099,6 +1103,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "read_committed never returns an aborted transaction's records",
         caught_by: &[
             "features/transactions/read-committed.feature: read_committed reads every committed transaction and no record of an aborted one",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::InitProducerIdDoesNotFence,
+        name: "init-producer-id-does-not-fence",
+        guarantee: "a new producer instance fences the old one and aborts its open transaction",
+        caught_by: &[
+            "features/transactions/zombie-fencing.feature: the old instance's open transaction is aborted and it cannot commit",
         ],
     },
     DefectInfo {

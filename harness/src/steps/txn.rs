@@ -69,6 +69,58 @@ async fn transactional_producer(w: &mut KafkaWorld, name: String) -> StepResult 
     Ok(())
 }
 
+/// Another instance of a producer: the same `transactional.id`, started (`init_transactions`)
+/// while the first one still runs.
+#[when(expr = "a transactional producer {string} starts with the transactional.id of {string}")]
+async fn second_instance(w: &mut KafkaWorld, name: String, of: String) -> StepResult {
+    let transactional_id = producer(w, &of)?.transactional_id.clone();
+    let bootstrap = w.bootstrap().await?;
+    let process = w.next_process("txn-producer");
+    let session = crate::kafka::Session {
+        bootstrap: &bootstrap,
+        configs: &w.producer_config,
+        process: &process,
+        history: &w.history,
+        timeout: w.timeout(),
+    };
+    let started = TxnProducer::start(&session, &transactional_id).await;
+    let client = started.map_err(|e| w.verdict(format!("a second instance of {of:?} could not start: {e}")))?;
+    w.txn_producers.producers.insert(name, Producer { client, process, transactional_id, open: Vec::new() });
+    Ok(())
+}
+
+/// The old instance tries to commit the transaction it left open: Kafka refuses it (its epoch
+/// was fenced), and the coordinator aborted that transaction when the new instance started.
+#[then(expr = "the transaction of {string} cannot commit")]
+async fn cannot_commit(w: &mut KafkaWorld, name: String) -> StepResult {
+    let p = producer(w, &name)?;
+    let sends = std::mem::take(&mut p.open);
+    let (client, process, id) = (p.client.clone(), p.process.clone(), p.transactional_id.clone());
+    if sends.is_empty() {
+        return Err(w.harness(format!("{name:?} has no open transaction to commit")));
+    }
+    let result = client.commit().await;
+    let committed = result.is_ok();
+    let outcome = if committed { Outcome::Ok } else { Outcome::Fail { error: "transaction fenced".into() } };
+    let mut values = Vec::with_capacity(sends.len());
+    for (topic, s) in sends {
+        values.extend(s.record.value.clone());
+        let op =
+            Op::Send { topic, partition: s.partition, record: s.record, offset: s.delivered.ok(), timestamp: None };
+        w.history.record(&process, op, outcome.clone());
+    }
+    // Its records were aborted by the coordinator when the new instance fenced it, unless the
+    // commit went through.
+    w.history.record(&process, Op::EndTxn { transactional_id: id, commit: committed, values }, Outcome::Ok);
+    match result {
+        Ok(()) => Err(w.verdict(format!(
+            "the fenced instance {name:?} committed its transaction after a new instance started with its \
+             transactional.id; Kafka refuses it (PRODUCER_FENCED) and aborts its transaction"
+        ))),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Values for `n` records of a producer's transaction.
 fn records(w: &mut KafkaWorld, process: &str, n: usize) -> Vec<Record> {
     (0..n).map(|_| Record { key: None, value: Some(w.next_value(process)), headers: Vec::new() }).collect()

@@ -83,8 +83,8 @@ impl Broker {
         let checkpointed = housekeeping::read_hw_checkpoint(&data_dir.join(housekeeping::HW_CHECKPOINT));
         Ok(Arc::new(Broker {
             checkpointed,
-            groups: Arc::new(crate::group::Coordinator::new(config.group_config())),
-            txns: Arc::new(crate::txn::Coordinator::new(config.txn_config())),
+            groups: Arc::new(crate::group::Coordinator::new(crate::group::GroupConfig::from_broker(&config))),
+            txns: Arc::new(crate::txn::Coordinator::new(crate::txn::TxnConfig::from_broker(&config))),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             config,
             advertised,

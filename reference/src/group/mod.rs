@@ -313,6 +313,20 @@ pub struct GroupConfig {
     pub commit_timeout_ms: u64,
 }
 
+impl GroupConfig {
+    /// The group coordinator's settings from the broker's config.
+    pub fn from_broker(c: &crate::config::BrokerConfig) -> GroupConfig {
+        GroupConfig {
+            min_session_timeout_ms: c.group_min_session_timeout_ms,
+            max_session_timeout_ms: c.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: c.group_initial_rebalance_delay_ms,
+            max_size: c.group_max_size,
+            offset_metadata_max_bytes: c.offset_metadata_max_bytes,
+            commit_timeout_ms: c.offsets_commit_timeout_ms,
+        }
+    }
+}
+
 pub struct Coordinator {
     config: GroupConfig,
     /// `__consumer_offsets`: which partitions this broker coordinates, loading, writing.

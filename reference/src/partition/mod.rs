@@ -479,10 +479,12 @@ impl Partition {
         self.log().apply_retention(now_ms, retention_ms, retention_bytes, st.hw)
     }
 
-    /// One cleaner pass, with the config built for the current high watermark.
+    /// One cleaner pass, below the last stable offset (Kafka's `LogCleanerManager`: never past
+    /// the first record of an undecided transaction, whose fate may still restore the values it
+    /// supersedes), with the config built for that bound.
     pub fn compact(&self, config: impl FnOnce(i64) -> CleanerConfig) -> Result<CleanOutcome, LogError> {
         let st = self.state();
-        let cfg = config(st.hw);
+        let cfg = config(st.producers.last_stable_offset(st.hw));
         self.log().compact(&cfg)
     }
 

@@ -49,6 +49,19 @@ pub struct TxnConfig {
     pub write_timeout_ms: u64,
 }
 
+impl TxnConfig {
+    /// The transaction coordinator's settings from the broker's config.
+    pub fn from_broker(c: &crate::config::BrokerConfig) -> TxnConfig {
+        TxnConfig {
+            max_timeout_ms: c.transaction_max_timeout_ms,
+            abort_interval_ms: c.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+            // Kafka writes with the transaction's own timeout; the offsets commit timeout bounds
+            // it here, as for the group coordinator.
+            write_timeout_ms: c.offsets_commit_timeout_ms,
+        }
+    }
+}
+
 /// Markers for one decided transaction, for the broker to write to every partition's leader
 /// (WriteTxnMarkers) and report back.
 #[derive(Debug, Clone)]
@@ -141,6 +154,12 @@ impl Coordinator {
         let now = now_ms();
         let decision = {
             let mut txns = self.lock();
+            if let Some(e) =
+                txns.get(id).filter(|e| e.md.producer_epoch >= 0 && active(Defect::InitProducerIdDoesNotFence))
+            {
+                // The defect: the current producer is handed out again, unfenced.
+                return Ok((e.md.producer_id, e.md.producer_epoch));
+            }
             if !txns.contains_key(id) {
                 let Some(pid) = fresh_producer_id else { return Err(ResponseError::ConcurrentTransactions) };
                 txns.insert(
