@@ -53,6 +53,21 @@ pub fn encode_stamped(
     timestamps: &[i64],
     producer: ProducerFields,
 ) -> Result<Bytes, String> {
+    encode_with(records, compression, timestamps, producer, false)
+}
+
+/// Encodes records as one v2 batch of a producer's transaction (the transactional attribute set).
+pub fn encode_transactional(records: &[Record], timestamp: i64, producer: ProducerFields) -> Result<Bytes, String> {
+    encode_with(records, Compression::None, &vec![timestamp; records.len()], producer, true)
+}
+
+fn encode_with(
+    records: &[Record],
+    compression: Compression,
+    timestamps: &[i64],
+    producer: ProducerFields,
+    transactional: bool,
+) -> Result<Bytes, String> {
     if timestamps.len() != records.len() {
         return Err(format!("{} timestamps for {} records", timestamps.len(), records.len()));
     }
@@ -60,7 +75,7 @@ pub fn encode_stamped(
         .iter()
         .enumerate()
         .map(|(i, r)| WireRecord {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,

@@ -84,6 +84,17 @@ pub fn api_key(req: &RequestKind) -> ApiKey {
         RequestKind::OffsetFetch(_) => ApiKey::OffsetFetch,
         RequestKind::DescribeGroups(_) => ApiKey::DescribeGroups,
         RequestKind::ListGroups(_) => ApiKey::ListGroups,
+        RequestKind::DeleteGroups(_) => ApiKey::DeleteGroups,
+        RequestKind::OffsetDelete(_) => ApiKey::OffsetDelete,
+        RequestKind::OffsetForLeaderEpoch(_) => ApiKey::OffsetForLeaderEpoch,
+        RequestKind::AddPartitionsToTxn(_) => ApiKey::AddPartitionsToTxn,
+        RequestKind::AddOffsetsToTxn(_) => ApiKey::AddOffsetsToTxn,
+        RequestKind::EndTxn(_) => ApiKey::EndTxn,
+        RequestKind::WriteTxnMarkers(_) => ApiKey::WriteTxnMarkers,
+        RequestKind::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,
+        RequestKind::DescribeProducers(_) => ApiKey::DescribeProducers,
+        RequestKind::DescribeTransactions(_) => ApiKey::DescribeTransactions,
+        RequestKind::ListTransactions(_) => ApiKey::ListTransactions,
         _ => ApiKey::ApiVersions,
     }
 }

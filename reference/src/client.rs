@@ -120,6 +120,7 @@ fn api_key(request: &RequestKind) -> ApiKey {
         RequestKind::ElectLeaders(_) => ApiKey::ElectLeaders,
         RequestKind::AllocateProducerIds(_) => ApiKey::AllocateProducerIds,
         RequestKind::WriteTxnMarkers(_) => ApiKey::WriteTxnMarkers,
+        RequestKind::AddPartitionsToTxn(_) => ApiKey::AddPartitionsToTxn,
         _ => ApiKey::ApiVersions,
     }
 }

@@ -532,6 +532,9 @@ pub struct BrokerConfig {
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often transactions
     /// past their timeout are aborted.
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+    /// `transaction.partition.verification.enable` (KIP-890): a partition leader checks with
+    /// the coordinator that a transactional batch's partition is in its transaction.
+    pub transaction_partition_verification_enable: bool,
 }
 
 /// Broker config names that set a topic config's default, as Kafka's `ServerTopicConfigSynonyms`.
@@ -591,6 +594,7 @@ impl Default for BrokerConfig {
             transaction_state_log_segment_bytes: 104_857_600,
             transaction_max_timeout_ms: 900_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
+            transaction_partition_verification_enable: true,
         }
     }
 }
@@ -706,6 +710,9 @@ impl BrokerConfig {
                 self.transaction_max_timeout_ms =
                     positive(value).map_err(|e| parse_err(&e))?.min(i32::MAX as u64) as i32
             }
+            "transaction.partition.verification.enable" => {
+                self.transaction_partition_verification_enable = value.parse().map_err(|e| parse_err(&e))?
+            }
             "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
                 self.transaction_abort_timed_out_transaction_cleanup_interval_ms =
                     positive(value).map_err(|e| parse_err(&e))?
@@ -746,6 +753,7 @@ impl BrokerConfig {
                         "transaction.state.log.segment.bytes",
                         "transaction.max.timeout.ms",
                         "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                        "transaction.partition.verification.enable",
                     ];
                     known.extend(BROKER_TOPIC_SYNONYMS.iter().map(|(b, _)| *b));
                     return Err(format!("unknown broker config {key:?}; known: {}", known.join(", ")));

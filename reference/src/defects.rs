@@ -80,6 +80,16 @@ pub enum Defect {
     /// and epoch, neither bumping the epoch nor aborting the open transaction (breaks zombie
     /// fencing: two instances share one transaction and the old one can still commit).
     InitProducerIdDoesNotFence,
+    /// Partition leaders append a transactional batch without asking the coordinator whether its
+    /// partition is in the transaction (breaks KIP-890's verification: a late or stray batch
+    /// leaves a hanging transaction).
+    SkipTransactionVerification,
+    /// A producer with an open transaction may write a non-transactional batch (breaks
+    /// INVALID_TXN_STATE for writes outside the transaction).
+    AcceptNonTransactionalInTxn,
+    /// EndTxn repeating a decision already carried out is INVALID_TXN_STATE instead of NONE
+    /// (breaks the producer's retry of a commit whose answer was lost).
+    EndTxnRefusesRetry,
     /// A coordinator loading `__transaction_state` installs nothing, as one that keeps
     /// transactions in memory only (breaks "a transaction coordinator's state survives its
     /// move": the producer's next request is INVALID_PRODUCER_ID_MAPPING).
@@ -1103,6 +1113,30 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "read_committed never returns an aborted transaction's records",
         caught_by: &[
             "features/transactions/read-committed.feature: read_committed reads every committed transaction and no record of an aborted one",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::SkipTransactionVerification,
+        name: "skip-transaction-verification",
+        guarantee: "a transactional batch for a partition outside the transaction is refused (KIP-890)",
+        caught_by: &[
+            "features/transactions/transactional-produce.feature: a transactional batch for a partition the transaction never added is refused",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::AcceptNonTransactionalInTxn,
+        name: "accept-non-transactional-in-txn",
+        guarantee: "a batch outside an open transaction is INVALID_TXN_STATE",
+        caught_by: &[
+            "features/transactions/transactional-produce.feature: a batch outside the transaction is refused with INVALID_TXN_STATE while the transaction is open",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::EndTxnRefusesRetry,
+        name: "end-txn-refuses-retry",
+        guarantee: "EndTxn repeating a completed decision is answered NONE",
+        caught_by: &[
+            "features/transactions/transactional-produce.feature: EndTxn answers a retried commit NONE and a change of mind INVALID_TXN_STATE",
         ],
     },
     DefectInfo {

@@ -19,6 +19,7 @@ use crate::world::{KafkaWorld, StepError, StepResult};
 #[derive(Default)]
 pub struct TxnProducers {
     producers: HashMap<String, Producer>,
+    wire: HashMap<String, WireTxn>,
 }
 
 struct Producer {
@@ -300,4 +301,306 @@ async fn aborted_records_read(w: &mut KafkaWorld) -> StepResult {
 #[then("no record is read before its transaction committed")]
 async fn no_precommitted_reads(w: &mut KafkaWorld) -> StepResult {
     w.found(checker::txn::no_precommitted_reads(&w.history.events()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The transactional producer on the wire: exact requests and Kafka's exact answers
+
+/// A transactional producer on the wire client: its transactional id, producer id and epoch
+/// from InitProducerId, a connection to its transaction coordinator, and the next sequence per
+/// partition.
+pub struct WireTxn {
+    transactional_id: String,
+    producer_id: i64,
+    epoch: i16,
+    coordinator: crate::wire::WireClient,
+    process: String,
+    next_sequence: std::collections::BTreeMap<(String, i32), i32>,
+    /// The Produce version of the last batch, for the version-dependent answers (KIP-890).
+    last_produce_version: i16,
+    /// Values of the transactional batches acknowledged in the transaction in progress.
+    values: Vec<String>,
+}
+
+/// Answers during which Kafka's producers ask the coordinator again.
+fn retriable_coordinator_error(error: &str) -> bool {
+    matches!(
+        error,
+        "COORDINATOR_NOT_AVAILABLE" | "COORDINATOR_LOAD_IN_PROGRESS" | "NOT_COORDINATOR" | "CONCURRENT_TRANSACTIONS"
+    )
+}
+
+fn wire_txn<'a>(w: &'a mut KafkaWorld, name: &str) -> Result<&'a mut WireTxn, StepError> {
+    if !w.txn_producers.wire.contains_key(name) {
+        return Err(w.harness(format!(
+            "no transactional producer {name:?} on the wire client: add `Given a transactional producer \"{name}\" on the wire client`"
+        )));
+    }
+    Ok(w.txn_producers.wire.get_mut(name).expect("checked"))
+}
+
+/// FindCoordinator (key type 1), then InitProducerId with the transactional id, asked again
+/// while the coordinator is not ready.
+#[given(expr = "a transactional producer {string} on the wire client")]
+async fn wire_transactional_producer(w: &mut KafkaWorld, name: String) -> StepResult {
+    use kafka_protocol::messages::{InitProducerIdRequest, ProducerId, RequestKind, ResponseKind, TransactionalId};
+    use kafka_protocol::protocol::StrBytes;
+    let probe = w.wire().await?;
+    if probe.advertised(ApiKey::EndTxn).is_none() || probe.advertised(ApiKey::AddPartitionsToTxn).is_none() {
+        return Err(w.unsupported("the broker does not advertise AddPartitionsToTxn and EndTxn: no transactions"));
+    }
+    let transactional_id = w.topic(&name);
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    loop {
+        let addr = match super::common::find_coordinator_of(w, &transactional_id, 1).await? {
+            Ok((_, addr)) => addr,
+            Err(last) => return Err(w.verdict(format!("no transaction coordinator for {transactional_id}: {last}"))),
+        };
+        let mut coordinator =
+            crate::wire::WireClient::connect(&addr, w.timeout()).await.map_err(|e| w.wire_error(e))?;
+        let req = InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(StrBytes::from_string(transactional_id.clone()))))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        let resp = coordinator.request(RequestKind::InitProducerId(req)).await.map_err(|e| w.wire_error(e))?;
+        let ResponseKind::InitProducerId(r) = resp else {
+            return Err(w.harness("InitProducerId answered with another response type"));
+        };
+        let error = super::name(r.error_code);
+        if error == "NONE" {
+            let process = w.next_process("wire-txn");
+            let txn = WireTxn {
+                transactional_id,
+                producer_id: r.producer_id.0,
+                epoch: r.producer_epoch,
+                coordinator,
+                process,
+                next_sequence: Default::default(),
+                last_produce_version: -1,
+                values: Vec::new(),
+            };
+            w.txn_producers.wire.insert(name, txn);
+            return Ok(());
+        }
+        if !retriable_coordinator_error(&error) || tokio::time::Instant::now() >= deadline {
+            return Err(
+                w.verdict(format!("InitProducerId for transactional id {transactional_id} failed with {error}"))
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// AddPartitionsToTxn (v0-3, the client's form) for one partition; its answer is kept for
+/// `Then the request ...`.
+#[when(expr = "{string} adds partition {int} of {string} to its transaction")]
+async fn wire_add_partition(w: &mut KafkaWorld, name: String, partition: i32, topic: String) -> StepResult {
+    let real = w.topic(&topic);
+    wire_txn(w, &name)?;
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    loop {
+        let mut t = w.txn_producers.wire.remove(&name).expect("checked");
+        let answer = add_partition_request(&mut t, real.clone(), partition).await;
+        w.txn_producers.wire.insert(name.clone(), t);
+        let r = answer.map_err(|e| w.wire_error(e))?;
+        let code = r
+            .results_by_topic_v3_and_below
+            .first()
+            .and_then(|t| t.results_by_partition.first())
+            .map(|p| p.partition_error_code)
+            .ok_or_else(|| w.differs("AddPartitionsToTxn answered no partition; Kafka answers each one asked"))?;
+        let error = super::name(code);
+        // Kafka's producer asks again while the last transaction's markers are written.
+        if error != "CONCURRENT_TRANSACTIONS" || tokio::time::Instant::now() >= deadline {
+            w.last_error = Some(error);
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn add_partition_request(
+    t: &mut WireTxn,
+    real: String,
+    partition: i32,
+) -> Result<kafka_protocol::messages::AddPartitionsToTxnResponse, crate::wire::WireError> {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::{
+        AddPartitionsToTxnRequest, ProducerId, RequestKind, ResponseKind, TopicName, TransactionalId,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let req = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_string(t.transactional_id.clone())))
+        .with_v3_and_below_producer_id(ProducerId(t.producer_id))
+        .with_v3_and_below_producer_epoch(t.epoch)
+        .with_v3_and_below_topics(vec![
+            AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(StrBytes::from_string(real)))
+                .with_partitions(vec![partition]),
+        ]);
+    let version = t.coordinator.version_for(ApiKey::AddPartitionsToTxn)?.min(3);
+    match t.coordinator.request_at(RequestKind::AddPartitionsToTxn(req), version).await? {
+        ResponseKind::AddPartitionsToTxn(r) => Ok(r),
+        _ => Err(crate::wire::WireError::Decode {
+            key: ApiKey::AddPartitionsToTxn,
+            version,
+            message: "another response type".into(),
+        }),
+    }
+}
+
+/// One batch of the producer's records to the partition's leader: transactional (with the
+/// producer's transactional id in the request) or not, with its id, epoch and next sequence.
+async fn wire_send(
+    w: &mut KafkaWorld,
+    name: &str,
+    n: usize,
+    partition: i32,
+    topic: &str,
+    transactional: bool,
+) -> StepResult {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, RequestKind, TopicName, TransactionalId};
+    use kafka_protocol::protocol::StrBytes;
+    let real = w.topic(topic);
+    let process = wire_txn(w, name)?.process.clone();
+    let records = records(w, &process, n);
+    let t = wire_txn(w, name)?;
+    let sequence = *t.next_sequence.get(&(real.clone(), partition)).unwrap_or(&0);
+    let fields = crate::batches::ProducerFields { producer_id: t.producer_id, epoch: t.epoch, base_sequence: sequence };
+    let id = t.transactional_id.clone();
+    let batch = if transactional {
+        crate::batches::encode_transactional(&records, crate::clock::now_ms(), fields)
+    } else {
+        crate::batches::encode_batch_as(
+            &records,
+            kafka_protocol::records::Compression::None,
+            crate::clock::now_ms(),
+            fields,
+        )
+    };
+    let batch = batch.map_err(|e| w.harness(e))?;
+    let mut req =
+        ProduceRequest::default().with_acks(-1).with_timeout_ms(w.timeout().as_millis() as i32).with_topic_data(vec![
+            TopicProduceData::default().with_name(TopicName(StrBytes::from_string(real.clone()))).with_partition_data(
+                vec![PartitionProduceData::default().with_index(partition).with_records(Some(batch))],
+            ),
+        ]);
+    if transactional {
+        req = req.with_transactional_id(Some(TransactionalId(StrBytes::from_string(id))));
+    }
+    let req = RequestKind::Produce(req);
+    let mut client = w.leader_wire(&real, partition).await?;
+    let version = client.version_for(ApiKey::Produce).map_err(|e| w.wire_error(e))?;
+    let result = super::to_leader(w, &mut client, &real, partition, &req, None).await?;
+    super::common::record_sends(w, &process, &real, partition, &records, result.as_ref());
+    let answer = result.as_ref().ok().and_then(crate::requests::produce_result);
+    let error = match (&result, answer) {
+        (_, Some((error, _))) => error,
+        (Err(e), None) => return Err(w.harness(format!("the batch got no answer: {e}"))),
+        (Ok(_), None) => return Err(w.harness("Produce answered with another response type")),
+    };
+    let t = wire_txn(w, name)?;
+    t.last_produce_version = version;
+    if error == "NONE" {
+        t.next_sequence.insert((real, partition), sequence.wrapping_add(n as i32));
+        if transactional {
+            t.values.extend(records.into_iter().filter_map(|r| r.value));
+        }
+    }
+    w.last_error = Some(error);
+    Ok(())
+}
+
+#[when(expr = "{string} sends a transactional batch of {int} records to partition {int} of {string}")]
+async fn wire_send_transactional(
+    w: &mut KafkaWorld,
+    name: String,
+    n: usize,
+    partition: i32,
+    topic: String,
+) -> StepResult {
+    wire_send(w, &name, n, partition, &topic, true).await
+}
+
+#[when(expr = "{string} sends a batch of {int} records outside its transaction to partition {int} of {string}")]
+async fn wire_send_outside(w: &mut KafkaWorld, name: String, n: usize, partition: i32, topic: String) -> StepResult {
+    wire_send(w, &name, n, partition, &topic, false).await
+}
+
+/// EndTxn (at most v4: transaction version 1); its answer is kept for `Then the request ...`.
+/// A commit or abort that succeeds is recorded with the transactional records acknowledged in
+/// the transaction.
+async fn wire_end(w: &mut KafkaWorld, name: &str, commit: bool) -> StepResult {
+    wire_txn(w, name)?;
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    let error = loop {
+        let mut t = w.txn_producers.wire.remove(name).expect("checked");
+        let answer = end_request(&mut t, commit).await;
+        w.txn_producers.wire.insert(name.to_string(), t);
+        let error = super::name(answer.map_err(|e| w.wire_error(e))?.error_code);
+        // Retriable: the decision before is still being carried out (Kafka's producer retries).
+        if error != "CONCURRENT_TRANSACTIONS" || tokio::time::Instant::now() >= deadline {
+            break error;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let t = wire_txn(w, name)?;
+    if error == "NONE" && !t.values.is_empty() {
+        let (process, id, values) = (t.process.clone(), t.transactional_id.clone(), std::mem::take(&mut t.values));
+        w.history.record(&process, Op::EndTxn { transactional_id: id, commit, values }, Outcome::Ok);
+    }
+    w.last_error = Some(error);
+    Ok(())
+}
+
+async fn end_request(
+    t: &mut WireTxn,
+    commit: bool,
+) -> Result<kafka_protocol::messages::EndTxnResponse, crate::wire::WireError> {
+    use kafka_protocol::messages::{EndTxnRequest, ProducerId, RequestKind, ResponseKind, TransactionalId};
+    use kafka_protocol::protocol::StrBytes;
+    let req = EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(StrBytes::from_string(t.transactional_id.clone())))
+        .with_producer_id(ProducerId(t.producer_id))
+        .with_producer_epoch(t.epoch)
+        .with_committed(commit);
+    let version = t.coordinator.version_for(ApiKey::EndTxn)?.min(4);
+    match t.coordinator.request_at(RequestKind::EndTxn(req), version).await? {
+        ResponseKind::EndTxn(r) => Ok(r),
+        _ => Err(crate::wire::WireError::Decode {
+            key: ApiKey::EndTxn,
+            version,
+            message: "another response type".into(),
+        }),
+    }
+}
+
+#[when(expr = "{string} commits its transaction")]
+async fn wire_commit(w: &mut KafkaWorld, name: String) -> StepResult {
+    wire_end(w, &name, true).await
+}
+
+#[when(expr = "{string} aborts its transaction")]
+async fn wire_abort(w: &mut KafkaWorld, name: String) -> StepResult {
+    wire_end(w, &name, false).await
+}
+
+/// KIP-890 (part 1): a transactional batch for a partition that is not in the producer's
+/// transaction. Kafka answers INVALID_TXN_STATE up to Produce v10 and TRANSACTION_ABORTABLE
+/// from v11 (`AddPartitionsToTxnManager`, `ReplicaManager`).
+#[then(expr = "{string}'s batch is refused as outside its transaction")]
+async fn refused_outside_transaction(w: &mut KafkaWorld, name: String) -> StepResult {
+    let version = wire_txn(w, &name)?.last_produce_version;
+    let expected = if version >= 11 { "TRANSACTION_ABORTABLE" } else { "INVALID_TXN_STATE" };
+    match w.last_error.as_deref() {
+        Some(e) if e == expected => Ok(()),
+        Some("NONE") => Err(w.verdict(format!(
+            "the broker appended a transactional batch for a partition the transaction never added (Produce v{version}); \
+             Kafka verifies it with the coordinator and refuses it with {expected} (KIP-890)"
+        ))),
+        Some(e) => Err(w.differs(format!("the broker answered {e} where Kafka answers {expected} (Produce v{version})"))),
+        None => Err(w.harness("no batch was sent before this step")),
+    }
 }

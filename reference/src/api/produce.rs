@@ -13,10 +13,12 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Reply, RequestContext};
 use crate::defects::{Defect, active};
+use crate::log::split_batches;
 use crate::partition::Partition;
 use crate::partition::append::Refusal;
 
@@ -37,6 +39,7 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
     // The StopProduceAtFirstRefusal defect's memory: the first partition's refusal.
     let mut first_refusal: Option<ResponseError> = None;
     let mut waits: Vec<ReplicationWait> = Vec::new();
+    let outside = verify_transactional(ctx, &request).await;
     for topic_data in &request.topic_data {
         let mut topic = ctx.broker.topic(topic_data.name.as_str());
         if topic.is_none() && active(Defect::ProduceCreatesUnknownTopics) {
@@ -49,6 +52,8 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
                 Err(Refusal::of(code))
             } else if ![-1, 0, 1].contains(&acks) && !active(Defect::AcceptAnyAcks) {
                 Err(Refusal::batch(ResponseError::InvalidRequiredAcks, format!("Invalid required acks {acks}")))
+            } else if let Some(code) = outside.get(&(topic_data.name.to_string(), pd.index)) {
+                Err(Refusal::batch(*code, "Partition was not added to the transaction"))
             } else {
                 match ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false) {
                     Err(code) => Err(Refusal::of(code)),
@@ -132,4 +137,58 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
         return if any_error { Reply::Close("error in an acks=0 produce request".into()) } else { Reply::Nothing };
     }
     Reply::Send(Box::new(ResponseKind::Produce(ProduceResponse::default().with_responses(responses))))
+}
+
+/// KIP-890 (part 1, `transaction.partition.verification.enable`): before a producer's first
+/// transactional batch on a partition opens its transaction there, the leader asks the
+/// producer's transaction coordinator whether the partition is in the transaction
+/// (AddPartitionsToTxn v4 with VerifyOnly), so a batch sent after its transaction ended, or to
+/// a partition never added, cannot leave a transaction hanging and the last stable offset stuck.
+/// Returns the refusal of each partition that is not, with the code Kafka answers for this
+/// Produce version (`AddPartitionsToTxnManager`, `ReplicaManager`).
+async fn verify_transactional(ctx: &RequestContext, request: &ProduceRequest) -> HashMap<(String, i32), ResponseError> {
+    let mut out = HashMap::new();
+    let Some(id) = request.transactional_id.as_ref() else { return out };
+    if !ctx.broker.config.transaction_partition_verification_enable || active(Defect::SkipTransactionVerification) {
+        return out;
+    }
+    let mut asked: Vec<(String, i32)> = Vec::new();
+    let mut producer = None;
+    for td in &request.topic_data {
+        let topic = ctx.broker.topic(td.name.as_str());
+        for pd in &td.partition_data {
+            let Some(first) = pd.records.clone().and_then(|r| split_batches(r).ok()).and_then(|b| b.into_iter().next())
+            else {
+                continue;
+            };
+            if !first.is_transactional() || first.producer_id() < 0 {
+                continue;
+            }
+            // Errors of the partition itself are the append path's to answer.
+            let Ok(p) = ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false) else { continue };
+            if p.has_open_transaction(first.producer_id()) {
+                continue;
+            }
+            producer = Some((first.producer_id(), first.producer_epoch()));
+            asked.push((td.name.to_string(), pd.index));
+        }
+    }
+    let Some((pid, epoch)) = producer else { return out };
+    let results = ctx.broker.verify_in_transaction(id.as_str(), pid, epoch, &asked).await;
+    for (tp, result) in asked.into_iter().zip(results) {
+        let Err(e) = result else { continue };
+        let code = match e {
+            ResponseError::TransactionAbortable if ctx.version <= 10 => ResponseError::InvalidTxnState,
+            ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+            // The coordinator is busy or moving: retriable for the producer.
+            ResponseError::ConcurrentTransactions
+            | ResponseError::NetworkException
+            | ResponseError::CoordinatorLoadInProgress
+            | ResponseError::CoordinatorNotAvailable
+            | ResponseError::NotCoordinator => ResponseError::NotEnoughReplicas,
+            other => other,
+        };
+        out.insert(tp, code);
+    }
+    out
 }

@@ -1,8 +1,12 @@
-//! The transaction coordinator's marker sender (Kafka's `TransactionMarkerChannelManager`):
-//! for each decided transaction, WriteTxnMarkers to the leader of every partition in it, again
-//! at the new leader after NOT_LEADER_OR_FOLLOWER and the like, until each partition has its
-//! marker; then the coordinator completes the transaction. It stops for a transaction whose
-//! coordinator moved on, or whose marker a partition refuses as fenced.
+//! The broker's traffic with transaction coordinators:
+//! - the marker sender (Kafka's `TransactionMarkerChannelManager`): for each decided
+//!   transaction, WriteTxnMarkers to the leader of every partition in it, again at the new
+//!   leader after NOT_LEADER_OR_FOLLOWER and the like, until each partition has its marker; then
+//!   the coordinator completes the transaction. It stops for a transaction whose coordinator
+//!   moved on, or whose marker a partition refuses as fenced;
+//! - a partition leader's verification that a transactional batch belongs to its transaction
+//!   (KIP-890, Kafka's `AddPartitionsToTxnManager`): AddPartitionsToTxn v4 with VerifyOnly to
+//!   the transactional id's coordinator, or the local coordinator directly.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -121,5 +125,85 @@ impl Broker {
             .flat_map(|m| m.topics.iter())
             .flat_map(|t| t.partitions.iter().map(move |p| ((t.name.to_string(), p.partition_index), p.error_code)))
             .collect())
+    }
+}
+
+impl Broker {
+    /// Whether each partition is in the transaction of `transactional_id` for this producer:
+    /// the coordinator's per-partition answer (NONE, TRANSACTION_ABORTABLE, ...), or why it could
+    /// not be asked (COORDINATOR_NOT_AVAILABLE, NETWORK_EXCEPTION).
+    pub async fn verify_in_transaction(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Vec<Result<(), ResponseError>> {
+        use kafka_protocol::messages::add_partitions_to_txn_request::{
+            AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+        };
+        let all = |e: ResponseError| vec![Err(e); partitions.len()];
+        let image = self.image();
+        let Some(t) = image.topic(crate::txn::TRANSACTION_STATE_TOPIC) else {
+            return all(ResponseError::CoordinatorNotAvailable);
+        };
+        let index = crate::coordinator::partition_for(transactional_id, t.partitions.len() as i32);
+        let leader = usize::try_from(index).ok().and_then(|i| t.partitions.get(i)).map_or(NO_LEADER, |s| s.leader);
+        if leader == self.node_id() {
+            return self.txns.verify(transactional_id, producer_id, epoch, partitions);
+        }
+        if leader == NO_LEADER {
+            return all(ResponseError::CoordinatorNotAvailable);
+        }
+        let Some(addr) = self.peer_address(leader) else { return all(ResponseError::CoordinatorNotAvailable) };
+        let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for (t, p) in partitions {
+            topics.entry(t.as_str()).or_default().push(*p);
+        }
+        let transaction = AddPartitionsToTxnTransaction::default()
+            .with_transactional_id(TransactionalId(StrBytes::from_string(transactional_id.to_string())))
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(epoch)
+            .with_verify_only(true)
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        AddPartitionsToTxnTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                            .with_partitions(ps)
+                    })
+                    .collect(),
+            );
+        let request = AddPartitionsToTxnRequest::default().with_transactions(vec![transaction]);
+        let answer = async {
+            let mut client = self.connect(&addr).await.ok()?;
+            match client.request(RequestKind::AddPartitionsToTxn(request), 4, Duration::ZERO).await.ok()? {
+                ResponseKind::AddPartitionsToTxn(r) => Some(r),
+                _ => None,
+            }
+        }
+        .await;
+        let Some(r) = answer else { return all(ResponseError::NetworkException) };
+        if let Some(e) = ResponseError::try_from_code(r.error_code) {
+            return all(e);
+        }
+        let codes: BTreeMap<(String, i32), i16> = r
+            .results_by_transaction
+            .iter()
+            .flat_map(|t| t.topic_results.iter())
+            .flat_map(|t| {
+                t.results_by_partition
+                    .iter()
+                    .map(move |p| ((t.name.to_string(), p.partition_index), p.partition_error_code))
+            })
+            .collect();
+        partitions
+            .iter()
+            .map(|tp| match codes.get(tp) {
+                None => Err(ResponseError::UnknownServerError),
+                Some(code) => ResponseError::try_from_code(*code).map_or(Ok(()), Err),
+            })
+            .collect()
     }
 }

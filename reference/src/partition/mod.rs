@@ -495,6 +495,11 @@ impl Partition {
         st.producers.aborted_between(fetch_offset, upper).into_iter().map(|t| (t.producer_id, t.first_offset)).collect()
     }
 
+    /// Whether `producer_id` has a transaction open on this partition.
+    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
+        self.state().producers.has_open_transaction(producer_id)
+    }
+
     /// DescribeProducers (KIP-664): each producer's id, epoch, last sequence, last timestamp,
     /// coordinator epoch and open transaction's first offset (-1 for none).
     pub fn describe_producers(&self) -> Vec<(i64, i16, i32, i64, i32, i64)> {

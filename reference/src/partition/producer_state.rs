@@ -168,6 +168,10 @@ impl ProducerStates {
         Ok(Verdict::Append)
     }
 
+    pub fn has_open_transaction(&self, pid: i64) -> bool {
+        self.producers.get(&pid).is_some_and(|e| e.current_txn_first_offset.is_some())
+    }
+
     /// A coordinator's batch for producer `pid` (no sequence): only its epoch is checked.
     pub fn check_epoch(&self, pid: i64, epoch: i16) -> Result<(), (ResponseError, String)> {
         match self.producers.get(&pid) {
@@ -184,7 +188,7 @@ impl ProducerStates {
     /// `append`).
     pub fn check_txn(&self, pid: i64, transactional: bool) -> Result<(), (ResponseError, String)> {
         let open = self.producers.get(&pid).is_some_and(|e| e.current_txn_first_offset.is_some());
-        if open && !transactional {
+        if open && !transactional && !active(Defect::AcceptNonTransactionalInTxn) {
             return Err((
                 ResponseError::InvalidTxnState,
                 format!("Expected transactional write from producer {pid} at offset in its ongoing transaction"),

@@ -304,6 +304,11 @@ pub fn end_txn(md: &TxnMetadata, pending: bool, producer_id: i64, epoch: i16, co
             ..md.clone()
         }),
         // A retry of a decision already made and done.
+        (CompleteCommit, true) | (CompleteAbort, false)
+            if crate::defects::active(crate::defects::Defect::EndTxnRefusesRetry) =>
+        {
+            wrong()
+        }
         (CompleteCommit, true) | (CompleteAbort, false) => Answer(Ok(())),
         (CompleteCommit, false) | (CompleteAbort, true) => wrong(),
         // A retry of a decision still being carried out: retriable.
