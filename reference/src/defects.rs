@@ -90,6 +90,9 @@ pub enum Defect {
     /// EndTxn repeating a decision already carried out is INVALID_TXN_STATE instead of NONE
     /// (breaks the producer's retry of a commit whose answer was lost).
     EndTxnRefusesRetry,
+    /// DescribeProducers answers every producer with no open transaction (CurrentTxnStartOffset
+    /// -1), hiding a hanging transaction from Kafka's tools (breaks KIP-664).
+    DescribeProducersHidesOpenTransactions,
     /// A coordinator loading `__transaction_state` installs nothing, as one that keeps
     /// transactions in memory only (breaks "a transaction coordinator's state survives its
     /// move": the producer's next request is INVALID_PRODUCER_ID_MAPPING).
@@ -1137,6 +1140,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "EndTxn repeating a completed decision is answered NONE",
         caught_by: &[
             "features/transactions/transactional-produce.feature: EndTxn answers a retried commit NONE and a change of mind INVALID_TXN_STATE",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::DescribeProducersHidesOpenTransactions,
+        name: "describe-producers-hides-open-transactions",
+        guarantee: "DescribeProducers shows where each producer's open transaction starts",
+        caught_by: &[
+            "features/transactions/hanging-transaction-tools.feature: an open transaction is described by its coordinator and by its partition's leader, then gone once committed",
         ],
     },
     DefectInfo {

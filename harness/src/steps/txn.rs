@@ -604,3 +604,157 @@ async fn refused_outside_transaction(w: &mut KafkaWorld, name: String) -> StepRe
         None => Err(w.harness("no batch was sent before this step")),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The tools for hanging transactions (KIP-664): what the coordinator and the partition leaders
+// say about a producer's transaction
+
+/// DescribeTransactions for the producer's transactional id, at its coordinator: (error,
+/// state, partitions as (topic, partition)).
+async fn describe_transaction(
+    w: &mut KafkaWorld,
+    name: &str,
+) -> Result<(String, String, Vec<(String, i32)>), StepError> {
+    use kafka_protocol::messages::{DescribeTransactionsRequest, RequestKind, ResponseKind, TransactionalId};
+    use kafka_protocol::protocol::StrBytes;
+    wire_txn(w, name)?;
+    let mut t = w.txn_producers.wire.remove(name).expect("checked");
+    let req = DescribeTransactionsRequest::default()
+        .with_transactional_ids(vec![TransactionalId(StrBytes::from_string(t.transactional_id.clone()))]);
+    let answer = t.coordinator.request(RequestKind::DescribeTransactions(req)).await;
+    w.txn_producers.wire.insert(name.to_string(), t);
+    let ResponseKind::DescribeTransactions(r) = answer.map_err(|e| w.wire_error(e))? else {
+        return Err(w.harness("DescribeTransactions answered with another response type"));
+    };
+    let s =
+        r.transaction_states.first().ok_or_else(|| w.differs("DescribeTransactions answered no transactional id"))?;
+    let partitions =
+        s.topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.topic.to_string(), *p))).collect();
+    Ok((super::name(s.error_code), s.transaction_state.to_string(), partitions))
+}
+
+/// The coordinator describes the transaction in `state` with exactly these partitions, within
+/// the request timeout (a decided transaction completes once its markers are written).
+async fn described_as(w: &mut KafkaWorld, name: &str, state: &str, partitions: Vec<(String, i32)>) -> StepResult {
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    loop {
+        let (error, seen, mut seen_partitions) = describe_transaction(w, name).await?;
+        seen_partitions.sort();
+        if error == "NONE" && seen == state && seen_partitions == partitions {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(w.verdict(format!(
+                "DescribeTransactions answered {error}, state {seen:?}, partitions {seen_partitions:?}; expected {state} with \
+                 {partitions:?}"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[then(expr = "DescribeTransactions shows {string} {word} with partition {int} of {string}")]
+async fn described_with(w: &mut KafkaWorld, name: String, state: String, partition: i32, topic: String) -> StepResult {
+    let real = w.topic(&topic);
+    described_as(w, &name, &state, vec![(real, partition)]).await
+}
+
+#[then(expr = "DescribeTransactions shows {string} {word} with no partition")]
+async fn described_without(w: &mut KafkaWorld, name: String, state: String) -> StepResult {
+    described_as(w, &name, &state, Vec::new()).await
+}
+
+/// ListTransactions at the coordinator lists the producer's transactional id in `state`.
+#[then(expr = "ListTransactions lists {string} as {word}")]
+async fn listed_as(w: &mut KafkaWorld, name: String, state: String) -> StepResult {
+    use kafka_protocol::messages::{ListTransactionsRequest, RequestKind, ResponseKind};
+    wire_txn(w, &name)?;
+    let mut t = w.txn_producers.wire.remove(&name).expect("checked");
+    let (id, pid) = (t.transactional_id.clone(), t.producer_id);
+    let answer = t.coordinator.request(RequestKind::ListTransactions(ListTransactionsRequest::default())).await;
+    w.txn_producers.wire.insert(name.clone(), t);
+    let ResponseKind::ListTransactions(r) = answer.map_err(|e| w.wire_error(e))? else {
+        return Err(w.harness("ListTransactions answered with another response type"));
+    };
+    if r.error_code != 0 {
+        return Err(w.verdict(format!("ListTransactions answered {}", super::name(r.error_code))));
+    }
+    match r.transaction_states.iter().find(|s| s.transactional_id.as_str() == id) {
+        Some(s) if s.transaction_state.as_str() == state && s.producer_id.0 == pid => Ok(()),
+        Some(s) => Err(w.verdict(format!(
+            "ListTransactions lists {id} as {} with producer id {}; DescribeTransactions and InitProducerId say {state}, {pid}",
+            s.transaction_state.as_str(),
+            s.producer_id.0
+        ))),
+        None => Err(w.verdict(format!(
+            "ListTransactions does not list {id}, which its coordinator describes; it lists {} ids",
+            r.transaction_states.len()
+        ))),
+    }
+}
+
+/// DescribeProducers at the partition's leader: the producer's open transaction there starts at
+/// `offset` (Some), or it has none (None).
+async fn producer_described(
+    w: &mut KafkaWorld,
+    name: &str,
+    partition: i32,
+    topic: &str,
+    offset: Option<i64>,
+) -> StepResult {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::{DescribeProducersRequest, RequestKind, ResponseKind, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let real = w.topic(topic);
+    let pid = wire_txn(w, name)?.producer_id;
+    let req = RequestKind::DescribeProducers(
+        DescribeProducersRequest::default().with_topics(vec![
+            TopicRequest::default()
+                .with_name(TopicName(StrBytes::from_string(real.clone())))
+                .with_partition_indexes(vec![partition]),
+        ]),
+    );
+    let mut client = w.leader_wire(&real, partition).await?;
+    let answer = super::to_leader(w, &mut client, &real, partition, &req, None).await?;
+    let ResponseKind::DescribeProducers(r) = answer.map_err(|e| w.wire_error(e))? else {
+        return Err(w.harness("DescribeProducers answered with another response type"));
+    };
+    let p = r
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or_else(|| w.differs("DescribeProducers answered no partition; Kafka answers each one asked"))?;
+    if p.error_code != 0 {
+        return Err(w.verdict(format!("DescribeProducers answered {}", super::name(p.error_code))));
+    }
+    let seen = p.active_producers.iter().find(|s| s.producer_id.0 == pid).map(|s| s.current_txn_start_offset);
+    match (offset, seen) {
+        (Some(o), Some(s)) if s == o => Ok(()),
+        (None, Some(-1)) => Ok(()),
+        (_, None) => Err(w.verdict(format!("DescribeProducers does not list producer {pid}, which wrote to {real}-{partition}"))),
+        (Some(o), Some(s)) => Err(w.verdict(format!(
+            "DescribeProducers shows producer {pid}'s transaction on {real}-{partition} starting at {s}; its first transactional \
+             record is at offset {o}"
+        ))),
+        (None, Some(s)) => Err(w.verdict(format!(
+            "DescribeProducers shows producer {pid}'s transaction on {real}-{partition} still open from offset {s} after it was \
+             decided"
+        ))),
+    }
+}
+
+#[then(expr = "DescribeProducers shows {string}'s transaction on partition {int} of {string} open from offset {int}")]
+async fn producer_open_from(
+    w: &mut KafkaWorld,
+    name: String,
+    partition: i32,
+    topic: String,
+    offset: i64,
+) -> StepResult {
+    producer_described(w, &name, partition, &topic, Some(offset)).await
+}
+
+#[then(expr = "DescribeProducers shows no open transaction of {string} on partition {int} of {string}")]
+async fn producer_without_open(w: &mut KafkaWorld, name: String, partition: i32, topic: String) -> StepResult {
+    producer_described(w, &name, partition, &topic, None).await
+}

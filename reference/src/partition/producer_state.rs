@@ -298,7 +298,9 @@ impl ProducerStates {
                     e.batches.back().map_or(-1, |b| b.last_seq),
                     e.last_timestamp,
                     e.coordinator_epoch,
-                    e.current_txn_first_offset.unwrap_or(-1),
+                    e.current_txn_first_offset
+                        .filter(|_| !active(Defect::DescribeProducersHidesOpenTransactions))
+                        .unwrap_or(-1),
                 )
             })
             .collect();
