@@ -400,6 +400,7 @@ impl TopicConfig {
                 .and_then(|(v, _)| v.parse().ok())
                 .unwrap_or(0.5),
             upper_bound,
+            aborted_transactions: Vec::new(),
         }
     }
 

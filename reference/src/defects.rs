@@ -93,6 +93,9 @@ pub enum Defect {
     /// DescribeProducers answers every producer with no open transaction (CurrentTxnStartOffset
     /// -1), hiding a hanging transaction from Kafka's tools (breaks KIP-664).
     DescribeProducersHidesOpenTransactions,
+    /// The log cleaner keeps an aborted transaction's records like any others (breaks Kafka's
+    /// cleaner, which removes them whatever their keys).
+    CleanerKeepsAbortedRecords,
     /// A coordinator loading `__transaction_state` installs nothing, as one that keeps
     /// transactions in memory only (breaks "a transaction coordinator's state survives its
     /// move": the producer's next request is INVALID_PRODUCER_ID_MAPPING).
@@ -1148,6 +1151,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "DescribeProducers shows where each producer's open transaction starts",
         caught_by: &[
             "features/transactions/hanging-transaction-tools.feature: an open transaction is described by its coordinator and by its partition's leader, then gone once committed",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::CleanerKeepsAbortedRecords,
+        name: "cleaner-keeps-aborted-records",
+        guarantee: "compaction removes an aborted transaction's records",
+        caught_by: &[
+            "features/transactions/compaction.feature: the cleaner removes an aborted transaction's records whatever their keys",
         ],
     },
     DefectInfo {

@@ -136,9 +136,19 @@ async fn send_in_transaction(
     partitions: &[i32],
     topic: &str,
 ) -> Result<Vec<(String, TxnSend)>, StepError> {
-    let real = w.topic(topic);
     let process = producer(w, name)?.process.clone();
     let records = records(w, &process, n);
+    send_records_in_transaction(w, name, records, partitions, topic).await
+}
+
+async fn send_records_in_transaction(
+    w: &mut KafkaWorld,
+    name: &str,
+    records: Vec<Record>,
+    partitions: &[i32],
+    topic: &str,
+) -> Result<Vec<(String, TxnSend)>, StepError> {
+    let real = w.topic(topic);
     let p = producer(w, name)?;
     let client = p.client.clone();
     if let Err(e) = client.begin().await {
@@ -202,6 +212,23 @@ async fn commit_records(w: &mut KafkaWorld, name: String, n: usize, partitions: 
 async fn abort_records(w: &mut KafkaWorld, name: String, n: usize, partitions: String, topic: String) -> StepResult {
     let partitions = partition_list(w, &partitions)?;
     let sends = send_in_transaction(w, &name, n, &partitions, &topic).await?;
+    end(w, &name, sends, false).await
+}
+
+/// `k1=a,k2=b`: records with these keys and values (unique values: they name the records), in
+/// one transaction that aborts.
+#[when(
+    expr = "{string} aborts a transaction of records with the keys and values {string} to partition {int} of {string}"
+)]
+async fn abort_keyed(w: &mut KafkaWorld, name: String, pairs: String, partition: i32, topic: String) -> StepResult {
+    let mut records = Vec::new();
+    for pair in pairs.split(',').map(str::trim) {
+        let Some((k, v)) = pair.split_once('=').filter(|(k, v)| !k.is_empty() && !v.is_empty()) else {
+            return Err(w.harness(format!("{pair:?} is not key=value")));
+        };
+        records.push(Record { key: Some(k.as_bytes().to_vec()), value: Some(v.to_string()), headers: Vec::new() });
+    }
+    let sends = send_records_in_transaction(w, &name, records, &[partition], &topic).await?;
     end(w, &name, sends, false).await
 }
 
@@ -707,13 +734,11 @@ async fn producer_described(
     use kafka_protocol::protocol::StrBytes;
     let real = w.topic(topic);
     let pid = wire_txn(w, name)?.producer_id;
-    let req = RequestKind::DescribeProducers(
-        DescribeProducersRequest::default().with_topics(vec![
+    let req = RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(vec![
             TopicRequest::default()
                 .with_name(TopicName(StrBytes::from_string(real.clone())))
                 .with_partition_indexes(vec![partition]),
-        ]),
-    );
+        ]));
     let mut client = w.leader_wire(&real, partition).await?;
     let answer = super::to_leader(w, &mut client, &real, partition, &req, None).await?;
     let ResponseKind::DescribeProducers(r) = answer.map_err(|e| w.wire_error(e))? else {

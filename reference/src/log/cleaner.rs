@@ -125,7 +125,7 @@ pub(crate) fn plan(
         last_of_producer.insert(b.producer_id, b.base_offset);
     }
     Plan::Run(Pass {
-        cfg: *cfg,
+        cfg: cfg.clone(),
         first_dirty,
         first_uncleanable,
         last_of_producer,
@@ -174,6 +174,10 @@ impl Pass {
         {
             return Ok(());
         }
+        // An aborted transaction's records never happened: they supersede nothing.
+        if self.aborted(batch) {
+            return Ok(());
+        }
         let keeps_oldest = active(Defect::CompactionKeepsOldest);
         let batch_end = active(Defect::CleanerMapsKeysToBatchEnd).then(|| batch.next_offset() - 1);
         for record in records_of(batch)? {
@@ -191,8 +195,22 @@ impl Pass {
         Ok(())
     }
 
+    /// Whether a data batch belongs to an aborted transaction: transactional, of the producer,
+    /// between the transaction's first offset and its abort marker.
+    fn aborted(&self, batch: &Batch) -> bool {
+        batch.is_transactional()
+            && !active(Defect::CleanerKeepsAbortedRecords)
+            && self.cfg.aborted_transactions.iter().any(|&(pid, first, last)| {
+                pid == batch.producer_id() && batch.base_offset() >= first && batch.base_offset() < last
+            })
+    }
+
     /// Kafka's `Cleaner.shouldRetainRecord`.
     fn fate(&self, batch: &Batch, record: &RawRecord) -> Fate {
+        // Kafka's cleaner discards an aborted transaction's records whatever their keys.
+        if self.aborted(batch) {
+            return Fate::Superseded;
+        }
         // Kafka counts a keyless record in a compacted log as invalid and drops it.
         let Some(key) = &record.key else { return Fate::Superseded };
         let offset = batch.base_offset() + i64::from(record.offset_delta);

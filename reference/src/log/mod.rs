@@ -99,7 +99,7 @@ pub struct RetentionOutcome {
 }
 
 /// One cleaner pass's settings, with Kafka's topic-level names.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CleanerConfig {
     pub now_ms: i64,
     /// `min.compaction.lag.ms`.
@@ -110,9 +110,13 @@ pub struct CleanerConfig {
     pub delete_retention_ms: i64,
     /// `min.cleanable.dirty.ratio`.
     pub min_cleanable_dirty_ratio: f64,
-    /// Nothing at or above this offset is cleaned: the high watermark (Kafka bounds cleaning by
-    /// the last stable offset, which is never above it).
+    /// Nothing at or above this offset is cleaned: the last stable offset (Kafka's
+    /// `LogCleanerManager`), never above the high watermark.
     pub upper_bound: i64,
+    /// Aborted transactions, as (producer id, first offset, marker offset): their records are
+    /// removed whatever their keys, and supersede nothing (Kafka's `Cleaner` with the
+    /// transaction index).
+    pub aborted_transactions: Vec<(i64, i64, i64)>,
 }
 
 impl CleanerConfig {
@@ -125,6 +129,7 @@ impl CleanerConfig {
             delete_retention_ms: 24 * 60 * 60 * 1000,
             min_cleanable_dirty_ratio: 0.5,
             upper_bound,
+            aborted_transactions: Vec::new(),
         }
     }
 }

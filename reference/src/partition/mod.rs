@@ -484,7 +484,8 @@ impl Partition {
     /// supersedes), with the config built for that bound.
     pub fn compact(&self, config: impl FnOnce(i64) -> CleanerConfig) -> Result<CleanOutcome, LogError> {
         let st = self.state();
-        let cfg = config(st.producers.last_stable_offset(st.hw));
+        let mut cfg = config(st.producers.last_stable_offset(st.hw));
+        cfg.aborted_transactions = st.producers.aborted_ranges();
         self.log().compact(&cfg)
     }
 

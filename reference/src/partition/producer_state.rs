@@ -286,6 +286,11 @@ impl ProducerStates {
         self.aborted.iter().filter(|t| t.last_offset >= fetch_offset && t.first_offset < upper).copied().collect()
     }
 
+    /// Every aborted transaction still in the log: (producer id, first offset, marker offset).
+    pub fn aborted_ranges(&self) -> Vec<(i64, i64, i64)> {
+        self.aborted.iter().map(|t| (t.producer_id, t.first_offset, t.last_offset)).collect()
+    }
+
     /// Producers with a transaction open here, with its first offset (DescribeProducers).
     pub fn describe(&self) -> Vec<(i64, i16, i32, i64, i32, i64)> {
         let mut out: Vec<_> = self
