@@ -54,9 +54,14 @@ async fn transactional_producer(w: &mut KafkaWorld, name: String) -> StepResult 
             "the broker does not advertise {missing:?} in ApiVersions: producers cannot be transactional"
         )));
     }
+    let transactional_id = w.topic(&name);
+    start(w, name, transactional_id, "a transactional producer").await
+}
+
+/// Starts a librdkafka producer with the transactional id and keeps it under `name`.
+async fn start(w: &mut KafkaWorld, name: String, transactional_id: String, what: &str) -> StepResult {
     let bootstrap = w.bootstrap().await?;
     let process = w.next_process("txn-producer");
-    let transactional_id = w.topic(&name);
     let session = crate::kafka::Session {
         bootstrap: &bootstrap,
         configs: &w.producer_config,
@@ -65,7 +70,7 @@ async fn transactional_producer(w: &mut KafkaWorld, name: String) -> StepResult 
         timeout: w.timeout(),
     };
     let started = TxnProducer::start(&session, &transactional_id).await;
-    let client = started.map_err(|e| w.verdict(format!("a transactional producer could not start: {e}")))?;
+    let client = started.map_err(|e| w.verdict(format!("{what} could not start: {e}")))?;
     w.txn_producers.producers.insert(name, Producer { client, process, transactional_id, open: Vec::new() });
     Ok(())
 }
@@ -75,19 +80,7 @@ async fn transactional_producer(w: &mut KafkaWorld, name: String) -> StepResult 
 #[when(expr = "a transactional producer {string} starts with the transactional.id of {string}")]
 async fn second_instance(w: &mut KafkaWorld, name: String, of: String) -> StepResult {
     let transactional_id = producer(w, &of)?.transactional_id.clone();
-    let bootstrap = w.bootstrap().await?;
-    let process = w.next_process("txn-producer");
-    let session = crate::kafka::Session {
-        bootstrap: &bootstrap,
-        configs: &w.producer_config,
-        process: &process,
-        history: &w.history,
-        timeout: w.timeout(),
-    };
-    let started = TxnProducer::start(&session, &transactional_id).await;
-    let client = started.map_err(|e| w.verdict(format!("a second instance of {of:?} could not start: {e}")))?;
-    w.txn_producers.producers.insert(name, Producer { client, process, transactional_id, open: Vec::new() });
-    Ok(())
+    start(w, name, transactional_id, &format!("a second instance of {of:?}")).await
 }
 
 /// The old instance tries to commit the transaction it left open: Kafka refuses it (its epoch

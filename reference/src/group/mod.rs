@@ -1172,19 +1172,7 @@ impl Coordinator {
                 m.last_heartbeat = Instant::now();
             }
         }
-        let records = offsets
-            .iter()
-            .map(|((t, p), c)| {
-                let value = StoredOffset {
-                    offset: c.offset,
-                    leader_epoch: c.leader_epoch,
-                    metadata: c.metadata.clone(),
-                    commit_timestamp: c.commit_timestamp,
-                };
-                (records::offset_key(group_id, t, *p), Some(records::offset_value(&value)))
-            })
-            .collect();
-        Ok(Write { partition, records })
+        Ok(Write { partition, records: offset_records(group_id, offsets) })
     }
 
     /// The write of a commit succeeded: the offsets are the group's now.
@@ -1240,19 +1228,7 @@ impl Coordinator {
                 return Err(ResponseError::IllegalGeneration);
             }
         }
-        let records = offsets
-            .iter()
-            .map(|((t, p), c)| {
-                let value = StoredOffset {
-                    offset: c.offset,
-                    leader_epoch: c.leader_epoch,
-                    metadata: c.metadata.clone(),
-                    commit_timestamp: c.commit_timestamp,
-                };
-                (records::offset_key(group_id, t, *p), Some(records::offset_value(&value)))
-            })
-            .collect();
-        Ok(Write { partition, records })
+        Ok(Write { partition, records: offset_records(group_id, offsets) })
     }
 
     /// Writes a transactional offset commit as the producer's batch; once written, the offsets
@@ -1454,6 +1430,22 @@ impl Coordinator {
 }
 
 /// The member exists, and a static member's instance id maps to it (`ClassicGroup.validateMember`).
+/// The `__consumer_offsets` records of a group's commit (OffsetCommitKey, OffsetCommitValue).
+fn offset_records(group_id: &str, offsets: &[((String, i32), Committed)]) -> Vec<(Bytes, Option<Bytes>)> {
+    offsets
+        .iter()
+        .map(|((t, p), c)| {
+            let value = StoredOffset {
+                offset: c.offset,
+                leader_epoch: c.leader_epoch,
+                metadata: c.metadata.clone(),
+                commit_timestamp: c.commit_timestamp,
+            };
+            (records::offset_key(group_id, t, *p), Some(records::offset_value(&value)))
+        })
+        .collect()
+}
+
 fn validate_member(group: &Group, member_id: &str, instance_id: Option<&str>) -> Result<(), ResponseError> {
     if let Some(instance) = instance_id {
         match group.statics.get(instance) {
