@@ -533,6 +533,11 @@ pub struct BrokerConfig {
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often transactions
     /// past their timeout are aborted.
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+    /// `transactional.id.expiration.ms`: a transactional id whose last transaction ended this
+    /// long ago is forgotten (tombstoned in `__transaction_state`).
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`: how often expired ids go.
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: u64,
     /// `transaction.partition.verification.enable` (KIP-890): a partition leader checks with
     /// the coordinator that a transactional batch's partition is in its transaction.
     pub transaction_partition_verification_enable: bool,
@@ -596,6 +601,8 @@ impl Default for BrokerConfig {
             transaction_max_timeout_ms: 900_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_partition_verification_enable: true,
+            transactional_id_expiration_ms: 604_800_000,
+            transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
         }
     }
 }
@@ -711,6 +718,14 @@ impl BrokerConfig {
                 self.transaction_max_timeout_ms =
                     positive(value).map_err(|e| parse_err(&e))?.min(i32::MAX as u64) as i32
             }
+            "transactional.id.expiration.ms" => {
+                self.transactional_id_expiration_ms =
+                    positive(value).map_err(|e| parse_err(&e))?.min(i64::MAX as u64) as i64
+            }
+            "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+                self.transaction_remove_expired_transaction_cleanup_interval_ms =
+                    positive(value).map_err(|e| parse_err(&e))?
+            }
             "transaction.partition.verification.enable" => {
                 self.transaction_partition_verification_enable = value.parse().map_err(|e| parse_err(&e))?
             }
@@ -755,6 +770,8 @@ impl BrokerConfig {
                         "transaction.max.timeout.ms",
                         "transaction.abort.timed.out.transaction.cleanup.interval.ms",
                         "transaction.partition.verification.enable",
+                        "transactional.id.expiration.ms",
+                        "transaction.remove.expired.transaction.cleanup.interval.ms",
                     ];
                     known.extend(BROKER_TOPIC_SYNONYMS.iter().map(|(b, _)| *b));
                     return Err(format!("unknown broker config {key:?}; known: {}", known.join(", ")));

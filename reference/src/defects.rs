@@ -96,6 +96,8 @@ pub enum Defect {
     /// The log cleaner keeps an aborted transaction's records like any others (breaks Kafka's
     /// cleaner, which removes them whatever their keys).
     CleanerKeepsAbortedRecords,
+    /// Transactional ids never expire (breaks `transactional.id.expiration.ms`).
+    TransactionalIdsNeverExpire,
     /// A coordinator loading `__transaction_state` installs nothing, as one that keeps
     /// transactions in memory only (breaks "a transaction coordinator's state survives its
     /// move": the producer's next request is INVALID_PRODUCER_ID_MAPPING).
@@ -1159,6 +1161,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "compaction removes an aborted transaction's records",
         caught_by: &[
             "features/transactions/compaction.feature: the cleaner removes an aborted transaction's records whatever their keys",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::TransactionalIdsNeverExpire,
+        name: "transactional-ids-never-expire",
+        guarantee: "a transactional id idle past transactional.id.expiration.ms is forgotten",
+        caught_by: &[
+            "features/transactions/transactional-id-expiry.feature: an idle transactional id is forgotten, and one with a transaction in progress is not",
         ],
     },
     DefectInfo {

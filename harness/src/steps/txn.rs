@@ -776,3 +776,50 @@ async fn producer_open_from(
 async fn producer_without_open(w: &mut KafkaWorld, name: String, partition: i32, topic: String) -> StepResult {
     producer_described(w, &name, partition, &topic, None).await
 }
+
+/// DescribeTransactions at the coordinator answers `error` for the producer's transactional id
+/// within `ms` (asked every 50 ms).
+#[then(expr = "within {int} ms DescribeTransactions answers {word} for {string}")]
+async fn describe_answers_within(w: &mut KafkaWorld, ms: u64, error: String, name: String) -> StepResult {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+    loop {
+        let (seen, state, _) = describe_transaction(w, &name).await?;
+        if seen == error {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(w.verdict(format!(
+                "after {ms} ms DescribeTransactions still answers {seen} (state {state:?}); expected {error}"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The coordinator keeps describing the transaction as `state` with the partition for `ms`
+/// (asked every 100 ms): what must not change meanwhile.
+#[then(expr = "DescribeTransactions shows {string} {word} with partition {int} of {string} for {int} ms")]
+async fn described_throughout(
+    w: &mut KafkaWorld,
+    name: String,
+    state: String,
+    partition: i32,
+    topic: String,
+    ms: u64,
+) -> StepResult {
+    let real = w.topic(&topic);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+    loop {
+        let (error, seen, partitions) = describe_transaction(w, &name).await?;
+        if error != "NONE" || seen != state || partitions != [(real.clone(), partition)] {
+            return Err(w.verdict(format!(
+                "DescribeTransactions answered {error}, state {seen:?}, partitions {partitions:?} while it should show {state} \
+                 with {real}-{partition}"
+            )));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -18,8 +18,11 @@
 //! timeout are fenced (epoch + 1) and aborted by a periodic sweep
 //! (`transaction.abort.timed.out.transaction.cleanup.interval.ms`).
 //!
+//! Idle transactional ids expire after `transactional.id.expiration.ms` (a tombstone in
+//! `__transaction_state`).
+//!
 //! Left out (the notes of the transactions issue say why): transaction version 2 (an epoch
-//! bump per transaction, EndTxn v5), expiring transactional ids, and KIP-939's two-phase commit.
+//! bump per transaction, EndTxn v5) and KIP-939's two-phase commit.
 
 pub mod records;
 pub mod state;
@@ -47,6 +50,10 @@ pub struct TxnConfig {
     pub abort_interval_ms: u64,
     /// How long a write to `__transaction_state` may wait for the ISR.
     pub write_timeout_ms: u64,
+    /// `transactional.id.expiration.ms`.
+    pub id_expiration_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    pub expiration_interval_ms: u64,
 }
 
 impl TxnConfig {
@@ -58,6 +65,8 @@ impl TxnConfig {
             // Kafka writes with the transaction's own timeout; the offsets commit timeout bounds
             // it here, as for the group coordinator.
             write_timeout_ms: c.offsets_commit_timeout_ms,
+            id_expiration_ms: c.transactional_id_expiration_ms,
+            expiration_interval_ms: c.transaction_remove_expired_transaction_cleanup_interval_ms,
         }
     }
 }
@@ -345,13 +354,59 @@ impl Coordinator {
         }
     }
 
-    /// The periodic sweep of timed-out transactions.
+    /// Forgets transactional ids idle for `transactional.id.expiration.ms` (Kafka's
+    /// `removeExpiredTransactionalIds`): a tombstone goes to `__transaction_state`, then the id is
+    /// gone (TRANSACTIONAL_ID_NOT_FOUND; a new InitProducerId starts it afresh). An id with a
+    /// transaction in progress never expires.
+    pub async fn remove_expired(&self) {
+        if active(Defect::TransactionalIdsNeverExpire) {
+            return;
+        }
+        let now = now_ms();
+        let due: Vec<(String, i32)> = {
+            let mut txns = self.lock();
+            let loaded = self.runtime.loaded();
+            txns.iter_mut()
+                .filter(|(_, e)| {
+                    !e.pending
+                        && loaded.contains(&e.partition)
+                        && state::expired(&e.md, now, self.config.id_expiration_ms)
+                })
+                .map(|(id, e)| {
+                    e.pending = true;
+                    (id.clone(), e.partition)
+                })
+                .collect()
+        };
+        for (id, partition) in due {
+            let written = self.runtime.write(partition, vec![(records::key(&id), None)]).await;
+            let mut txns = self.lock();
+            match written {
+                Ok(()) => {
+                    txns.remove(&id);
+                    tracing::info!("{id}: transactional id expired");
+                }
+                Err(e) => {
+                    if let Some(entry) = txns.get_mut(&id) {
+                        entry.pending = false;
+                    }
+                    tracing::warn!("{id}: expiring the transactional id: {e:?}");
+                }
+            }
+        }
+    }
+
+    /// The periodic sweeps: timed-out transactions, and expired transactional ids.
     pub async fn sweep_loop(self: Arc<Self>) {
-        let mut interval = tokio::time::interval(Duration::from_millis(self.config.abort_interval_ms.max(1)));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut aborts = tokio::time::interval(Duration::from_millis(self.config.abort_interval_ms.max(1)));
+        aborts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut expiry = tokio::time::interval(Duration::from_millis(self.config.expiration_interval_ms.max(1)));
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            interval.tick().await;
-            self.abort_timed_out().await;
+            tokio::select! {
+                _ = aborts.tick() => self.abort_timed_out().await,
+                _ = expiry.tick() => self.remove_expired().await,
+            }
         }
     }
 
