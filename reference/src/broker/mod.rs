@@ -161,7 +161,7 @@ impl Broker {
             return Err(ResponseError::UnknownTopicOrPartition);
         }
         let p = self.local(topic.id, index).ok_or(ResponseError::NotLeaderOrFollower)?;
-        let (role, leader_epoch) = (p.role(), p.leader_epoch());
+        let (role, leader_epoch) = p.leadership();
         if !any_replica && role != Role::Leader {
             return Err(ResponseError::NotLeaderOrFollower);
         }

@@ -353,20 +353,14 @@ pub struct Bounds {
 }
 
 impl Partition {
-    pub fn role(&self) -> Role {
-        self.state().role
-    }
-
-    pub fn leader_epoch(&self) -> i32 {
-        self.state().leader_epoch
+    /// The replica's role and leader epoch, read together.
+    pub fn leadership(&self) -> (Role, i32) {
+        let st = self.state();
+        (st.role, st.leader_epoch)
     }
 
     pub fn high_watermark(&self) -> i64 {
         self.state().hw
-    }
-
-    pub fn log_end_offset(&self) -> i64 {
-        self.log().log_end_offset()
     }
 
     pub fn bounds(&self) -> Bounds {
