@@ -56,6 +56,8 @@ pub struct WireClient {
     next_correlation: i32,
     /// api key -> (min, max) the broker advertised.
     versions: BTreeMap<i16, (i16, i16)>,
+    /// Feature name -> the finalized (highest) level ApiVersions v3 named (KIP-584).
+    features: BTreeMap<String, i16>,
     timeout: Duration,
 }
 
@@ -107,7 +109,8 @@ impl WireClient {
             .map_err(|_| WireError::Timeout(timeout))?
             .map_err(|source| WireError::Connect { addr: addr.to_string(), source })?;
         stream.set_nodelay(true)?;
-        let mut c = WireClient { stream, next_correlation: 1, versions: BTreeMap::new(), timeout };
+        let mut c =
+            WireClient { stream, next_correlation: 1, versions: BTreeMap::new(), features: BTreeMap::new(), timeout };
         let req = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("kafka-conformance"))
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
@@ -144,15 +147,24 @@ impl WireClient {
             })?
         };
         c.versions = resp.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
+        // Finalized features count only with a features epoch (Kafka's clients ignore them at -1).
+        if resp.finalized_features_epoch >= 0 {
+            c.features = resp.finalized_features.iter().map(|f| (f.name.to_string(), f.max_version_level)).collect();
+        }
         Ok(c)
     }
 
-    /// The broker's advertised range for an API, if any.
+    /// The finalized level of a feature (e.g. `transaction.version`), if the broker names one.
+    pub fn finalized(&self, feature: &str) -> Option<i16> {
+        self.features.get(feature).copied()
+    }
+
     /// How many APIs the broker advertised in ApiVersions.
     pub fn api_count(&self) -> usize {
         self.versions.len()
     }
 
+    /// The broker's advertised range for an API, if any.
     pub fn advertised(&self, key: ApiKey) -> Option<(i16, i16)> {
         self.versions.get(&(key as i16)).copied()
     }

@@ -541,6 +541,12 @@ pub struct BrokerConfig {
     /// `transaction.partition.verification.enable` (KIP-890): a partition leader checks with
     /// the coordinator that a transactional batch's partition is in its transaction.
     pub transaction_partition_verification_enable: bool,
+    /// The finalized level of Kafka's `transaction.version` feature (in Kafka a cluster
+    /// feature, set with `kafka-storage format --feature` or `kafka-features upgrade`; 2 on a
+    /// new Kafka 4 cluster), advertised in ApiVersions: 2 lets clients use transaction version
+    /// 2 (KIP-890: an epoch bump per transaction, EndTxn v5, Produce v12, TxnOffsetCommit v5);
+    /// from 1 `__transaction_state` values are written as v1.
+    pub transaction_version: i16,
 }
 
 /// Broker config names that set a topic config's default, as Kafka's `ServerTopicConfigSynonyms`.
@@ -601,6 +607,7 @@ impl Default for BrokerConfig {
             transaction_max_timeout_ms: 900_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_partition_verification_enable: true,
+            transaction_version: 2,
             transactional_id_expiration_ms: 604_800_000,
             transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
         }
@@ -733,6 +740,14 @@ impl BrokerConfig {
                 self.transaction_abort_timed_out_transaction_cleanup_interval_ms =
                     positive(value).map_err(|e| parse_err(&e))?
             }
+            "transaction.version" => {
+                self.transaction_version = match value.trim() {
+                    "0" => 0,
+                    "1" => 1,
+                    "2" => 2,
+                    _ => return Err(parse_err(&"the transaction.version feature has levels 0, 1 and 2")),
+                }
+            }
             _ => {
                 let Some((_, topic_key)) = BROKER_TOPIC_SYNONYMS.iter().find(|(b, _)| *b == key) else {
                     let mut known: Vec<&str> = vec![
@@ -772,6 +787,7 @@ impl BrokerConfig {
                         "transaction.partition.verification.enable",
                         "transactional.id.expiration.ms",
                         "transaction.remove.expired.transaction.cleanup.interval.ms",
+                        "transaction.version",
                     ];
                     known.extend(BROKER_TOPIC_SYNONYMS.iter().map(|(b, _)| *b));
                     return Err(format!("unknown broker config {key:?}; known: {}", known.join(", ")));
@@ -844,5 +860,16 @@ mod tests {
     fn unknown_broker_config_names_the_known_ones() {
         let err = BrokerConfig::default().set("log.retention.hourz", "1").expect_err("unknown");
         assert!(err.contains("log.retention.ms"), "{err}");
+    }
+
+    #[test]
+    fn the_transaction_version_feature_has_three_levels() {
+        let mut broker = BrokerConfig::default();
+        assert_eq!(broker.transaction_version, 2, "a new Kafka 4 cluster finalizes transaction.version 2");
+        broker.set("transaction.version", "1").expect("valid");
+        assert_eq!(broker.transaction_version, 1);
+        let err = broker.set("transaction.version", "3").expect_err("no level 3");
+        assert!(err.contains("levels 0, 1 and 2"), "{err}");
+        assert_eq!(broker.transaction_version, 1, "a refused value changes nothing");
     }
 }

@@ -90,6 +90,9 @@ pub enum Defect {
     /// EndTxn repeating a decision already carried out is INVALID_TXN_STATE instead of NONE
     /// (breaks the producer's retry of a commit whose answer was lost).
     EndTxnRefusesRetry,
+    /// EndTxn v5 decides as transaction version 1 does, keeping the producer's epoch (breaks
+    /// transaction version 2: a late batch of one transaction joins the next, KAFKA-17754).
+    EndTxnKeepsEpoch,
     /// DescribeProducers answers every producer with no open transaction (CurrentTxnStartOffset
     /// -1), hiding a hanging transaction from Kafka's tools (breaks KIP-664).
     DescribeProducersHidesOpenTransactions,
@@ -1145,6 +1148,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "EndTxn repeating a completed decision is answered NONE",
         caught_by: &[
             "features/transactions/transactional-produce.feature: EndTxn answers a retried commit NONE and a change of mind INVALID_TXN_STATE",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::EndTxnKeepsEpoch,
+        name: "end-txn-keeps-epoch",
+        guarantee: "transaction version 2 bumps the producer's epoch with every commit or abort",
+        caught_by: &[
+            "features/transactions/transaction-version-2.feature: a late batch of a committed transaction cannot join the next one",
         ],
     },
     DefectInfo {

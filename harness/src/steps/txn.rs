@@ -335,12 +335,27 @@ pub struct WireTxn {
     epoch: i16,
     coordinator: crate::wire::WireClient,
     process: String,
-    next_sequence: std::collections::BTreeMap<(String, i32), i32>,
+    next_sequence: Sequences,
     /// The Produce version of the last batch, for the version-dependent answers (KIP-890).
     last_produce_version: i16,
     /// Values of the transactional batches acknowledged in the transaction in progress.
     values: Vec<String>,
+    /// Transaction version 2 (KIP-890 part 2): Produce v12 and EndTxn v5, no AddPartitionsToTxn;
+    /// each decision moves the producer to the epoch EndTxn answers.
+    version_2: bool,
+    /// Before the last move to a new epoch: the producer id, epoch and next sequences, for a
+    /// late request of the transaction before.
+    previous: Option<(i64, i16, Sequences)>,
+    /// The last EndTxn v5 that succeeded: commit or abort, and the producer id and epoch it
+    /// answered.
+    last_end: Option<(bool, i64, i16)>,
+    /// Transactional batches appended in the transaction in progress (topic, partition,
+    /// records, base offset): recorded in the history when it ends, acknowledged if it commits.
+    appended: Vec<(String, i32, Vec<Record>, i64)>,
 }
+
+/// The next sequence number per partition.
+type Sequences = std::collections::BTreeMap<(String, i32), i32>;
 
 /// Answers during which Kafka's producers ask the coordinator again.
 fn retriable_coordinator_error(error: &str) -> bool {
@@ -363,6 +378,33 @@ fn wire_txn<'a>(w: &'a mut KafkaWorld, name: &str) -> Result<&'a mut WireTxn, St
 /// while the coordinator is not ready.
 #[given(expr = "a transactional producer {string} on the wire client")]
 async fn wire_transactional_producer(w: &mut KafkaWorld, name: String) -> StepResult {
+    start_wire_producer(w, name, false).await
+}
+
+/// Transaction version 2 (KIP-890 part 2), as Kafka's Java producer uses it when ApiVersions
+/// finalizes the `transaction.version` feature at 2: Produce v12 and TxnOffsetCommit v5 add
+/// partitions to the transaction, EndTxn v5 answers the epoch to go on with.
+#[given(expr = "a transactional producer {string} on the wire client with transaction version 2")]
+async fn wire_transactional_producer_v2(w: &mut KafkaWorld, name: String) -> StepResult {
+    let probe = w.wire().await?;
+    let level = probe.finalized("transaction.version");
+    if level.is_none_or(|l| l < 2) {
+        return Err(w.unsupported(format!(
+            "the broker finalizes transaction.version at {}: transaction version 2 (KIP-890 part 2) is off",
+            level.map_or("no level".to_string(), |l| l.to_string())
+        )));
+    }
+    for (key, version) in [(ApiKey::EndTxn, 5), (ApiKey::Produce, 12)] {
+        if probe.advertised(key).is_none_or(|(_, max)| max < version) {
+            return Err(w.differs(format!(
+                "the broker finalizes transaction.version 2 but does not advertise {key:?} v{version}, which it needs"
+            )));
+        }
+    }
+    start_wire_producer(w, name, true).await
+}
+
+async fn start_wire_producer(w: &mut KafkaWorld, name: String, version_2: bool) -> StepResult {
     use kafka_protocol::messages::{InitProducerIdRequest, ProducerId, RequestKind, ResponseKind, TransactionalId};
     use kafka_protocol::protocol::StrBytes;
     let probe = w.wire().await?;
@@ -399,6 +441,10 @@ async fn wire_transactional_producer(w: &mut KafkaWorld, name: String) -> StepRe
                 next_sequence: Default::default(),
                 last_produce_version: -1,
                 values: Vec::new(),
+                version_2,
+                previous: None,
+                last_end: None,
+                appended: Vec::new(),
             };
             w.txn_producers.wire.insert(name, txn);
             return Ok(());
@@ -471,7 +517,14 @@ async fn add_partition_request(
 }
 
 /// One batch of the producer's records to the partition's leader: transactional (with the
-/// producer's transactional id in the request) or not, with its id, epoch and next sequence.
+/// producer's transactional id in the request) or not, with its id, epoch and next sequence;
+/// `late`: with those of the transaction before the last move to a new epoch (transaction
+/// version 2), as a request delayed in the network would arrive. Produce goes at v11 at most
+/// on transaction version 1 (v12 would add the partition to the transaction, as Kafka's Java
+/// producer knows), at v12 on version 2. A transactional batch is sent again while the leader
+/// answers NOT_ENOUGH_REPLICAS or CONCURRENT_TRANSACTIONS, which is how Kafka's leader says the
+/// coordinator was busy (the decision before still writing its markers): Kafka's producer
+/// retries both.
 async fn wire_send(
     w: &mut KafkaWorld,
     name: &str,
@@ -479,6 +532,7 @@ async fn wire_send(
     partition: i32,
     topic: &str,
     transactional: bool,
+    late: bool,
 ) -> StepResult {
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ProduceRequest, RequestKind, TopicName, TransactionalId};
@@ -487,9 +541,22 @@ async fn wire_send(
     let process = wire_txn(w, name)?.process.clone();
     let records = records(w, &process, n);
     let t = wire_txn(w, name)?;
-    let sequence = *t.next_sequence.get(&(real.clone(), partition)).unwrap_or(&0);
-    let fields = crate::batches::ProducerFields { producer_id: t.producer_id, epoch: t.epoch, base_sequence: sequence };
+    let (producer_id, epoch, sequences) = if late {
+        match &t.previous {
+            Some((pid, epoch, sequences)) => (*pid, *epoch, sequences.clone()),
+            None => {
+                return Err(w.harness(format!(
+                    "{name:?} has no transaction before: a late batch needs a commit or abort that moved it to a new epoch"
+                )));
+            }
+        }
+    } else {
+        (t.producer_id, t.epoch, t.next_sequence.clone())
+    };
+    let sequence = *sequences.get(&(real.clone(), partition)).unwrap_or(&0);
+    let fields = crate::batches::ProducerFields { producer_id, epoch, base_sequence: sequence };
     let id = t.transactional_id.clone();
+    let cap = if t.version_2 { None } else { Some(11) };
     let batch = if transactional {
         crate::batches::encode_transactional(&records, crate::clock::now_ms(), fields)
     } else {
@@ -513,9 +580,29 @@ async fn wire_send(
     let req = RequestKind::Produce(req);
     let mut client = w.leader_wire(&real, partition).await?;
     let version = client.version_for(ApiKey::Produce).map_err(|e| w.wire_error(e))?;
-    let result = super::to_leader(w, &mut client, &real, partition, &req, None).await?;
-    super::common::record_sends(w, &process, &real, partition, &records, result.as_ref());
+    let version = cap.map_or(version, |c| version.min(c));
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    let result = loop {
+        let result = super::to_leader(w, &mut client, &real, partition, &req, cap).await?;
+        let busy = result
+            .as_ref()
+            .ok()
+            .and_then(crate::requests::produce_result)
+            .is_some_and(|(error, _)| error == "NOT_ENOUGH_REPLICAS" || error == "CONCURRENT_TRANSACTIONS");
+        if !(transactional && busy) || tokio::time::Instant::now() >= deadline {
+            break result;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let answer = result.as_ref().ok().and_then(crate::requests::produce_result);
+    match &answer {
+        // Acknowledged only if the transaction commits: recorded when it ends.
+        Some((error, base)) if transactional && error == "NONE" => {
+            let t = wire_txn(w, name)?;
+            t.appended.push((real.clone(), partition, records.clone(), *base));
+        }
+        _ => super::common::record_sends(w, &process, &real, partition, &records, result.as_ref()),
+    }
     let error = match (&result, answer) {
         (_, Some((error, _))) => error,
         (Err(e), None) => return Err(w.harness(format!("the batch got no answer: {e}"))),
@@ -524,7 +611,15 @@ async fn wire_send(
     let t = wire_txn(w, name)?;
     t.last_produce_version = version;
     if error == "NONE" {
-        t.next_sequence.insert((real, partition), sequence.wrapping_add(n as i32));
+        let next = sequence.wrapping_add(n as i32);
+        match (&mut t.previous, late) {
+            (Some((_, _, sequences)), true) => {
+                sequences.insert((real, partition), next);
+            }
+            _ => {
+                t.next_sequence.insert((real, partition), next);
+            }
+        }
         if transactional {
             t.values.extend(records.into_iter().filter_map(|r| r.value));
         }
@@ -541,31 +636,62 @@ async fn wire_send_transactional(
     partition: i32,
     topic: String,
 ) -> StepResult {
-    wire_send(w, &name, n, partition, &topic, true).await
+    wire_send(w, &name, n, partition, &topic, true, false).await
+}
+
+/// KAFKA-17754: a batch of the transaction before, delayed until the next one is open. With
+/// transaction version 2 its epoch is one below the producer's, and Kafka refuses it
+/// (INVALID_PRODUCER_EPOCH) instead of letting it join the open transaction.
+#[when(
+    expr = "{string} sends a late transactional batch of {int} records from its previous transaction to partition {int} of {string}"
+)]
+async fn wire_send_late(w: &mut KafkaWorld, name: String, n: usize, partition: i32, topic: String) -> StepResult {
+    wire_send(w, &name, n, partition, &topic, true, true).await
 }
 
 #[when(expr = "{string} sends a batch of {int} records outside its transaction to partition {int} of {string}")]
 async fn wire_send_outside(w: &mut KafkaWorld, name: String, n: usize, partition: i32, topic: String) -> StepResult {
-    wire_send(w, &name, n, partition, &topic, false).await
+    wire_send(w, &name, n, partition, &topic, false, false).await
 }
 
-/// EndTxn (at most v4: transaction version 1); its answer is kept for `Then the request ...`.
-/// A commit or abort that succeeds is recorded with the transactional records acknowledged in
-/// the transaction.
+/// EndTxn (v4 at most on transaction version 1, v5 on version 2); its answer is kept for
+/// `Then the request ...`. A commit or abort that succeeds is recorded with the transactional
+/// records acknowledged in the transaction; on version 2 the producer goes on with the id and
+/// epoch EndTxn answered, its sequences starting again at 0, as Kafka's producer does after an
+/// epoch bump.
 async fn wire_end(w: &mut KafkaWorld, name: &str, commit: bool) -> StepResult {
     wire_txn(w, name)?;
     let deadline = tokio::time::Instant::now() + w.timeout();
-    let error = loop {
+    let answer = loop {
         let mut t = w.txn_producers.wire.remove(name).expect("checked");
-        let answer = end_request(&mut t, commit).await;
+        let (pid, epoch) = (t.producer_id, t.epoch);
+        let answer = end_request(&mut t, pid, epoch, commit).await;
         w.txn_producers.wire.insert(name.to_string(), t);
-        let error = super::name(answer.map_err(|e| w.wire_error(e))?.error_code);
+        let answer = answer.map_err(|e| w.wire_error(e))?;
         // Retriable: the decision before is still being carried out (Kafka's producer retries).
-        if error != "CONCURRENT_TRANSACTIONS" || tokio::time::Instant::now() >= deadline {
-            break error;
+        if super::name(answer.error_code) != "CONCURRENT_TRANSACTIONS" || tokio::time::Instant::now() >= deadline {
+            break answer;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
+    let error = super::name(answer.error_code);
+    let t = wire_txn(w, name)?;
+    if error == "NONE" && t.version_2 {
+        let moved = std::mem::take(&mut t.next_sequence);
+        t.previous = Some((t.producer_id, t.epoch, moved));
+        t.last_end = Some((commit, answer.producer_id.0, answer.producer_epoch));
+        if answer.producer_id.0 >= 0 && answer.producer_epoch >= 0 {
+            (t.producer_id, t.epoch) = (answer.producer_id.0, answer.producer_epoch);
+        }
+    }
+    if error == "NONE" {
+        let appended = std::mem::take(&mut t.appended);
+        let process = t.process.clone();
+        let outcome = if commit { Outcome::Ok } else { Outcome::Fail { error: "transaction aborted".into() } };
+        for (topic, partition, records, base) in appended {
+            super::common::record_outcome(w, &process, &topic, partition, &records, &outcome, Some(base), None);
+        }
+    }
     let t = wire_txn(w, name)?;
     if error == "NONE" && !t.values.is_empty() {
         let (process, id, values) = (t.process.clone(), t.transactional_id.clone(), std::mem::take(&mut t.values));
@@ -577,16 +703,19 @@ async fn wire_end(w: &mut KafkaWorld, name: &str, commit: bool) -> StepResult {
 
 async fn end_request(
     t: &mut WireTxn,
+    producer_id: i64,
+    epoch: i16,
     commit: bool,
 ) -> Result<kafka_protocol::messages::EndTxnResponse, crate::wire::WireError> {
     use kafka_protocol::messages::{EndTxnRequest, ProducerId, RequestKind, ResponseKind, TransactionalId};
     use kafka_protocol::protocol::StrBytes;
     let req = EndTxnRequest::default()
         .with_transactional_id(TransactionalId(StrBytes::from_string(t.transactional_id.clone())))
-        .with_producer_id(ProducerId(t.producer_id))
-        .with_producer_epoch(t.epoch)
+        .with_producer_id(ProducerId(producer_id))
+        .with_producer_epoch(epoch)
         .with_committed(commit);
-    let version = t.coordinator.version_for(ApiKey::EndTxn)?.min(4);
+    let version = t.coordinator.version_for(ApiKey::EndTxn)?;
+    let version = if t.version_2 { version.max(5) } else { version.min(4) };
     match t.coordinator.request_at(RequestKind::EndTxn(req), version).await? {
         ResponseKind::EndTxn(r) => Ok(r),
         _ => Err(crate::wire::WireError::Decode {
@@ -595,6 +724,66 @@ async fn end_request(
             message: "another response type".into(),
         }),
     }
+}
+
+/// Transaction version 2: the last EndTxn again, with the producer id and epoch it was sent
+/// with, as a producer whose answer was lost retries it. Its answer is kept for
+/// `Then the request ...`, and the ids it names for the Then below.
+#[when(expr = "{string} sends its last EndTxn again")]
+async fn wire_end_again(w: &mut KafkaWorld, name: String) -> StepResult {
+    let t = wire_txn(w, &name)?;
+    let (Some((commit, _, _)), Some((pid, epoch, _))) = (t.last_end, t.previous.clone()) else {
+        return Err(w.harness(format!(
+            "{name:?} has no EndTxn to send again: this step follows a commit or abort on transaction version 2"
+        )));
+    };
+    let mut t = w.txn_producers.wire.remove(&name).expect("checked");
+    let answer = end_request(&mut t, pid, epoch, commit).await;
+    w.txn_producers.wire.insert(name.clone(), t);
+    let answer = answer.map_err(|e| w.wire_error(e))?;
+    let error = super::name(answer.error_code);
+    let t = wire_txn(w, &name)?;
+    if error == "NONE" {
+        t.last_end = Some((commit, answer.producer_id.0, answer.producer_epoch));
+    }
+    w.last_error = Some(error);
+    Ok(())
+}
+
+/// Transaction version 2: EndTxn v5 names the producer id and epoch the producer goes on with,
+/// the epoch one above the one the transaction ran at (`TransactionCoordinator.endTransaction`).
+#[then(expr = "EndTxn moved {string} to the next epoch of its producer id")]
+async fn moved_to_next_epoch(w: &mut KafkaWorld, name: String) -> StepResult {
+    let t = wire_txn(w, &name)?;
+    let (Some((_, pid, epoch)), Some((before_pid, before_epoch, _))) = (t.last_end, t.previous.clone()) else {
+        return Err(w.verdict(format!("no EndTxn of {name:?} succeeded on transaction version 2")));
+    };
+    if (pid, epoch) == (before_pid, before_epoch + 1) {
+        return Ok(());
+    }
+    Err(w.verdict(format!(
+        "EndTxn v5 answered producer id {pid} epoch {epoch} for a transaction at producer id {before_pid} epoch \
+{before_epoch}; Kafka bumps the epoch with each decision (transaction version 2) and answers {before_pid} and {}",
+        before_epoch + 1
+    )))
+}
+
+/// The retry's answer names where the producer is now.
+#[then(expr = "EndTxn named {string}'s current producer id and epoch")]
+async fn named_current(w: &mut KafkaWorld, name: String) -> StepResult {
+    let t = wire_txn(w, &name)?;
+    let (last, now) = (t.last_end, (t.producer_id, t.epoch));
+    let Some((_, pid, epoch)) = last else {
+        return Err(w.verdict(format!("no EndTxn of {name:?} succeeded on transaction version 2")));
+    };
+    if (pid, epoch) == now {
+        return Ok(());
+    }
+    Err(w.verdict(format!(
+        "EndTxn v5 answered producer id {pid} epoch {epoch}; the producer is at producer id {} epoch {}, \
+which Kafka answers to a retry",
+        now.0, now.1
+    )))
 }
 
 #[when(expr = "{string} commits its transaction")]

@@ -18,7 +18,13 @@ pub async fn handle(ctx: &RequestContext, request: AddOffsetsToTxnRequest) -> Ad
             let set: BTreeSet<(String, i32)> = [(OFFSETS_TOPIC.to_string(), partition)].into_iter().collect();
             ctx.broker
                 .txns
-                .add_partitions(request.transactional_id.as_str(), request.producer_id.0, request.producer_epoch, &set)
+                .add_partitions(
+                    request.transactional_id.as_str(),
+                    request.producer_id.0,
+                    request.producer_epoch,
+                    &set,
+                    0,
+                )
                 .await
         }
     };

@@ -75,7 +75,10 @@ async fn add(
         ctx.broker.txns.verify(id, producer_id, epoch, &asked).into_iter().map(|r| code(ctx, r)).collect()
     } else {
         let set: BTreeSet<(String, i32)> = asked.iter().cloned().collect();
-        let answer = ctx.broker.txns.add_partitions(id, producer_id, epoch, &set).await;
+        // v4+ without VerifyOnly comes from a partition leader or group coordinator adding the
+        // partition for a client on transaction version 2.
+        let client_version = if ctx.version >= 4 { 2 } else { 0 };
+        let answer = ctx.broker.txns.add_partitions(id, producer_id, epoch, &set, client_version).await;
         vec![code(ctx, answer); asked.len()]
     };
     let mut codes = codes.into_iter();

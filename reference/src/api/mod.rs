@@ -73,9 +73,9 @@ const fn v(min: i16, max: i16) -> Versions {
 }
 
 /// The ApiVersions table. Maxima stop where a newer version would promise semantics this broker
-/// does not implement yet (e.g. Produce v12 implies KIP-890 transactions).
+/// does not implement yet (e.g. Produce v13 names topics by id).
 pub const SUPPORTED: &[(ApiKey, Versions)] = &[
-    (ApiKey::Produce, Versions { advertised_min: 0, min: 3, max: 11 }),
+    (ApiKey::Produce, Versions { advertised_min: 0, min: 3, max: 12 }),
     (ApiKey::Fetch, v(4, 16)),
     (ApiKey::ListOffsets, v(1, 8)),
     (ApiKey::Metadata, v(0, 12)),
@@ -102,13 +102,14 @@ pub const SUPPORTED: &[(ApiKey, Versions)] = &[
     (ApiKey::DescribeGroups, v(0, 5)),
     (ApiKey::DeleteGroups, v(0, 2)),
     (ApiKey::OffsetDelete, v(0, 0)),
-    // Transactions, version 1 (KIP-98): EndTxn v5, TxnOffsetCommit v5 and Produce v12 belong to
-    // transaction version 2 (KIP-890 part 2), which this broker does not run.
+    // Transactions (KIP-98). EndTxn v5, TxnOffsetCommit v5 and Produce v12 are transaction
+    // version 2 (KIP-890 part 2); clients use them when ApiVersions finalizes the
+    // `transaction.version` feature at 2.
     (ApiKey::AddPartitionsToTxn, v(0, 5)),
     (ApiKey::AddOffsetsToTxn, v(0, 4)),
-    (ApiKey::EndTxn, v(0, 4)),
+    (ApiKey::EndTxn, v(0, 5)),
     (ApiKey::WriteTxnMarkers, v(1, 1)),
-    (ApiKey::TxnOffsetCommit, v(0, 4)),
+    (ApiKey::TxnOffsetCommit, v(0, 5)),
     (ApiKey::DescribeProducers, v(0, 0)),
     (ApiKey::DescribeTransactions, v(0, 0)),
     (ApiKey::ListTransactions, v(0, 1)),

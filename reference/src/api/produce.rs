@@ -142,14 +142,21 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
 /// KIP-890 (part 1, `transaction.partition.verification.enable`): before a producer's first
 /// transactional batch on a partition opens its transaction there, the leader asks the
 /// producer's transaction coordinator whether the partition is in the transaction
-/// (AddPartitionsToTxn v4 with VerifyOnly), so a batch sent after its transaction ended, or to
+/// (AddPartitionsToTxn with VerifyOnly), so a batch sent after its transaction ended, or to
 /// a partition never added, cannot leave a transaction hanging and the last stable offset stuck.
-/// Returns the refusal of each partition that is not, with the code Kafka answers for this
-/// Produce version (`AddPartitionsToTxnManager`, `ReplicaManager`).
+/// From Produce v12 (transaction version 2, part 2) the leader adds the partition to the
+/// transaction instead, and the epoch check makes a late batch of an earlier transaction
+/// fail. Returns the refusal of each partition, with the code Kafka answers for this Produce
+/// version (`AddPartitionsToTxnManager`, `ReplicaManager`).
 async fn verify_transactional(ctx: &RequestContext, request: &ProduceRequest) -> HashMap<(String, i32), ResponseError> {
     let mut out = HashMap::new();
     let Some(id) = request.transactional_id.as_ref() else { return out };
-    if !ctx.broker.config.transaction_partition_verification_enable || active(Defect::SkipTransactionVerification) {
+    // Transaction version 2 needs the leader's add whatever the setting: nothing else puts the
+    // partition in the transaction.
+    let add = ctx.version >= 12;
+    if !add
+        && (!ctx.broker.config.transaction_partition_verification_enable || active(Defect::SkipTransactionVerification))
+    {
         return out;
     }
     let mut asked: Vec<(String, i32)> = Vec::new();
@@ -166,7 +173,7 @@ async fn verify_transactional(ctx: &RequestContext, request: &ProduceRequest) ->
             }
             // Errors of the partition itself are the append path's to answer.
             let Ok(p) = ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false) else { continue };
-            if p.has_open_transaction(first.producer_id()) {
+            if p.has_open_transaction(first.producer_id(), first.producer_epoch()) {
                 continue;
             }
             producer = Some((first.producer_id(), first.producer_epoch()));
@@ -174,12 +181,24 @@ async fn verify_transactional(ctx: &RequestContext, request: &ProduceRequest) ->
         }
     }
     let Some((pid, epoch)) = producer else { return out };
-    let results = ctx.broker.verify_in_transaction(id.as_str(), pid, epoch, &asked).await;
+    let mut results = ctx.broker.verify_in_transaction(id.as_str(), pid, epoch, &asked, add).await;
+    if add {
+        // Kafka's leader asks again while the decision before is still written
+        // (`add.partitions.to.txn.retry.backoff.ms` 20, up to `...backoff.max.ms` 100), then
+        // answers CONCURRENT_TRANSACTIONS as it is.
+        let give_up = tokio::time::Instant::now()
+            + std::time::Duration::from_millis(100.min(u64::try_from(request.timeout_ms).unwrap_or(0)));
+        while results.contains(&Err(ResponseError::ConcurrentTransactions)) && tokio::time::Instant::now() < give_up {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            results = ctx.broker.verify_in_transaction(id.as_str(), pid, epoch, &asked, add).await;
+        }
+    }
     for (tp, result) in asked.into_iter().zip(results) {
         let Err(e) = result else { continue };
         let code = match e {
             ResponseError::TransactionAbortable if ctx.version <= 10 => ResponseError::InvalidTxnState,
             ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+            ResponseError::ConcurrentTransactions if add => e,
             // The coordinator is busy or moving: retriable for the producer.
             ResponseError::ConcurrentTransactions
             | ResponseError::NetworkException

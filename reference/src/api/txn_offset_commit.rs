@@ -8,6 +8,12 @@
 //! topic or partition is UNKNOWN_TOPIC_OR_PARTITION, metadata over `offset.metadata.max.bytes`
 //! OFFSET_METADATA_TOO_LARGE; the others get the group's answer. Before v2,
 //! COORDINATOR_LOAD_IN_PROGRESS is COORDINATOR_NOT_AVAILABLE.
+//!
+//! KIP-890: unless the producer's transaction is already open on the group's
+//! `__consumer_offsets` partition, the group coordinator asks the transaction coordinator
+//! whether that partition is in the transaction (`transaction.partition.verification.enable`;
+//! TRANSACTION_ABORTABLE from v4, INVALID_TXN_STATE before), and from v5 (transaction version
+//! 2) adds it itself, so that the client sends no AddOffsetsToTxn.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::txn_offset_commit_response::{
@@ -16,7 +22,8 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::RequestContext;
-use crate::group::Committed;
+use crate::defects::{Defect, active};
+use crate::group::{Committed, OFFSETS_TOPIC};
 use crate::now_ms;
 
 /// A partition to commit: its place in the request, its name, and what to commit.
@@ -59,7 +66,10 @@ pub async fn handle(ctx: &RequestContext, r: TxnOffsetCommitRequest) -> TxnOffse
         } else {
             (-1, "", None)
         };
-        let result = match ctx.broker.groups.prepare_txn_commit(group, generation, member, instance, &offsets) {
+        let verified = verify_offsets_partition(ctx, &r).await;
+        let result = match verified
+            .and_then(|()| ctx.broker.groups.prepare_txn_commit(group, generation, member, instance, &offsets))
+        {
             Ok(write) => {
                 ctx.broker.groups.write_txn_commit(write, r.producer_id.0, r.producer_epoch, group, offsets).await
             }
@@ -94,4 +104,39 @@ pub async fn handle(ctx: &RequestContext, r: TxnOffsetCommitRequest) -> TxnOffse
         })
         .collect();
     TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
+/// KIP-890's check of the group's `__consumer_offsets` partition (Kafka's
+/// `maybeStartTransactionVerification` through `AddPartitionsToTxnManager`): verified, or added
+/// to the transaction from v5, unless the producer's transaction is open there already. Errors
+/// of locating the partition are left to the group coordinator's own answer.
+async fn verify_offsets_partition(ctx: &RequestContext, r: &TxnOffsetCommitRequest) -> Result<(), ResponseError> {
+    let add = ctx.version >= 5;
+    if !add
+        && (!ctx.broker.config.transaction_partition_verification_enable || active(Defect::SkipTransactionVerification))
+    {
+        return Ok(());
+    }
+    let Some(index) = ctx.broker.groups.runtime().partition_for(r.group_id.as_str()) else { return Ok(()) };
+    let topic = ctx.broker.topic(OFFSETS_TOPIC);
+    let Ok(p) = ctx.broker.replica_for(topic.as_ref(), index, -1, false) else { return Ok(()) };
+    let (id, pid, epoch) = (r.transactional_id.as_str(), r.producer_id.0, r.producer_epoch);
+    if p.has_open_transaction(pid, epoch) {
+        return Ok(());
+    }
+    let asked = [(OFFSETS_TOPIC.to_string(), index)];
+    let first =
+        |v: Vec<Result<(), ResponseError>>| v.into_iter().next().unwrap_or(Err(ResponseError::UnknownServerError));
+    let mut result = first(ctx.broker.verify_in_transaction(id, pid, epoch, &asked, add).await);
+    // As for Produce v12: asked again while the decision before is still written.
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_millis(100);
+    while add && result == Err(ResponseError::ConcurrentTransactions) && tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        result = first(ctx.broker.verify_in_transaction(id, pid, epoch, &asked, add).await);
+    }
+    result.map_err(|e| match e {
+        ResponseError::TransactionAbortable if ctx.version <= 3 => ResponseError::InvalidTxnState,
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        other => other,
+    })
 }

@@ -5,8 +5,10 @@
 //!   the coordinator completes the transaction. It stops for a transaction whose coordinator
 //!   moved on, or whose marker a partition refuses as fenced;
 //! - a partition leader's verification that a transactional batch belongs to its transaction
-//!   (KIP-890, Kafka's `AddPartitionsToTxnManager`): AddPartitionsToTxn v4 with VerifyOnly to
-//!   the transactional id's coordinator, or the local coordinator directly.
+//!   (KIP-890, Kafka's `AddPartitionsToTxnManager`): AddPartitionsToTxn v5 with VerifyOnly to
+//!   the transactional id's coordinator, or the local coordinator directly; with transaction
+//!   version 2 (Produce v12, TxnOffsetCommit v5) the same request without VerifyOnly adds the
+//!   partition to the transaction.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -129,15 +131,17 @@ impl Broker {
 }
 
 impl Broker {
-    /// Whether each partition is in the transaction of `transactional_id` for this producer:
-    /// the coordinator's per-partition answer (NONE, TRANSACTION_ABORTABLE, ...), or why it could
-    /// not be asked (COORDINATOR_NOT_AVAILABLE, NETWORK_EXCEPTION).
+    /// Whether each partition is in the transaction of `transactional_id` for this producer
+    /// (`add`: after adding them, transaction version 2): the coordinator's per-partition answer
+    /// (NONE, TRANSACTION_ABORTABLE, ...), or why it could not be asked
+    /// (COORDINATOR_NOT_AVAILABLE, NETWORK_EXCEPTION).
     pub async fn verify_in_transaction(
         &self,
         transactional_id: &str,
         producer_id: i64,
         epoch: i16,
         partitions: &[(String, i32)],
+        add: bool,
     ) -> Vec<Result<(), ResponseError>> {
         use kafka_protocol::messages::add_partitions_to_txn_request::{
             AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
@@ -150,6 +154,11 @@ impl Broker {
         let index = crate::coordinator::partition_for(transactional_id, t.partitions.len() as i32);
         let leader = usize::try_from(index).ok().and_then(|i| t.partitions.get(i)).map_or(NO_LEADER, |s| s.leader);
         if leader == self.node_id() {
+            if add {
+                let set: BTreeSet<(String, i32)> = partitions.iter().cloned().collect();
+                let added = self.txns.add_partitions(transactional_id, producer_id, epoch, &set, 2).await;
+                return vec![added; partitions.len()];
+            }
             return self.txns.verify(transactional_id, producer_id, epoch, partitions);
         }
         if leader == NO_LEADER {
@@ -164,7 +173,7 @@ impl Broker {
             .with_transactional_id(TransactionalId(StrBytes::from_string(transactional_id.to_string())))
             .with_producer_id(ProducerId(producer_id))
             .with_producer_epoch(epoch)
-            .with_verify_only(true)
+            .with_verify_only(!add)
             .with_topics(
                 topics
                     .into_iter()
@@ -178,7 +187,7 @@ impl Broker {
         let request = AddPartitionsToTxnRequest::default().with_transactions(vec![transaction]);
         let answer = async {
             let mut client = self.connect(&addr).await.ok()?;
-            match client.request(RequestKind::AddPartitionsToTxn(request), 4, Duration::ZERO).await.ok()? {
+            match client.request(RequestKind::AddPartitionsToTxn(request), 5, Duration::ZERO).await.ok()? {
                 ResponseKind::AddPartitionsToTxn(r) => Some(r),
                 _ => None,
             }

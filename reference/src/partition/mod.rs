@@ -491,8 +491,8 @@ impl Partition {
     }
 
     /// Whether `producer_id` has a transaction open on this partition.
-    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
-        self.state().producers.has_open_transaction(producer_id)
+    pub fn has_open_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        self.state().producers.has_open_transaction(producer_id, epoch)
     }
 
     /// DescribeProducers (KIP-664): each producer's id, epoch, last sequence, last timestamp,

@@ -168,8 +168,12 @@ impl ProducerStates {
         Ok(Verdict::Append)
     }
 
-    pub fn has_open_transaction(&self, pid: i64) -> bool {
-        self.producers.get(&pid).is_some_and(|e| e.current_txn_first_offset.is_some())
+    /// Whether producer `pid` at `epoch` has a transaction open here (Kafka's
+    /// `hasOngoingTransaction`): the same epoch only, so that with transaction version 2 the
+    /// next transaction's first batch (one epoch up) is verified, and waits, while the marker
+    /// of the one before has not arrived yet.
+    pub fn has_open_transaction(&self, pid: i64, epoch: i16) -> bool {
+        self.producers.get(&pid).is_some_and(|e| e.current_txn_first_offset.is_some() && e.epoch == epoch)
     }
 
     /// A coordinator's batch for producer `pid` (no sequence): only its epoch is checked.

@@ -1,4 +1,5 @@
-//! The transaction coordinator (KIP-98), transaction version 1, on `__transaction_state`.
+//! The transaction coordinator (KIP-98; transaction versions 1 and 2, KIP-890), on
+//! `__transaction_state`.
 //!
 //! A transactional id lives on the leader of partition `abs(javaHash(id)) %
 //! transaction.state.log.num.partitions`, through the [`crate::coordinator`] runtime, as groups
@@ -21,8 +22,12 @@
 //! Idle transactional ids expire after `transactional.id.expiration.ms` (a tombstone in
 //! `__transaction_state`).
 //!
-//! Left out (the notes of the transactions issue say why): transaction version 2 (an epoch
-//! bump per transaction, EndTxn v5) and KIP-939's two-phase commit.
+//! Transaction version 2 (KIP-890 part 2) is the client's choice, request by request: EndTxn
+//! v5 bumps the epoch with each decision and answers the producer's next id and epoch, and a
+//! partition leader (Produce v12) or the group coordinator (TxnOffsetCommit v5) adds a partition
+//! to the transaction itself (AddPartitionsToTxn v5 without VerifyOnly). Clients use it only
+//! when ApiVersions finalizes the `transaction.version` feature at 2 (the broker's
+//! `transaction.version` setting). Left out: KIP-939's two-phase commit.
 
 pub mod records;
 pub mod state;
@@ -54,6 +59,9 @@ pub struct TxnConfig {
     pub id_expiration_ms: i64,
     /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
     pub expiration_interval_ms: u64,
+    /// The finalized level of the `transaction.version` feature: from 1 the coordinator writes
+    /// its records as value v1.
+    pub transaction_version: i16,
 }
 
 impl TxnConfig {
@@ -67,6 +75,7 @@ impl TxnConfig {
             write_timeout_ms: c.offsets_commit_timeout_ms,
             id_expiration_ms: c.transactional_id_expiration_ms,
             expiration_interval_ms: c.transaction_remove_expired_transaction_cleanup_interval_ms,
+            transaction_version: c.transaction_version,
         }
     }
 }
@@ -145,6 +154,12 @@ impl Coordinator {
         }
     }
 
+    /// Whether a version 2 decision for `id` will need a fresh producer id (its epoch is about
+    /// to run out).
+    pub fn epoch_exhausted(&self, id: &str) -> bool {
+        self.lock().get(id).is_some_and(|e| e.md.producer_epoch >= state::EXHAUSTED_EPOCH)
+    }
+
     /// InitProducerId with a transactional id (`handleInitProducerId`).
     pub async fn init_producer_id(
         &self,
@@ -161,6 +176,7 @@ impl Coordinator {
         }
         let partition = self.runtime.owner(id)?;
         let now = now_ms();
+        let cv = self.config.transaction_version;
         let decision = {
             let mut txns = self.lock();
             if let Some(e) =
@@ -178,7 +194,7 @@ impl Coordinator {
             }
             let entry = txns.get_mut(id).expect("just inserted");
             let decision =
-                state::init_producer_id(&entry.md, entry.pending, timeout_ms, expected, fresh_producer_id, now);
+                state::init_producer_id(&entry.md, entry.pending, cv, timeout_ms, expected, fresh_producer_id, now);
             if matches!(decision, Decision::Write(_) | Decision::FenceAndAbort(_)) {
                 entry.pending = true;
             }
@@ -199,18 +215,21 @@ impl Coordinator {
         }
     }
 
-    /// AddPartitionsToTxn (client form) and AddOffsetsToTxn.
+    /// AddPartitionsToTxn (client form, and v5 without VerifyOnly from a broker: transaction
+    /// version 2's implicit add, `client_version` 2) and AddOffsetsToTxn.
     pub async fn add_partitions(
         &self,
         id: &str,
         producer_id: i64,
         epoch: i16,
         partitions: &BTreeSet<(String, i32)>,
+        client_version: i16,
     ) -> Result<(), ResponseError> {
         self.decide_and_write(id, |md, pending| {
-            state::add_partitions(md, pending, producer_id, epoch, partitions, now_ms())
+            state::add_partitions(md, pending, producer_id, epoch, partitions, client_version, now_ms())
         })
         .await
+        .map(|_| ())
     }
 
     /// AddPartitionsToTxn v4+ with VerifyOnly, from a partition leader (KIP-890): per partition.
@@ -230,16 +249,43 @@ impl Coordinator {
         partitions.iter().map(|p| state::verify_partition(&entry.md, producer_id, epoch, p)).collect()
     }
 
-    /// EndTxn, transaction version 1.
-    pub async fn end_txn(&self, id: &str, producer_id: i64, epoch: i16, commit: bool) -> Result<(), ResponseError> {
-        self.decide_and_write(id, |md, pending| state::end_txn(md, pending, producer_id, epoch, commit, now_ms())).await
+    /// EndTxn: transaction version 1 (v0-4), or 2 (v5, `fresh_producer_id` allocated when
+    /// [`Coordinator::needs_producer_id`] says so). Answers the producer id and epoch the
+    /// producer goes on with: with version 2, those after this decision's bump (or, when the
+    /// epoch ran out, the new producer id at epoch 0); with version 1, the same ones.
+    pub async fn end_txn(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        version_2: bool,
+        fresh_producer_id: Option<i64>,
+    ) -> Result<(i64, i16), ResponseError> {
+        self.decide_and_write(id, |md, pending| {
+            if !version_2 {
+                return state::end_txn(md, pending, producer_id, epoch, commit, now_ms());
+            }
+            if active(Defect::EndTxnKeepsEpoch) {
+                // The defect: a version 2 decision taken as version 1's, the epoch kept.
+                let d = state::end_txn(md, pending, producer_id, epoch, commit, now_ms());
+                return match d {
+                    Decision::Write(next) => Decision::Write(TxnMetadata { client_version: 2, ..next }),
+                    other => other,
+                };
+            }
+            state::end_txn_v2(md, pending, producer_id, epoch, commit, fresh_producer_id, now_ms())
+        })
+        .await
     }
 
+    /// Decides under the lock, writes what the decision writes, and answers the producer id and
+    /// epoch the producer goes on with.
     async fn decide_and_write(
         &self,
         id: &str,
         decide: impl FnOnce(&TxnMetadata, bool) -> Decision,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(i64, i16), ResponseError> {
         if id.is_empty() {
             return Err(ResponseError::InvalidRequest);
         }
@@ -257,12 +303,19 @@ impl Coordinator {
             if matches!(decision, Decision::Write(_)) {
                 entry.pending = true;
             }
-            decision
+            (decision, (entry.md.producer_id, entry.md.producer_epoch))
         };
         match decision {
-            Decision::Answer(r) => r,
-            Decision::Write(next) => self.write(id, partition, next).await,
-            Decision::FenceAndAbort(_) | Decision::NeedProducerId => Err(ResponseError::ConcurrentTransactions),
+            (Decision::Answer(r), current) => r.map(|()| current),
+            (Decision::Write(next), _) => {
+                let goes_on = if next.next_producer_id >= 0 {
+                    (next.next_producer_id, 0)
+                } else {
+                    (next.producer_id, next.producer_epoch)
+                };
+                self.write(id, partition, next).await.map(|()| goes_on)
+            }
+            (Decision::FenceAndAbort(_) | Decision::NeedProducerId, _) => Err(ResponseError::ConcurrentTransactions),
         }
     }
 
@@ -270,7 +323,8 @@ impl Coordinator {
     /// sends its markers.
     async fn write(&self, id: &str, partition: i32, next: TxnMetadata) -> Result<(), ResponseError> {
         let epoch = self.runtime.epoch(partition);
-        let record = (records::key(id), Some(records::value(&stored(&next))));
+        let flexible = self.config.transaction_version >= 1;
+        let record = (records::key(id), Some(records::value(&stored(&next), flexible)));
         let written = self.runtime.write(partition, vec![record]).await.map_err(|e| match e {
             ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => ResponseError::UnknownServerError,
             other => other,
@@ -340,7 +394,7 @@ impl Coordinator {
             txns.iter_mut()
                 .filter(|(_, e)| !e.pending && loaded.contains(&e.partition) && state::timed_out(&e.md, now))
                 .filter_map(|(id, e)| {
-                    let next = state::fence(&e.md, now)?;
+                    let next = state::fence(&e.md, self.config.transaction_version, now)?;
                     e.pending = true;
                     Some((id.clone(), e.partition, next))
                 })
@@ -453,6 +507,7 @@ fn stored(md: &TxnMetadata) -> records::StoredTxn {
         partitions: md.partitions.clone(),
         last_update_ms: md.last_update_ms,
         start_ms: md.start_ms,
+        client_version: md.client_version,
     }
 }
 
@@ -482,6 +537,8 @@ impl StateMachine for Coordinator {
                         partitions: t.partitions,
                         start_ms: t.start_ms,
                         last_update_ms: t.last_update_ms,
+                        next_producer_id: -1,
+                        client_version: t.client_version,
                     };
                     loaded.insert(id, md);
                 }

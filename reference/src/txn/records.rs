@@ -4,11 +4,12 @@
 //! - Key: int16 version 0, then the transactional id (int16-length string).
 //! - Value v0: producer id (int64), producer epoch (int16), transaction timeout ms (int32), status
 //!   (int8, [`TxnState::id`]), partitions (nullable int32-length array of topic, int32 array of
-//!   partition ids), last update ms (int64), start ms (int64). Written here, as Kafka writes
-//!   it while the `transaction.version` feature is 0.
-//! - Value v1 (flexible: compact strings and arrays, tagged fields) is read too; its tagged
-//!   previous/next producer id and client transaction version are skipped, as Kafka never
-//!   writes the first two.
+//!   partition ids), last update ms (int64), start ms (int64). Kafka writes it while the
+//!   `transaction.version` feature is 0.
+//! - Value v1 (flexible: compact strings and arrays, tagged fields), written from
+//!   `transaction.version` 1: the same fields, then tagged fields: previous producer id (0) and
+//!   next producer id (1), which Kafka never writes and which are skipped here, and the client's
+//!   transaction version (2, int16, left out when 0).
 //!
 //! A null value is a tombstone: the transactional id expired.
 
@@ -28,6 +29,8 @@ pub struct StoredTxn {
     pub partitions: BTreeSet<(String, i32)>,
     pub last_update_ms: i64,
     pub start_ms: i64,
+    /// The client's transaction version (v1's tagged field 2; 0 in v0).
+    pub client_version: i16,
 }
 
 #[derive(thiserror::Error, Debug, PartialEq, Eq)]
@@ -54,16 +57,17 @@ pub fn key(transactional_id: &str) -> Bytes {
     buf.freeze()
 }
 
-pub fn value(t: &StoredTxn) -> Bytes {
+/// The value, v0 or (`flexible`, from `transaction.version` 1) v1.
+pub fn value(t: &StoredTxn, flexible: bool) -> Bytes {
     let mut buf = BytesMut::new();
-    buf.put_i16(0);
+    buf.put_i16(i16::from(flexible));
     buf.put_i64(t.producer_id);
     buf.put_i16(t.producer_epoch);
     buf.put_i32(t.timeout_ms);
     buf.put_i8(t.state.id());
     if t.state == TxnState::Empty {
         // Kafka writes no partitions for an Empty transaction.
-        buf.put_i32(-1);
+        put_len(&mut buf, None, flexible);
     } else {
         let mut topics: Vec<(&str, Vec<i32>)> = Vec::new();
         for (topic, p) in &t.partitions {
@@ -72,19 +76,51 @@ pub fn value(t: &StoredTxn) -> Bytes {
                 _ => topics.push((topic.as_str(), vec![*p])),
             }
         }
-        buf.put_i32(topics.len() as i32);
+        put_len(&mut buf, Some(topics.len()), flexible);
         for (topic, ps) in topics {
-            buf.put_i16(topic.len() as i16);
+            if flexible {
+                put_len(&mut buf, Some(topic.len()), true);
+            } else {
+                buf.put_i16(topic.len() as i16);
+            }
             buf.put_slice(topic.as_bytes());
-            buf.put_i32(ps.len() as i32);
+            put_len(&mut buf, Some(ps.len()), flexible);
             for p in ps {
                 buf.put_i32(p);
+            }
+            if flexible {
+                buf.put_u8(0); // no tagged fields
             }
         }
     }
     buf.put_i64(t.last_update_ms);
     buf.put_i64(t.start_ms);
+    if flexible {
+        if t.client_version == 0 {
+            buf.put_u8(0);
+        } else {
+            buf.put_u8(1); // one tagged field: 2, two bytes
+            buf.put_u8(2);
+            buf.put_u8(2);
+            buf.put_i16(t.client_version);
+        }
+    }
     buf.freeze()
+}
+
+fn put_len(buf: &mut BytesMut, n: Option<usize>, flexible: bool) {
+    match (n, flexible) {
+        (None, false) => buf.put_i32(-1),
+        (Some(n), false) => buf.put_i32(n as i32),
+        (n, true) => {
+            let mut v = n.map_or(0, |n| n as u64 + 1);
+            while v >= 0x80 {
+                buf.put_u8((v as u8 & 0x7f) | 0x80);
+                v >>= 7;
+            }
+            buf.put_u8(v as u8);
+        }
+    }
 }
 
 /// A decoded record: the transactional id and its state, or `None` for a tombstone.
@@ -122,10 +158,33 @@ pub fn decode(key: Option<&Bytes>, value: Option<&Bytes>) -> Result<(String, Opt
     }
     let last_update_ms = get_i64(&mut v)?;
     let start_ms = get_i64(&mut v)?;
+    let mut client_version = 0;
+    if flexible {
+        let n = get_uvarint(&mut v)?;
+        for _ in 0..n {
+            let tag = get_uvarint(&mut v)?;
+            let size = get_uvarint(&mut v)? as usize;
+            need(&v, size)?;
+            let mut field = v.split_to(size);
+            if tag == 2 {
+                client_version = get_i16(&mut field)?;
+            }
+        }
+    }
     if state == TxnState::Empty {
         partitions.clear();
     }
-    Ok((id, Some(StoredTxn { producer_id, producer_epoch, timeout_ms, state, partitions, last_update_ms, start_ms })))
+    let t = StoredTxn {
+        producer_id,
+        producer_epoch,
+        timeout_ms,
+        state,
+        partitions,
+        last_update_ms,
+        start_ms,
+        client_version,
+    };
+    Ok((id, Some(t)))
 }
 
 fn need(buf: &Bytes, n: usize) -> Result<(), DecodeError> {
@@ -205,6 +264,7 @@ mod tests {
             partitions: partitions.iter().map(|(t, p)| (t.to_string(), *p)).collect(),
             last_update_ms: 1_700_000_000_123,
             start_ms: 1_700_000_000_000,
+            client_version: 0,
         }
     }
 
@@ -216,10 +276,13 @@ mod tests {
     #[test]
     fn values_round_trip_and_empty_ones_carry_no_partitions() {
         let t = stored(TxnState::Ongoing, &[("a", 0), ("a", 2), ("b", 1)]);
-        let (id, back) = decode(Some(&key("tx")), Some(&value(&t))).expect("decodes");
-        assert_eq!((id.as_str(), back), ("tx", Some(t)));
+        let (id, back) = decode(Some(&key("tx")), Some(&value(&t, false))).expect("decodes");
+        assert_eq!((id.as_str(), back), ("tx", Some(t.clone())));
+        let v2 = StoredTxn { client_version: 2, ..t };
+        let (_, back) = decode(Some(&key("tx")), Some(&value(&v2, true))).expect("decodes");
+        assert_eq!(back, Some(v2));
         let empty = stored(TxnState::Empty, &[("a", 0)]);
-        let bytes = value(&empty);
+        let bytes = value(&empty, false);
         // version, pid, epoch, timeout, status, then a null array (-1).
         assert_eq!(&bytes[2 + 8 + 2 + 4 + 1..2 + 8 + 2 + 4 + 1 + 4], &[0xff, 0xff, 0xff, 0xff]);
         let (_, back) = decode(Some(&key("tx")), Some(&bytes)).expect("decodes");
@@ -250,18 +313,26 @@ mod tests {
         v.put_u8(2);
         v.put_u8(2);
         v.put_i16(1);
-        let (_, back) = decode(Some(&key("x")), Some(&v.freeze())).expect("decodes");
+        let v = v.freeze();
+        let (_, back) = decode(Some(&key("x")), Some(&v)).expect("decodes");
         let back = back.expect("a value");
         assert_eq!(back.state, TxnState::PrepareCommit);
         assert_eq!(back.partitions.len(), 2);
-        assert_eq!((back.last_update_ms, back.start_ms), (11, 10));
+        assert_eq!((back.last_update_ms, back.start_ms, back.client_version), (11, 10, 1));
+        // Written as Kafka writes it, byte for byte.
+        let again = StoredTxn { producer_id: 7, producer_epoch: 1, timeout_ms: 1000, ..back };
+        assert_eq!(&value(&again, true)[..], &v[..]);
     }
 
     #[test]
     fn damaged_records_are_errors_not_panics() {
-        let v = value(&stored(TxnState::Ongoing, &[("a", 0)]));
+        let v = value(&stored(TxnState::Ongoing, &[("a", 0)]), false);
         for cut in 0..v.len() {
             assert!(decode(Some(&key("tx")), Some(&v.slice(..cut))).is_err(), "cut at {cut}");
+        }
+        let flexible = value(&StoredTxn { client_version: 2, ..stored(TxnState::Ongoing, &[("a", 0)]) }, true);
+        for cut in 0..flexible.len() {
+            assert!(decode(Some(&key("tx")), Some(&flexible.slice(..cut))).is_err(), "v1 cut at {cut}");
         }
         let mut bad = BytesMut::from(&v[..]);
         bad[2 + 8 + 2 + 4] = 9;

@@ -4,14 +4,20 @@
 //! It follows apache/kafka's `TransactionCoordinator` (`handleInitProducerId`,
 //! `handleAddPartitionsToTransaction`, `endTransactionWithTV1`) and `TransactionMetadata`
 //! (`prepareIncrementProducerEpoch`, `prepareProducerIdRotation`, `prepareAddPartitions`,
-//! `prepareAbortOrCommit`, `prepareComplete`, `prepareFenceProducerEpoch`), transaction version 1:
-//! the epoch stays the same for every transaction of a producer session. The version-dependent
-//! error remaps (PRODUCER_FENCED to INVALID_PRODUCER_EPOCH for old clients) are the handlers'.
+//! `prepareAbortOrCommit`, `prepareComplete`, `prepareFenceProducerEpoch`). Two transaction
+//! versions: with version 1 (EndTxn v0-4) the epoch stays the same for every transaction of a
+//! producer session; with version 2 (KIP-890 part 2, EndTxn v5, `endTransaction`) each decision
+//! bumps it, so that a late request of one transaction can never land in the next
+//! (KAFKA-17754), and an epoch about to run out moves the producer to a new id when the
+//! transaction completes. The version-dependent error remaps (PRODUCER_FENCED to
+//! INVALID_PRODUCER_EPOCH for old clients) are the handlers'.
 //! `testdata/transitions.txt` drives these functions from a table.
 
 use std::collections::BTreeSet;
 
 use kafka_protocol::ResponseError;
+
+use crate::defects::active;
 
 /// Kafka's `TransactionState`, with the ids `__transaction_state` stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,6 +106,13 @@ pub struct TxnMetadata {
     pub partitions: BTreeSet<(String, i32)>,
     pub start_ms: i64,
     pub last_update_ms: i64,
+    /// The producer id the transaction being decided moves to once complete (version 2, an
+    /// exhausted epoch); -1 otherwise.
+    pub next_producer_id: i64,
+    /// The transaction version the client uses (Kafka's `clientTransactionVersion`): 2 once a
+    /// request of version 2 (EndTxn v5, Produce v12, TxnOffsetCommit v5) touched the
+    /// transaction, else 0. An abort the coordinator starts itself follows it.
+    pub client_version: i16,
 }
 
 impl TxnMetadata {
@@ -115,7 +128,13 @@ impl TxnMetadata {
             partitions: BTreeSet::new(),
             start_ms: -1,
             last_update_ms: now_ms,
+            next_producer_id: -1,
+            client_version: 0,
         }
+    }
+
+    pub fn tv2(&self) -> bool {
+        self.client_version >= 2
     }
 }
 
@@ -138,10 +157,14 @@ pub enum Decision {
 
 /// InitProducerId with a transactional id: `expected` is the (producer id, epoch) the client
 /// names (KIP-360, v3+), `fresh_producer_id` one the caller allocated when told
-/// [`Decision::NeedProducerId`]. `pending` is a transition still being written.
+/// [`Decision::NeedProducerId`]. `pending` is a transition still being written;
+/// `cluster_version` the finalized `transaction.version`, which aborting an ongoing
+/// transaction follows.
+#[allow(clippy::too_many_arguments)]
 pub fn init_producer_id(
     md: &TxnMetadata,
     pending: bool,
+    cluster_version: i16,
     timeout_ms: i32,
     expected: Option<(i64, i16)>,
     fresh_producer_id: Option<i64>,
@@ -162,7 +185,7 @@ pub fn init_producer_id(
         TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::Dead | TxnState::PrepareEpochFence => {
             Answer(Err(ResponseError::ConcurrentTransactions))
         }
-        TxnState::Ongoing => match fence(md, now_ms) {
+        TxnState::Ongoing => match fence(md, cluster_version, now_ms) {
             Some(next) => FenceAndAbort(next),
             None => Answer(Err(ResponseError::ConcurrentTransactions)),
         },
@@ -179,6 +202,7 @@ pub fn init_producer_id(
                 partitions: BTreeSet::new(),
                 start_ms: -1,
                 last_update_ms: now_ms,
+                ..md.clone()
             })
         }
         _ => {
@@ -207,10 +231,11 @@ pub fn init_producer_id(
 }
 
 /// `prepareFenceProducerEpoch` and the abort that follows (`endTransaction` with
-/// `fromClient = false`): the epoch goes up by one, which every later request of the old
-/// producer fails on, and the transaction is aborted with it. `None` when the epoch cannot go
-/// up.
-pub fn fence(md: &TxnMetadata, now_ms: i64) -> Option<TxnMetadata> {
+/// `fromClient = false`, at the cluster's `transaction.version`, `cluster_version`): the epoch
+/// goes up by one, which every later request of the old producer fails on, and the transaction
+/// is aborted with it. One bump on either version, as since KAFKA-19367 (Kafka 4.0.1, 4.1; 4.0.0
+/// bumped twice on version 2). `None` when the epoch cannot go up.
+pub fn fence(md: &TxnMetadata, cluster_version: i16, now_ms: i64) -> Option<TxnMetadata> {
     if md.state != TxnState::Ongoing || md.producer_epoch == i16::MAX {
         return None;
     }
@@ -219,6 +244,7 @@ pub fn fence(md: &TxnMetadata, now_ms: i64) -> Option<TxnMetadata> {
         last_producer_epoch: -1,
         state: TxnState::PrepareAbort,
         last_update_ms: now_ms,
+        client_version: cluster_version,
         ..md.clone()
     })
 }
@@ -235,31 +261,40 @@ fn same_producer(md: &TxnMetadata, producer_id: i64, epoch: i16) -> Result<(), R
     Ok(())
 }
 
-/// AddPartitionsToTxn (and AddOffsetsToTxn, with the group's `__consumer_offsets` partition).
+/// AddPartitionsToTxn (and AddOffsetsToTxn, with the group's `__consumer_offsets` partition;
+/// with transaction version 2, a partition leader's or the group coordinator's implicit add,
+/// `client_version` 2).
 pub fn add_partitions(
     md: &TxnMetadata,
     pending: bool,
     producer_id: i64,
     epoch: i16,
     partitions: &BTreeSet<(String, i32)>,
+    client_version: i16,
     now_ms: i64,
 ) -> Decision {
     use Decision::*;
+    // A transition being written comes first (KAFKA-18660): a producer that already moved to
+    // its next producer id must not be told the id is wrong meanwhile.
+    if pending {
+        return Answer(Err(ResponseError::ConcurrentTransactions));
+    }
     if let Err(e) = same_producer(md, producer_id, epoch) {
         return Answer(Err(e));
     }
-    if pending || md.state.is_prepare() || matches!(md.state, TxnState::Dead | TxnState::PrepareEpochFence) {
+    if md.state.is_prepare() || matches!(md.state, TxnState::Dead | TxnState::PrepareEpochFence) {
         return Answer(Err(ResponseError::ConcurrentTransactions));
     }
     if md.state == TxnState::Ongoing && partitions.is_subset(&md.partitions) {
         return Answer(Ok(()));
     }
-    let start_ms = if md.state.is_complete_or_empty() { now_ms } else { md.start_ms };
+    let fresh = md.state.is_complete_or_empty();
     Write(TxnMetadata {
         state: TxnState::Ongoing,
         partitions: md.partitions.union(partitions).cloned().collect(),
-        start_ms,
+        start_ms: if fresh { now_ms } else { md.start_ms },
         last_update_ms: now_ms,
+        client_version: if fresh { client_version } else { md.client_version.max(client_version) },
         ..md.clone()
     })
 }
@@ -304,9 +339,7 @@ pub fn end_txn(md: &TxnMetadata, pending: bool, producer_id: i64, epoch: i16, co
             ..md.clone()
         }),
         // A retry of a decision already made and done.
-        (CompleteCommit, true) | (CompleteAbort, false)
-            if crate::defects::active(crate::defects::Defect::EndTxnRefusesRetry) =>
-        {
+        (CompleteCommit, true) | (CompleteAbort, false) if active(crate::defects::Defect::EndTxnRefusesRetry) => {
             wrong()
         }
         (CompleteCommit, true) | (CompleteAbort, false) => Answer(Ok(())),
@@ -319,14 +352,104 @@ pub fn end_txn(md: &TxnMetadata, pending: bool, producer_id: i64, epoch: i16, co
     }
 }
 
-/// `prepareComplete`: every partition has its marker; the transaction is done.
+/// EndTxn v5 from a client, transaction version 2 (`endTransaction`): each decision is written
+/// with the epoch bumped, and a retry comes with the epoch before the bump. `fresh_producer_id`
+/// is one the caller allocated when told [`Decision::NeedProducerId`] (an epoch about to run
+/// out: the producer moves to it when the transaction completes). An abort with no partition
+/// (from Empty or a completed transaction) is allowed and writes no marker.
+pub fn end_txn_v2(
+    md: &TxnMetadata,
+    pending: bool,
+    producer_id: i64,
+    epoch: i16,
+    commit: bool,
+    fresh_producer_id: Option<i64>,
+    now_ms: i64,
+) -> Decision {
+    use Decision::*;
+    use TxnState::*;
+    let retry_on_overflow =
+        md.previous_producer_id == producer_id && epoch == EXHAUSTED_EPOCH && md.producer_epoch == 0;
+    let retry_on_bump = epoch < i16::MAX && md.producer_epoch == epoch + 1;
+    let retry = retry_on_overflow || retry_on_bump;
+    let valid_epoch = match md.state {
+        Ongoing | Empty => epoch == md.producer_epoch,
+        PrepareCommit | PrepareAbort => retry_on_bump,
+        CompleteCommit | CompleteAbort => retry || epoch == md.producer_epoch,
+        Dead | PrepareEpochFence => epoch == md.producer_epoch,
+    };
+    if md.producer_id != producer_id && !retry_on_overflow {
+        return Answer(Err(ResponseError::InvalidProducerIdMapping));
+    }
+    if !valid_epoch {
+        return Answer(Err(ResponseError::ProducerFenced));
+    }
+    if pending {
+        return Answer(Err(ResponseError::ConcurrentTransactions));
+    }
+    let wrong = || Answer(Err(ResponseError::InvalidTxnState));
+    let decide = |target: TxnState| {
+        let next_producer_id = if md.producer_epoch >= EXHAUSTED_EPOCH {
+            match fresh_producer_id {
+                Some(pid) => pid,
+                None => return NeedProducerId,
+            }
+        } else {
+            -1
+        };
+        let no_partition_added = !matches!(md.state, Ongoing);
+        Write(TxnMetadata {
+            state: target,
+            producer_epoch: md.producer_epoch + 1,
+            last_producer_epoch: md.producer_epoch,
+            next_producer_id,
+            start_ms: if no_partition_added { now_ms } else { md.start_ms },
+            last_update_ms: now_ms,
+            client_version: 2,
+            ..md.clone()
+        })
+    };
+    match (md.state, commit, retry) {
+        (Ongoing, true, _) => decide(PrepareCommit),
+        (Ongoing, false, _) => decide(PrepareAbort),
+        (Empty, _, true) => Answer(Err(ResponseError::ProducerFenced)),
+        (Empty, false, false) => decide(PrepareAbort),
+        (Empty, true, false) => wrong(),
+        // A retry of the decision already made and done.
+        (CompleteCommit, true, true) | (CompleteAbort, false, true)
+            if active(crate::defects::Defect::EndTxnRefusesRetry) =>
+        {
+            wrong()
+        }
+        (CompleteCommit, true, true) | (CompleteAbort, false, true) => Answer(Ok(())),
+        (CompleteCommit | CompleteAbort, false, false) => decide(PrepareAbort),
+        (CompleteCommit | CompleteAbort, _, _) => wrong(),
+        // A retry of a decision still being carried out.
+        (PrepareCommit, true, _) | (PrepareAbort, false, _) => Answer(Err(ResponseError::ConcurrentTransactions)),
+        (PrepareCommit | PrepareAbort, _, _) => wrong(),
+        (Dead | PrepareEpochFence, _, _) => Answer(Err(ResponseError::ConcurrentTransactions)),
+    }
+}
+
+/// `prepareComplete`: every partition has its marker; the transaction is done. With
+/// transaction version 2 and an exhausted epoch the producer moves to its next id, at epoch 0.
 pub fn complete(md: &TxnMetadata, now_ms: i64) -> Option<TxnMetadata> {
     let state = match md.state {
         TxnState::PrepareCommit => TxnState::CompleteCommit,
         TxnState::PrepareAbort => TxnState::CompleteAbort,
         _ => return None,
     };
-    Some(TxnMetadata { state, partitions: BTreeSet::new(), last_update_ms: now_ms, ..md.clone() })
+    let rotate = md.tv2() && md.next_producer_id >= 0;
+    Some(TxnMetadata {
+        state,
+        partitions: BTreeSet::new(),
+        last_update_ms: now_ms,
+        producer_id: if rotate { md.next_producer_id } else { md.producer_id },
+        previous_producer_id: if rotate { md.producer_id } else { md.previous_producer_id },
+        producer_epoch: if rotate { 0 } else { md.producer_epoch },
+        next_producer_id: -1,
+        ..md.clone()
+    })
 }
 
 /// Whether an ongoing transaction ran past its timeout (the coordinator's periodic
