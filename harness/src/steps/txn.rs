@@ -389,9 +389,11 @@ async fn wire_transactional_producer_v2(w: &mut KafkaWorld, name: String) -> Ste
     let probe = w.wire().await?;
     let level = probe.finalized("transaction.version");
     if level.is_none_or(|l| l < 2) {
+        let finalized = level.map_or("does not finalize transaction.version".to_string(), |l| {
+            format!("finalizes transaction.version at {l}")
+        });
         return Err(w.unsupported(format!(
-            "the broker finalizes transaction.version at {}: transaction version 2 (KIP-890 part 2) is off",
-            level.map_or("no level".to_string(), |l| l.to_string())
+            "the broker {finalized} in ApiVersions: transaction version 2 (KIP-890 part 2) is off"
         )));
     }
     for (key, version) in [(ApiKey::EndTxn, 5), (ApiKey::Produce, 12)] {

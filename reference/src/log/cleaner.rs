@@ -12,7 +12,7 @@
 //!
 //! The logs own the segments and the files; this module decides, batch by batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
@@ -124,11 +124,19 @@ pub(crate) fn plan(
     for b in batches().filter(|b| b.producer_id >= 0 && !b.is_control) {
         last_of_producer.insert(b.producer_id, b.base_offset);
     }
+    // A producer with no data batch left keeps its last marker instead.
+    let mut last_marker_of_producer = HashMap::new();
+    for b in batches().filter(|b| b.producer_id >= 0 && b.is_control) {
+        last_marker_of_producer.insert(b.producer_id, b.base_offset);
+    }
+    last_marker_of_producer.retain(|pid, _| !last_of_producer.contains_key(pid));
     Plan::Run(Pass {
         cfg: cfg.clone(),
         first_dirty,
         first_uncleanable,
         last_of_producer,
+        last_marker_of_producer,
+        with_data: HashSet::new(),
         map: HashMap::new(),
         records_removed: 0,
         tombstones_removed: 0,
@@ -155,6 +163,10 @@ pub(crate) struct Pass {
     first_dirty: i64,
     first_uncleanable: i64,
     last_of_producer: HashMap<i64, i64>,
+    last_marker_of_producer: HashMap<i64, i64>,
+    /// Producers with a transactional batch read by this pass since their last marker: that
+    /// marker's transaction still has records in the log.
+    with_data: HashSet<i64>,
     /// Key to the last offset it has in the dirty part (the first, under CompactionKeepsOldest).
     map: HashMap<Bytes, i64>,
     records_removed: u64,
@@ -247,8 +259,13 @@ impl Pass {
                 continue;
             }
             if batch.is_control() {
-                // Kept as they are: the reference has no transaction index to expire markers by.
-                let mut kept = batch.clone();
+                let Some(kept) = self.clean_marker(batch)? else {
+                    self.records_removed += 1;
+                    changed = true;
+                    continue;
+                };
+                let mut kept = kept;
+                changed |= kept.delete_horizon_ms() != batch.delete_horizon_ms();
                 if renumber && kept.base_offset() != cursor {
                     let mut moved = kept.into_mut();
                     moved.set_base_offset(cursor);
@@ -258,6 +275,9 @@ impl Pass {
                 cursor = kept.next_offset();
                 out.push(kept);
                 continue;
+            }
+            if batch.is_transactional() && batch.producer_id() >= 0 {
+                self.with_data.insert(batch.producer_id());
             }
             let records = records_of(batch)?;
             let total = records.len();
@@ -307,6 +327,32 @@ impl Pass {
             out.push(written);
         }
         Ok(changed.then_some(out))
+    }
+
+    /// Kafka's rule for a transaction marker (`CleanedTransactionMetadata.onControlBatchRead`):
+    /// it stays while any record of its transaction is left in the log (a batch of it read by
+    /// this pass), and while it is its producer's last batch; after that it gets a delete
+    /// horizon of now + `delete.retention.ms`, and the first pass at or after the horizon
+    /// removes it (`None`). The batch to keep otherwise.
+    fn clean_marker(&mut self, batch: &Batch) -> Result<Option<Batch>, LogError> {
+        let pid = batch.producer_id();
+        let had_data = self.with_data.remove(&pid);
+        let last = self.last_marker_of_producer.get(&pid) == Some(&batch.base_offset());
+        if had_data || last || pid < 0 {
+            return Ok(Some(batch.clone()));
+        }
+        match batch.delete_horizon_ms() {
+            Some(horizon) if self.cfg.now_ms >= horizon => Ok(None),
+            Some(_) => Ok(Some(batch.clone())),
+            None => {
+                let framing = Framing {
+                    base_offset: batch.base_offset(),
+                    last_offset_delta: batch.last_offset_delta(),
+                    delete_horizon: Some(self.cfg.now_ms.saturating_add(self.cfg.delete_retention_ms)),
+                };
+                Ok(Some(build(batch, &records_of(batch)?, framing)?))
+            }
+        }
     }
 
     /// The outcome of the finished pass; the checkpoint becomes its first uncleanable offset.

@@ -49,6 +49,7 @@ macro_rules! log_suite {
                 max_compaction_lag_forces_a_pass,
                 a_tombstone_stays_until_delete_retention_ms_after_its_first_cleaning,
                 a_producers_last_batch_is_kept_empty,
+                a_marker_goes_delete_retention_ms_after_its_transaction_has_no_record_left,
                 a_second_pass_with_nothing_dirty_changes_nothing,
                 $($($extra,)*)?
             );
@@ -158,6 +159,38 @@ fn producer_batch(producer_id: i64, base_sequence: i32, pairs: &[(&str, Option<&
         })
         .collect();
     encode(Compression::None, &records)
+}
+
+/// A transactional batch of producer `producer_id`.
+fn txn_batch(producer_id: i64, base_sequence: i32, pairs: &[(&str, Option<&str>)], timestamp: i64) -> BatchMut {
+    let records: Vec<Record> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            producer_id,
+            producer_epoch: 0,
+            sequence: base_sequence + i as i32,
+            transactional: true,
+            ..keyed(i as i64, k, *v, timestamp)
+        })
+        .collect();
+    encode(Compression::None, &records)
+}
+
+/// A commit marker of producer `producer_id` (key: version 0, type 1; value: version 0,
+/// coordinator epoch 0).
+fn commit_marker(producer_id: i64, timestamp: i64) -> BatchMut {
+    let marker = Record {
+        producer_id,
+        producer_epoch: 0,
+        sequence: -1,
+        transactional: true,
+        control: true,
+        key: Some(vec![0, 0, 0, 1].into()),
+        value: Some(vec![0, 0, 0, 0, 0, 0].into()),
+        ..record(0, timestamp, 0)
+    };
+    encode(Compression::None, &[marker])
 }
 
 // ---- helpers -------------------------------------------------------------------------------
@@ -839,6 +872,38 @@ fn a_producers_last_batch_is_kept_empty(open: &Open) {
     append(&mut *log, kv("k6", "w", NOW), NOW);
     log.compact(&eager(&*log, NOW)).expect("compact");
     assert_eq!(bases(&read_all(&*log, 0)), vec![3, 4, 5, 6, 7, 8]);
+}
+
+fn a_marker_goes_delete_retention_ms_after_its_transaction_has_no_record_left(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    append(&mut *log, txn_batch(7, 0, &[("k1", Some("a"))], NOW), NOW); // 0
+    append(&mut *log, commit_marker(7, NOW), NOW); // 1
+    append(&mut *log, txn_batch(7, 1, &[("k2", Some("a"))], NOW), NOW); // 2
+    append(&mut *log, commit_marker(7, NOW), NOW); // 3
+    append(&mut *log, kv("k1", "b", NOW), NOW); // 4
+    append(&mut *log, kv("k2", "b", NOW), NOW); // 5
+    append(&mut *log, kv("k9", "z", NOW), NOW); // 6, active
+    let pass = |log: &dyn Log, now| CleanerConfig { delete_retention_ms: 1000, ..eager(log, now) };
+    // The first pass empties both transactions: the first one's batch goes, the second's stays
+    // empty as the producer's last; each marker stays, its transaction was still in the log.
+    log.compact(&pass(&*log, NOW)).expect("compact");
+    assert_eq!(bases(&read_all(&*log, 0)), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(read_all(&*log, 1)[0].delete_horizon_ms(), None);
+    // The next pass finds nothing of the first transaction: its marker gets a delete horizon.
+    append(&mut *log, kv("k8", "y", NOW), NOW); // 7
+    log.compact(&pass(&*log, NOW)).expect("compact");
+    let first_marker = read_all(&*log, 1).remove(0);
+    assert!(first_marker.is_control());
+    assert_eq!(first_marker.delete_horizon_ms(), Some(NOW + 1000));
+    assert_eq!(read_all(&*log, 3)[0].delete_horizon_ms(), None, "its transaction's batch is still there");
+    // Before the horizon it stays; from it the marker goes, and only it.
+    append(&mut *log, kv("k7", "x", NOW), NOW); // 8
+    log.compact(&pass(&*log, NOW + 999)).expect("compact");
+    assert_eq!(bases(&read_all(&*log, 0)), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    append(&mut *log, kv("k6", "w", NOW), NOW); // 9
+    log.compact(&pass(&*log, NOW + 1000)).expect("compact");
+    assert_eq!(bases(&read_all(&*log, 0)), vec![2, 3, 4, 5, 6, 7, 8, 9]);
 }
 
 fn a_second_pass_with_nothing_dirty_changes_nothing(open: &Open) {
