@@ -53,3 +53,16 @@ Feature: transaction version 2 moves the producer to a new epoch with every deci
     And a consumer reads partition 1 of "t" from the beginning
     Then every acknowledged record is read exactly once
     And no record of an aborted transaction is read
+
+  Scenario: offsets committed in a version 2 transaction need no AddOffsetsToTxn and count once it commits
+    When "w" sends a transactional batch of 2 records to partition 0 of "t"
+    And "w" commits offset 5 of partition 1 of "t" for group "g" in its transaction
+    Then the request succeeds
+    When "w" commits its transaction
+    Then the request succeeds
+    And within 5000 ms the committed offset of partition 1 of "t" for group "g" is 5 with metadata ""
+    When "w" commits offset 7 of partition 1 of "t" for group "g" in its transaction
+    Then the request succeeds
+    When "w" aborts its transaction
+    Then the request succeeds
+    And the committed offset of partition 1 of "t" for group "g" is 5

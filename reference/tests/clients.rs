@@ -405,3 +405,89 @@ fn kafkajs_commits_and_aborts_transactions_and_sends_offsets_to_them_on_a_three_
     let cluster = Cluster::start(3);
     interop("node", "interop_txn_kafkajs.mjs", &cluster.bootstrap, 4);
 }
+
+/// Kafka's `String.hashCode`, over UTF-16 code units.
+fn java_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The broker leading partition `partition` of `topic`, from `kcat -L`.
+fn leader_of(bootstrap: &str, topic: &str, partition: i32) -> u32 {
+    let listing = run(Command::new("kcat").args(["-L", "-b", bootstrap, "-t", topic]), None);
+    let prefix = format!("partition {partition}, leader ");
+    listing
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&prefix).and_then(|rest| rest.split(',').next()?.parse().ok()))
+        .unwrap_or_else(|| panic!("no leader of {topic}-{partition} in:\n{listing}"))
+}
+
+/// The process of broker `node` among the `kafka-reference cluster` process's children.
+fn broker_process(cluster: u32, node: u32) -> u32 {
+    let want = format!("node.id={node}");
+    let children = std::fs::read_dir(format!("/proc/{cluster}/task"))
+        .expect("the cluster's threads")
+        .flatten()
+        .flat_map(|t| {
+            std::fs::read_to_string(t.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|pid| pid.parse::<u32>().ok());
+    for pid in children {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline.split(|b| *b == 0).any(|arg| arg == want.as_bytes()) {
+            return pid;
+        }
+    }
+    panic!("no child process of the cluster runs broker {node}")
+}
+
+/// A client commits three transactions while the test kills its transaction coordinator's
+/// broker with SIGKILL the moment the second commit starts (ci/interop_txn_failover.py): the
+/// commit completes on the next coordinator, and read_committed reads every record once.
+fn commits_across_a_coordinator_kill(client: &str) {
+    require("kcat");
+    let cluster = Cluster::start(3);
+    let (topic, txn_id) = (format!("failover-{client}"), format!("failover-{client}-tx"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/interop_txn_failover.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args([client, &cluster.bootstrap, &topic, &txn_id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn python3");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let expect = |line: &str, lines: &mut std::io::Lines<BufReader<std::process::ChildStdout>>| {
+        let got = lines.next().and_then(Result::ok).unwrap_or_default();
+        (got == line).then_some(()).ok_or(got)
+    };
+    if expect("ready", &mut lines).is_err() {
+        let out = child.wait_with_output().expect("wait");
+        panic!("{client} stopped before its second commit:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // `transaction.state.log.num.partitions` is Kafka's 50 on the cluster.
+    let partition = java_hash(&txn_id).checked_abs().unwrap_or(0) % 50;
+    let leader = leader_of(&cluster.bootstrap, "__transaction_state", partition);
+    let pid = broker_process(cluster.child.id(), leader);
+    writeln!(child.stdin.as_mut().expect("stdin"), "go").expect("tell the client to commit");
+    assert_eq!(expect("committing", &mut lines), Ok(()), "{client} did not start its commit");
+    run(Command::new("kill").args(["-KILL", &pid.to_string()]), None);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success() && rest.iter().any(|l| l.starts_with("ok:")),
+        "{client} after its coordinator (broker {leader}) was killed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn confluent_kafka_commits_across_a_kill_9_of_its_transaction_coordinator() {
+    require_python("confluent_kafka", "confluent-kafka");
+    commits_across_a_coordinator_kill("confluent-kafka");
+}

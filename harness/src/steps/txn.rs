@@ -729,7 +729,8 @@ async fn end_request(
 }
 
 /// Transaction version 2: the last EndTxn again, with the producer id and epoch it was sent
-/// with, as a producer whose answer was lost retries it. Its answer is kept for
+/// with, as a producer whose answer was lost retries it (asked again while
+/// CONCURRENT_TRANSACTIONS, as the first was). Its answer is kept for
 /// `Then the request ...`, and the ids it names for the Then below.
 #[when(expr = "{string} sends its last EndTxn again")]
 async fn wire_end_again(w: &mut KafkaWorld, name: String) -> StepResult {
@@ -739,10 +740,19 @@ async fn wire_end_again(w: &mut KafkaWorld, name: String) -> StepResult {
             "{name:?} has no EndTxn to send again: this step follows a commit or abort on transaction version 2"
         )));
     };
-    let mut t = w.txn_producers.wire.remove(&name).expect("checked");
-    let answer = end_request(&mut t, pid, epoch, commit).await;
-    w.txn_producers.wire.insert(name.clone(), t);
-    let answer = answer.map_err(|e| w.wire_error(e))?;
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    let answer = loop {
+        let mut t = w.txn_producers.wire.remove(&name).expect("checked");
+        let answer = end_request(&mut t, pid, epoch, commit).await;
+        w.txn_producers.wire.insert(name.clone(), t);
+        let answer = answer.map_err(|e| w.wire_error(e))?;
+        // While the markers of the decision are written the retry is CONCURRENT_TRANSACTIONS,
+        // which Kafka's producer retries.
+        if super::name(answer.error_code) != "CONCURRENT_TRANSACTIONS" || tokio::time::Instant::now() >= deadline {
+            break answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let error = super::name(answer.error_code);
     let t = wire_txn(w, &name)?;
     if error == "NONE" {
@@ -786,6 +796,109 @@ async fn named_current(w: &mut KafkaWorld, name: String) -> StepResult {
 which Kafka answers to a retry",
         now.0, now.1
     )))
+}
+
+/// Offsets committed in the producer's transaction (KIP-98's `send_offsets_to_transaction`):
+/// on transaction version 1 AddOffsetsToTxn to the transaction coordinator (v0-3), then
+/// TxnOffsetCommit v0-4 to the group's coordinator; on version 2 TxnOffsetCommit v5 alone, the
+/// group coordinator adding its partition to the transaction. Either is asked again while the
+/// answer is CONCURRENT_TRANSACTIONS or the coordinator is loading or moving, as Kafka's
+/// producer does; the last answer is kept for `Then the request ...`.
+#[when(expr = "{string} commits offset {int} of partition {int} of {string} for group {string} in its transaction")]
+async fn wire_txn_offset_commit(
+    w: &mut KafkaWorld,
+    name: String,
+    offset: i64,
+    partition: i32,
+    topic: String,
+    group: String,
+) -> StepResult {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{
+        AddOffsetsToTxnRequest, GroupId, ProducerId, RequestKind, ResponseKind, TopicName, TransactionalId,
+        TxnOffsetCommitRequest,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let (real_topic, real_group) = (w.topic(&topic), w.topic(&group));
+    let t = wire_txn(w, &name)?;
+    let (id, pid, epoch, version_2) = (t.transactional_id.clone(), t.producer_id, t.epoch, t.version_2);
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    let again = |e: &str| retriable_coordinator_error(e) || e == "NETWORK_EXCEPTION";
+    if !version_2 {
+        let req = AddOffsetsToTxnRequest::default()
+            .with_transactional_id(TransactionalId(StrBytes::from_string(id.clone())))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_group_id(GroupId(StrBytes::from_string(real_group.clone())));
+        loop {
+            let mut t = w.txn_producers.wire.remove(&name).expect("checked");
+            let version = t.coordinator.version_for(ApiKey::AddOffsetsToTxn).map(|v| v.min(3));
+            let answer = match version {
+                Ok(v) => t.coordinator.request_at(RequestKind::AddOffsetsToTxn(req.clone()), v).await,
+                Err(e) => Err(e),
+            };
+            w.txn_producers.wire.insert(name.clone(), t);
+            let error = match answer.map_err(|e| w.wire_error(e))? {
+                ResponseKind::AddOffsetsToTxn(r) => super::name(r.error_code),
+                _ => return Err(w.harness("AddOffsetsToTxn answered with another response type")),
+            };
+            if error == "NONE" {
+                break;
+            }
+            if !again(&error) || tokio::time::Instant::now() >= deadline {
+                w.last_error = Some(error);
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let req = TxnOffsetCommitRequest::default()
+        .with_transactional_id(TransactionalId(StrBytes::from_string(id)))
+        .with_group_id(GroupId(StrBytes::from_string(real_group.clone())))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_generation_id(-1)
+        .with_member_id(StrBytes::from_static_str(""))
+        .with_topics(vec![
+            TxnOffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_string(real_topic)))
+                .with_partitions(vec![
+                    TxnOffsetCommitRequestPartition::default()
+                        .with_partition_index(partition)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(-1)
+                        .with_committed_metadata(Some(StrBytes::from_static_str(""))),
+                ]),
+        ]);
+    loop {
+        let (node, addr) = match super::common::find_coordinator_of(w, &real_group, 0).await? {
+            Ok(found) => found,
+            Err(last) => return Err(w.verdict(format!("no group coordinator for {real_group}: {last}"))),
+        };
+        let mut client = crate::wire::WireClient::connect(&addr, w.timeout()).await.map_err(|e| w.wire_error(e))?;
+        let version = client.version_for(ApiKey::TxnOffsetCommit).map_err(|e| w.wire_error(e))?;
+        let version = if version_2 { version.max(5) } else { version.min(4) };
+        let answer = client.request_at(RequestKind::TxnOffsetCommit(req.clone()), version).await;
+        let error = match answer.map_err(|e| w.wire_error(e))? {
+            ResponseKind::TxnOffsetCommit(r) => {
+                let code =
+                    r.topics.first().and_then(|t| t.partitions.first()).map(|p| p.error_code).ok_or_else(|| {
+                        w.differs(format!(
+                        "TxnOffsetCommit v{version} answered no partition; Kafka answers each one asked (broker {node})"
+                    ))
+                    })?;
+                super::name(code)
+            }
+            _ => return Err(w.harness("TxnOffsetCommit answered with another response type")),
+        };
+        if !again(&error) || tokio::time::Instant::now() >= deadline {
+            w.last_error = Some(error);
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[when(expr = "{string} commits its transaction")]

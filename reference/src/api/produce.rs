@@ -21,6 +21,7 @@ use crate::defects::{Defect, active};
 use crate::log::split_batches;
 use crate::partition::Partition;
 use crate::partition::append::Refusal;
+use crate::partition::producer_state::NO_GUARD_NEEDED;
 
 /// An acks=all answer still to wait for: where it sits in the response, and what it waits on.
 struct ReplicationWait {
@@ -39,7 +40,7 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
     // The StopProduceAtFirstRefusal defect's memory: the first partition's refusal.
     let mut first_refusal: Option<ResponseError> = None;
     let mut waits: Vec<ReplicationWait> = Vec::new();
-    let outside = verify_transactional(ctx, &request).await;
+    let (outside, guards) = verify_transactional(ctx, &request).await;
     for topic_data in &request.topic_data {
         let mut topic = ctx.broker.topic(topic_data.name.as_str());
         if topic.is_none() && active(Defect::ProduceCreatesUnknownTopics) {
@@ -58,7 +59,12 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
                 match ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false) {
                     Err(code) => Err(Refusal::of(code)),
                     Ok(p) => match topic.as_ref() {
-                        Some(t) => p.append_as_leader(&t.config, acks, pd.records.clone().unwrap_or_default()),
+                        Some(t) => {
+                            let verified = guards.as_ref().map(|g| {
+                                g.get(&(topic_data.name.to_string(), pd.index)).copied().unwrap_or(NO_GUARD_NEEDED)
+                            });
+                            p.append_as_leader(&t.config, acks, pd.records.clone().unwrap_or_default(), verified)
+                        }
                         None => Err(Refusal::of(ResponseError::UnknownTopicOrPartition)),
                     },
                 }
@@ -139,26 +145,33 @@ pub async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Reply {
     Reply::Send(Box::new(ResponseKind::Produce(ProduceResponse::default().with_responses(responses))))
 }
 
+/// A transactional Produce's verification: the refusal of each partition that failed it, and
+/// the guard each verified partition appends with (`None`: verification is off).
+type Verified = (HashMap<(String, i32), ResponseError>, Option<HashMap<(String, i32), u64>>);
+
 /// KIP-890 (part 1, `transaction.partition.verification.enable`): before a producer's first
 /// transactional batch on a partition opens its transaction there, the leader asks the
 /// producer's transaction coordinator whether the partition is in the transaction
 /// (AddPartitionsToTxn with VerifyOnly), so a batch sent after its transaction ended, or to
 /// a partition never added, cannot leave a transaction hanging and the last stable offset stuck.
-/// From Produce v12 (transaction version 2, part 2) the leader adds the partition to the
-/// transaction instead, and the epoch check makes a late batch of an earlier transaction
-/// fail. Returns the refusal of each partition, with the code Kafka answers for this Produce
-/// version (`AddPartitionsToTxnManager`, `ReplicaManager`).
-async fn verify_transactional(ctx: &RequestContext, request: &ProduceRequest) -> HashMap<(String, i32), ResponseError> {
+/// The partition holds a guard meanwhile, which the transaction's marker removes: a batch
+/// verified just before its transaction ended is refused at the append. From Produce v12
+/// (transaction version 2, part 2) the leader adds the partition to the transaction instead,
+/// and the epoch check makes a late batch of an earlier transaction fail. The refusals carry
+/// the code Kafka answers for this Produce version (`AddPartitionsToTxnManager`,
+/// `ReplicaManager`).
+async fn verify_transactional(ctx: &RequestContext, request: &ProduceRequest) -> Verified {
     let mut out = HashMap::new();
-    let Some(id) = request.transactional_id.as_ref() else { return out };
+    let Some(id) = request.transactional_id.as_ref() else { return (out, None) };
     // Transaction version 2 needs the leader's add whatever the setting: nothing else puts the
     // partition in the transaction.
     let add = ctx.version >= 12;
     if !add
         && (!ctx.broker.config.transaction_partition_verification_enable || active(Defect::SkipTransactionVerification))
     {
-        return out;
+        return (out, None);
     }
+    let mut guards = HashMap::new();
     let mut asked: Vec<(String, i32)> = Vec::new();
     let mut producer = None;
     for td in &request.topic_data {
@@ -173,14 +186,17 @@ async fn verify_transactional(ctx: &RequestContext, request: &ProduceRequest) ->
             }
             // Errors of the partition itself are the append path's to answer.
             let Ok(p) = ctx.broker.replica_for(topic.as_ref(), pd.index, -1, false) else { continue };
-            if p.has_open_transaction(first.producer_id(), first.producer_epoch()) {
+            let guard = p.start_verification(first.producer_id(), first.producer_epoch(), add);
+            guards.insert((td.name.to_string(), pd.index), guard);
+            if guard == NO_GUARD_NEEDED {
                 continue;
             }
             producer = Some((first.producer_id(), first.producer_epoch()));
             asked.push((td.name.to_string(), pd.index));
         }
     }
-    let Some((pid, epoch)) = producer else { return out };
+    let guards = Some(guards);
+    let Some((pid, epoch)) = producer else { return (out, guards) };
     let mut results = ctx.broker.verify_in_transaction(id.as_str(), pid, epoch, &asked, add).await;
     if add {
         // Kafka's leader asks again while the decision before is still written
@@ -209,5 +225,5 @@ async fn verify_transactional(ctx: &RequestContext, request: &ProduceRequest) ->
         };
         out.insert(tp, code);
     }
-    out
+    (out, guards)
 }

@@ -58,7 +58,7 @@ pub(crate) struct SegmentSummary {
 pub(crate) enum Plan {
     /// Nothing to do: this outcome says why (`cleaned` is false).
     Skip(CleanOutcome),
-    Run(Pass),
+    Run(Box<Pass>),
 }
 
 /// Kafka's `LogCleanerManager.cleanableOffsets` and `grabFilthiestCompactedLog` for one log.
@@ -130,7 +130,7 @@ pub(crate) fn plan(
         last_marker_of_producer.insert(b.producer_id, b.base_offset);
     }
     last_marker_of_producer.retain(|pid, _| !last_of_producer.contains_key(pid));
-    Plan::Run(Pass {
+    Plan::Run(Box::new(Pass {
         cfg: cfg.clone(),
         first_dirty,
         first_uncleanable,
@@ -140,7 +140,7 @@ pub(crate) fn plan(
         map: HashMap::new(),
         records_removed: 0,
         tombstones_removed: 0,
-    })
+    }))
 }
 
 /// A batch's records; bytes that do not parse as records are a corrupt log.

@@ -116,8 +116,17 @@ impl Partition {
     /// Validates a client's batch as the leader and appends it (Kafka's
     /// `Partition.appendRecordsToLeader`); acks=all also needs `min.insync.replicas` in the ISR
     /// first. Wakes waiting fetches.
-    pub fn append_as_leader(&self, config: &TopicConfig, acks: i16, records: Bytes) -> Result<Appended, Refusal> {
-        let appended = self.append_checked(config, acks, records, false);
+    ///
+    /// `verified`: the KIP-890 guard from [`Partition::start_verification`] when the producer's
+    /// transactional batch was verified with its coordinator (`None` when verification is off).
+    pub fn append_as_leader(
+        &self,
+        config: &TopicConfig,
+        acks: i16,
+        records: Bytes,
+        verified: Option<u64>,
+    ) -> Result<Appended, Refusal> {
+        let appended = self.append_checked(config, acks, records, false, verified);
         self.changes.notify();
         appended
     }
@@ -130,6 +139,7 @@ impl Partition {
         acks: i16,
         records: Bytes,
         from_coordinator: bool,
+        verified: Option<u64>,
     ) -> Result<Appended, Refusal> {
         // Attributes (int16 at byte 21): the codec is in the low 3 bits of its second byte.
         let compressed = records.get(22).is_some_and(|a| a & 0x07 != 0);
@@ -352,6 +362,13 @@ impl Partition {
         {
             return Err(Refusal::batch(code, message));
         }
+        if pid >= 0
+            && batch.is_transactional()
+            && let Some(guard) = verified
+            && let Err((code, message)) = st.producers.check_verified(pid, epoch, guard)
+        {
+            return Err(Refusal::batch(code, message));
+        }
         let mut log = self.log();
         let copies = if active(Defect::DuplicateAppend) { 2 } else { 1 };
         let mut first = None;
@@ -433,7 +450,7 @@ impl Partition {
         let mut buf = bytes::BytesMut::new();
         let options = RecordEncodeOptions { version: 2, compression: Compression::None };
         RecordBatchEncoder::encode(&mut buf, records.iter(), &options).map_err(|_| ResponseError::CorruptMessage)?;
-        let appended = self.append_checked(config, -1, buf.freeze(), true);
+        let appended = self.append_checked(config, -1, buf.freeze(), true, None);
         self.changes.notify();
         let appended = appended.map_err(|Refusal(code, message, _)| {
             tracing::warn!("{}: internal write refused: {message}", self.name());

@@ -495,6 +495,12 @@ impl Partition {
         self.state().producers.has_open_transaction(producer_id, epoch)
     }
 
+    /// KIP-890: starts verifying a producer's first transactional batch here; the guard to
+    /// append it with (see [`producer_state::ProducerStates::start_verification`]).
+    pub fn start_verification(&self, producer_id: i64, epoch: i16, epoch_bump: bool) -> u64 {
+        self.state().producers.start_verification(producer_id, epoch, epoch_bump)
+    }
+
     /// DescribeProducers (KIP-664): each producer's id, epoch, last sequence, last timestamp,
     /// coordinator epoch and open transaction's first offset (-1 for none).
     pub fn describe_producers(&self) -> Vec<(i64, i16, i32, i64, i32, i64)> {

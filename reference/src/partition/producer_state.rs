@@ -103,7 +103,27 @@ pub struct ProducerStates {
     unreplicated: Vec<CompletedTxn>,
     /// Every aborted transaction whose marker is in the log, in marker order.
     aborted: Vec<CompletedTxn>,
+    /// KIP-890's verification guards (Kafka's `VerificationStateEntry`): a producer whose first
+    /// transactional batch here is being verified with its coordinator. A marker for the
+    /// producer removes its guard, so a batch verified just before its transaction ended is
+    /// refused instead of opening a transaction nobody will end.
+    verifying: HashMap<i64, Guard>,
 }
+
+/// A verification in progress: the epoch asked for, and whether the producer runs
+/// transaction version 2 (whose next transaction's guard survives the marker of the one
+/// before, at the same, bumped, epoch).
+#[derive(Debug, Clone, Copy)]
+struct Guard {
+    id: u64,
+    epoch: i16,
+    epoch_bump: bool,
+}
+
+/// The guard that says a producer's transaction is already open here: nothing to verify.
+pub const NO_GUARD_NEEDED: u64 = 0;
+
+static NEXT_GUARD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Whether `next` follows `last` (Kafka's `inSequence`: 0 follows `i32::MAX`).
 fn in_sequence(last: i32, next: i32) -> bool {
@@ -174,6 +194,39 @@ impl ProducerStates {
     /// of the one before has not arrived yet.
     pub fn has_open_transaction(&self, pid: i64, epoch: i16) -> bool {
         self.producers.get(&pid).is_some_and(|e| e.current_txn_first_offset.is_some() && e.epoch == epoch)
+    }
+
+    /// Starts KIP-890's verification of producer `pid` at `epoch` (Kafka's
+    /// `maybeStartTransactionVerification`): [`NO_GUARD_NEEDED`] when its transaction is open
+    /// here at that epoch, else the guard its append must present. Verifications of one
+    /// producer in flight together share a guard.
+    pub fn start_verification(&mut self, pid: i64, epoch: i16, epoch_bump: bool) -> u64 {
+        if self.has_open_transaction(pid, epoch) {
+            return NO_GUARD_NEEDED;
+        }
+        let guard = self.verifying.entry(pid).or_insert_with(|| Guard {
+            id: NEXT_GUARD.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            epoch,
+            epoch_bump,
+        });
+        guard.epoch = guard.epoch.max(epoch);
+        guard.epoch_bump |= epoch_bump;
+        guard.id
+    }
+
+    /// Kafka's `batchMissingRequiredVerification`: a transactional batch that would open a
+    /// transaction here needs the guard its verification started with, still in place.
+    pub fn check_verified(&self, pid: i64, epoch: i16, guard: u64) -> Result<(), (ResponseError, String)> {
+        if self.has_open_transaction(pid, epoch) || active(Defect::SkipTransactionVerification) {
+            return Ok(());
+        }
+        match self.verifying.get(&pid) {
+            Some(g) if g.id == guard && guard != NO_GUARD_NEEDED => Ok(()),
+            _ => Err((
+                ResponseError::InvalidTxnState,
+                format!("Record from producer {pid} was not part of an ongoing transaction"),
+            )),
+        }
     }
 
     /// A coordinator's batch for producer `pid` (no sequence): only its epoch is checked.
@@ -251,6 +304,13 @@ impl ProducerStates {
         }
         entry.coordinator_epoch = marker.coordinator_epoch;
         entry.last_timestamp = entry.last_timestamp.max(timestamp);
+        // UnifiedLog.updateProducers: the marker ends what a guard verified, unless the guard is
+        // the next transaction's on transaction version 2 (same, bumped, epoch).
+        let next_started =
+            self.verifying.get(&marker.producer_id).is_some_and(|g| g.epoch_bump && g.epoch == marker.producer_epoch);
+        if !next_started {
+            self.verifying.remove(&marker.producer_id);
+        }
         let Some(first_offset) = entry.current_txn_first_offset.take() else { return };
         self.ongoing.remove(&first_offset);
         let txn = CompletedTxn { producer_id: marker.producer_id, first_offset, last_offset: offset };
@@ -483,6 +543,25 @@ mod tests {
         assert_eq!(s.aborted_between(0, 16), vec![CompletedTxn { producer_id: 2, first_offset: 12, last_offset: 15 }]);
         assert!(s.aborted_between(16, 20).is_empty(), "ended before the fetch offset");
         assert!(s.aborted_between(0, 12).is_empty(), "starts after what was read");
+    }
+
+    #[test]
+    fn a_marker_between_verification_and_append_leaves_the_batch_unverified() {
+        let mut s = ProducerStates::default();
+        // Version 1: a late batch's verification starts, then its transaction's marker lands.
+        let guard = s.start_verification(1, 0, false);
+        assert!(s.check_verified(1, 0, guard).is_ok());
+        s.record_marker(&marker(1, true, 0), 10, 0);
+        assert_eq!(s.check_verified(1, 0, guard).map_err(|e| e.0), Err(ResponseError::InvalidTxnState));
+        // Version 2: the next transaction's guard, one epoch up, survives the marker before it.
+        let guard = s.start_verification(1, 1, true);
+        s.record_marker(&Marker { producer_epoch: 1, ..marker(1, true, 0) }, 11, 0);
+        assert!(s.check_verified(1, 1, guard).is_ok());
+        // With the transaction open here there is nothing to verify.
+        s.record_data(1, 1, meta(0, 0, 12), true);
+        assert_eq!(s.start_verification(1, 1, true), NO_GUARD_NEEDED);
+        assert!(s.check_verified(1, 1, NO_GUARD_NEEDED).is_ok());
+        assert!(s.check_verified(2, 0, NO_GUARD_NEEDED).is_err(), "an unverified producer is refused");
     }
 
     #[test]
