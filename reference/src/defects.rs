@@ -90,6 +90,11 @@ pub enum Defect {
     /// EndTxn repeating a decision already carried out is INVALID_TXN_STATE instead of NONE
     /// (breaks the producer's retry of a commit whose answer was lost).
     EndTxnRefusesRetry,
+    /// The log cleaner removes transaction markers at once, whatever is left of their
+    /// transactions (breaks read_committed after a restart: the rebuilt producer state sees the
+    /// committed transaction's records with no marker, an open transaction the last stable
+    /// offset never passes).
+    CleanerDropsMarkers,
     /// EndTxn v5 decides as transaction version 1 does, keeping the producer's epoch (breaks
     /// transaction version 2: a late batch of one transaction joins the next, KAFKA-17754).
     EndTxnKeepsEpoch,
@@ -1148,6 +1153,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "EndTxn repeating a completed decision is answered NONE",
         caught_by: &[
             "features/transactions/transactional-produce.feature: EndTxn answers a retried commit NONE and a change of mind INVALID_TXN_STATE",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::CleanerDropsMarkers,
+        name: "cleaner-drops-markers",
+        guarantee: "compaction keeps a transaction's marker while any of its records remains",
+        caught_by: &[
+            "features/transactions/markers.feature: after compaction and a restart, read_committed still reads past a committed transaction",
         ],
     },
     DefectInfo {

@@ -209,11 +209,15 @@ async fn abort_records(w: &mut KafkaWorld, name: String, n: usize, partitions: S
 }
 
 /// `k1=a,k2=b`: records with these keys and values (unique values: they name the records), in
-/// one transaction that aborts.
-#[when(
-    expr = "{string} aborts a transaction of records with the keys and values {string} to partition {int} of {string}"
-)]
-async fn abort_keyed(w: &mut KafkaWorld, name: String, pairs: String, partition: i32, topic: String) -> StepResult {
+/// one transaction that aborts or commits.
+async fn keyed_transaction(
+    w: &mut KafkaWorld,
+    name: &str,
+    pairs: &str,
+    partition: i32,
+    topic: &str,
+    commit: bool,
+) -> StepResult {
     let mut records = Vec::new();
     for pair in pairs.split(',').map(str::trim) {
         let Some((k, v)) = pair.split_once('=').filter(|(k, v)| !k.is_empty() && !v.is_empty()) else {
@@ -221,8 +225,22 @@ async fn abort_keyed(w: &mut KafkaWorld, name: String, pairs: String, partition:
         };
         records.push(Record { key: Some(k.as_bytes().to_vec()), value: Some(v.to_string()), headers: Vec::new() });
     }
-    let sends = send_records_in_transaction(w, &name, records, &[partition], &topic).await?;
-    end(w, &name, sends, false).await
+    let sends = send_records_in_transaction(w, name, records, &[partition], topic).await?;
+    end(w, name, sends, commit).await
+}
+
+#[when(
+    expr = "{string} aborts a transaction of records with the keys and values {string} to partition {int} of {string}"
+)]
+async fn abort_keyed(w: &mut KafkaWorld, name: String, pairs: String, partition: i32, topic: String) -> StepResult {
+    keyed_transaction(w, &name, &pairs, partition, &topic, false).await
+}
+
+#[when(
+    expr = "{string} commits a transaction of records with the keys and values {string} to partition {int} of {string}"
+)]
+async fn commit_keyed(w: &mut KafkaWorld, name: String, pairs: String, partition: i32, topic: String) -> StepResult {
+    keyed_transaction(w, &name, &pairs, partition, &topic, true).await
 }
 
 /// The records are delivered (in the partition's log) but their transaction stays open until

@@ -337,6 +337,10 @@ impl Pass {
     fn clean_marker(&mut self, batch: &Batch) -> Result<Option<Batch>, LogError> {
         let pid = batch.producer_id();
         let had_data = self.with_data.remove(&pid);
+        if active(Defect::CleanerDropsMarkers) {
+            // The defect: markers go at once, whatever is left of their transactions.
+            return Ok(None);
+        }
         let last = self.last_marker_of_producer.get(&pid) == Some(&batch.base_offset());
         if had_data || last || pid < 0 {
             return Ok(Some(batch.clone()));
