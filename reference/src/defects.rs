@@ -90,6 +90,10 @@ pub enum Defect {
     /// EndTxn repeating a decision already carried out is INVALID_TXN_STATE instead of NONE
     /// (breaks the producer's retry of a commit whose answer was lost).
     EndTxnRefusesRetry,
+    /// A broker that opens a partition trusts its aborted-transaction indexes as they are on
+    /// disk, even missing or torn (breaks read_committed after a crash: consumers are told of no
+    /// aborted transaction and read aborted records).
+    AbortedIndexNotRebuilt,
     /// The log cleaner removes transaction markers at once, whatever is left of their
     /// transactions (breaks read_committed after a restart: the rebuilt producer state sees the
     /// committed transaction's records with no marker, an open transaction the last stable
@@ -1153,6 +1157,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "EndTxn repeating a completed decision is answered NONE",
         caught_by: &[
             "features/transactions/transactional-produce.feature: EndTxn answers a retried commit NONE and a change of mind INVALID_TXN_STATE",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::AbortedIndexNotRebuilt,
+        name: "aborted-index-not-rebuilt",
+        guarantee: "a broker rebuilds a lost aborted-transaction index from its log",
+        caught_by: &[
+            "features/transactions/aborted-index-recovery.feature: read_committed drops an aborted transaction's records after its index was lost",
         ],
     },
     DefectInfo {

@@ -188,3 +188,30 @@ async fn wrong_indexes(w: &mut KafkaWorld, partition: i32, topic: String, node: 
     })();
     result.map_err(|e| w.harness(e))
 }
+
+/// Every `.txnindex` of the partition removed (Kafka's per-segment aborted-transaction index): a
+/// broker must rebuild them from the log when it starts, or read_committed consumers are no
+/// longer told which records to drop.
+#[when(expr = "the aborted-transaction indexes of partition {int} of {string} are deleted on broker {int}")]
+async fn delete_txn_indexes(w: &mut KafkaWorld, partition: i32, topic: String, node: i32) -> StepResult {
+    let dir = stopped_partition_dir(w, &topic, partition, node).await?;
+    let result = (|| -> Result<usize, String> {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+        let mut removed = 0;
+        for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+            if path.extension().is_some_and(|x| x == "txnindex") {
+                std::fs::remove_file(&path).map_err(|e| format!("removing {}: {e}", path.display()))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    })();
+    match result {
+        Ok(0) => Err(w.unsupported(format!(
+            "{} holds no .txnindex file: the broker keeps no per-segment aborted-transaction index to lose",
+            dir.display()
+        ))),
+        Ok(_) => Ok(()),
+        Err(e) => Err(w.harness(e)),
+    }
+}

@@ -109,18 +109,23 @@ fn read(ctx: &RequestContext, request: &FetchRequest, replica_id: i32) -> (Fetch
             }
             let limit =
                 if ignore_limits { usize::MAX } else { (fp.partition_max_bytes.max(0) as usize).min(remaining) };
-            match partition.read(fp.fetch_offset, limit, max_offset, min_one) {
-                Ok(batches) => {
+            // Kafka's `LocalLog.addAbortedTransactions`: for read_committed, the aborted
+            // transactions that overlap what is returned (from the segments' `.txnindex`), so
+            // the consumer drops their records. A failure to read them fails the partition.
+            let read = partition.read(fp.fetch_offset, limit, max_offset, min_one).and_then(|batches| {
+                let upper = batches.last().map_or(fp.fetch_offset, |b| b.next_offset());
+                let aborted =
+                    if read_committed { Some(partition.aborted_between(fp.fetch_offset, upper)?) } else { None };
+                Ok((batches, aborted))
+            });
+            match read {
+                Ok((batches, aborted)) => {
                     let mut buf = BytesMut::new();
                     for b in &batches {
                         buf.extend_from_slice(b.as_bytes());
                     }
-                    if read_committed {
-                        // Kafka's `LocalLog.addAbortedTransactions`: the aborted transactions
-                        // that overlap what is returned, so the consumer drops their records.
-                        let upper = batches.last().map_or(fp.fetch_offset, |b| b.next_offset());
-                        let aborted = partition
-                            .aborted_between(fp.fetch_offset, upper)
+                    if let Some(aborted) = aborted {
+                        let aborted = aborted
                             .into_iter()
                             .map(|(pid, first)| {
                                 AbortedTransaction::default().with_producer_id(ProducerId(pid)).with_first_offset(first)

@@ -202,6 +202,7 @@ fn append_as_follower(
         p.log().append_with_offsets(b, now)?;
         if !active(Defect::ForgetProducerStateOnRestart) {
             st.producers.record_batch(&copy);
+            p.index_aborted(st)?;
         }
         if st.epochs.last().is_none_or(|(e, _)| *e < epoch) {
             p.assign_epoch(st, epoch, base);

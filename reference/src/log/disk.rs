@@ -11,8 +11,9 @@ use super::cleaner::{self, Plan, SegmentSummary};
 use super::retention::{self, Candidate, Rules};
 use super::segment::{CLEANED_SUFFIX, Segment};
 use super::{
-    AppendInfo, Batch, BatchMut, CleanOutcome, CleanerConfig, Log, LogConfig, LogError, ReadLimits, RetentionOutcome,
-    SegmentInfo, TimestampOffset, check_append_offset, check_read_offset, out_of_range, should_roll, wall_clock_ms,
+    AbortedTxn, AppendInfo, Batch, BatchMut, CleanOutcome, CleanerConfig, Log, LogConfig, LogError, ReadLimits,
+    RetentionOutcome, SegmentInfo, TimestampOffset, check_append_offset, check_read_offset, out_of_range, should_roll,
+    wall_clock_ms,
 };
 
 pub struct DiskLog {
@@ -427,6 +428,45 @@ impl Log for DiskLog {
         // the same range again, which changes nothing that was already cleaned.
         self.set_cleaner_checkpoint(pass.first_uncleanable())?;
         Ok(pass.outcome())
+    }
+
+    fn append_aborted(&mut self, txn: AbortedTxn) -> Result<(), LogError> {
+        let last = self.segments_iter().filter_map(|s| s.aborted().last()).last().map(|t| t.last_offset);
+        if last.is_some_and(|l| l >= txn.last_offset) || txn.last_offset >= self.log_end_offset() {
+            return Err(LogError::Corrupt(format!(
+                "aborted transaction with its marker at {}: not after the last one ({last:?}) or past the log end",
+                txn.last_offset
+            )));
+        }
+        let segment = std::iter::once(&mut self.active)
+            .chain(self.older.iter_mut().rev())
+            .find(|s| s.base_offset() <= txn.last_offset)
+            .ok_or_else(|| LogError::Corrupt(format!("no segment holds the marker at {}", txn.last_offset)))?;
+        segment.append_aborted(txn)
+    }
+
+    fn aborted_txns(&self, fetch_offset: i64, upper: i64) -> Result<Vec<AbortedTxn>, LogError> {
+        Ok(self
+            .segments_iter()
+            .filter(|s| s.next_offset() > fetch_offset)
+            .flat_map(|s| s.aborted().iter())
+            .filter(|t| t.overlaps(fetch_offset, upper))
+            .copied()
+            .collect())
+    }
+
+    fn rebuild_aborted(&mut self, all: &[AbortedTxn]) -> Result<usize, LogError> {
+        let mut rewritten = 0;
+        for segment in self.older.iter_mut().chain(std::iter::once(&mut self.active)) {
+            let (base, next) = (segment.base_offset(), segment.next_offset());
+            let mine: Vec<AbortedTxn> =
+                all.iter().filter(|t| t.last_offset >= base && t.last_offset < next).copied().collect();
+            if segment.set_aborted(mine)? {
+                tracing::warn!(dir = %self.dir.display(), segment = base, "rebuilt the aborted-transaction index");
+                rewritten += 1;
+            }
+        }
+        Ok(rewritten)
     }
 
     fn delete(self: Box<Self>) -> Result<(), LogError> {

@@ -4,9 +4,9 @@
 use super::cleaner::{self, Plan, SegmentSummary};
 use super::retention::{self, Candidate, Rules};
 use super::{
-    AppendInfo, Batch, BatchMut, CleanOutcome, CleanerConfig, Log, LogConfig, LogError, ReadLimits, RetentionOutcome,
-    RollState, SegmentInfo, TimestampOffset, check_append_offset, check_read_offset, out_of_range, should_roll,
-    wall_clock_ms,
+    AbortedTxn, AppendInfo, Batch, BatchMut, CleanOutcome, CleanerConfig, Log, LogConfig, LogError, ReadLimits,
+    RetentionOutcome, RollState, SegmentInfo, TimestampOffset, check_append_offset, check_read_offset, out_of_range,
+    should_roll, wall_clock_ms,
 };
 
 struct MemorySegment {
@@ -14,11 +14,19 @@ struct MemorySegment {
     batches: Vec<Batch>,
     size_bytes: u64,
     created_ms: i64,
+    /// The segment's aborted-transaction index.
+    aborted: Vec<AbortedTxn>,
 }
 
 impl MemorySegment {
     fn new(base_offset: i64, created_ms: i64) -> Self {
-        MemorySegment { base_offset, batches: Vec::new(), size_bytes: 0, created_ms }
+        MemorySegment { base_offset, batches: Vec::new(), size_bytes: 0, created_ms, aborted: Vec::new() }
+    }
+
+    /// Keeps the index entries whose marker is still a batch of the segment.
+    fn retain_aborted_with_markers(&mut self) {
+        let batches = &self.batches;
+        self.aborted.retain(|t| batches.iter().any(|b| b.base_offset() == t.last_offset));
     }
 
     fn next_offset(&self) -> i64 {
@@ -201,6 +209,7 @@ impl Log for MemoryLog {
         }
         let keep = self.active.batches.partition_point(|b| b.last_offset() < offset);
         self.active.batches.truncate(keep);
+        self.active.aborted.retain(|t| t.last_offset < offset);
         self.active.size_bytes = self.active.batches.iter().map(|b| b.len() as u64).sum();
         if self.active.batches.is_empty() {
             self.active.created_ms = wall_clock_ms();
@@ -288,6 +297,7 @@ impl Log for MemoryLog {
             if let Some(batches) = pass.clean_segment(segment.base_offset, &segment.batches)? {
                 segment.size_bytes = batches.iter().map(|b| b.len() as u64).sum();
                 segment.batches = batches;
+                segment.retain_aborted_with_markers();
             }
         }
         // A segment the pass emptied goes, except the first, whose base offset the log start
@@ -305,5 +315,44 @@ impl Log for MemoryLog {
 
     fn delete(self: Box<Self>) -> Result<(), LogError> {
         Ok(())
+    }
+
+    fn append_aborted(&mut self, txn: AbortedTxn) -> Result<(), LogError> {
+        let last = self.segments_iter().filter_map(|s| s.aborted.last()).last().map(|t| t.last_offset);
+        if last.is_some_and(|l| l >= txn.last_offset) || txn.last_offset >= self.log_end_offset() {
+            return Err(LogError::Corrupt(format!(
+                "aborted transaction with its marker at {}: not after the last one ({last:?}) or past the log end",
+                txn.last_offset
+            )));
+        }
+        let segment = std::iter::once(&mut self.active)
+            .chain(self.older.iter_mut().rev())
+            .find(|s| s.base_offset <= txn.last_offset)
+            .ok_or_else(|| LogError::Corrupt(format!("no segment holds the marker at {}", txn.last_offset)))?;
+        segment.aborted.push(txn);
+        Ok(())
+    }
+
+    fn aborted_txns(&self, fetch_offset: i64, upper: i64) -> Result<Vec<AbortedTxn>, LogError> {
+        Ok(self
+            .segments_iter()
+            .flat_map(|s| s.aborted.iter())
+            .filter(|t| t.overlaps(fetch_offset, upper))
+            .copied()
+            .collect())
+    }
+
+    fn rebuild_aborted(&mut self, all: &[AbortedTxn]) -> Result<usize, LogError> {
+        let mut rewritten = 0;
+        for segment in self.older.iter_mut().chain(std::iter::once(&mut self.active)) {
+            let next = segment.next_offset();
+            let mine: Vec<AbortedTxn> =
+                all.iter().filter(|t| t.last_offset >= segment.base_offset && t.last_offset < next).copied().collect();
+            if mine != segment.aborted {
+                segment.aborted = mine;
+                rewritten += 1;
+            }
+        }
+        Ok(rewritten)
     }
 }

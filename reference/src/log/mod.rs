@@ -28,10 +28,12 @@ mod rewrite;
 mod segment;
 #[cfg(test)]
 mod suite;
+pub mod txn_index;
 
 pub use batch::{Batch, BatchError, BatchMut, split_batches};
 pub use disk::DiskLog;
 pub use memory::MemoryLog;
+pub use txn_index::AbortedTxn;
 
 use crate::defects::{self, Defect};
 
@@ -252,6 +254,21 @@ pub trait Log: Send + 'static {
 
     /// Deletes the whole log (topic deletion).
     fn delete(self: Box<Self>) -> Result<(), LogError>;
+
+    /// Records a transaction aborted by the marker at `txn.last_offset` (the last batch
+    /// appended) in the aborted-transaction index of the segment holding the marker (Kafka's
+    /// `.txnindex`). Truncation and retention drop entries with their segments; the cleaner
+    /// keeps an entry while its marker stays.
+    fn append_aborted(&mut self, txn: AbortedTxn) -> Result<(), LogError>;
+
+    /// The aborted transactions a read from `fetch_offset` whose data ends before `upper`
+    /// overlaps, from the segments' indexes (Kafka's `collectAbortedTxns`), in marker order.
+    fn aborted_txns(&self, fetch_offset: i64, upper: i64) -> Result<Vec<AbortedTxn>, LogError>;
+
+    /// Recovery: makes every segment's index hold exactly the entries of `all` whose marker it
+    /// holds, rewriting the files that disagree (missing, torn or stale ones). Returns how many
+    /// segments' indexes it rewrote.
+    fn rebuild_aborted(&mut self, all: &[AbortedTxn]) -> Result<usize, LogError>;
 }
 
 /// What the roll decision needs to know about the active segment.

@@ -1,5 +1,5 @@
-//! One segment of a [`DiskLog`](super::DiskLog): a `.log` file of batches and its two sparse
-//! indexes, following Kafka's `LogSegment`.
+//! One segment of a [`DiskLog`](super::DiskLog): a `.log` file of batches, its two sparse
+//! indexes and its aborted-transaction index, following Kafka's `LogSegment`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -14,6 +14,7 @@ use super::batch::{BatchHeader, HEADER_LEN, PrefixEnd, split_batches, split_vali
 use super::cleaner::SegmentSummary;
 use super::index::{OffsetIndex, TimeIndex};
 use super::retention::Candidate;
+use super::txn_index::{AbortedTxn, TxnIndex};
 use super::{Batch, LogConfig, LogError, ReadLimits, RollState, SegmentInfo, TimestampOffset, wall_clock_ms};
 
 /// How much of a log file recovery validates per read.
@@ -38,6 +39,8 @@ pub(crate) struct Segment {
     pending: Vec<u8>,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    /// The `.txnindex`: transactions aborted by a marker in this segment.
+    txn_index: TxnIndex,
     next_offset: i64,
     /// The largest batch max timestamp and the last offset of that batch, as Kafka's
     /// `maxTimestampAndOffsetSoFar`; timestamp -1 when no batch has one.
@@ -58,6 +61,7 @@ impl Segment {
         let log = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&log_path)?;
         let offset_index = OffsetIndex::create(&dir.join(file_name(base_offset, "index")), base_offset)?;
         let time_index = TimeIndex::create(&dir.join(file_name(base_offset, "timeindex")), base_offset)?;
+        let txn_index = TxnIndex::create(&dir.join(file_name(base_offset, "txnindex")))?;
         Ok(Segment {
             base_offset,
             log_path,
@@ -66,6 +70,7 @@ impl Segment {
             pending: Vec::new(),
             offset_index,
             time_index,
+            txn_index,
             next_offset: base_offset,
             max_timestamp: TimestampOffset { timestamp: -1, offset: base_offset },
             first_batch_max_timestamp: None,
@@ -102,6 +107,13 @@ impl Segment {
             Some(index) => index,
             None => TimeIndex::create(&time_path, base_offset)?,
         };
+        // A missing or damaged `.txnindex` starts empty: the partition rebuilds the aborted
+        // transactions from the log when it opens (`Log::rebuild_aborted`).
+        let txn_path = dir.join(file_name(base_offset, "txnindex"));
+        let txn_index = match TxnIndex::load(&txn_path)? {
+            Some(index) => index,
+            None => TxnIndex::create(&txn_path)?,
+        };
         let mut segment = Segment {
             base_offset,
             log_path,
@@ -110,6 +122,7 @@ impl Segment {
             pending: Vec::new(),
             offset_index,
             time_index,
+            txn_index,
             next_offset: base_offset,
             max_timestamp: TimestampOffset { timestamp: -1, offset: base_offset },
             first_batch_max_timestamp: None,
@@ -216,8 +229,17 @@ impl Segment {
         File::open(dir)?.sync_all()?;
         std::fs::rename(&cleaned, &self.log_path)?;
         File::open(dir)?.sync_all()?;
-        // Opening with recovery rebuilds both indexes from the new file.
+        // Opening with recovery rebuilds both indexes from the new file; the transaction index
+        // keeps the transactions whose abort marker the cleaner kept.
+        let kept: Vec<AbortedTxn> = self
+            .txn_index
+            .entries()
+            .iter()
+            .filter(|t| batches.iter().any(|b| b.base_offset() == t.last_offset))
+            .copied()
+            .collect();
         *self = Segment::open(dir, self.base_offset, config, true)?;
+        self.txn_index.replace(kept)?;
         self.dirty = true;
         self.flush()
     }
@@ -496,6 +518,7 @@ impl Segment {
         let found = self.locate(offset)?;
         self.offset_index.truncate_to(offset)?;
         self.time_index.truncate_to(offset)?;
+        self.txn_index.truncate_to(offset)?;
         if let Some((pos, _)) = found {
             if pos >= self.file_len {
                 self.pending.truncate((pos - self.file_len) as usize);
@@ -510,6 +533,26 @@ impl Segment {
             self.created_ms = wall_clock_ms();
         }
         self.reload_tail()
+    }
+
+    /// The transactions aborted by a marker in this segment.
+    pub fn aborted(&self) -> &[AbortedTxn] {
+        self.txn_index.entries()
+    }
+
+    pub fn append_aborted(&mut self, txn: AbortedTxn) -> Result<(), LogError> {
+        self.dirty = true;
+        self.txn_index.append(txn)
+    }
+
+    /// Makes the index hold exactly `entries`; whether it had to change.
+    pub fn set_aborted(&mut self, entries: Vec<AbortedTxn>) -> Result<bool, LogError> {
+        if entries == self.txn_index.entries() {
+            return Ok(false);
+        }
+        self.dirty = true;
+        self.txn_index.replace(entries)?;
+        Ok(true)
     }
 
     /// Kafka's `onBecomeInactiveSegment`: a final time index entry for the max timestamp, so a
@@ -534,13 +577,14 @@ impl Segment {
             self.log.sync_data()?;
             self.offset_index.sync()?;
             self.time_index.sync()?;
+            self.txn_index.sync()?;
             self.dirty = false;
         }
         Ok(())
     }
 
     pub fn delete(self) -> Result<(), LogError> {
-        for path in [self.log_path.as_path(), self.offset_index.path(), self.time_index.path()] {
+        for path in [self.log_path.as_path(), self.offset_index.path(), self.time_index.path(), self.txn_index.path()] {
             match std::fs::remove_file(path) {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
                 _ => {}

@@ -50,6 +50,7 @@ macro_rules! log_suite {
                 a_tombstone_stays_until_delete_retention_ms_after_its_first_cleaning,
                 a_producers_last_batch_is_kept_empty,
                 a_marker_goes_delete_retention_ms_after_its_transaction_has_no_record_left,
+                aborted_transactions_are_indexed_with_their_markers_segment,
                 a_second_pass_with_nothing_dirty_changes_nothing,
                 $($($extra,)*)?
             );
@@ -77,6 +78,7 @@ log_suite!(
         delete_removes_the_directory,
         advance_log_start_survives_reopen,
         reopen_after_compaction_reads_the_same,
+        a_lost_transaction_index_is_rebuilt,
         a_leftover_cleaned_file_is_ignored_and_removed,
     ]
 );
@@ -904,6 +906,66 @@ fn a_marker_goes_delete_retention_ms_after_its_transaction_has_no_record_left(op
     append(&mut *log, kv("k6", "w", NOW), NOW); // 9
     log.compact(&pass(&*log, NOW + 1000)).expect("compact");
     assert_eq!(bases(&read_all(&*log, 0)), vec![2, 3, 4, 5, 6, 7, 8, 9]);
+}
+
+fn aborted(pid: i64, first: i64, last: i64) -> AbortedTxn {
+    AbortedTxn { producer_id: pid, first_offset: first, last_offset: last, last_stable_offset: last + 1 }
+}
+
+fn aborted_transactions_are_indexed_with_their_markers_segment(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut log = open(&log_dir(&tmp), one_batch_per_segment());
+    for i in 0..3 {
+        append(&mut *log, kv(&format!("k{i}"), "v", NOW), NOW);
+    }
+    log.append_aborted(aborted(7, 1, 2)).expect("index"); // the marker is the batch at 2
+    append(&mut *log, kv("k3", "v", NOW), NOW);
+    append(&mut *log, kv("k4", "v", NOW), NOW);
+    log.append_aborted(aborted(8, 3, 4)).expect("index");
+    assert!(log.append_aborted(aborted(9, 0, 1)).is_err(), "markers come in offset order");
+    let all = log.aborted_txns(i64::MIN, i64::MAX).expect("read");
+    assert_eq!(all, vec![aborted(7, 1, 2), aborted(8, 3, 4)]);
+    // Kafka's `collectAbortedTxns`: those that end at or after the fetch offset and start
+    // before the end of what was read.
+    assert_eq!(log.aborted_txns(3, 5).expect("read"), vec![aborted(8, 3, 4)]);
+    assert_eq!(log.aborted_txns(0, 2).expect("read"), vec![aborted(7, 1, 2)]);
+    assert!(log.aborted_txns(5, 9).expect("read").is_empty());
+    // Truncation takes the transactions decided at or after its offset with it.
+    log.truncate_to(4).expect("truncate");
+    assert_eq!(log.aborted_txns(0, 9).expect("read"), vec![aborted(7, 1, 2)]);
+    // Retention takes them with their segments.
+    append(&mut *log, kv("k5", "v", NOW), NOW);
+    log.advance_log_start(3).expect("advance");
+    assert!(log.aborted_txns(0, 9).expect("read").is_empty());
+    // Recovery puts each transaction in its marker's segment.
+    assert_eq!(log.rebuild_aborted(&[aborted(6, 3, 4)]).expect("rebuild"), 1);
+    assert_eq!(log.rebuild_aborted(&[aborted(6, 3, 4)]).expect("rebuild"), 0, "nothing left to fix");
+    assert_eq!(log.aborted_txns(0, 9).expect("read"), vec![aborted(6, 3, 4)]);
+}
+
+fn a_lost_transaction_index_is_rebuilt(open: &Open) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = log_dir(&tmp);
+    let mut log = open(&dir, one_batch_per_segment());
+    for i in 0..4 {
+        append(&mut *log, kv(&format!("k{i}"), "v", NOW), NOW);
+    }
+    log.append_aborted(aborted(7, 1, 3)).expect("index");
+    log.flush().expect("flush");
+    drop(log);
+    let log = open(&dir, one_batch_per_segment());
+    assert_eq!(log.aborted_txns(0, 9).expect("read"), vec![aborted(7, 1, 3)], "a reopen keeps the index");
+    drop(log);
+    let index = dir.join("00000000000000000003.txnindex");
+    let bytes = std::fs::read(&index).expect("the marker's segment has the entry");
+    assert_eq!(bytes.len(), 34);
+    std::fs::write(&index, &bytes[..30]).expect("tear it");
+    let mut log = open(&dir, one_batch_per_segment());
+    assert!(log.aborted_txns(0, 9).expect("read").is_empty(), "a torn index is not trusted");
+    assert_eq!(log.rebuild_aborted(&[aborted(7, 1, 3)]).expect("rebuild"), 1);
+    drop(log);
+    let log = open(&dir, one_batch_per_segment());
+    assert_eq!(log.aborted_txns(0, 9).expect("read"), vec![aborted(7, 1, 3)]);
 }
 
 fn a_second_pass_with_nothing_dirty_changes_nothing(open: &Open) {

@@ -112,10 +112,17 @@ impl Partition {
     ) -> Result<Partition, LogError> {
         let log = DiskLog::open(dir, config)?;
         let leo = log.log_end_offset();
+        let mut log = log;
         let producers = if active(Defect::ForgetProducerStateOnRestart) {
             ProducerStates::default()
         } else {
-            ProducerStates::rebuild(&log)?
+            let mut producers = ProducerStates::rebuild(&log)?;
+            // Recovery: the aborted-transaction indexes agree with the log again.
+            let aborted = producers.take_aborted();
+            if !active(Defect::AbortedIndexNotRebuilt) {
+                log.rebuild_aborted(&aborted)?;
+            }
+            producers
         };
         let epochs = read_epoch_checkpoint(dir).into_iter().filter(|(_, start)| *start <= leo).collect();
         let mut producers = producers;
@@ -191,6 +198,8 @@ impl Partition {
         let leo = log.log_end_offset();
         // The truncated batches may have been some producer's last ones.
         st.producers = ProducerStates::rebuild(log.as_ref())?;
+        let aborted = st.producers.take_aborted();
+        log.rebuild_aborted(&aborted)?;
         drop(log);
         let before = st.epochs.len();
         st.epochs.retain(|(_, start)| *start < leo);
@@ -479,15 +488,38 @@ impl Partition {
     pub fn compact(&self, config: impl FnOnce(i64) -> CleanerConfig) -> Result<CleanOutcome, LogError> {
         let st = self.state();
         let mut cfg = config(st.producers.last_stable_offset(st.hw));
-        cfg.aborted_transactions = st.producers.aborted_ranges();
-        self.log().compact(&cfg)
+        let mut log = self.log();
+        cfg.aborted_transactions = log
+            .aborted_txns(i64::MIN, i64::MAX)?
+            .into_iter()
+            .map(|t| (t.producer_id, t.first_offset, t.last_offset))
+            .collect();
+        log.compact(&cfg)
     }
 
     /// The aborted transactions a read_committed fetch from `fetch_offset` that returned data up
-    /// to `upper` reports: (producer id, first offset).
-    pub fn aborted_between(&self, fetch_offset: i64, upper: i64) -> Vec<(i64, i64)> {
-        let st = self.state();
-        st.producers.aborted_between(fetch_offset, upper).into_iter().map(|t| (t.producer_id, t.first_offset)).collect()
+    /// to `upper` reports, from the log's aborted-transaction indexes: (producer id, first
+    /// offset).
+    pub fn aborted_between(&self, fetch_offset: i64, upper: i64) -> Result<Vec<(i64, i64)>, LogError> {
+        if active(Defect::EmptyAbortedTransactions) {
+            return Ok(Vec::new());
+        }
+        let txns = self.log().aborted_txns(fetch_offset, upper)?;
+        Ok(txns.into_iter().map(|t| (t.producer_id, t.first_offset)).collect())
+    }
+
+    /// Appends the transactions the producer state saw aborted to the log's index (a leader's
+    /// marker, or a follower's copy of one).
+    pub fn index_aborted(&self, st: &mut ReplicaState) -> Result<(), LogError> {
+        let aborted = st.producers.take_aborted();
+        if aborted.is_empty() {
+            return Ok(());
+        }
+        let mut log = self.log();
+        for txn in aborted {
+            log.append_aborted(txn)?;
+        }
+        Ok(())
     }
 
     /// Whether `producer_id` has a transaction open on this partition.
@@ -566,6 +598,10 @@ impl Partition {
             ResponseError::KafkaStorageError
         })?;
         st.producers.record_marker(&marker, info.base_offset, now);
+        self.index_aborted(&mut st).map_err(|e| {
+            tracing::error!("{}: indexing an aborted transaction: {e}", self.name());
+            ResponseError::KafkaStorageError
+        })?;
         self.maybe_advance_hw(&mut st);
         drop(st);
         self.changes.notify();

@@ -20,8 +20,8 @@
 //!   batch's offset; a non-transactional batch while one is open is INVALID_TXN_STATE;
 //! - a marker (a control batch from the coordinator) closes it: one from an older coordinator
 //!   (`coordinator_epoch`) is TRANSACTION_COORDINATOR_FENCED, one with an older producer epoch
-//!   INVALID_PRODUCER_EPOCH; an abort is remembered with its first and last offsets (Kafka's
-//!   `.txnindex`), so read_committed fetches can be told which records to drop;
+//!   INVALID_PRODUCER_EPOCH; an abort is handed to the log's aborted-transaction index (Kafka's
+//!   `.txnindex`, see [`ProducerStates::take_aborted`]), which read_committed fetches read;
 //! - the last stable offset is the first offset of the earliest transaction still open, or
 //!   decided with its marker not yet below the high watermark; else the high watermark.
 
@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use kafka_protocol::ResponseError;
 
 use crate::defects::{Defect, active};
-use crate::log::{Batch, Log, LogError};
+use crate::log::{AbortedTxn, Batch, Log, LogError};
 
 /// Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`.
 pub const BATCHES_TO_RETAIN: usize = 5;
@@ -101,8 +101,9 @@ pub struct ProducerStates {
     /// Decided transactions whose marker may not be below the high watermark yet (Kafka's
     /// `unreplicatedTxns`).
     unreplicated: Vec<CompletedTxn>,
-    /// Every aborted transaction whose marker is in the log, in marker order.
-    aborted: Vec<CompletedTxn>,
+    /// Transactions aborted by markers recorded since the owner last took them
+    /// ([`ProducerStates::take_aborted`]) for the log's aborted-transaction index.
+    aborted: Vec<AbortedTxn>,
     /// KIP-890's verification guards (Kafka's `VerificationStateEntry`): a producer whose first
     /// transactional batch here is being verified with its coordinator. A marker for the
     /// producer removes its guard, so a batch verified just before its transaction ended is
@@ -316,7 +317,15 @@ impl ProducerStates {
         let txn = CompletedTxn { producer_id: marker.producer_id, first_offset, last_offset: offset };
         self.unreplicated.push(txn);
         if !marker.commit {
-            self.aborted.push(txn);
+            // Kafka's `lastStableOffset(completedTxn)`: the first offset of the earliest other
+            // open transaction, else just past the marker.
+            let last_stable_offset = self.ongoing.keys().next().copied().unwrap_or(offset + 1);
+            self.aborted.push(AbortedTxn {
+                producer_id: marker.producer_id,
+                first_offset,
+                last_offset: offset,
+                last_stable_offset,
+            });
         }
     }
 
@@ -340,19 +349,10 @@ impl ProducerStates {
         self.unreplicated.retain(|t| t.last_offset >= hw);
     }
 
-    /// The aborted transactions a read_committed fetch from `fetch_offset` that returned data up
-    /// to `upper` must be told of (Kafka's `TransactionIndex.collectAbortedTxns`): those that
-    /// end at or after the fetch offset and start before the end of what was read.
-    pub fn aborted_between(&self, fetch_offset: i64, upper: i64) -> Vec<CompletedTxn> {
-        if active(Defect::EmptyAbortedTransactions) {
-            return Vec::new();
-        }
-        self.aborted.iter().filter(|t| t.last_offset >= fetch_offset && t.first_offset < upper).copied().collect()
-    }
-
-    /// Every aborted transaction still in the log: (producer id, first offset, marker offset).
-    pub fn aborted_ranges(&self) -> Vec<(i64, i64, i64)> {
-        self.aborted.iter().map(|t| (t.producer_id, t.first_offset, t.last_offset)).collect()
+    /// The transactions aborted since the last call, for the log's aborted-transaction index
+    /// (after a rebuild: every one the log holds).
+    pub fn take_aborted(&mut self) -> Vec<AbortedTxn> {
+        std::mem::take(&mut self.aborted)
     }
 
     /// Producers with a transaction open here, with its first offset (DescribeProducers).
@@ -540,9 +540,9 @@ mod tests {
         assert_eq!(s.last_stable_offset(15), 12, "then producer 2's open transaction holds it");
         s.record_marker(&marker(2, false, 0), 15, 1000);
         assert_eq!(s.last_stable_offset(16), 16);
-        assert_eq!(s.aborted_between(0, 16), vec![CompletedTxn { producer_id: 2, first_offset: 12, last_offset: 15 }]);
-        assert!(s.aborted_between(16, 20).is_empty(), "ended before the fetch offset");
-        assert!(s.aborted_between(0, 12).is_empty(), "starts after what was read");
+        let aborted = AbortedTxn { producer_id: 2, first_offset: 12, last_offset: 15, last_stable_offset: 16 };
+        assert_eq!(s.take_aborted(), vec![aborted]);
+        assert!(s.take_aborted().is_empty(), "taken once");
     }
 
     #[test]
