@@ -10,9 +10,11 @@ coordinator (which finishes a PrepareCommit it loads), and a read_committed cons
 all 30 records, in order, each once. The client must not need restarting.
 
 usage: interop_txn_failover.py CLIENT BOOTSTRAP TOPIC TRANSACTIONAL_ID
-CLIENT: confluent-kafka
+CLIENT: confluent-kafka | aiokafka
 
-kafka-python 3.0 is not here: when its coordinator dies, FindCoordinator names the dead broker
+KafkaJS 2.2 is not here: a kill during its EndTxn surfaces as KafkaJSConnectionClosedError from
+`commit()`, and the transaction object refuses a second `commit()` ("Cannot continue to use
+transaction once ended"), so the application cannot finish it. kafka-python 3.0 is not here: when its coordinator dies, FindCoordinator names the dead broker
 again until the controller fences it (`broker.session.timeout.ms`, as in Kafka), and kafka-python
 then never resends its pending AddPartitionsToTxn (its sender loops on "Created 0 produce
 requests" until `flush` times out) — the client's bug, not the broker's.
@@ -63,11 +65,60 @@ def confluent(bootstrap, topic, txn_id):
     return got
 
 
+def aiokafka(bootstrap, topic, txn_id):
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    async def run():
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        await admin.create_topics([NewTopic(topic, 1, 3)])
+        await admin.close()
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=txn_id,
+                             transaction_timeout_ms=60000)
+        await p.start()
+        loop = asyncio.get_running_loop()
+        for r in range(ROUNDS):
+            await p.begin_transaction()
+            for i in range(PER_ROUND):
+                await p.send(topic, value=f"r{r}-{i}".encode(), partition=0)
+            await p.flush()
+            if r == 1:
+                print("ready", flush=True)
+                await loop.run_in_executor(None, sys.stdin.readline)
+                print("committing", flush=True)
+            await p.commit_transaction()
+        await p.stop()
+        c = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                             auto_offset_reset="earliest", enable_auto_commit=False)
+        await c.start()
+        tp = TopicPartition(topic, 0)
+        c.assign([tp])
+        c.seek(tp, 0)
+        got = []
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            batch = await c.getmany(timeout_ms=200)
+            for records in batch.values():
+                got.extend(rec.value.decode() for rec in records)
+            if len(got) >= ROUNDS * PER_ROUND:
+                more = await c.getmany(timeout_ms=1000)
+                for records in more.values():
+                    got.extend(rec.value.decode() for rec in records)
+                break
+        await c.stop()
+        return got
+
+    return asyncio.run(run())
+
+
 def main():
     # A client that never finishes fails the test instead of hanging it.
     signal.alarm(150)
     client, bootstrap, topic, txn_id = sys.argv[1:5]
-    run = {"confluent-kafka": confluent}[client]
+    run = {"confluent-kafka": confluent, "aiokafka": aiokafka}[client]
     got = run(bootstrap, topic, txn_id)
     want = [f"r{r}-{i}" for r in range(ROUNDS) for i in range(PER_ROUND)]
     if got != want:

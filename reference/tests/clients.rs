@@ -491,3 +491,9 @@ fn confluent_kafka_commits_across_a_kill_9_of_its_transaction_coordinator() {
     require_python("confluent_kafka", "confluent-kafka");
     commits_across_a_coordinator_kill("confluent-kafka");
 }
+
+#[test]
+fn aiokafka_commits_across_a_kill_9_of_its_transaction_coordinator() {
+    require_python("aiokafka", "aiokafka");
+    commits_across_a_coordinator_kill("aiokafka");
+}
