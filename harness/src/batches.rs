@@ -61,6 +61,31 @@ pub fn encode_transactional(records: &[Record], timestamp: i64, producer: Produc
     encode_with(records, Compression::None, &vec![timestamp; records.len()], producer, true)
 }
 
+/// A control batch as a transaction coordinator writes one: a COMMIT marker of the producer
+/// (key: version 0, type 1; value: version 0, coordinator epoch 0), base sequence -1. Clients
+/// may not write these (Kafka answers INVALID_RECORD).
+pub fn encode_commit_marker(timestamp: i64, producer: ProducerFields) -> Result<Bytes, String> {
+    let marker = WireRecord {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: producer.producer_id,
+        producer_epoch: producer.epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp,
+        key: Some(Bytes::from_static(&[0, 0, 0, 1])),
+        value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+    RecordBatchEncoder::encode(&mut buf, std::iter::once(&marker), &options).map_err(|e| format!("{e:#}"))?;
+    Ok(buf.freeze())
+}
+
 fn encode_with(
     records: &[Record],
     compression: Compression,

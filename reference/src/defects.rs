@@ -90,6 +90,13 @@ pub enum Defect {
     /// EndTxn repeating a decision already carried out is INVALID_TXN_STATE instead of NONE
     /// (breaks the producer's retry of a commit whose answer was lost).
     EndTxnRefusesRetry,
+    /// A client's control batch is appended like any other (breaks "only a coordinator writes
+    /// markers": a client can end or fake the end of transactions, INVALID_RECORD in Kafka).
+    AcceptClientControlBatches,
+    /// InitProducerId takes any transaction timeout (breaks INVALID_TRANSACTION_TIMEOUT: a
+    /// producer may hold a transaction, and the last stable offset, past
+    /// `transaction.max.timeout.ms`).
+    AcceptAnyTransactionTimeout,
     /// A broker that opens a partition trusts its aborted-transaction indexes as they are on
     /// disk, even missing or torn (breaks read_committed after a crash: consumers are told of no
     /// aborted transaction and read aborted records).
@@ -1160,6 +1167,22 @@ pub const REGISTRY: &[DefectInfo] = &[
         ],
     },
     DefectInfo {
+        defect: Defect::AcceptClientControlBatches,
+        name: "accept-client-control-batches",
+        guarantee: "a client's control batch is refused with INVALID_RECORD",
+        caught_by: &[
+            "features/transactions/coordinator-answers.feature: a client's control batch is refused with INVALID_RECORD",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::AcceptAnyTransactionTimeout,
+        name: "accept-any-transaction-timeout",
+        guarantee: "InitProducerId refuses a transaction timeout above transaction.max.timeout.ms",
+        caught_by: &[
+            "features/transactions/coordinator-answers.feature: a transaction timeout outside (0, transaction.max.timeout.ms] is refused with INVALID_TRANSACTION_TIMEOUT",
+        ],
+    },
+    DefectInfo {
         defect: Defect::AbortedIndexNotRebuilt,
         name: "aborted-index-not-rebuilt",
         guarantee: "a broker rebuilds a lost aborted-transaction index from its log",
@@ -1213,6 +1236,7 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "a new producer instance fences the old one and aborts its open transaction",
         caught_by: &[
             "features/transactions/zombie-fencing.feature: the old instance's open transaction is aborted and it cannot commit",
+            "features/transactions/coordinator-answers.feature: a new instance fences the old one and aborts its open transaction",
         ],
     },
     DefectInfo {

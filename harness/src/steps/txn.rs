@@ -425,13 +425,31 @@ async fn wire_transactional_producer_v2(w: &mut KafkaWorld, name: String) -> Ste
 }
 
 async fn start_wire_producer(w: &mut KafkaWorld, name: String, version_2: bool) -> StepResult {
+    let transactional_id = w.topic(&name);
+    let error = init_wire_producer(w, &name, transactional_id.clone(), 60_000, version_2).await?;
+    if error == "NONE" {
+        return Ok(());
+    }
+    Err(w.verdict(format!("InitProducerId for transactional id {transactional_id} failed with {error}")))
+}
+
+/// FindCoordinator (key type 1), then InitProducerId for `transactional_id` with
+/// `timeout_ms`, asked again while the coordinator is not ready or busy (as Kafka's producer
+/// does: CONCURRENT_TRANSACTIONS while an open transaction of the id is aborted). On NONE the
+/// producer is `name`'s. The last answer's error name.
+async fn init_wire_producer(
+    w: &mut KafkaWorld,
+    name: &str,
+    transactional_id: String,
+    timeout_ms: i32,
+    version_2: bool,
+) -> Result<String, StepError> {
     use kafka_protocol::messages::{InitProducerIdRequest, ProducerId, RequestKind, ResponseKind, TransactionalId};
     use kafka_protocol::protocol::StrBytes;
     let probe = w.wire().await?;
     if probe.advertised(ApiKey::EndTxn).is_none() || probe.advertised(ApiKey::AddPartitionsToTxn).is_none() {
         return Err(w.unsupported("the broker does not advertise AddPartitionsToTxn and EndTxn: no transactions"));
     }
-    let transactional_id = w.topic(&name);
     let deadline = tokio::time::Instant::now() + w.timeout();
     loop {
         let addr = match super::common::find_coordinator_of(w, &transactional_id, 1).await? {
@@ -442,7 +460,7 @@ async fn start_wire_producer(w: &mut KafkaWorld, name: String, version_2: bool) 
             crate::wire::WireClient::connect(&addr, w.timeout()).await.map_err(|e| w.wire_error(e))?;
         let req = InitProducerIdRequest::default()
             .with_transactional_id(Some(TransactionalId(StrBytes::from_string(transactional_id.clone()))))
-            .with_transaction_timeout_ms(60_000)
+            .with_transaction_timeout_ms(timeout_ms)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
         let resp = coordinator.request(RequestKind::InitProducerId(req)).await.map_err(|e| w.wire_error(e))?;
@@ -466,15 +484,72 @@ async fn start_wire_producer(w: &mut KafkaWorld, name: String, version_2: bool) 
                 last_end: None,
                 appended: Vec::new(),
             };
-            w.txn_producers.wire.insert(name, txn);
-            return Ok(());
+            w.txn_producers.wire.insert(name.to_string(), txn);
+            return Ok(error);
         }
         if !retriable_coordinator_error(&error) || tokio::time::Instant::now() >= deadline {
-            return Err(
-                w.verdict(format!("InitProducerId for transactional id {transactional_id} failed with {error}"))
-            );
+            return Ok(error);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// InitProducerId with a transaction timeout of the scenario's choosing; the answer is kept for
+/// `Then the request ...` (Kafka: INVALID_TRANSACTION_TIMEOUT above
+/// `transaction.max.timeout.ms` or at 0 and below).
+#[when(expr = "a transactional producer {string} on the wire client asks for a transaction timeout of {int} ms")]
+async fn wire_producer_with_timeout(w: &mut KafkaWorld, name: String, timeout_ms: i64) -> StepResult {
+    let timeout = i32::try_from(timeout_ms).map_err(|_| w.harness(format!("{timeout_ms} ms is not an int32")))?;
+    let id = w.topic(&name);
+    let error = init_wire_producer(w, &name, id, timeout, false).await?;
+    w.last_error = Some(error);
+    Ok(())
+}
+
+/// A second producer with the transactional id of `of` (a restarted instance, KIP-98's zombie
+/// fencing): InitProducerId bumps the id's epoch and aborts its open transaction; Kafka answers
+/// CONCURRENT_TRANSACTIONS until the abort is done, which the step asks again through. The
+/// answer is kept for `Then the request ...`.
+#[when(expr = "a transactional producer {string} on the wire client starts with the transactional.id of {string}")]
+async fn wire_second_instance(w: &mut KafkaWorld, name: String, of: String) -> StepResult {
+    let id = wire_txn(w, &of)?.transactional_id.clone();
+    let error = init_wire_producer(w, &name, id, 60_000, false).await?;
+    w.last_error = Some(error);
+    Ok(())
+}
+
+/// A control batch (a COMMIT marker) from the producer, as only a transaction coordinator may
+/// write one; Kafka refuses it with INVALID_RECORD. The answer is kept for `Then the request
+/// ...`.
+#[when(expr = "{string} sends a control batch to partition {int} of {string}")]
+async fn wire_send_control(w: &mut KafkaWorld, name: String, partition: i32, topic: String) -> StepResult {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, RequestKind, TopicName, TransactionalId};
+    use kafka_protocol::protocol::StrBytes;
+    let real = w.topic(&topic);
+    let t = wire_txn(w, &name)?;
+    let fields = crate::batches::ProducerFields { producer_id: t.producer_id, epoch: t.epoch, base_sequence: -1 };
+    let (id, cap) = (t.transactional_id.clone(), if t.version_2 { None } else { Some(11) });
+    let batch = crate::batches::encode_commit_marker(crate::clock::now_ms(), fields).map_err(|e| w.harness(e))?;
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(w.timeout().as_millis() as i32)
+        .with_transactional_id(Some(TransactionalId(StrBytes::from_string(id))))
+        .with_topic_data(vec![
+            TopicProduceData::default().with_name(TopicName(StrBytes::from_string(real.clone()))).with_partition_data(
+                vec![PartitionProduceData::default().with_index(partition).with_records(Some(batch))],
+            ),
+        ]);
+    let mut client = w.leader_wire(&real, partition).await?;
+    let result = super::to_leader(w, &mut client, &real, partition, &RequestKind::Produce(req), cap).await?;
+    let answer = result.as_ref().ok().and_then(crate::requests::produce_result);
+    match (result, answer) {
+        (_, Some((error, _))) => {
+            w.last_error = Some(error);
+            Ok(())
+        }
+        (Err(e), None) => Err(w.harness(format!("the control batch got no answer: {e}"))),
+        (Ok(_), None) => Err(w.harness("Produce answered with another response type")),
     }
 }
 

@@ -173,7 +173,7 @@ impl Partition {
                 ),
             ));
         }
-        if batch.is_control() {
+        if batch.is_control() && !active(Defect::AcceptClientControlBatches) {
             return Err(Refusal::batch(
                 ResponseError::InvalidRecord,
                 "Clients are not allowed to write control records",

@@ -171,7 +171,8 @@ impl Coordinator {
         if id.is_empty() {
             return Err(ResponseError::InvalidRequest);
         }
-        if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
+        if (timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms) && !active(Defect::AcceptAnyTransactionTimeout)
+        {
             return Err(ResponseError::InvalidTransactionTimeout);
         }
         let partition = self.runtime.owner(id)?;
