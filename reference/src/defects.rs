@@ -90,6 +90,10 @@ pub enum Defect {
     /// EndTxn repeating a decision already carried out is INVALID_TXN_STATE instead of NONE
     /// (breaks the producer's retry of a commit whose answer was lost).
     EndTxnRefusesRetry,
+    /// A partition refuses a marker whose coordinator epoch is not above the last one it saw
+    /// for the producer (TRANSACTION_COORDINATOR_FENCED; Kafka refuses only an older one):
+    /// breaks KIP-664's abort tool, which writes with the epoch DescribeProducers shows.
+    MarkerNeedsNewerCoordinatorEpoch,
     /// A client's control batch is appended like any other (breaks "only a coordinator writes
     /// markers": a client can end or fake the end of transactions, INVALID_RECORD in Kafka).
     AcceptClientControlBatches,
@@ -1164,6 +1168,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "EndTxn repeating a completed decision is answered NONE",
         caught_by: &[
             "features/transactions/transactional-produce.feature: EndTxn answers a retried commit NONE and a change of mind INVALID_TXN_STATE",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::MarkerNeedsNewerCoordinatorEpoch,
+        name: "marker-needs-newer-coordinator-epoch",
+        guarantee: "a marker with the coordinator epoch the partition last saw is accepted",
+        caught_by: &[
+            "features/transactions/hanging-transaction-tools.feature: a hanging transaction aborted with Kafka's abort tool no longer holds read_committed consumers back",
         ],
     },
     DefectInfo {

@@ -1220,3 +1220,100 @@ async fn described_throughout(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Kafka's tool for a hanging transaction (`kafka-transactions.sh abort`, KIP-664): finds the
+/// partition's open transaction with DescribeProducers at its leader (its producer id, epoch
+/// and coordinator epoch), then writes an abort marker there with WriteTxnMarkers, as the
+/// admin client's AbortTransaction does. The marker's answer is kept for `Then the request
+/// ...`; once it is NONE the transaction's records count as aborted in the history (Kafka's
+/// rule: the marker decides the transaction on that partition).
+#[when(expr = "the open transaction on partition {int} of {string} is aborted with Kafka's abort tool")]
+async fn abort_tool(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
+    use kafka_protocol::messages::{
+        DescribeProducersRequest, ProducerId, RequestKind, ResponseKind, TopicName, WriteTxnMarkersRequest,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let real = w.topic(&topic);
+    let probe = w.wire().await?;
+    if probe.advertised(ApiKey::DescribeProducers).is_none() || probe.advertised(ApiKey::WriteTxnMarkers).is_none() {
+        return Err(
+            w.unsupported("the broker does not advertise DescribeProducers and WriteTxnMarkers: no KIP-664 tools")
+        );
+    }
+    let describe = RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(vec![
+            TopicRequest::default()
+                .with_name(TopicName(StrBytes::from_string(real.clone())))
+                .with_partition_indexes(vec![partition]),
+        ]));
+    let mut client = w.leader_wire(&real, partition).await?;
+    let answer = super::to_leader(w, &mut client, &real, partition, &describe, None).await?;
+    let ResponseKind::DescribeProducers(r) = answer.map_err(|e| w.wire_error(e))? else {
+        return Err(w.harness("DescribeProducers answered with another response type"));
+    };
+    let p = r
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or_else(|| w.differs("DescribeProducers answered no partition; Kafka answers each one asked"))?;
+    if p.error_code != 0 {
+        return Err(w.verdict(format!("DescribeProducers answered {}", super::name(p.error_code))));
+    }
+    let open: Vec<_> = p.active_producers.iter().filter(|s| s.current_txn_start_offset >= 0).collect();
+    let [hanging] = open.as_slice() else {
+        return Err(w.verdict(format!(
+            "DescribeProducers shows {} open transactions on {real}-{partition}; the scenario left exactly one",
+            open.len()
+        )));
+    };
+    let (pid, epoch, coordinator_epoch) = (hanging.producer_id.0, hanging.producer_epoch, hanging.coordinator_epoch);
+    let marker = WritableTxnMarker::default()
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch as i16)
+        .with_transaction_result(false)
+        .with_coordinator_epoch(coordinator_epoch)
+        .with_topics(vec![
+            WritableTxnMarkerTopic::default()
+                .with_name(TopicName(StrBytes::from_string(real.clone())))
+                .with_partition_indexes(vec![partition]),
+        ]);
+    let write = RequestKind::WriteTxnMarkers(WriteTxnMarkersRequest::default().with_markers(vec![marker]));
+    let answer = super::to_leader(w, &mut client, &real, partition, &write, None).await?;
+    let ResponseKind::WriteTxnMarkers(r) = answer.map_err(|e| w.wire_error(e))? else {
+        return Err(w.harness("WriteTxnMarkers answered with another response type"));
+    };
+    let code = r
+        .markers
+        .first()
+        .and_then(|m| m.topics.first())
+        .and_then(|t| t.partitions.first())
+        .map(|p| p.error_code)
+        .ok_or_else(|| w.differs("WriteTxnMarkers answered no partition; Kafka answers each one asked"))?;
+    let error = super::name(code);
+    if error == "NONE" {
+        // The wire producer whose transaction this was: its records on the partition are aborted.
+        let owner = w.txn_producers.wire.iter_mut().find(|(_, t)| t.producer_id == pid).map(|(_, t)| {
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut t.appended).into_iter().partition(|(tp, p, _, _)| *tp == real && *p == partition);
+            t.appended = rest;
+            let gone: std::collections::HashSet<&String> =
+                mine.iter().flat_map(|(_, _, records, _)| records.iter().filter_map(|r| r.value.as_ref())).collect();
+            t.values.retain(|v| !gone.contains(v));
+            (t.process.clone(), t.transactional_id.clone(), mine)
+        });
+        if let Some((process, id, mine)) = owner {
+            let outcome = Outcome::Fail { error: "transaction aborted by Kafka's abort tool".into() };
+            let mut values = Vec::new();
+            for (topic, p, records, base) in mine {
+                values.extend(records.iter().filter_map(|r| r.value.clone()));
+                super::common::record_outcome(w, &process, &topic, p, &records, &outcome, Some(base), None);
+            }
+            if !values.is_empty() {
+                w.history.record(&process, Op::EndTxn { transactional_id: id, commit: false, values }, Outcome::Ok);
+            }
+        }
+    }
+    w.last_error = Some(error);
+    Ok(())
+}

@@ -286,7 +286,10 @@ impl ProducerStates {
         if marker.producer_epoch < entry.epoch {
             return Err(ResponseError::InvalidProducerEpoch);
         }
-        if entry.coordinator_epoch > marker.coordinator_epoch {
+        let fenced = entry.coordinator_epoch > marker.coordinator_epoch
+            || (active(Defect::MarkerNeedsNewerCoordinatorEpoch)
+                && entry.coordinator_epoch >= marker.coordinator_epoch);
+        if fenced {
             return Err(ResponseError::TransactionCoordinatorFenced);
         }
         Ok(())
