@@ -90,6 +90,10 @@ pub enum Defect {
     /// EndTxn repeating a decision already carried out is INVALID_TXN_STATE instead of NONE
     /// (breaks the producer's retry of a commit whose answer was lost).
     EndTxnRefusesRetry,
+    /// The coordinator never aborts a transaction open past its timeout (breaks
+    /// `transaction.timeout.ms`: a producer that went away holds the last stable offset, and
+    /// every read_committed consumer, back for good).
+    TransactionsNeverTimeOut,
     /// A partition refuses a marker whose coordinator epoch is not above the last one it saw
     /// for the producer (TRANSACTION_COORDINATOR_FENCED; Kafka refuses only an older one):
     /// breaks KIP-664's abort tool, which writes with the epoch DescribeProducers shows.
@@ -1168,6 +1172,14 @@ pub const REGISTRY: &[DefectInfo] = &[
         guarantee: "EndTxn repeating a completed decision is answered NONE",
         caught_by: &[
             "features/transactions/transactional-produce.feature: EndTxn answers a retried commit NONE and a change of mind INVALID_TXN_STATE",
+        ],
+    },
+    DefectInfo {
+        defect: Defect::TransactionsNeverTimeOut,
+        name: "transactions-never-time-out",
+        guarantee: "a transaction open past its timeout is aborted and its producer fenced",
+        caught_by: &[
+            "features/transactions/transaction-timeout.feature: a transaction past its timeout is aborted, read_committed reads on, and its producer is fenced",
         ],
     },
     DefectInfo {

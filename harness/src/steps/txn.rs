@@ -755,20 +755,9 @@ async fn wire_send_outside(w: &mut KafkaWorld, name: String, n: usize, partition
 /// epoch EndTxn answered, its sequences starting again at 0, as Kafka's producer does after an
 /// epoch bump.
 async fn wire_end(w: &mut KafkaWorld, name: &str, commit: bool) -> StepResult {
-    wire_txn(w, name)?;
-    let deadline = tokio::time::Instant::now() + w.timeout();
-    let answer = loop {
-        let mut t = w.txn_producers.wire.remove(name).expect("checked");
-        let (pid, epoch) = (t.producer_id, t.epoch);
-        let answer = end_request(&mut t, pid, epoch, commit).await;
-        w.txn_producers.wire.insert(name.to_string(), t);
-        let answer = answer.map_err(|e| w.wire_error(e))?;
-        // Retriable: the decision before is still being carried out (Kafka's producer retries).
-        if super::name(answer.error_code) != "CONCURRENT_TRANSACTIONS" || tokio::time::Instant::now() >= deadline {
-            break answer;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let t = wire_txn(w, name)?;
+    let ids = (t.producer_id, t.epoch);
+    let answer = end_until_decided(w, name, ids, commit).await?;
     let error = super::name(answer.error_code);
     let t = wire_txn(w, name)?;
     if error == "NONE" && t.version_2 {
@@ -794,6 +783,27 @@ async fn wire_end(w: &mut KafkaWorld, name: &str, commit: bool) -> StepResult {
     }
     w.last_error = Some(error);
     Ok(())
+}
+
+/// EndTxn with these producer ids, asked again while CONCURRENT_TRANSACTIONS (the decision
+/// before is still being carried out, its markers written), as Kafka's producer does.
+async fn end_until_decided(
+    w: &mut KafkaWorld,
+    name: &str,
+    (pid, epoch): (i64, i16),
+    commit: bool,
+) -> Result<kafka_protocol::messages::EndTxnResponse, StepError> {
+    let deadline = tokio::time::Instant::now() + w.timeout();
+    loop {
+        let mut t = w.txn_producers.wire.remove(name).expect("checked by the caller");
+        let answer = end_request(&mut t, pid, epoch, commit).await;
+        w.txn_producers.wire.insert(name.to_string(), t);
+        let answer = answer.map_err(|e| w.wire_error(e))?;
+        if super::name(answer.error_code) != "CONCURRENT_TRANSACTIONS" || tokio::time::Instant::now() >= deadline {
+            return Ok(answer);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 async fn end_request(
@@ -833,19 +843,7 @@ async fn wire_end_again(w: &mut KafkaWorld, name: String) -> StepResult {
             "{name:?} has no EndTxn to send again: this step follows a commit or abort on transaction version 2"
         )));
     };
-    let deadline = tokio::time::Instant::now() + w.timeout();
-    let answer = loop {
-        let mut t = w.txn_producers.wire.remove(&name).expect("checked");
-        let answer = end_request(&mut t, pid, epoch, commit).await;
-        w.txn_producers.wire.insert(name.clone(), t);
-        let answer = answer.map_err(|e| w.wire_error(e))?;
-        // While the markers of the decision are written the retry is CONCURRENT_TRANSACTIONS,
-        // which Kafka's producer retries.
-        if super::name(answer.error_code) != "CONCURRENT_TRANSACTIONS" || tokio::time::Instant::now() >= deadline {
-            break answer;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let answer = end_until_decided(w, &name, (pid, epoch), commit).await?;
     let error = super::name(answer.error_code);
     let t = wire_txn(w, &name)?;
     if error == "NONE" {
@@ -1053,7 +1051,18 @@ async fn describe_transaction(
 /// The coordinator describes the transaction in `state` with exactly these partitions, within
 /// the request timeout (a decided transaction completes once its markers are written).
 async fn described_as(w: &mut KafkaWorld, name: &str, state: &str, partitions: Vec<(String, i32)>) -> StepResult {
-    let deadline = tokio::time::Instant::now() + w.timeout();
+    let wait = w.timeout();
+    described_within(w, name, state, partitions, wait).await
+}
+
+async fn described_within(
+    w: &mut KafkaWorld,
+    name: &str,
+    state: &str,
+    partitions: Vec<(String, i32)>,
+    wait: std::time::Duration,
+) -> StepResult {
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
         let (error, seen, mut seen_partitions) = describe_transaction(w, name).await?;
         seen_partitions.sort();
@@ -1079,6 +1088,12 @@ async fn described_with(w: &mut KafkaWorld, name: String, state: String, partiti
 #[then(expr = "DescribeTransactions shows {string} {word} with no partition")]
 async fn described_without(w: &mut KafkaWorld, name: String, state: String) -> StepResult {
     described_as(w, &name, &state, Vec::new()).await
+}
+
+/// For what the coordinator does on its own (the timeout sweep), in a stated time.
+#[then(expr = "within {int} ms DescribeTransactions shows {string} {word} with no partition")]
+async fn described_without_within(w: &mut KafkaWorld, ms: u64, name: String, state: String) -> StepResult {
+    described_within(w, &name, &state, Vec::new(), std::time::Duration::from_millis(ms)).await
 }
 
 /// ListTransactions at the coordinator lists the producer's transactional id in `state`.
@@ -1110,6 +1125,37 @@ async fn listed_as(w: &mut KafkaWorld, name: String, state: String) -> StepResul
     }
 }
 
+/// The producers a partition's leader describes (DescribeProducers, KIP-664).
+async fn active_producers(
+    w: &mut KafkaWorld,
+    real: &str,
+    partition: i32,
+) -> Result<Vec<kafka_protocol::messages::describe_producers_response::ProducerState>, StepError> {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::{DescribeProducersRequest, RequestKind, ResponseKind, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let req = RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(vec![
+            TopicRequest::default()
+                .with_name(TopicName(StrBytes::from_string(real.to_string())))
+                .with_partition_indexes(vec![partition]),
+        ]));
+    let mut client = w.leader_wire(real, partition).await?;
+    let answer = super::to_leader(w, &mut client, real, partition, &req, None).await?;
+    let ResponseKind::DescribeProducers(r) = answer.map_err(|e| w.wire_error(e))? else {
+        return Err(w.harness("DescribeProducers answered with another response type"));
+    };
+    let p = r
+        .topics
+        .into_iter()
+        .next()
+        .and_then(|t| t.partitions.into_iter().next())
+        .ok_or_else(|| w.differs("DescribeProducers answered no partition; Kafka answers each one asked"))?;
+    if p.error_code != 0 {
+        return Err(w.verdict(format!("DescribeProducers answered {}", super::name(p.error_code))));
+    }
+    Ok(p.active_producers)
+}
+
 /// DescribeProducers at the partition's leader: the producer's open transaction there starts at
 /// `offset` (Some), or it has none (None).
 async fn producer_described(
@@ -1119,30 +1165,10 @@ async fn producer_described(
     topic: &str,
     offset: Option<i64>,
 ) -> StepResult {
-    use kafka_protocol::messages::describe_producers_request::TopicRequest;
-    use kafka_protocol::messages::{DescribeProducersRequest, RequestKind, ResponseKind, TopicName};
-    use kafka_protocol::protocol::StrBytes;
     let real = w.topic(topic);
     let pid = wire_txn(w, name)?.producer_id;
-    let req = RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(vec![
-            TopicRequest::default()
-                .with_name(TopicName(StrBytes::from_string(real.clone())))
-                .with_partition_indexes(vec![partition]),
-        ]));
-    let mut client = w.leader_wire(&real, partition).await?;
-    let answer = super::to_leader(w, &mut client, &real, partition, &req, None).await?;
-    let ResponseKind::DescribeProducers(r) = answer.map_err(|e| w.wire_error(e))? else {
-        return Err(w.harness("DescribeProducers answered with another response type"));
-    };
-    let p = r
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or_else(|| w.differs("DescribeProducers answered no partition; Kafka answers each one asked"))?;
-    if p.error_code != 0 {
-        return Err(w.verdict(format!("DescribeProducers answered {}", super::name(p.error_code))));
-    }
-    let seen = p.active_producers.iter().find(|s| s.producer_id.0 == pid).map(|s| s.current_txn_start_offset);
+    let producers = active_producers(w, &real, partition).await?;
+    let seen = producers.iter().find(|s| s.producer_id.0 == pid).map(|s| s.current_txn_start_offset);
     match (offset, seen) {
         (Some(o), Some(s)) if s == o => Ok(()),
         (None, Some(-1)) => Ok(()),
@@ -1229,11 +1255,8 @@ async fn described_throughout(
 /// rule: the marker decides the transaction on that partition).
 #[when(expr = "the open transaction on partition {int} of {string} is aborted with Kafka's abort tool")]
 async fn abort_tool(w: &mut KafkaWorld, partition: i32, topic: String) -> StepResult {
-    use kafka_protocol::messages::describe_producers_request::TopicRequest;
     use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
-    use kafka_protocol::messages::{
-        DescribeProducersRequest, ProducerId, RequestKind, ResponseKind, TopicName, WriteTxnMarkersRequest,
-    };
+    use kafka_protocol::messages::{ProducerId, RequestKind, ResponseKind, TopicName, WriteTxnMarkersRequest};
     use kafka_protocol::protocol::StrBytes;
     let real = w.topic(&topic);
     let probe = w.wire().await?;
@@ -1242,25 +1265,8 @@ async fn abort_tool(w: &mut KafkaWorld, partition: i32, topic: String) -> StepRe
             w.unsupported("the broker does not advertise DescribeProducers and WriteTxnMarkers: no KIP-664 tools")
         );
     }
-    let describe = RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(vec![
-            TopicRequest::default()
-                .with_name(TopicName(StrBytes::from_string(real.clone())))
-                .with_partition_indexes(vec![partition]),
-        ]));
-    let mut client = w.leader_wire(&real, partition).await?;
-    let answer = super::to_leader(w, &mut client, &real, partition, &describe, None).await?;
-    let ResponseKind::DescribeProducers(r) = answer.map_err(|e| w.wire_error(e))? else {
-        return Err(w.harness("DescribeProducers answered with another response type"));
-    };
-    let p = r
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or_else(|| w.differs("DescribeProducers answered no partition; Kafka answers each one asked"))?;
-    if p.error_code != 0 {
-        return Err(w.verdict(format!("DescribeProducers answered {}", super::name(p.error_code))));
-    }
-    let open: Vec<_> = p.active_producers.iter().filter(|s| s.current_txn_start_offset >= 0).collect();
+    let producers = active_producers(w, &real, partition).await?;
+    let open: Vec<_> = producers.iter().filter(|s| s.current_txn_start_offset >= 0).collect();
     let [hanging] = open.as_slice() else {
         return Err(w.verdict(format!(
             "DescribeProducers shows {} open transactions on {real}-{partition}; the scenario left exactly one",
@@ -1279,6 +1285,7 @@ async fn abort_tool(w: &mut KafkaWorld, partition: i32, topic: String) -> StepRe
                 .with_partition_indexes(vec![partition]),
         ]);
     let write = RequestKind::WriteTxnMarkers(WriteTxnMarkersRequest::default().with_markers(vec![marker]));
+    let mut client = w.leader_wire(&real, partition).await?;
     let answer = super::to_leader(w, &mut client, &real, partition, &write, None).await?;
     let ResponseKind::WriteTxnMarkers(r) = answer.map_err(|e| w.wire_error(e))? else {
         return Err(w.harness("WriteTxnMarkers answered with another response type"));

@@ -319,16 +319,14 @@ impl Log for MemoryLog {
 
     fn append_aborted(&mut self, txn: AbortedTxn) -> Result<(), LogError> {
         let last = self.segments_iter().filter_map(|s| s.aborted.last()).last().map(|t| t.last_offset);
-        if last.is_some_and(|l| l >= txn.last_offset) || txn.last_offset >= self.log_end_offset() {
-            return Err(LogError::Corrupt(format!(
-                "aborted transaction with its marker at {}: not after the last one ({last:?}) or past the log end",
-                txn.last_offset
-            )));
-        }
-        let segment = std::iter::once(&mut self.active)
+        super::txn_index::check_next(last, &txn, self.log_end_offset())?;
+        // The segment holding the marker: the last one based at or below it.
+        let Some(segment) = std::iter::once(&mut self.active)
             .chain(self.older.iter_mut().rev())
             .find(|s| s.base_offset <= txn.last_offset)
-            .ok_or_else(|| LogError::Corrupt(format!("no segment holds the marker at {}", txn.last_offset)))?;
+        else {
+            return Err(LogError::Corrupt(format!("no segment holds the marker at {}", txn.last_offset)));
+        };
         segment.aborted.push(txn);
         Ok(())
     }
@@ -346,8 +344,7 @@ impl Log for MemoryLog {
         let mut rewritten = 0;
         for segment in self.older.iter_mut().chain(std::iter::once(&mut self.active)) {
             let next = segment.next_offset();
-            let mine: Vec<AbortedTxn> =
-                all.iter().filter(|t| t.last_offset >= segment.base_offset && t.last_offset < next).copied().collect();
+            let mine = super::txn_index::in_segment(all, segment.base_offset, next);
             if mine != segment.aborted {
                 segment.aborted = mine;
                 rewritten += 1;

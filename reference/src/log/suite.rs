@@ -150,21 +150,21 @@ fn kv(key: &str, value: &str, timestamp: i64) -> BatchMut {
 
 /// An idempotent producer's batch: sequence numbers from `base_sequence`.
 fn producer_batch(producer_id: i64, base_sequence: i32, pairs: &[(&str, Option<&str>)], timestamp: i64) -> BatchMut {
-    let records: Vec<Record> = pairs
-        .iter()
-        .enumerate()
-        .map(|(i, (k, v))| Record {
-            producer_id,
-            producer_epoch: 0,
-            sequence: base_sequence + i as i32,
-            ..keyed(i as i64, k, *v, timestamp)
-        })
-        .collect();
-    encode(Compression::None, &records)
+    producer_records(producer_id, base_sequence, pairs, timestamp, false)
 }
 
 /// A transactional batch of producer `producer_id`.
 fn txn_batch(producer_id: i64, base_sequence: i32, pairs: &[(&str, Option<&str>)], timestamp: i64) -> BatchMut {
+    producer_records(producer_id, base_sequence, pairs, timestamp, true)
+}
+
+fn producer_records(
+    producer_id: i64,
+    base_sequence: i32,
+    pairs: &[(&str, Option<&str>)],
+    timestamp: i64,
+    transactional: bool,
+) -> BatchMut {
     let records: Vec<Record> = pairs
         .iter()
         .enumerate()
@@ -172,7 +172,7 @@ fn txn_batch(producer_id: i64, base_sequence: i32, pairs: &[(&str, Option<&str>)
             producer_id,
             producer_epoch: 0,
             sequence: base_sequence + i as i32,
-            transactional: true,
+            transactional,
             ..keyed(i as i64, k, *v, timestamp)
         })
         .collect();

@@ -53,6 +53,23 @@ impl AbortedTxn {
     }
 }
 
+/// The checks every log makes before indexing `txn` (its marker is the last batch appended):
+/// after the last aborted transaction indexed (`last`), and inside the log.
+pub(crate) fn check_next(last: Option<i64>, txn: &AbortedTxn, log_end: i64) -> Result<(), LogError> {
+    if last.is_some_and(|l| l >= txn.last_offset) || txn.last_offset >= log_end {
+        return Err(LogError::Corrupt(format!(
+            "aborted transaction with its marker at {}: not after the last one ({last:?}) or past the log end",
+            txn.last_offset
+        )));
+    }
+    Ok(())
+}
+
+/// The entries of `all` whose marker lies in a segment of offsets [`base`, `next`).
+pub(crate) fn in_segment(all: &[AbortedTxn], base: i64, next: i64) -> Vec<AbortedTxn> {
+    all.iter().filter(|t| t.last_offset >= base && t.last_offset < next).copied().collect()
+}
+
 /// One segment's `.txnindex` file and its entries.
 pub(crate) struct TxnIndex {
     path: PathBuf,
