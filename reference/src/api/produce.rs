@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Reply, RequestContext};
+use crate::broker::TxnOperation;
 use crate::defects::{Defect, active};
 use crate::log::split_batches;
 use crate::partition::Partition;
@@ -197,23 +198,20 @@ async fn verify_transactional(ctx: &RequestContext, request: &ProduceRequest) ->
     }
     let guards = Some(guards);
     let Some((pid, epoch)) = producer else { return (out, guards) };
-    let mut results = ctx.broker.verify_in_transaction(id.as_str(), pid, epoch, &asked, add).await;
-    if add {
-        // Kafka's leader asks again while the decision before is still written
-        // (`add.partitions.to.txn.retry.backoff.ms` 20, up to `...backoff.max.ms` 100), then
-        // answers CONCURRENT_TRANSACTIONS as it is.
-        let give_up = tokio::time::Instant::now()
-            + std::time::Duration::from_millis(100.min(u64::try_from(request.timeout_ms).unwrap_or(0)));
-        while results.contains(&Err(ResponseError::ConcurrentTransactions)) && tokio::time::Instant::now() < give_up {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            results = ctx.broker.verify_in_transaction(id.as_str(), pid, epoch, &asked, add).await;
-        }
-    }
+    let op = match ctx.version {
+        ..=10 => TxnOperation::DefaultError,
+        11 => TxnOperation::GenericError,
+        _ => TxnOperation::AddPartition,
+    };
+    // Kafka's leader asks again while the decision before is still written, up to
+    // `add.partitions.to.txn.retry.backoff.max.ms` (100) or the request's timeout, then answers
+    // CONCURRENT_TRANSACTIONS as it is.
+    let retry_within = std::time::Duration::from_millis(100.min(u64::try_from(request.timeout_ms).unwrap_or(0)));
+    let results = ctx.broker.check_in_transaction(id.as_str(), pid, epoch, &asked, op, retry_within).await;
     for (tp, result) in asked.into_iter().zip(results) {
         let Err(e) = result else { continue };
+        // ReplicaManager's remaps of what the manager answered.
         let code = match e {
-            ResponseError::TransactionAbortable if ctx.version <= 10 => ResponseError::InvalidTxnState,
-            ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
             ResponseError::ConcurrentTransactions if add => e,
             // The coordinator is busy or moving: retriable for the producer.
             ResponseError::ConcurrentTransactions

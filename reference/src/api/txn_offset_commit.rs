@@ -22,6 +22,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::RequestContext;
+use crate::broker::TxnOperation;
 use crate::defects::{Defect, active};
 use crate::group::{Committed, OFFSETS_TOPIC};
 use crate::now_ms;
@@ -125,18 +126,13 @@ async fn verify_offsets_partition(ctx: &RequestContext, r: &TxnOffsetCommitReque
         return Ok(());
     }
     let asked = [(OFFSETS_TOPIC.to_string(), index)];
-    let first =
-        |v: Vec<Result<(), ResponseError>>| v.into_iter().next().unwrap_or(Err(ResponseError::UnknownServerError));
-    let mut result = first(ctx.broker.verify_in_transaction(id, pid, epoch, &asked, add).await);
+    let op = match ctx.version {
+        ..=3 => TxnOperation::DefaultError,
+        4 => TxnOperation::GenericError,
+        _ => TxnOperation::AddPartition,
+    };
     // As for Produce v12: asked again while the decision before is still written.
-    let give_up = tokio::time::Instant::now() + std::time::Duration::from_millis(100);
-    while add && result == Err(ResponseError::ConcurrentTransactions) && tokio::time::Instant::now() < give_up {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        result = first(ctx.broker.verify_in_transaction(id, pid, epoch, &asked, add).await);
-    }
-    result.map_err(|e| match e {
-        ResponseError::TransactionAbortable if ctx.version <= 3 => ResponseError::InvalidTxnState,
-        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-        other => other,
-    })
+    let retry_within = std::time::Duration::from_millis(100);
+    let results = ctx.broker.check_in_transaction(id, pid, epoch, &asked, op, retry_within).await;
+    results.into_iter().next().unwrap_or(Err(ResponseError::UnknownServerError))
 }

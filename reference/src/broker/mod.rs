@@ -18,6 +18,7 @@ mod housekeeping;
 mod metadata_replay;
 mod replica_fetcher;
 mod txn_markers;
+pub use txn_markers::TxnOperation;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

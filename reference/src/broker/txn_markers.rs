@@ -97,23 +97,14 @@ impl Broker {
     ) -> Result<Vec<((String, i32), i16)>, String> {
         let addr = self.peer_address(leader).ok_or("the leader's address is unknown")?;
         let mut client = self.connect(&addr).await.map_err(|e| e.to_string())?;
-        let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for (t, p) in partitions {
-            topics.entry(t.as_str()).or_default().push(*p);
-        }
         let marker = WritableTxnMarker::default()
             .with_producer_id(ProducerId(job.producer_id))
             .with_producer_epoch(job.producer_epoch)
             .with_transaction_result(job.commit)
             .with_coordinator_epoch(job.coordinator_epoch)
             .with_topics(
-                topics
-                    .into_iter()
-                    .map(|(t, ps)| {
-                        WritableTxnMarkerTopic::default()
-                            .with_name(TopicName(StrBytes::from_string(t.to_string())))
-                            .with_partition_indexes(ps)
-                    })
+                by_topic(partitions)
+                    .map(|(t, ps)| WritableTxnMarkerTopic::default().with_name(t).with_partition_indexes(ps))
                     .collect(),
             );
         let request = WriteTxnMarkersRequest::default().with_markers(vec![marker]);
@@ -130,12 +121,71 @@ impl Broker {
     }
 }
 
+/// Partitions grouped by topic, in topic order, as the requests to other brokers carry them.
+fn by_topic(partitions: &[(String, i32)]) -> impl Iterator<Item = (TopicName, Vec<i32>)> {
+    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in partitions {
+        topics.entry(t.as_str()).or_default().push(*p);
+    }
+    topics.into_iter().map(|(t, ps)| (TopicName(StrBytes::from_string(t.to_string())), ps))
+}
+
+/// What a verifying request's client understands (Kafka's `TransactionSupportedOperation`,
+/// by the request's version): Produce v0-10 and TxnOffsetCommit v0-3 only the old errors, Produce
+/// v11 and TxnOffsetCommit v4 TRANSACTION_ABORTABLE too, Produce v12 and TxnOffsetCommit v5
+/// (transaction version 2) have the partition added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnOperation {
+    DefaultError,
+    GenericError,
+    AddPartition,
+}
+
 impl Broker {
+    /// Kafka's `AddPartitionsToTxnManager` as a partition leader or the group coordinator uses
+    /// it: [`Broker::verify_in_transaction`] (adding, for [`TxnOperation::AddPartition`], which
+    /// is asked again 20 ms apart while the answer is CONCURRENT_TRANSACTIONS, within
+    /// `retry_within`), with its remaps: PRODUCER_FENCED is INVALID_PRODUCER_EPOCH, and
+    /// TRANSACTION_ABORTABLE is INVALID_TXN_STATE for a client that only knows the old errors.
+    pub async fn check_in_transaction(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+        op: TxnOperation,
+        retry_within: Duration,
+    ) -> Vec<Result<(), ResponseError>> {
+        let add = op == TxnOperation::AddPartition;
+        let ask = || self.verify_in_transaction(transactional_id, producer_id, epoch, partitions, add);
+        let mut results = ask().await;
+        let give_up = tokio::time::Instant::now() + retry_within;
+        while add
+            && results.contains(&Err(ResponseError::ConcurrentTransactions))
+            && tokio::time::Instant::now() < give_up
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            results = ask().await;
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.map_err(|e| match e {
+                    ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+                    ResponseError::TransactionAbortable if op == TxnOperation::DefaultError => {
+                        ResponseError::InvalidTxnState
+                    }
+                    other => other,
+                })
+            })
+            .collect()
+    }
+
     /// Whether each partition is in the transaction of `transactional_id` for this producer
     /// (`add`: after adding them, transaction version 2): the coordinator's per-partition answer
     /// (NONE, TRANSACTION_ABORTABLE, ...), or why it could not be asked
     /// (COORDINATOR_NOT_AVAILABLE, NETWORK_EXCEPTION).
-    pub async fn verify_in_transaction(
+    async fn verify_in_transaction(
         &self,
         transactional_id: &str,
         producer_id: i64,
@@ -165,23 +215,14 @@ impl Broker {
             return all(ResponseError::CoordinatorNotAvailable);
         }
         let Some(addr) = self.peer_address(leader) else { return all(ResponseError::CoordinatorNotAvailable) };
-        let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for (t, p) in partitions {
-            topics.entry(t.as_str()).or_default().push(*p);
-        }
         let transaction = AddPartitionsToTxnTransaction::default()
             .with_transactional_id(TransactionalId(StrBytes::from_string(transactional_id.to_string())))
             .with_producer_id(ProducerId(producer_id))
             .with_producer_epoch(epoch)
             .with_verify_only(!add)
             .with_topics(
-                topics
-                    .into_iter()
-                    .map(|(t, ps)| {
-                        AddPartitionsToTxnTopic::default()
-                            .with_name(TopicName(StrBytes::from_string(t.to_string())))
-                            .with_partitions(ps)
-                    })
+                by_topic(partitions)
+                    .map(|(t, ps)| AddPartitionsToTxnTopic::default().with_name(t).with_partitions(ps))
                     .collect(),
             );
         let request = AddPartitionsToTxnRequest::default().with_transactions(vec![transaction]);

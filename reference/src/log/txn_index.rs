@@ -6,7 +6,8 @@
 //! a file that is missing, torn or stale from the log.
 
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::LogError;
@@ -123,7 +124,7 @@ impl TxnIndex {
             )));
         }
         let at = (self.entries.len() * ENTRY_LEN) as u64;
-        std::os::unix::fs::FileExt::write_all_at(&self.file, &txn.encode(), at)?;
+        self.file.write_all_at(&txn.encode(), at)?;
         self.entries.push(txn);
         self.dirty = true;
         Ok(())
@@ -136,7 +137,7 @@ impl TxnIndex {
         }
         let bytes: Vec<u8> = entries.iter().flat_map(|e| e.encode()).collect();
         self.file.set_len(0)?;
-        self.file.write_all_at_start(&bytes)?;
+        self.file.write_all_at(&bytes, 0)?;
         self.entries = entries;
         self.dirty = true;
         Ok(())
@@ -155,18 +156,6 @@ impl TxnIndex {
             self.dirty = false;
         }
         Ok(())
-    }
-}
-
-trait WriteAtStart {
-    fn write_all_at_start(&mut self, bytes: &[u8]) -> std::io::Result<()>;
-}
-
-impl WriteAtStart for File {
-    fn write_all_at_start(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        use std::io::{Seek, SeekFrom};
-        self.seek(SeekFrom::Start(0))?;
-        self.write_all(bytes)
     }
 }
 

@@ -412,9 +412,9 @@ pub fn end_txn_v2(
     match (md.state, commit, retry) {
         (Ongoing, true, _) => decide(PrepareCommit),
         (Ongoing, false, _) => decide(PrepareAbort),
-        (Empty, _, true) => Answer(Err(ResponseError::ProducerFenced)),
-        (Empty, false, false) => decide(PrepareAbort),
-        (Empty, true, false) => wrong(),
+        // (A retry never reaches Empty: its epoch is not the current one, fenced above.)
+        (Empty, false, _) => decide(PrepareAbort),
+        (Empty, true, _) => wrong(),
         // A retry of the decision already made and done.
         (CompleteCommit, true, true) | (CompleteAbort, false, true)
             if active(crate::defects::Defect::EndTxnRefusesRetry) =>
